@@ -1,0 +1,113 @@
+//! The AWS SDK's configuration: the standard credential chain (env, profiles,
+//! SSO, web identity for CI OIDC, instance roles), `--profile`/`--region`,
+//! `AWS_ENDPOINT_URL` for local stand-ins, retries and timeouts.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::cli::GlobalOptions;
+
+/// STS needs a region; IAM is global. Used when nothing else names one.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// Loads the SDK configuration the way every AWS tool does.
+pub async fn load_config(global: &GlobalOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Throttling and 5xx are retried with backoff; IAM's buckets refill within seconds.
+        .retry_config(RetryConfig::standard().with_max_attempts(8).with_max_backoff(Duration::from_secs(10)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        );
+    if let Some(profile) = &global.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &global.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return config.into_builder().region(Region::new(FALLBACK_REGION)).build();
+    }
+    config
+}
+
+/// Where STS requests go: the configured endpoint or AWS's own.
+pub fn describe_endpoint(config: &SdkConfig) -> String {
+    std::env::var("AWS_ENDPOINT_URL_STS")
+        .ok()
+        .or_else(|| config.endpoint_url().map(str::to_string))
+        .unwrap_or_else(|| {
+            let region = config.region().map_or(FALLBACK_REGION.to_string(), |r| r.to_string());
+            format!("https://sts.{region}.amazonaws.com (AWS)")
+        })
+}
+
+/// Who the credentials are, per STS GetCallerIdentity.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallerIdentity {
+    /// 12-digit account id.
+    pub account: String,
+    /// ARN of the caller.
+    pub arn: String,
+    /// Unique id of the caller.
+    pub user_id: String,
+}
+
+/// Asks STS which account and principal the credentials reach.
+pub async fn caller_identity(config: &SdkConfig) -> anyhow::Result<CallerIdentity> {
+    let client = aws_sdk_sts::Client::new(config);
+    let output = client
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|error| anyhow::anyhow!(crate::aws::describe_sdk_error(&error)))
+        .map_err(|error| error.context("STS GetCallerIdentity failed: cannot tell which AWS account the credentials reach"))?;
+    Ok(CallerIdentity {
+        account: output.account().unwrap_or_default().to_string(),
+        arn: output.arn().unwrap_or_default().to_string(),
+        user_id: output.user_id().unwrap_or_default().to_string(),
+    })
+}
+
+/// A one-line description of an SDK error: the service's code and message
+/// when there is one, else the transport failure, without request bodies.
+pub fn describe_sdk_error<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_sts::error::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            match (inner.code(), inner.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                _ => inner.to_string(),
+            }
+        }
+        SdkError::DispatchFailure(failure) => {
+            let reason = if failure.is_timeout() {
+                "timed out".to_string()
+            } else if failure.is_io() {
+                "connection failed".to_string()
+            } else {
+                "request could not be sent".to_string()
+            };
+            let source = std::error::Error::source(error).map(|s| format!(": {s}")).unwrap_or_default();
+            format!("{reason}{source}")
+        }
+        SdkError::TimeoutError(_) => "timed out".to_string(),
+        SdkError::ConstructionFailure(_) => match std::error::Error::source(error) {
+            Some(source) => format!("request could not be built: {source}"),
+            None => "request could not be built".to_string(),
+        },
+        other => other.to_string(),
+    }
+}

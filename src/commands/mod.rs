@@ -1,0 +1,42 @@
+//! One module per subcommand: glue between the CLI, the pure core and AWS.
+//! Errors are rendered here, uv-style: `error: …`, then `Caused by:` lines.
+
+mod schema;
+mod validate;
+mod whoami;
+
+use crate::cli::{Cli, Command};
+
+/// Exit code of a run that failed.
+pub const EXIT_ERROR: i32 = 1;
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let global = cli.global;
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(&global, &args),
+        Command::Schema => schema::run(),
+        Command::Whoami(args) => with_runtime(whoami::run(&global, &args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            report_error(&error);
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Runs async command code on a multi-threaded tokio runtime.
+fn with_runtime<F: std::future::Future<Output = anyhow::Result<i32>>>(future: F) -> anyhow::Result<i32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(future)
+}
+
+/// Prints an error chain on stderr.
+pub fn report_error(error: &anyhow::Error) {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  Caused by: {cause}");
+    }
+}

@@ -1,0 +1,144 @@
+//! Lint of permission statements: grants that are too broad or that let the
+//! function escalate its own privileges. They are errors unless the instance
+//! says `allowWildcards: true`. Deny statements are never linted: a broad
+//! Deny only narrows what the role can do.
+
+/// Which list of a statement a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The `actions` list.
+    Action,
+    /// The `resources` list.
+    Resource,
+}
+
+/// One lint finding in a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Stable kebab-case code.
+    pub code: &'static str,
+    /// The list it is in.
+    pub part: Part,
+    /// Position in that list.
+    pub index: usize,
+    /// Why it is refused.
+    pub message: String,
+}
+
+/// IAM actions that only read, which cannot escalate privileges.
+const READ_ONLY_IAM_PREFIXES: &[&str] = &["get", "list", "generate", "simulate"];
+/// STS actions that hand out other credentials.
+const ASSUME_ACTIONS: &[&str] = &["assumerole", "assumerolewithsaml", "assumerolewithwebidentity", "assumeroot"];
+
+/// Lints the actions and resources of one Allow statement.
+pub fn lint_allow_statement(actions: &[String], resources: &[String]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (index, action) in actions.iter().enumerate() {
+        if let Some((code, message)) = lint_action(action) {
+            findings.push(Finding { code, part: Part::Action, index, message });
+        }
+    }
+    for (index, resource) in resources.iter().enumerate() {
+        if resource == "*" {
+            findings.push(Finding {
+                code: "wildcard-resource",
+                part: Part::Resource,
+                index,
+                message: "resource `*` grants the actions on every resource of the account".into(),
+            });
+        }
+    }
+    findings
+}
+
+fn lint_action(action: &str) -> Option<(&'static str, String)> {
+    let lowered = action.to_ascii_lowercase();
+    if lowered == "*" || lowered == "*:*" {
+        return Some(("wildcard-action", format!("action `{action}` grants every action of every service")));
+    }
+    let (service, name) = lowered.split_once(':')?;
+    if service == "iam" && !READ_ONLY_IAM_PREFIXES.iter().any(|prefix| name.starts_with(prefix) && !prefix_wildcard_escapes(name, prefix)) {
+        return Some((
+            "privilege-escalation",
+            format!("action `{action}` can change IAM, so the function could grant itself more access"),
+        ));
+    }
+    if service == "sts" && ASSUME_ACTIONS.iter().any(|assume| glob_matches(name, assume)) {
+        return Some((
+            "privilege-escalation",
+            format!("action `{action}` lets the function assume other roles"),
+        ));
+    }
+    if name == "*" {
+        return Some(("service-wildcard", format!("action `{action}` grants every action of `{service}`")));
+    }
+    None
+}
+
+/// `get*` starts with `get` but a leading wildcard like `*` or `g*` does not
+/// stay within read-only actions.
+fn prefix_wildcard_escapes(name: &str, prefix: &str) -> bool {
+    name[..prefix.len()].contains(['*', '?'])
+}
+
+/// Whether an IAM wildcard pattern (`*`, `?`) matches `text`; both lowercase.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let (mut star, mut star_text) = (None, 0);
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some(p);
+            star_text = t;
+            p += 1;
+        } else if let Some(star_position) = star {
+            p = star_position + 1;
+            star_text += 1;
+            t = star_text;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(actions: &[&str], resources: &[&str]) -> Vec<&'static str> {
+        let actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
+        let resources: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
+        lint_allow_statement(&actions, &resources).into_iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn flags_wildcards_and_escalation() {
+        assert_eq!(codes(&["*"], &["arn:aws:s3:::b/*"]), ["wildcard-action"]);
+        assert_eq!(codes(&["s3:*"], &["arn:aws:s3:::b/*"]), ["service-wildcard"]);
+        assert_eq!(codes(&["iam:*"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
+        assert_eq!(codes(&["iam:PassRole"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
+        assert_eq!(codes(&["IAM:CreateRole"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
+        assert_eq!(codes(&["sts:AssumeRole"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
+        assert_eq!(codes(&["sts:Assume*"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
+        assert_eq!(codes(&["iam:*Role"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
+        assert_eq!(codes(&["s3:PutObject"], &["*"]), ["wildcard-resource"]);
+    }
+
+    #[test]
+    fn accepts_narrow_grants() {
+        assert!(codes(&["s3:PutObject", "s3:Get*", "iam:GetRole", "sts:GetCallerIdentity"], &["arn:aws:s3:::b/*"]).is_empty());
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_matches("assume*", "assumerole"));
+        assert!(glob_matches("*role", "assumerole"));
+        assert!(glob_matches("a?sumerole", "assumerole"));
+        assert!(!glob_matches("get*", "assumerole"));
+    }
+}

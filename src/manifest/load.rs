@@ -1,0 +1,215 @@
+//! Finding manifest files and reading each into its serde types, collecting
+//! every unknown field and the first type error of each file, each placed at
+//! its line and column.
+
+use std::path::{Path, PathBuf};
+
+use super::diagnostic::Diagnostic;
+use super::location::{FieldPath, LocationIndex, PathSegment, Position};
+use super::spec::ManifestFile;
+
+/// Manifests larger than this are refused unread: a thousand instances take
+/// well under a megabyte, and the cap bounds memory on hostile input.
+pub const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A manifest file as read from disk.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// Path as given or found.
+    pub path: PathBuf,
+    /// Its text (empty when it could not be read).
+    pub text: String,
+    /// Positions of its nodes.
+    pub index: LocationIndex,
+    /// Its content, when it deserialized.
+    pub manifest: Option<ManifestFile>,
+}
+
+/// Every `*.yaml` / `*.yml` under the given files and folders, in a stable
+/// order; a path that does not exist is a diagnostic.
+pub fn discover(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            collect_folder(path, &mut found, diagnostics);
+        } else if path.is_file() {
+            found.push(path.clone());
+        } else {
+            diagnostics.push(
+                Diagnostic::error("missing-path", path, Position { line: 1, column: 1 }, &FieldPath::root(), "no such file or folder")
+                    .with_hint("pass manifest files or folders with -f, or run fnctl where a manifests/ folder is"),
+            );
+        }
+    }
+    found.dedup();
+    found
+}
+
+fn collect_folder(folder: &Path, found: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>) {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(error) => {
+            diagnostics.push(Diagnostic::error("unreadable", folder, Position { line: 1, column: 1 }, &FieldPath::root(), format!("cannot read folder: {error}")));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            collect_folder(&path, found, diagnostics);
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            found.push(path);
+        }
+    }
+}
+
+/// Reads and deserializes one manifest file.
+pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
+    let mut source = SourceFile { path: path.to_path_buf(), text: String::new(), index: LocationIndex::default(), manifest: None };
+    let at_start = Position { line: 1, column: 1 };
+    let root = FieldPath::root();
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.len() > MAX_MANIFEST_BYTES => {
+            diagnostics.push(Diagnostic::error("file-too-large", path, at_start, &root, format!("manifest is {} bytes, more than the {MAX_MANIFEST_BYTES} fnctl reads", metadata.len())));
+            return source;
+        }
+        _ => {}
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => source.text = text,
+            Err(error) => {
+                let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+                let text = String::from_utf8_lossy(valid);
+                let line = text.matches('\n').count() + 1;
+                let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                diagnostics.push(Diagnostic::error("parse-error", path, Position { line, column }, &root, "manifest is not UTF-8 text"));
+                return source;
+            }
+        },
+        Err(error) => {
+            diagnostics.push(Diagnostic::error("unreadable", path, at_start, &root, format!("cannot read manifest: {error}")));
+            return source;
+        }
+    }
+    source.index = LocationIndex::build(&source.text);
+    source.manifest = deserialize(&source.text, path, &source.index, diagnostics);
+    source
+}
+
+fn deserialize(text: &str, path: &Path, index: &LocationIndex, diagnostics: &mut Vec<Diagnostic>) -> Option<ManifestFile> {
+    if text.trim().lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with('#')) {
+        diagnostics.push(
+            Diagnostic::error("empty-manifest", path, Position { line: 1, column: 1 }, &FieldPath::root(), "manifest is empty")
+                .with_hint("a manifest starts with `version: 1` and lists `instances:`"),
+        );
+        return None;
+    }
+    let mut unknown_fields = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let result = {
+        let yaml = serde_yaml::Deserializer::from_str(text);
+        let tracked = serde_path_to_error::Deserializer::new(yaml, &mut track);
+        serde_ignored::deserialize(tracked, |ignored| unknown_fields.push(ignored_path(&ignored)))
+    };
+    for field in &unknown_fields {
+        let name = match field.0.last() {
+            Some(PathSegment::Key(key)) => key.clone(),
+            _ => "?".into(),
+        };
+        diagnostics.push(
+            Diagnostic::error("unknown-field", path, index.key(field), field, format!("unknown field `{name}`"))
+                .with_hint("see schemas/fnctl.schema.json (or `fnctl schema`) for the fields a manifest may have"),
+        );
+    }
+    match result {
+        Ok(manifest) => Some(manifest),
+        Err(error) => {
+            let field = tracked_path(&track.path());
+            diagnostics.push(type_error(&error, &field, path, index));
+            None
+        }
+    }
+}
+
+/// Turns a serde error into a diagnostic with a code a script can match on.
+fn type_error(error: &serde_yaml::Error, field: &FieldPath, path: &Path, index: &LocationIndex) -> Diagnostic {
+    let full = error.to_string();
+    // serde_yaml appends "at line L column C"; the diagnostic places it itself.
+    let mut message = match full.find(" at line ") {
+        Some(cut) => full[..cut].to_string(),
+        None => full.clone(),
+    };
+    // serde_yaml starts nested errors with the field path, which the diagnostic shows apart.
+    if let Some(rest) = message.strip_prefix(&format!("{field}: ")) {
+        message = rest.to_string();
+    }
+    let position = if field.0.is_empty() {
+        error.location().map_or(Position { line: 1, column: 1 }, |l| Position { line: l.line(), column: l.column() })
+    } else {
+        index.value(field)
+    };
+    let last_key = match field.0.last() {
+        Some(PathSegment::Key(key)) => key.as_str(),
+        _ => "",
+    };
+    let (code, hint) = if message.starts_with("missing field `version`") {
+        ("missing-version", Some("start the manifest with `version: 1`".to_string()))
+    } else if message.starts_with("missing field") {
+        ("missing-field", None)
+    } else if message.starts_with("invalid type: integer") && (last_key == "account" || field.to_string().contains("segmentAccounts")) {
+        ("invalid-account-id", Some("write account ids as quoted strings, like \"012345678901\": a YAML number loses leading zeros".to_string()))
+    } else if message.starts_with("invalid type") {
+        ("wrong-type", None)
+    } else if message.starts_with("unknown variant") || message.starts_with("invalid value") {
+        ("invalid-value", None)
+    } else if message.contains("more than one document") {
+        ("multiple-documents", Some("a manifest file holds one YAML document; split it into files".to_string()))
+    } else if message.contains("recursion limit") || message.contains("repetition limit") {
+        ("yaml-too-complex", Some("nesting or alias expansion is beyond what a manifest needs".to_string()))
+    } else {
+        ("parse-error", None)
+    };
+    let diagnostic = Diagnostic::error(code, path, position, field, message);
+    match hint {
+        Some(hint) => diagnostic.with_hint(hint),
+        None => diagnostic,
+    }
+}
+
+fn tracked_path(path: &serde_path_to_error::Path) -> FieldPath {
+    let mut segments = Vec::new();
+    for segment in path.iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => segments.push(PathSegment::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => segments.push(PathSegment::Key(key.clone())),
+            _ => {}
+        }
+    }
+    FieldPath(segments)
+}
+
+fn ignored_path(path: &serde_ignored::Path<'_>) -> FieldPath {
+    fn walk(path: &serde_ignored::Path<'_>, out: &mut Vec<PathSegment>) {
+        match path {
+            serde_ignored::Path::Root => {}
+            serde_ignored::Path::Seq { parent, index } => {
+                walk(parent, out);
+                out.push(PathSegment::Index(*index));
+            }
+            serde_ignored::Path::Map { parent, key } => {
+                walk(parent, out);
+                out.push(PathSegment::Key(key.clone()));
+            }
+            serde_ignored::Path::Some { parent } | serde_ignored::Path::NewtypeStruct { parent } | serde_ignored::Path::NewtypeVariant { parent } => walk(parent, out),
+        }
+    }
+    let mut segments = Vec::new();
+    walk(path, &mut segments);
+    FieldPath(segments)
+}

@@ -1,0 +1,210 @@
+//! The manifest as written in YAML: the serde types the loader reads and the
+//! JSON Schema is generated from. One source of truth for both, so the schema
+//! an editor validates against can never disagree with what fnctl accepts.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One manifest file: a format version, shared defaults and function instances.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    deny_unknown_fields,
+    title = "fnctl manifest",
+    description = "IAM roles for Segment Functions that call AWS, kept true by fnctl."
+)]
+pub struct ManifestFile {
+    /// Manifest format version; only `1` exists.
+    #[schemars(range(min = 1, max = 1))]
+    pub version: u32,
+    /// Settings every instance in this file inherits.
+    #[serde(default)]
+    pub defaults: Option<Defaults>,
+    /// The function instances this file declares.
+    #[serde(default)]
+    pub instances: Vec<InstanceSpec>,
+}
+
+/// Settings shared by every instance of a file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct Defaults {
+    /// Ownership scope: fnctl changes only roles tagged with this scope. Default `default`.
+    pub scope: Option<String>,
+    /// 12-digit AWS account id (a string): fnctl refuses to change any other account.
+    pub account: Option<String>,
+    /// IAM path of the roles, `/` or `/…/`. Default `/segment-functions/`.
+    pub role_path: Option<String>,
+    /// Tags put on every role of this file.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Role that fnctl assumes (session name `fnctl`) to reach this file's account.
+    pub assume_role: Option<String>,
+    /// Segment's AWS accounts that run functions, when they differ from the documented ones.
+    pub segment_accounts: Option<SegmentAccounts>,
+}
+
+/// Overrides of the Segment account that assumes the role, per function kind.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct SegmentAccounts {
+    /// Account that runs source functions. Default `300240842537`.
+    pub source: Option<String>,
+    /// Account that runs destination functions. Default `458175278816`.
+    pub destination: Option<String>,
+}
+
+/// Whether the function is a source or a destination function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionKind {
+    /// A source function (runs in Segment account `300240842537`).
+    Source,
+    /// A destination function (runs in Segment account `458175278816`).
+    Destination,
+}
+
+impl FunctionKind {
+    /// The manifest spelling of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionKind::Source => "source",
+            FunctionKind::Destination => "destination",
+        }
+    }
+}
+
+/// One function instance and the IAM role it assumes.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct InstanceSpec {
+    /// Instance name, unique in the whole manifest set; names the bundle file.
+    pub name: String,
+    /// `source` or `destination`: decides which Segment account may assume the role.
+    pub kind: FunctionKind,
+    /// The IAM role; every field has a default.
+    pub role: Option<RoleSpec>,
+    /// S3 shorthand: grants access to one bucket (and prefix).
+    pub bucket: Option<BucketSpec>,
+    /// Extra permission statements of the inline policy `fnctl-permissions`.
+    #[serde(default)]
+    pub permissions: Vec<PermissionSpec>,
+    /// Managed policy ARNs attached to the role, exactly as listed.
+    #[serde(default)]
+    pub managed_policies: Vec<String>,
+    /// External ID life cycle.
+    pub external_id: Option<ExternalIdSpec>,
+    /// Extra, non-secret function settings merged into the bundle.
+    #[serde(default)]
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// Allow wildcard and privilege-escalating permissions (off by default).
+    #[serde(default)]
+    pub allow_wildcards: bool,
+}
+
+/// The IAM role of an instance.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct RoleSpec {
+    /// Role name, default `segment-fn-<instance name>`.
+    pub name: Option<String>,
+    /// Role description.
+    pub description: Option<String>,
+    /// Longest session in seconds, 3600..43200. Default 3600.
+    #[schemars(range(min = 3600, max = 43200))]
+    pub max_session_duration: Option<i64>,
+    /// ARN of a managed policy used as the permissions boundary.
+    pub permissions_boundary: Option<String>,
+    /// Tags of this role, on top of the file's default tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What the function may do with one S3 bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BucketAccess {
+    /// `s3:PutObject` on the objects.
+    #[default]
+    Write,
+    /// `s3:GetObject` on the objects and `s3:ListBucket` on the bucket.
+    Read,
+    /// Both.
+    ReadWrite,
+}
+
+/// S3 shorthand for the common case: one bucket, optionally one prefix.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct BucketSpec {
+    /// Bucket name.
+    pub name: String,
+    /// Bucket region, becomes the `s3BucketRegion` setting.
+    pub region: String,
+    /// Key prefix that narrows the object ARNs, e.g. `segment/`.
+    pub prefix: Option<String>,
+    /// `write` (default), `read` or `read-write`.
+    #[serde(default)]
+    pub access: BucketAccess,
+}
+
+/// `Allow` or `Deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+pub enum Effect {
+    /// Grants the actions.
+    #[default]
+    Allow,
+    /// Denies the actions.
+    Deny,
+}
+
+impl Effect {
+    /// IAM's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "Allow",
+            Effect::Deny => "Deny",
+        }
+    }
+}
+
+/// One extra statement of the inline policy.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct PermissionSpec {
+    /// IAM actions, e.g. `sqs:SendMessage`.
+    pub actions: Vec<String>,
+    /// Resource ARNs.
+    pub resources: Vec<String>,
+    /// `Allow` (default) or `Deny`.
+    #[serde(default)]
+    pub effect: Effect,
+    /// An IAM `Condition` block, as is.
+    pub conditions: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// External ID policy.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ExternalIdSpec {
+    /// Rotation is due this many days after the current ID was created.
+    #[schemars(range(min = 1))]
+    pub rotate_after_days: Option<u32>,
+}
+
+/// The JSON Schema of a manifest file, as `fnctl schema` prints it.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(ManifestFile);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,342 @@
+//! Checks a deserialized manifest set and turns it into the desired model.
+//! Every problem of the whole set is collected, not just the first, and each
+//! names its file, line, column and field.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::diagnostic::Diagnostic;
+use super::lint::{lint_allow_statement, Part};
+use super::load::SourceFile;
+use super::location::{FieldPath, LocationIndex};
+use super::rules;
+use super::spec::{Defaults, Effect, InstanceSpec, ManifestFile};
+use crate::model::{self, DesiredInstance, Origin};
+use crate::render;
+
+/// Setting names fnctl generates; extra `settings` may not reuse them.
+pub const GENERATED_SETTINGS: &[&str] = &["iamRoleArn", "iamRoleExternalId"];
+/// Settings the bucket shorthand generates.
+pub const BUCKET_SETTINGS: &[&str] = &["s3Bucket", "s3BucketRegion"];
+/// Tags fnctl may put on a role besides the user's, counted against IAM's 50.
+pub const RESERVED_TAG_COUNT: usize = 7;
+/// IAM's tag limit per role.
+pub const MAX_TAGS_PER_ROLE: usize = 50;
+/// IAM's hard limit of managed policies attached to one role.
+pub const MAX_MANAGED_POLICIES: usize = 20;
+/// IAM's trust policy size limit (default quota).
+pub const MAX_TRUST_POLICY_LENGTH: usize = 2048;
+/// IAM's limit for all inline policies of one role together.
+pub const MAX_INLINE_POLICY_LENGTH: usize = 10240;
+
+/// Diagnostics about one file, placed with its location index.
+struct FileChecker<'a> {
+    path: &'a Path,
+    index: &'a LocationIndex,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl FileChecker<'_> {
+    fn error(&mut self, code: &'static str, field: &FieldPath, message: impl Into<String>) -> &mut Diagnostic {
+        self.diagnostics.push(Diagnostic::error(code, self.path, self.index.value(field), field, message));
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    /// Account ids must be quoted: YAML reads `012345678901` as a number and
+    /// other tools (editors, schema validators) drop its leading zero.
+    fn check_account_id(&mut self, field: &FieldPath, account: &str) {
+        if self.index.is_plain_scalar(field) && account.bytes().all(|b| b.is_ascii_digit()) {
+            self.error("invalid-account-id", field, format!("account id {account} is written as a YAML number"))
+                .hint = Some(format!("quote it: \"{account}\" (a YAML number loses leading zeros)"));
+            return;
+        }
+        self.check("invalid-account-id", field, rules::check_account_id(account));
+    }
+
+    fn check(&mut self, code: &'static str, field: &FieldPath, result: Result<(), String>) {
+        if let Err(message) = result {
+            self.error(code, field, message);
+        }
+    }
+}
+
+/// File-level settings after their own checks.
+struct FileDefaults {
+    scope: String,
+    account: Option<String>,
+    role_path: String,
+    tags: BTreeMap<String, String>,
+    assume_role: Option<String>,
+    source_account: String,
+    destination_account: String,
+}
+
+/// Validates every file and returns the desired instances of the whole set.
+/// The instances are only meaningful when no error was pushed.
+pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<DesiredInstance> {
+    let mut instances = Vec::new();
+    // Name → where it was first declared, for the duplicate checks.
+    let mut instance_names: HashMap<String, (String, usize)> = HashMap::new();
+    let mut role_names: HashMap<(String, String), (String, usize)> = HashMap::new();
+    for file in files {
+        let Some(manifest) = &file.manifest else { continue };
+        let mut checker = FileChecker { path: &file.path, index: &file.index, diagnostics };
+        let Some(defaults) = check_file(manifest, &mut checker) else { continue };
+        for (position, spec) in manifest.instances.iter().enumerate() {
+            let field = FieldPath::root().key("instances").index(position);
+            let instance = check_instance(spec, &defaults, &field, &mut checker);
+            let here = (file.path.display().to_string(), file.index.value(&field).line);
+            if let Some((other_file, other_line)) = instance_names.get(&spec.name) {
+                checker
+                    .error("duplicate-instance", &field.key("name"), format!("instance `{}` is also declared at {other_file}:{other_line}", spec.name))
+                    .hint = Some("instance names are unique across the whole manifest set: they name bundles".into());
+            } else {
+                instance_names.insert(spec.name.clone(), here.clone());
+            }
+            let role_key = (instance.target_account().unwrap_or("").to_string(), instance.role_name.to_ascii_lowercase());
+            if let Some((other_file, other_line)) = role_names.get(&role_key) {
+                let role_field = if spec.role.as_ref().is_some_and(|r| r.name.is_some()) { field.key("role").key("name") } else { field.key("name") };
+                checker
+                    .error("duplicate-role-name", &role_field, format!("role name `{}` is also used at {other_file}:{other_line} (IAM role names are case-insensitive)", instance.role_name))
+                    .hint = Some("give one of the instances its own `role.name`".into());
+            } else {
+                role_names.insert(role_key, here);
+            }
+            instances.push(instance);
+        }
+    }
+    instances
+}
+
+fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<FileDefaults> {
+    if manifest.version != 1 {
+        checker
+            .error("unsupported-version", &FieldPath::root().key("version"), format!("manifest version {} is not supported", manifest.version))
+            .hint = Some("this fnctl reads `version: 1`".into());
+        return None;
+    }
+    let empty = Defaults::default();
+    let defaults = manifest.defaults.as_ref().unwrap_or(&empty);
+    let field = FieldPath::root().key("defaults");
+    let scope = defaults.scope.clone().unwrap_or_else(|| model::DEFAULT_SCOPE.to_string());
+    checker.check("invalid-scope", &field.key("scope"), rules::check_scope(&scope));
+    if let Some(account) = &defaults.account {
+        checker.check_account_id(&field.key("account"), account);
+    }
+    let role_path = defaults.role_path.clone().unwrap_or_else(|| model::DEFAULT_ROLE_PATH.to_string());
+    checker.check("invalid-role-path", &field.key("rolePath"), rules::check_role_path(&role_path));
+    if let Some(arn) = &defaults.assume_role {
+        match rules::check_role_arn(arn) {
+            Err(message) => {
+                checker.error("invalid-arn", &field.key("assumeRole"), message);
+            }
+            Ok(role_account) => {
+                if let Some(account) = defaults.account.as_ref().filter(|a| **a != role_account) {
+                    checker.error("account-mismatch", &field.key("assumeRole"), format!("assumeRole is in account {role_account} but `account` says {account}"));
+                }
+            }
+        }
+    }
+    check_tags(&defaults.tags, &field.key("tags"), checker);
+    let segment = defaults.segment_accounts.clone().unwrap_or_default();
+    for (kind, value) in [("source", &segment.source), ("destination", &segment.destination)] {
+        if let Some(account) = value {
+            checker.check_account_id(&field.key("segmentAccounts").key(kind), account);
+        }
+    }
+    Some(FileDefaults {
+        scope,
+        account: defaults.account.clone(),
+        role_path,
+        tags: defaults.tags.clone(),
+        assume_role: defaults.assume_role.clone(),
+        source_account: segment.source.unwrap_or_else(|| model::SEGMENT_SOURCE_ACCOUNT.into()),
+        destination_account: segment.destination.unwrap_or_else(|| model::SEGMENT_DESTINATION_ACCOUNT.into()),
+    })
+}
+
+fn check_tags(tags: &BTreeMap<String, String>, field: &FieldPath, checker: &mut FileChecker<'_>) {
+    for (key, value) in tags {
+        let tag_field = field.key(key);
+        let lowered = key.to_ascii_lowercase();
+        if lowered.starts_with("aws:") {
+            checker.error("reserved-tag", &tag_field, format!("tag key `{key}`: the `aws:` prefix is reserved by AWS"));
+        } else if lowered.starts_with("fnctl:") {
+            checker.error("reserved-tag", &tag_field, format!("tag key `{key}`: the `fnctl:` prefix is reserved for fnctl's own tags"));
+        } else {
+            checker.check("invalid-tag", &tag_field, rules::check_tag_key(key));
+        }
+        checker.check("invalid-tag", &tag_field, rules::check_tag_value(value));
+    }
+}
+
+fn check_instance(spec: &InstanceSpec, defaults: &FileDefaults, field: &FieldPath, checker: &mut FileChecker<'_>) -> DesiredInstance {
+    checker.check("invalid-name", &field.key("name"), rules::check_instance_name(&spec.name));
+    let role = spec.role.clone().unwrap_or_default();
+    let role_field = field.key("role");
+    let role_name = match &role.name {
+        Some(name) => {
+            checker.check("invalid-role-name", &role_field.key("name"), rules::check_role_name(name));
+            name.clone()
+        }
+        None => {
+            let name = format!("segment-fn-{}", spec.name);
+            if let Err(message) = rules::check_role_name(&name) {
+                checker
+                    .error("invalid-role-name", &field.key("name"), format!("default role name `{name}`: {message}"))
+                    .hint = Some("set `role.name` to a shorter name".into());
+            }
+            name
+        }
+    };
+    if let Some(description) = &role.description {
+        checker.check("invalid-description", &role_field.key("description"), rules::check_description(description));
+    }
+    let max_session_duration = role.max_session_duration.unwrap_or(model::DEFAULT_MAX_SESSION_DURATION.into());
+    if !(3600..=43200).contains(&max_session_duration) {
+        checker.error("invalid-session-duration", &role_field.key("maxSessionDuration"), format!("maxSessionDuration is {max_session_duration}, IAM accepts 3600 to 43200 seconds"));
+    }
+    if let Some(boundary) = &role.permissions_boundary {
+        checker.check("invalid-arn", &role_field.key("permissionsBoundary"), rules::check_policy_arn(boundary));
+    }
+    check_tags(&role.tags, &role_field.key("tags"), checker);
+    let mut tags = defaults.tags.clone();
+    tags.extend(role.tags.clone());
+    if tags.len() + RESERVED_TAG_COUNT > MAX_TAGS_PER_ROLE {
+        checker.error(
+            "too-many-tags",
+            &role_field.key("tags"),
+            format!("{} tags on role `{role_name}`: IAM allows {MAX_TAGS_PER_ROLE} per role and fnctl needs {RESERVED_TAG_COUNT} of them, so at most {}", tags.len(), MAX_TAGS_PER_ROLE - RESERVED_TAG_COUNT),
+        );
+    }
+    let mut settings: BTreeMap<String, Value> = BTreeMap::new();
+    if let Some(bucket) = &spec.bucket {
+        let bucket_field = field.key("bucket");
+        checker.check("invalid-bucket-name", &bucket_field.key("name"), rules::check_bucket_name(&bucket.name));
+        checker.check("invalid-region", &bucket_field.key("region"), rules::check_region(&bucket.region));
+        if let Some(prefix) = &bucket.prefix {
+            if prefix.contains(['*', '?']) || prefix.starts_with('/') || prefix.len() > 1024 {
+                checker.error("invalid-bucket-prefix", &bucket_field.key("prefix"), "a prefix is a literal key prefix like `segment/`: no wildcards, no leading `/`, at most 1024 characters");
+            }
+        }
+        settings.insert("s3Bucket".into(), Value::String(bucket.name.clone()));
+        settings.insert("s3BucketRegion".into(), Value::String(bucket.region.clone()));
+    }
+    for (key, value) in &spec.settings {
+        let clashes = GENERATED_SETTINGS.contains(&key.as_str()) || (spec.bucket.is_some() && BUCKET_SETTINGS.contains(&key.as_str()));
+        if clashes {
+            checker
+                .error("setting-clash", &field.key("settings").key(key), format!("setting `{key}` is generated by fnctl"))
+                .hint = Some("remove it from `settings`; fnctl writes it into the bundle".into());
+        } else {
+            settings.insert(key.clone(), value.clone());
+        }
+    }
+    check_permissions(spec, field, checker);
+    let mut managed_policies = BTreeSet::new();
+    for (position, arn) in spec.managed_policies.iter().enumerate() {
+        let policy_field = field.key("managedPolicies").index(position);
+        checker.check("invalid-arn", &policy_field, rules::check_policy_arn(arn));
+        if !managed_policies.insert(arn.clone()) {
+            checker.error("duplicate-managed-policy", &policy_field, format!("managed policy `{arn}` is listed twice"));
+        }
+    }
+    if managed_policies.len() > MAX_MANAGED_POLICIES {
+        checker.error("too-many-managed-policies", &field.key("managedPolicies"), format!("{} managed policies: IAM attaches at most {MAX_MANAGED_POLICIES} to a role", managed_policies.len()));
+    }
+    let segment_account = match spec.kind {
+        model::FunctionKind::Source => defaults.source_account.clone(),
+        model::FunctionKind::Destination => defaults.destination_account.clone(),
+    };
+    let inline_policy = render::inline_policy(spec.bucket.as_ref(), &spec.permissions);
+    check_sizes(&segment_account, inline_policy.as_ref(), &role_name, field, checker);
+    DesiredInstance {
+        name: spec.name.clone(),
+        kind: spec.kind,
+        scope: defaults.scope.clone(),
+        account: defaults.account.clone(),
+        assume_role: defaults.assume_role.clone(),
+        segment_account,
+        role_name,
+        role_path: defaults.role_path.clone(),
+        description: role.description.clone().unwrap_or_else(|| format!("Segment {} function {} (managed by fnctl)", spec.kind.as_str(), spec.name)),
+        max_session_duration: i32::try_from(max_session_duration).unwrap_or(model::DEFAULT_MAX_SESSION_DURATION),
+        permissions_boundary: role.permissions_boundary.clone(),
+        tags,
+        inline_policy,
+        managed_policies,
+        rotate_after_days: spec.external_id.as_ref().and_then(|e| e.rotate_after_days),
+        settings,
+        origin: Origin { file: checker.path.to_path_buf(), line: checker.index.value(field).line },
+    }
+}
+
+fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileChecker<'_>) {
+    for (position, permission) in spec.permissions.iter().enumerate() {
+        let statement = field.key("permissions").index(position);
+        if permission.actions.is_empty() {
+            checker.error("empty-list", &statement.key("actions"), "a permission needs at least one action");
+        }
+        if permission.resources.is_empty() {
+            checker.error("empty-list", &statement.key("resources"), "a permission needs at least one resource");
+        }
+        for (index, action) in permission.actions.iter().enumerate() {
+            checker.check("invalid-action", &statement.key("actions").index(index), rules::check_action(action));
+        }
+        for (index, resource) in permission.resources.iter().enumerate() {
+            if resource != "*" {
+                if let Err(message) = rules::parse_arn(resource, true) {
+                    checker.error("invalid-arn", &statement.key("resources").index(index), message);
+                }
+            }
+        }
+        if let Some(conditions) = &permission.conditions {
+            for (operator, block) in conditions {
+                let valid = block.as_object().is_some_and(|keys| {
+                    keys.values().all(|value| match value {
+                        Value::Array(items) => items.iter().all(is_condition_scalar),
+                        other => is_condition_scalar(other),
+                    })
+                });
+                if !valid {
+                    checker.error("invalid-condition", &statement.key("conditions").key(operator), format!("condition `{operator}` must map condition keys to a value or a list of values"));
+                }
+            }
+        }
+        if permission.effect == Effect::Allow && !spec.allow_wildcards {
+            for finding in lint_allow_statement(&permission.actions, &permission.resources) {
+                let list = match finding.part {
+                    Part::Action => "actions",
+                    Part::Resource => "resources",
+                };
+                checker
+                    .error(finding.code, &statement.key(list).index(finding.index), finding.message)
+                    .hint = Some("narrow the grant, or set `allowWildcards: true` on the instance if it is intended".into());
+            }
+        }
+    }
+}
+
+fn is_condition_scalar(value: &Value) -> bool {
+    matches!(value, Value::String(_) | Value::Bool(_) | Value::Number(_))
+}
+
+fn check_sizes(segment_account: &str, inline_policy: Option<&Value>, role_name: &str, field: &FieldPath, checker: &mut FileChecker<'_>) {
+    // Worst case fnctl writes: two 48-character IDs during a rotation.
+    let placeholder = "x".repeat(crate::external_id::LENGTH);
+    let trust = render::trust_policy(segment_account, &[&placeholder, &placeholder]);
+    let trust_length = render::quota_length(&trust);
+    if trust_length > MAX_TRUST_POLICY_LENGTH {
+        checker.error("policy-too-large", field, format!("trust policy of role `{role_name}` would have {trust_length} characters; IAM allows {MAX_TRUST_POLICY_LENGTH}"));
+    }
+    if let Some(policy) = inline_policy {
+        let length = render::quota_length(policy);
+        if length > MAX_INLINE_POLICY_LENGTH {
+            checker
+                .error("policy-too-large", field, format!("inline policy of role `{role_name}` would have {length} characters without whitespace; IAM allows {MAX_INLINE_POLICY_LENGTH} per role"))
+                .hint = Some("move statements into a managed policy and list it under `managedPolicies`".into());
+        }
+    }
+}

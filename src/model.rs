@@ -1,0 +1,91 @@
+//! Desired state: what the manifests say each role must be, after defaults
+//! are merged and every check passed. Plain data, no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use crate::manifest::spec::FunctionKind;
+
+/// Segment's account that runs destination functions.
+pub const SEGMENT_DESTINATION_ACCOUNT: &str = "458175278816";
+/// Segment's account that runs source functions.
+pub const SEGMENT_SOURCE_ACCOUNT: &str = "300240842537";
+/// Scope used when a manifest names none.
+pub const DEFAULT_SCOPE: &str = "default";
+/// Role path used when a manifest names none.
+pub const DEFAULT_ROLE_PATH: &str = "/segment-functions/";
+/// Session length used when a manifest names none (IAM's own default).
+pub const DEFAULT_MAX_SESSION_DURATION: i32 = 3600;
+/// Name of the one inline policy fnctl owns on each role.
+pub const INLINE_POLICY_NAME: &str = "fnctl-permissions";
+
+/// The Segment account that runs functions of `kind`, per Segment's documentation.
+pub fn documented_segment_account(kind: FunctionKind) -> &'static str {
+    match kind {
+        FunctionKind::Source => SEGMENT_SOURCE_ACCOUNT,
+        FunctionKind::Destination => SEGMENT_DESTINATION_ACCOUNT,
+    }
+}
+
+/// Where an instance was declared, for messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// Manifest file.
+    pub file: PathBuf,
+    /// 1-based line of the instance.
+    pub line: usize,
+}
+
+/// One function instance as fnctl must make it exist in IAM.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredInstance {
+    /// Instance name, unique in the set.
+    pub name: String,
+    /// Source or destination.
+    pub kind: FunctionKind,
+    /// Ownership scope.
+    pub scope: String,
+    /// Account guard: the account the credentials must reach, when named.
+    pub account: Option<String>,
+    /// Role fnctl assumes to reach the account, when named.
+    pub assume_role: Option<String>,
+    /// Segment's account that may assume the role.
+    pub segment_account: String,
+    /// IAM role name.
+    pub role_name: String,
+    /// IAM role path.
+    pub role_path: String,
+    /// Role description.
+    pub description: String,
+    /// Longest session, in seconds.
+    pub max_session_duration: i32,
+    /// Permissions boundary policy ARN.
+    pub permissions_boundary: Option<String>,
+    /// User tags (defaults merged with the role's own); fnctl's tags come on top.
+    pub tags: BTreeMap<String, String>,
+    /// The inline policy `fnctl-permissions`, or `None` when nothing is granted inline.
+    pub inline_policy: Option<serde_json::Value>,
+    /// Managed policy ARNs to attach.
+    pub managed_policies: BTreeSet<String>,
+    /// Rotate the external ID this many days after it was made.
+    pub rotate_after_days: Option<u32>,
+    /// Non-secret settings of the bundle besides the role ARN and external ID.
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+impl DesiredInstance {
+    /// The account key this instance is reconciled in: the guard account, the
+    /// assumed role's account, or `None` for "whatever the credentials reach".
+    pub fn target_account(&self) -> Option<&str> {
+        self.account.as_deref().or_else(|| {
+            self.assume_role
+                .as_deref()
+                .and_then(|arn| arn.split(':').nth(4))
+        })
+    }
+}
