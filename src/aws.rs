@@ -17,7 +17,11 @@ pub const FALLBACK_REGION: &str = "us-east-1";
 pub async fn load_config(global: &GlobalOptions) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Throttling and 5xx are retried with backoff; IAM's buckets refill within seconds.
-        .retry_config(RetryConfig::standard().with_max_attempts(8).with_max_backoff(Duration::from_secs(10)))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(8)
+                .with_max_backoff(Duration::from_secs(10)),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -32,7 +36,10 @@ pub async fn load_config(global: &GlobalOptions) -> SdkConfig {
     }
     let config = loader.load().await;
     if config.region().is_none() {
-        return config.into_builder().region(Region::new(FALLBACK_REGION)).build();
+        return config
+            .into_builder()
+            .region(Region::new(FALLBACK_REGION))
+            .build();
     }
     config
 }
@@ -43,7 +50,9 @@ pub fn describe_endpoint(config: &SdkConfig) -> String {
         .ok()
         .or_else(|| config.endpoint_url().map(str::to_string))
         .unwrap_or_else(|| {
-            let region = config.region().map_or(FALLBACK_REGION.to_string(), |r| r.to_string());
+            let region = config
+                .region()
+                .map_or(FALLBACK_REGION.to_string(), |r| r.to_string());
             format!("https://sts.{region}.amazonaws.com (AWS)")
         })
 }
@@ -67,7 +76,11 @@ pub async fn caller_identity(config: &SdkConfig) -> anyhow::Result<CallerIdentit
         .send()
         .await
         .map_err(|error| anyhow::anyhow!(crate::aws::describe_sdk_error(&error)))
-        .map_err(|error| error.context("STS GetCallerIdentity failed: cannot tell which AWS account the credentials reach"))?;
+        .map_err(|error| {
+            error.context(
+                "STS GetCallerIdentity failed: cannot tell which AWS account the credentials reach",
+            )
+        })?;
     Ok(CallerIdentity {
         account: output.account().unwrap_or_default().to_string(),
         arn: output.arn().unwrap_or_default().to_string(),
@@ -100,7 +113,9 @@ where
             } else {
                 "request could not be sent".to_string()
             };
-            let source = std::error::Error::source(error).map(|s| format!(": {s}")).unwrap_or_default();
+            let source = std::error::Error::source(error)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
             format!("{reason}{source}")
         }
         SdkError::TimeoutError(_) => "timed out".to_string(),

@@ -69,6 +69,16 @@ pub enum Command {
     /// Print the manifest JSON Schema.
     #[command(after_help = "Example:\n  fnctl schema > schemas/fnctl.schema.json")]
     Schema,
+    /// Show what apply would change in IAM, with semantic policy diffs.
+    #[command(
+        after_help = "Examples:\n  fnctl plan\n  fnctl plan --detailed-exitcode --out plan.json\n  fnctl plan --format markdown > comment.md\n\nExit codes: 0 no changes (or any success without --detailed-exitcode), 2 changes (--detailed-exitcode), 1 error."
+    )]
+    Plan(PlanArgs),
+    /// Make IAM match the manifests and write the settings bundles.
+    #[command(
+        after_help = "Examples:\n  fnctl apply                      # shows the plan, asks for confirmation\n  fnctl apply --auto-approve       # CI\n  fnctl apply --plan plan.json --auto-approve\n\nExit codes: 0 done, 1 error (every failure is listed)."
+    )]
+    Apply(ApplyArgs),
     /// Show the account, ARN and endpoint the credentials reach.
     #[command(after_help = "Example:\n  AWS_PROFILE=prod fnctl whoami")]
     Whoami(WhoamiArgs),
@@ -81,6 +91,52 @@ pub struct ValidateArgs {
     /// `text` (compiler-style diagnostics on stderr) or `json` (on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// Options shared by plan and apply.
+#[derive(Debug, Args, Clone)]
+pub struct ReconcileOptions {
+    #[command(flatten)]
+    pub manifests: ManifestOptions,
+    /// Take over roles that exist without fnctl's tags (keeps their external ID).
+    #[arg(long)]
+    pub adopt: bool,
+    /// Delete owned roles of the manifests' scopes that no manifest names.
+    #[arg(long)]
+    pub prune: bool,
+    /// How many IAM writes (and per-role reads) run at once, per account.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub reconcile: ReconcileOptions,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Save the plan as JSON, for `apply --plan`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub reconcile: ReconcileOptions,
+    /// Apply a plan saved by `plan --out`; refused if IAM changed since.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Where settings bundles are written.
+    #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
+    pub bundle_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

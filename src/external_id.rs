@@ -37,7 +37,10 @@ pub fn fingerprint(id: &str) -> String {
 
 /// Whether `text` is a value AWS accepts for `sts:ExternalId`.
 pub fn is_acceptable(text: &str) -> bool {
-    (2..=1224).contains(&text.len()) && text.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
+    (2..=1224).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
 }
 
 #[cfg(test)]

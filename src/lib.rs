@@ -4,12 +4,18 @@
 //! The shape: manifests → desired model → live model (read through the
 //! [`iam`] backend) → [`plan::plan`], a pure function → executor → bundles.
 
+pub mod accounts;
+pub mod apply;
 pub mod aws;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod external_id;
+pub mod iam;
 pub mod manifest;
 pub mod model;
 pub mod output;
+pub mod plan;
 pub mod policy;
 pub mod render;
+pub mod tags;

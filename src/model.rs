@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::manifest::spec::FunctionKind;
 
@@ -30,7 +30,7 @@ pub fn documented_segment_account(kind: FunctionKind) -> &'static str {
 }
 
 /// Where an instance was declared, for messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     /// Manifest file.
     pub file: PathBuf,
@@ -39,7 +39,7 @@ pub struct Origin {
 }
 
 /// One function instance as fnctl must make it exist in IAM.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DesiredInstance {
     /// Instance name, unique in the set.
@@ -88,4 +88,54 @@ impl DesiredInstance {
                 .and_then(|arn| arn.split(':').nth(4))
         })
     }
+}
+
+/// A policy document as read from IAM: parsed, or why it could not be.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "state", content = "value")]
+pub enum LiveDocument {
+    /// Decoded and parsed JSON.
+    Valid(serde_json::Value),
+    /// Not valid JSON (or oversized): the reason, never the raw text.
+    Invalid(String),
+}
+
+impl LiveDocument {
+    /// The parsed document, if it is valid.
+    pub fn valid(&self) -> Option<&serde_json::Value> {
+        match self {
+            LiveDocument::Valid(value) => Some(value),
+            LiveDocument::Invalid(_) => None,
+        }
+    }
+}
+
+/// One IAM role as it is in the account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveRole {
+    /// Role name.
+    pub name: String,
+    /// Role path.
+    pub path: String,
+    /// Role ARN.
+    pub arn: String,
+    /// Unique id (AROA…).
+    pub role_id: String,
+    /// Creation time, RFC 3339, when known.
+    pub create_date: Option<String>,
+    /// Description; `None` when not known (read without ListRoles) or empty.
+    pub description: Option<String>,
+    /// Longest session; `None` when not known.
+    pub max_session_duration: Option<i32>,
+    /// Trust policy.
+    pub trust_policy: LiveDocument,
+    /// Inline policies by name.
+    pub inline_policies: BTreeMap<String, LiveDocument>,
+    /// ARNs of attached managed policies.
+    pub attached_policies: BTreeSet<String>,
+    /// Permissions boundary ARN.
+    pub permissions_boundary: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
 }

@@ -112,25 +112,31 @@ mod tests {
 
     #[test]
     fn trust_policy_with_one_id() {
-        let text = serde_json::to_string_pretty(&trust_policy("458175278816", &[SENSITIVE])).unwrap();
+        let text =
+            serde_json::to_string_pretty(&trust_policy("458175278816", &[SENSITIVE])).unwrap();
         insta::assert_snapshot!(text);
     }
 
     #[test]
     fn trust_policy_during_rotation_lists_both_ids() {
         let policy = trust_policy("300240842537", &["old", "new"]);
-        assert_eq!(policy["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"], json!(["old", "new"]));
+        assert_eq!(
+            policy["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+            json!(["old", "new"])
+        );
     }
 
     #[test]
     fn write_bucket_grants_exactly_put_object_under_the_prefix() {
-        let policy = inline_policy(Some(&bucket(BucketAccess::Write, Some("segment/"))), &[]).unwrap();
+        let policy =
+            inline_policy(Some(&bucket(BucketAccess::Write, Some("segment/"))), &[]).unwrap();
         insta::assert_snapshot!(serde_json::to_string_pretty(&policy).unwrap());
     }
 
     #[test]
     fn read_bucket_grants_get_and_list_limited_to_the_prefix() {
-        let policy = inline_policy(Some(&bucket(BucketAccess::Read, Some("segment/"))), &[]).unwrap();
+        let policy =
+            inline_policy(Some(&bucket(BucketAccess::Read, Some("segment/"))), &[]).unwrap();
         insta::assert_snapshot!(serde_json::to_string_pretty(&policy).unwrap());
     }
 

@@ -1,6 +1,9 @@
 //! One module per subcommand: glue between the CLI, the pure core and AWS.
 //! Errors are rendered here, uv-style: `error: …`, then `Caused by:` lines.
 
+mod apply;
+mod plan;
+mod reconcile;
 mod schema;
 mod validate;
 mod whoami;
@@ -16,6 +19,8 @@ pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&global, &args),
         Command::Schema => schema::run(),
+        Command::Plan(args) => with_runtime(plan::run(&global, &args)),
+        Command::Apply(args) => with_runtime(apply::run(&global, &args)),
         Command::Whoami(args) => with_runtime(whoami::run(&global, &args)),
     };
     match result {
@@ -28,8 +33,12 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 /// Runs async command code on a multi-threaded tokio runtime.
-fn with_runtime<F: std::future::Future<Output = anyhow::Result<i32>>>(future: F) -> anyhow::Result<i32> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+fn with_runtime<F: std::future::Future<Output = anyhow::Result<i32>>>(
+    future: F,
+) -> anyhow::Result<i32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(future)
 }
 

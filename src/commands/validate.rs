@@ -24,12 +24,21 @@ pub fn run(global: &GlobalOptions, args: &ValidateArgs) -> anyhow::Result<i32> {
             let errors = set.diagnostics.iter().filter(|d| d.is_error()).count();
             let warnings = set.diagnostics.len() - errors;
             if code == 0 {
-                eprintln!("{} manifest file(s), {} instance(s): valid{}", set.files.len(), set.instances.len(), plural_warnings(warnings));
+                eprintln!(
+                    "{} manifest file(s), {} instance(s): valid{}",
+                    set.files.len(),
+                    set.instances.len(),
+                    plural_warnings(warnings)
+                );
                 if global.verbose > 0 {
                     print_rendered_policies(&set);
                 }
             } else {
-                eprintln!("{errors} error(s){} in {} manifest file(s); nothing was sent to AWS", plural_warnings(warnings), set.files.len());
+                eprintln!(
+                    "{errors} error(s){} in {} manifest file(s); nothing was sent to AWS",
+                    plural_warnings(warnings),
+                    set.files.len()
+                );
             }
         }
     }
@@ -37,17 +46,31 @@ pub fn run(global: &GlobalOptions, args: &ValidateArgs) -> anyhow::Result<i32> {
 }
 
 fn plural_warnings(count: usize) -> String {
-    if count == 0 { String::new() } else { format!(", {count} warning(s)") }
+    if count == 0 {
+        String::new()
+    } else {
+        format!(", {count} warning(s)")
+    }
 }
 
 /// `-v`: the documents fnctl would write, external IDs as `(sensitive)`.
 fn print_rendered_policies(set: &manifest::ManifestSet) {
     for instance in &set.instances {
-        println!("# {} (role {}{})", instance.name, instance.role_path, instance.role_name);
+        println!(
+            "# {} (role {}{})",
+            instance.name, instance.role_path, instance.role_name
+        );
         let trust = render::trust_policy(&instance.segment_account, &[SENSITIVE]);
-        println!("trust policy:\n{}", serde_json::to_string_pretty(&trust).unwrap_or_default());
+        println!(
+            "trust policy:\n{}",
+            serde_json::to_string_pretty(&trust).unwrap_or_default()
+        );
         match &instance.inline_policy {
-            Some(policy) => println!("inline policy {}:\n{}", crate::model::INLINE_POLICY_NAME, serde_json::to_string_pretty(policy).unwrap_or_default()),
+            Some(policy) => println!(
+                "inline policy {}:\n{}",
+                crate::model::INLINE_POLICY_NAME,
+                serde_json::to_string_pretty(policy).unwrap_or_default()
+            ),
             None => println!("inline policy: none"),
         }
         println!();

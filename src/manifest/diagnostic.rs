@@ -98,7 +98,10 @@ pub fn render_text<'a>(
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        out.push_str(&format!("{label}[{}]: {}\n", diagnostic.code, diagnostic.message));
+        out.push_str(&format!(
+            "{label}[{}]: {}\n",
+            diagnostic.code, diagnostic.message
+        ));
         out.push_str(&format!(
             "  --> {}:{}:{} ({})\n",
             diagnostic.file.display(),
@@ -137,7 +140,10 @@ mod tests {
         let diagnostic = Diagnostic::error(
             "invalid-name",
             Path::new("manifests/a.yaml"),
-            Position { line: 3, column: 11 },
+            Position {
+                line: 3,
+                column: 11,
+            },
             &field,
             "instance name `Bad Name` has a space",
         )

@@ -28,14 +28,24 @@ pub struct Finding {
 /// IAM actions that only read, which cannot escalate privileges.
 const READ_ONLY_IAM_PREFIXES: &[&str] = &["get", "list", "generate", "simulate"];
 /// STS actions that hand out other credentials.
-const ASSUME_ACTIONS: &[&str] = &["assumerole", "assumerolewithsaml", "assumerolewithwebidentity", "assumeroot"];
+const ASSUME_ACTIONS: &[&str] = &[
+    "assumerole",
+    "assumerolewithsaml",
+    "assumerolewithwebidentity",
+    "assumeroot",
+];
 
 /// Lints the actions and resources of one Allow statement.
 pub fn lint_allow_statement(actions: &[String], resources: &[String]) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (index, action) in actions.iter().enumerate() {
         if let Some((code, message)) = lint_action(action) {
-            findings.push(Finding { code, part: Part::Action, index, message });
+            findings.push(Finding {
+                code,
+                part: Part::Action,
+                index,
+                message,
+            });
         }
     }
     for (index, resource) in resources.iter().enumerate() {
@@ -54,23 +64,39 @@ pub fn lint_allow_statement(actions: &[String], resources: &[String]) -> Vec<Fin
 fn lint_action(action: &str) -> Option<(&'static str, String)> {
     let lowered = action.to_ascii_lowercase();
     if lowered == "*" || lowered == "*:*" {
-        return Some(("wildcard-action", format!("action `{action}` grants every action of every service")));
-    }
-    let (service, name) = lowered.split_once(':')?;
-    if service == "iam" && !READ_ONLY_IAM_PREFIXES.iter().any(|prefix| name.starts_with(prefix) && !prefix_wildcard_escapes(name, prefix)) {
         return Some((
-            "privilege-escalation",
-            format!("action `{action}` can change IAM, so the function could grant itself more access"),
+            "wildcard-action",
+            format!("action `{action}` grants every action of every service"),
         ));
     }
-    if service == "sts" && ASSUME_ACTIONS.iter().any(|assume| glob_matches(name, assume)) {
+    let (service, name) = lowered.split_once(':')?;
+    if service == "iam"
+        && !READ_ONLY_IAM_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix) && !prefix_wildcard_escapes(name, prefix))
+    {
+        return Some((
+            "privilege-escalation",
+            format!(
+                "action `{action}` can change IAM, so the function could grant itself more access"
+            ),
+        ));
+    }
+    if service == "sts"
+        && ASSUME_ACTIONS
+            .iter()
+            .any(|assume| glob_matches(name, assume))
+    {
         return Some((
             "privilege-escalation",
             format!("action `{action}` lets the function assume other roles"),
         ));
     }
     if name == "*" {
-        return Some(("service-wildcard", format!("action `{action}` grants every action of `{service}`")));
+        return Some((
+            "service-wildcard",
+            format!("action `{action}` grants every action of `{service}`"),
+        ));
     }
     None
 }
@@ -113,25 +139,58 @@ mod tests {
     fn codes(actions: &[&str], resources: &[&str]) -> Vec<&'static str> {
         let actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
         let resources: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
-        lint_allow_statement(&actions, &resources).into_iter().map(|f| f.code).collect()
+        lint_allow_statement(&actions, &resources)
+            .into_iter()
+            .map(|f| f.code)
+            .collect()
     }
 
     #[test]
     fn flags_wildcards_and_escalation() {
         assert_eq!(codes(&["*"], &["arn:aws:s3:::b/*"]), ["wildcard-action"]);
-        assert_eq!(codes(&["s3:*"], &["arn:aws:s3:::b/*"]), ["service-wildcard"]);
-        assert_eq!(codes(&["iam:*"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
-        assert_eq!(codes(&["iam:PassRole"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
-        assert_eq!(codes(&["IAM:CreateRole"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
-        assert_eq!(codes(&["sts:AssumeRole"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
-        assert_eq!(codes(&["sts:Assume*"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
-        assert_eq!(codes(&["iam:*Role"], &["arn:aws:s3:::b/*"]), ["privilege-escalation"]);
+        assert_eq!(
+            codes(&["s3:*"], &["arn:aws:s3:::b/*"]),
+            ["service-wildcard"]
+        );
+        assert_eq!(
+            codes(&["iam:*"], &["arn:aws:s3:::b/*"]),
+            ["privilege-escalation"]
+        );
+        assert_eq!(
+            codes(&["iam:PassRole"], &["arn:aws:s3:::b/*"]),
+            ["privilege-escalation"]
+        );
+        assert_eq!(
+            codes(&["IAM:CreateRole"], &["arn:aws:s3:::b/*"]),
+            ["privilege-escalation"]
+        );
+        assert_eq!(
+            codes(&["sts:AssumeRole"], &["arn:aws:s3:::b/*"]),
+            ["privilege-escalation"]
+        );
+        assert_eq!(
+            codes(&["sts:Assume*"], &["arn:aws:s3:::b/*"]),
+            ["privilege-escalation"]
+        );
+        assert_eq!(
+            codes(&["iam:*Role"], &["arn:aws:s3:::b/*"]),
+            ["privilege-escalation"]
+        );
         assert_eq!(codes(&["s3:PutObject"], &["*"]), ["wildcard-resource"]);
     }
 
     #[test]
     fn accepts_narrow_grants() {
-        assert!(codes(&["s3:PutObject", "s3:Get*", "iam:GetRole", "sts:GetCallerIdentity"], &["arn:aws:s3:::b/*"]).is_empty());
+        assert!(codes(
+            &[
+                "s3:PutObject",
+                "s3:Get*",
+                "iam:GetRole",
+                "sts:GetCallerIdentity"
+            ],
+            &["arn:aws:s3:::b/*"]
+        )
+        .is_empty());
     }
 
     #[test]

@@ -49,20 +49,34 @@ fn collect_folder(folder: &Path, found: &mut Vec<PathBuf>, diagnostics: &mut Vec
     let entries = match std::fs::read_dir(folder) {
         Ok(entries) => entries,
         Err(error) => {
-            diagnostics.push(Diagnostic::error("unreadable", folder, Position { line: 1, column: 1 }, &FieldPath::root(), format!("cannot read folder: {error}")));
+            diagnostics.push(Diagnostic::error(
+                "unreadable",
+                folder,
+                Position { line: 1, column: 1 },
+                &FieldPath::root(),
+                format!("cannot read folder: {error}"),
+            ));
             return;
         }
     };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|e| e.path())).collect();
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect();
     paths.sort();
     for path in paths {
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
         if path.is_dir() {
             collect_folder(&path, found, diagnostics);
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             found.push(path);
         }
     }
@@ -70,12 +84,26 @@ fn collect_folder(folder: &Path, found: &mut Vec<PathBuf>, diagnostics: &mut Vec
 
 /// Reads and deserializes one manifest file.
 pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
-    let mut source = SourceFile { path: path.to_path_buf(), text: String::new(), index: LocationIndex::default(), manifest: None };
+    let mut source = SourceFile {
+        path: path.to_path_buf(),
+        text: String::new(),
+        index: LocationIndex::default(),
+        manifest: None,
+    };
     let at_start = Position { line: 1, column: 1 };
     let root = FieldPath::root();
     match std::fs::metadata(path) {
         Ok(metadata) if metadata.len() > MAX_MANIFEST_BYTES => {
-            diagnostics.push(Diagnostic::error("file-too-large", path, at_start, &root, format!("manifest is {} bytes, more than the {MAX_MANIFEST_BYTES} fnctl reads", metadata.len())));
+            diagnostics.push(Diagnostic::error(
+                "file-too-large",
+                path,
+                at_start,
+                &root,
+                format!(
+                    "manifest is {} bytes, more than the {MAX_MANIFEST_BYTES} fnctl reads",
+                    metadata.len()
+                ),
+            ));
             return source;
         }
         _ => {}
@@ -88,12 +116,24 @@ pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
                 let text = String::from_utf8_lossy(valid);
                 let line = text.matches('\n').count() + 1;
                 let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                diagnostics.push(Diagnostic::error("parse-error", path, Position { line, column }, &root, "manifest is not UTF-8 text"));
+                diagnostics.push(Diagnostic::error(
+                    "parse-error",
+                    path,
+                    Position { line, column },
+                    &root,
+                    "manifest is not UTF-8 text",
+                ));
                 return source;
             }
         },
         Err(error) => {
-            diagnostics.push(Diagnostic::error("unreadable", path, at_start, &root, format!("cannot read manifest: {error}")));
+            diagnostics.push(Diagnostic::error(
+                "unreadable",
+                path,
+                at_start,
+                &root,
+                format!("cannot read manifest: {error}"),
+            ));
             return source;
         }
     }
@@ -102,11 +142,26 @@ pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
     source
 }
 
-fn deserialize(text: &str, path: &Path, index: &LocationIndex, diagnostics: &mut Vec<Diagnostic>) -> Option<ManifestFile> {
-    if text.trim().lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with('#')) {
+fn deserialize(
+    text: &str,
+    path: &Path,
+    index: &LocationIndex,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<ManifestFile> {
+    if text
+        .trim()
+        .lines()
+        .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+    {
         diagnostics.push(
-            Diagnostic::error("empty-manifest", path, Position { line: 1, column: 1 }, &FieldPath::root(), "manifest is empty")
-                .with_hint("a manifest starts with `version: 1` and lists `instances:`"),
+            Diagnostic::error(
+                "empty-manifest",
+                path,
+                Position { line: 1, column: 1 },
+                &FieldPath::root(),
+                "manifest is empty",
+            )
+            .with_hint("a manifest starts with `version: 1` and lists `instances:`"),
         );
         return None;
     }
@@ -115,7 +170,9 @@ fn deserialize(text: &str, path: &Path, index: &LocationIndex, diagnostics: &mut
     let result = {
         let yaml = serde_yaml::Deserializer::from_str(text);
         let tracked = serde_path_to_error::Deserializer::new(yaml, &mut track);
-        serde_ignored::deserialize(tracked, |ignored| unknown_fields.push(ignored_path(&ignored)))
+        serde_ignored::deserialize(tracked, |ignored| {
+            unknown_fields.push(ignored_path(&ignored))
+        })
     };
     for field in &unknown_fields {
         let name = match field.0.last() {
@@ -138,7 +195,12 @@ fn deserialize(text: &str, path: &Path, index: &LocationIndex, diagnostics: &mut
 }
 
 /// Turns a serde error into a diagnostic with a code a script can match on.
-fn type_error(error: &serde_yaml::Error, field: &FieldPath, path: &Path, index: &LocationIndex) -> Diagnostic {
+fn type_error(
+    error: &serde_yaml::Error,
+    field: &FieldPath,
+    path: &Path,
+    index: &LocationIndex,
+) -> Diagnostic {
     let full = error.to_string();
     // serde_yaml appends "at line L column C"; the diagnostic places it itself.
     let mut message = match full.find(" at line ") {
@@ -150,7 +212,12 @@ fn type_error(error: &serde_yaml::Error, field: &FieldPath, path: &Path, index: 
         message = rest.to_string();
     }
     let position = if field.0.is_empty() {
-        error.location().map_or(Position { line: 1, column: 1 }, |l| Position { line: l.line(), column: l.column() })
+        error
+            .location()
+            .map_or(Position { line: 1, column: 1 }, |l| Position {
+                line: l.line(),
+                column: l.column(),
+            })
     } else {
         index.value(field)
     };
@@ -159,19 +226,30 @@ fn type_error(error: &serde_yaml::Error, field: &FieldPath, path: &Path, index: 
         _ => "",
     };
     let (code, hint) = if message.starts_with("missing field `version`") {
-        ("missing-version", Some("start the manifest with `version: 1`".to_string()))
+        (
+            "missing-version",
+            Some("start the manifest with `version: 1`".to_string()),
+        )
     } else if message.starts_with("missing field") {
         ("missing-field", None)
-    } else if message.starts_with("invalid type: integer") && (last_key == "account" || field.to_string().contains("segmentAccounts")) {
+    } else if message.starts_with("invalid type: integer")
+        && (last_key == "account" || field.to_string().contains("segmentAccounts"))
+    {
         ("invalid-account-id", Some("write account ids as quoted strings, like \"012345678901\": a YAML number loses leading zeros".to_string()))
     } else if message.starts_with("invalid type") {
         ("wrong-type", None)
     } else if message.starts_with("unknown variant") || message.starts_with("invalid value") {
         ("invalid-value", None)
     } else if message.contains("more than one document") {
-        ("multiple-documents", Some("a manifest file holds one YAML document; split it into files".to_string()))
+        (
+            "multiple-documents",
+            Some("a manifest file holds one YAML document; split it into files".to_string()),
+        )
     } else if message.contains("recursion limit") || message.contains("repetition limit") {
-        ("yaml-too-complex", Some("nesting or alias expansion is beyond what a manifest needs".to_string()))
+        (
+            "yaml-too-complex",
+            Some("nesting or alias expansion is beyond what a manifest needs".to_string()),
+        )
     } else {
         ("parse-error", None)
     };
@@ -186,8 +264,12 @@ fn tracked_path(path: &serde_path_to_error::Path) -> FieldPath {
     let mut segments = Vec::new();
     for segment in path.iter() {
         match segment {
-            serde_path_to_error::Segment::Seq { index } => segments.push(PathSegment::Index(*index)),
-            serde_path_to_error::Segment::Map { key } => segments.push(PathSegment::Key(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => {
+                segments.push(PathSegment::Index(*index))
+            }
+            serde_path_to_error::Segment::Map { key } => {
+                segments.push(PathSegment::Key(key.clone()))
+            }
             _ => {}
         }
     }
@@ -206,7 +288,9 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> FieldPath {
                 walk(parent, out);
                 out.push(PathSegment::Key(key.clone()));
             }
-            serde_ignored::Path::Some { parent } | serde_ignored::Path::NewtypeStruct { parent } | serde_ignored::Path::NewtypeVariant { parent } => walk(parent, out),
+            serde_ignored::Path::Some { parent }
+            | serde_ignored::Path::NewtypeStruct { parent }
+            | serde_ignored::Path::NewtypeVariant { parent } => walk(parent, out),
         }
     }
     let mut segments = Vec::new();

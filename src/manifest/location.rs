@@ -127,7 +127,11 @@ impl LocationIndex {
         self.lookup(path, |node| node.key.or(node.value))
     }
 
-    fn lookup(&self, path: &FieldPath, pick: impl Fn(&NodePositions) -> Option<Position>) -> Position {
+    fn lookup(
+        &self,
+        path: &FieldPath,
+        pick: impl Fn(&NodePositions) -> Option<Position>,
+    ) -> Position {
         let mut current = path.clone();
         loop {
             if let Some(position) = self.nodes.get(&current).and_then(&pick) {
@@ -212,7 +216,9 @@ impl MarkedEventReceiver for IndexBuilder {
                 }
             }
             Event::MappingStart(..) => {
-                let path = self.next_node_path(None, mark).unwrap_or_else(|| FieldPath::root().key("?"));
+                let path = self
+                    .next_node_path(None, mark)
+                    .unwrap_or_else(|| FieldPath::root().key("?"));
                 self.record_value(&path, mark);
                 self.stack.push(Frame::Mapping {
                     path,
@@ -220,7 +226,9 @@ impl MarkedEventReceiver for IndexBuilder {
                 });
             }
             Event::SequenceStart(..) => {
-                let path = self.next_node_path(None, mark).unwrap_or_else(|| FieldPath::root().key("?"));
+                let path = self
+                    .next_node_path(None, mark)
+                    .unwrap_or_else(|| FieldPath::root().key("?"));
                 self.record_value(&path, mark);
                 self.stack.push(Frame::Sequence {
                     path,
@@ -244,25 +252,59 @@ mod tests {
     #[test]
     fn finds_keys_and_values_by_path() {
         let index = LocationIndex::build(SOURCE);
-        let role_name = FieldPath::root().key("instances").index(0).key("role").key("name");
-        assert_eq!(index.value(&role_name), Position { line: 5, column: 13 });
+        let role_name = FieldPath::root()
+            .key("instances")
+            .index(0)
+            .key("role")
+            .key("name");
+        assert_eq!(
+            index.value(&role_name),
+            Position {
+                line: 5,
+                column: 13
+            }
+        );
         assert_eq!(index.key(&role_name), Position { line: 5, column: 7 });
         let second = FieldPath::root().key("instances").index(1).key("name");
-        assert_eq!(index.value(&second), Position { line: 6, column: 11 });
-        let flow = FieldPath::root().key("instances").index(1).key("tags").key("x");
-        assert_eq!(index.value(&flow), Position { line: 7, column: 15 });
+        assert_eq!(
+            index.value(&second),
+            Position {
+                line: 6,
+                column: 11
+            }
+        );
+        let flow = FieldPath::root()
+            .key("instances")
+            .index(1)
+            .key("tags")
+            .key("x");
+        assert_eq!(
+            index.value(&flow),
+            Position {
+                line: 7,
+                column: 15
+            }
+        );
     }
 
     #[test]
     fn unknown_paths_fall_back_to_the_closest_ancestor() {
         let index = LocationIndex::build(SOURCE);
-        let missing = FieldPath::root().key("instances").index(1).key("role").key("name");
+        let missing = FieldPath::root()
+            .key("instances")
+            .index(1)
+            .key("role")
+            .key("name");
         assert_eq!(index.value(&missing), Position { line: 6, column: 5 });
     }
 
     #[test]
     fn displays_paths_like_a_reader_writes_them() {
-        let path = FieldPath::root().key("instances").index(3).key("role").key("name");
+        let path = FieldPath::root()
+            .key("instances")
+            .index(3)
+            .key("role")
+            .key("name");
         assert_eq!(path.to_string(), "instances[3].role.name");
     }
 }

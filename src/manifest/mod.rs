@@ -41,7 +41,10 @@ impl ManifestSet {
     /// Diagnostics rendered like a compiler's.
     pub fn render_diagnostics(&self) -> String {
         diagnostic::render_text(&self.diagnostics, |path: &Path| {
-            self.files.iter().find(|f| f.path == path).map(|f| f.text.as_str())
+            self.files
+                .iter()
+                .find(|f| f.path == path)
+                .map(|f| f.text.as_str())
         })
     }
 }
@@ -49,18 +52,35 @@ impl ManifestSet {
 /// Reads, checks and models every manifest under `paths` (default `manifests/`).
 pub fn load(paths: &[PathBuf]) -> ManifestSet {
     let default_paths = [PathBuf::from(DEFAULT_MANIFEST_DIR)];
-    let paths = if paths.is_empty() { &default_paths[..] } else { paths };
+    let paths = if paths.is_empty() {
+        &default_paths[..]
+    } else {
+        paths
+    };
     let mut diagnostics = Vec::new();
     let found = load::discover(paths, &mut diagnostics);
     if found.is_empty() && diagnostics.is_empty() {
         let first = &paths[0];
         diagnostics.push(
-            Diagnostic::error("no-manifests", first, location::Position { line: 1, column: 1 }, &location::FieldPath::root(), "no *.yaml or *.yml manifest found")
-                .with_hint("pass manifest files or folders with -f"),
+            Diagnostic::error(
+                "no-manifests",
+                first,
+                location::Position { line: 1, column: 1 },
+                &location::FieldPath::root(),
+                "no *.yaml or *.yml manifest found",
+            )
+            .with_hint("pass manifest files or folders with -f"),
         );
     }
-    let files: Vec<SourceFile> = found.iter().map(|path| load::read(path, &mut diagnostics)).collect();
+    let files: Vec<SourceFile> = found
+        .iter()
+        .map(|path| load::read(path, &mut diagnostics))
+        .collect();
     let instances = validate::validate(&files, &mut diagnostics);
     diagnostic::sort(&mut diagnostics);
-    ManifestSet { files, diagnostics, instances }
+    ManifestSet {
+        files,
+        diagnostics,
+        instances,
+    }
 }

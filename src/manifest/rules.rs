@@ -5,10 +5,18 @@
 /// IAM role name: 1–64 characters of `[A-Za-z0-9+=,.@_-]`.
 pub fn check_role_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 {
-        return Err(format!("role names have 1 to 64 characters, this one has {}", name.chars().count()));
+        return Err(format!(
+            "role names have 1 to 64 characters, this one has {}",
+            name.chars().count()
+        ));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))) {
-        return Err(format!("`{bad}` is not allowed in role names (letters, digits and + = , . @ _ -)"));
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)))
+    {
+        return Err(format!(
+            "`{bad}` is not allowed in role names (letters, digits and + = , . @ _ -)"
+        ));
     }
     Ok(())
 }
@@ -48,8 +56,13 @@ fn check_label(value: &str, what: &str) -> Result<(), String> {
     if value.starts_with(['.', '-']) {
         return Err(format!("{what} start with a letter, digit or `_`"));
     }
-    if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c))) {
-        return Err(format!("`{bad}` is not allowed in {what} (letters, digits, `.`, `_`, `-`)"));
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+    {
+        return Err(format!(
+            "`{bad}` is not allowed in {what} (letters, digits, `.`, `_`, `-`)"
+        ));
     }
     Ok(())
 }
@@ -59,12 +72,23 @@ pub fn check_account_id(account: &str) -> Result<(), String> {
     if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(format!("`{account}` is not an AWS account id (exactly 12 digits)"))
+        Err(format!(
+            "`{account}` is not an AWS account id (exactly 12 digits)"
+        ))
     }
 }
 
 /// Partitions an ARN may name.
-const PARTITIONS: &[&str] = &["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"];
+const PARTITIONS: &[&str] = &[
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+    "aws-eusc",
+];
 
 /// The parts of an ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,19 +110,36 @@ pub struct Arn<'a> {
 /// (permission resources), never in partition or service.
 pub fn parse_arn(text: &str, allow_wildcards: bool) -> Result<Arn<'_>, String> {
     let mut parts = text.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(format!("`{text}` is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)"));
+    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(format!(
+            "`{text}` is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)"
+        ));
     };
     if !PARTITIONS.contains(&partition) {
-        return Err(format!("`{partition}` is not an AWS partition (aws, aws-cn, aws-us-gov, …)"));
+        return Err(format!(
+            "`{partition}` is not an AWS partition (aws, aws-cn, aws-us-gov, …)"
+        ));
     }
-    if service.is_empty() || !service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    if service.is_empty()
+        || !service
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         return Err(format!("`{service}` is not an AWS service name"));
     }
     let wild = |value: &str| allow_wildcards && value.contains(['*', '?']);
-    if !(account.is_empty() || account == "aws" || check_account_id(account).is_ok() || wild(account)) {
+    if !(account.is_empty()
+        || account == "aws"
+        || check_account_id(account).is_ok()
+        || wild(account))
+    {
         return Err(format!("account `{account}` in the ARN is not 12 digits"));
     }
     if !(region.is_empty() || check_region(region).is_ok() || wild(region)) {
@@ -107,14 +148,22 @@ pub fn parse_arn(text: &str, allow_wildcards: bool) -> Result<Arn<'_>, String> {
     if resource.is_empty() {
         return Err("the ARN names no resource".into());
     }
-    Ok(Arn { partition, service, region, account, resource })
+    Ok(Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    })
 }
 
 /// ARN of an IAM managed policy (customer or AWS managed).
 pub fn check_policy_arn(text: &str) -> Result<(), String> {
     let arn = parse_arn(text, false)?;
     if arn.service != "iam" || !arn.resource.starts_with("policy/") || arn.account.is_empty() {
-        return Err(format!("`{text}` is not a managed policy ARN (arn:aws:iam::ACCOUNT:policy/NAME)"));
+        return Err(format!(
+            "`{text}` is not a managed policy ARN (arn:aws:iam::ACCOUNT:policy/NAME)"
+        ));
     }
     Ok(())
 }
@@ -122,8 +171,13 @@ pub fn check_policy_arn(text: &str) -> Result<(), String> {
 /// ARN of an IAM role; returns its account.
 pub fn check_role_arn(text: &str) -> Result<String, String> {
     let arn = parse_arn(text, false)?;
-    if arn.service != "iam" || !arn.resource.starts_with("role/") || check_account_id(arn.account).is_err() {
-        return Err(format!("`{text}` is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"));
+    if arn.service != "iam"
+        || !arn.resource.starts_with("role/")
+        || check_account_id(arn.account).is_err()
+    {
+        return Err(format!(
+            "`{text}` is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+        ));
     }
     Ok(arn.account.to_string())
 }
@@ -133,8 +187,13 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
     if name.len() < 3 || name.len() > 63 {
         return Err("bucket names have 3 to 63 characters".into());
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-')) {
-        return Err(format!("`{bad}` is not allowed in bucket names (lowercase letters, digits, `.`, `-`)"));
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-'))
+    {
+        return Err(format!(
+            "`{bad}` is not allowed in bucket names (lowercase letters, digits, `.`, `-`)"
+        ));
     }
     let first = name.chars().next().unwrap_or('-');
     let last = name.chars().last().unwrap_or('-');
@@ -162,13 +221,27 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
 
 /// AWS region name like `us-west-2`, `ap-southeast-5` or `us-gov-east-1`.
 pub fn check_region(region: &str) -> Result<(), String> {
-    const DIRECTIONS: &[&str] = &["north", "south", "east", "west", "central", "northeast", "northwest", "southeast", "southwest"];
+    const DIRECTIONS: &[&str] = &[
+        "north",
+        "south",
+        "east",
+        "west",
+        "central",
+        "northeast",
+        "northwest",
+        "southeast",
+        "southwest",
+    ];
     const QUALIFIERS: &[&str] = &["gov", "iso", "isob", "isoe", "isof", "eusc"];
     let parts: Vec<&str> = region.split('-').collect();
     let (area, qualifier, direction, number) = match parts.as_slice() {
         [area, direction, number] => (*area, None, *direction, *number),
         [area, qualifier, direction, number] => (*area, Some(*qualifier), *direction, *number),
-        _ => return Err(format!("`{region}` is not an AWS region name (like us-west-2)")),
+        _ => {
+            return Err(format!(
+                "`{region}` is not an AWS region name (like us-west-2)"
+            ))
+        }
     };
     let valid = area.len() == 2
         && area.chars().all(|c| c.is_ascii_lowercase())
@@ -179,7 +252,9 @@ pub fn check_region(region: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!("`{region}` is not an AWS region name (like us-west-2)"))
+        Err(format!(
+            "`{region}` is not an AWS region name (like us-west-2)"
+        ))
     }
 }
 
@@ -211,8 +286,13 @@ pub fn check_tag_value(value: &str) -> Result<(), String> {
 }
 
 fn check_tag_characters(text: &str) -> Result<(), String> {
-    match text.chars().find(|c| !(c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(*c))) {
-        Some(bad) => Err(format!("`{bad}` is not allowed in tags (letters, digits, spaces and _ . : / = + - @)")),
+    match text
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(*c)))
+    {
+        Some(bad) => Err(format!(
+            "`{bad}` is not allowed in tags (letters, digits, spaces and _ . : / = + - @)"
+        )),
         None => Ok(()),
     }
 }
@@ -224,7 +304,10 @@ pub fn check_description(text: &str) -> Result<(), String> {
     }
     let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{A1}'..='\u{FF}');
     match text.chars().find(|c| !allowed(*c)) {
-        Some(bad) => Err(format!("`{}` is not allowed in role descriptions", bad.escape_default())),
+        Some(bad) => Err(format!(
+            "`{}` is not allowed in role descriptions",
+            bad.escape_default()
+        )),
         None => Ok(()),
     }
 }
@@ -235,14 +318,24 @@ pub fn check_action(action: &str) -> Result<(), String> {
         return Ok(());
     }
     let Some((service, name)) = action.split_once(':') else {
-        return Err(format!("`{action}` is not an IAM action (service:Action, like s3:PutObject)"));
+        return Err(format!(
+            "`{action}` is not an IAM action (service:Action, like s3:PutObject)"
+        ));
     };
-    let service_ok = !service.is_empty() && service.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?');
+    let service_ok = !service.is_empty()
+        && service
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?');
     if service_ok && name_ok {
         Ok(())
     } else {
-        Err(format!("`{action}` is not an IAM action (service:Action, like s3:PutObject)"))
+        Err(format!(
+            "`{action}` is not an IAM action (service:Action, like s3:PutObject)"
+        ))
     }
 }
 
@@ -292,7 +385,10 @@ mod tests {
         assert!(parse_arn("arn:aws:s3:::bucket/prefix/*", false).is_ok());
         assert!(parse_arn("not-an-arn", true).is_err());
         assert!(parse_arn("arn:aws:S3:::bucket", true).is_err());
-        assert_eq!(check_role_arn("arn:aws:iam::111122223333:role/deployer").unwrap(), "111122223333");
+        assert_eq!(
+            check_role_arn("arn:aws:iam::111122223333:role/deployer").unwrap(),
+            "111122223333"
+        );
         assert!(check_role_arn("arn:aws:iam::111122223333:user/deployer").is_err());
     }
 
@@ -301,17 +397,42 @@ mod tests {
         for good in ["acme-events-prod", "a.b.c", "abc", "my-bucket-1"] {
             assert!(check_bucket_name(good).is_ok(), "{good}");
         }
-        for bad in ["ab", "Upper", "a..b", "-ab", "ab-", "192.168.5.4", "xn--abc", "abc-s3alias", "a_b", &"a".repeat(64)] {
+        for bad in [
+            "ab",
+            "Upper",
+            "a..b",
+            "-ab",
+            "ab-",
+            "192.168.5.4",
+            "xn--abc",
+            "abc-s3alias",
+            "a_b",
+            &"a".repeat(64),
+        ] {
             assert!(check_bucket_name(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn regions() {
-        for good in ["us-west-2", "eu-central-1", "ap-southeast-5", "us-gov-west-1", "cn-north-1", "il-central-1"] {
+        for good in [
+            "us-west-2",
+            "eu-central-1",
+            "ap-southeast-5",
+            "us-gov-west-1",
+            "cn-north-1",
+            "il-central-1",
+        ] {
             assert!(check_region(good).is_ok(), "{good}");
         }
-        for bad in ["us-west", "uswest2", "us-middle-1", "USA-west-2", "us-west-2a", ""] {
+        for bad in [
+            "us-west",
+            "uswest2",
+            "us-middle-1",
+            "USA-west-2",
+            "us-west-2a",
+            "",
+        ] {
             assert!(check_region(bad).is_err(), "{bad}");
         }
         assert_eq!(partition_of_region("cn-north-1"), "aws-cn");

@@ -39,8 +39,19 @@ struct FileChecker<'a> {
 }
 
 impl FileChecker<'_> {
-    fn error(&mut self, code: &'static str, field: &FieldPath, message: impl Into<String>) -> &mut Diagnostic {
-        self.diagnostics.push(Diagnostic::error(code, self.path, self.index.value(field), field, message));
+    fn error(
+        &mut self,
+        code: &'static str,
+        field: &FieldPath,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        self.diagnostics.push(Diagnostic::error(
+            code,
+            self.path,
+            self.index.value(field),
+            field,
+            message,
+        ));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
@@ -48,11 +59,21 @@ impl FileChecker<'_> {
     /// other tools (editors, schema validators) drop its leading zero.
     fn check_account_id(&mut self, field: &FieldPath, account: &str) {
         if self.index.is_plain_scalar(field) && account.bytes().all(|b| b.is_ascii_digit()) {
-            self.error("invalid-account-id", field, format!("account id {account} is written as a YAML number"))
-                .hint = Some(format!("quote it: \"{account}\" (a YAML number loses leading zeros)"));
+            self.error(
+                "invalid-account-id",
+                field,
+                format!("account id {account} is written as a YAML number"),
+            )
+            .hint = Some(format!(
+                "quote it: \"{account}\" (a YAML number loses leading zeros)"
+            ));
             return;
         }
-        self.check("invalid-account-id", field, rules::check_account_id(account));
+        self.check(
+            "invalid-account-id",
+            field,
+            rules::check_account_id(account),
+        );
     }
 
     fn check(&mut self, code: &'static str, field: &FieldPath, result: Result<(), String>) {
@@ -81,23 +102,51 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
     let mut instance_names: HashMap<String, (String, usize)> = HashMap::new();
     let mut role_names: HashMap<(String, String), (String, usize)> = HashMap::new();
     for file in files {
-        let Some(manifest) = &file.manifest else { continue };
-        let mut checker = FileChecker { path: &file.path, index: &file.index, diagnostics };
-        let Some(defaults) = check_file(manifest, &mut checker) else { continue };
+        let Some(manifest) = &file.manifest else {
+            continue;
+        };
+        let mut checker = FileChecker {
+            path: &file.path,
+            index: &file.index,
+            diagnostics,
+        };
+        let Some(defaults) = check_file(manifest, &mut checker) else {
+            continue;
+        };
         for (position, spec) in manifest.instances.iter().enumerate() {
             let field = FieldPath::root().key("instances").index(position);
             let instance = check_instance(spec, &defaults, &field, &mut checker);
-            let here = (file.path.display().to_string(), file.index.value(&field).line);
+            let here = (
+                file.path.display().to_string(),
+                file.index.value(&field).line,
+            );
             if let Some((other_file, other_line)) = instance_names.get(&spec.name) {
                 checker
-                    .error("duplicate-instance", &field.key("name"), format!("instance `{}` is also declared at {other_file}:{other_line}", spec.name))
-                    .hint = Some("instance names are unique across the whole manifest set: they name bundles".into());
+                    .error(
+                        "duplicate-instance",
+                        &field.key("name"),
+                        format!(
+                            "instance `{}` is also declared at {other_file}:{other_line}",
+                            spec.name
+                        ),
+                    )
+                    .hint = Some(
+                    "instance names are unique across the whole manifest set: they name bundles"
+                        .into(),
+                );
             } else {
                 instance_names.insert(spec.name.clone(), here.clone());
             }
-            let role_key = (instance.target_account().unwrap_or("").to_string(), instance.role_name.to_ascii_lowercase());
+            let role_key = (
+                instance.target_account().unwrap_or("").to_string(),
+                instance.role_name.to_ascii_lowercase(),
+            );
             if let Some((other_file, other_line)) = role_names.get(&role_key) {
-                let role_field = if spec.role.as_ref().is_some_and(|r| r.name.is_some()) { field.key("role").key("name") } else { field.key("name") };
+                let role_field = if spec.role.as_ref().is_some_and(|r| r.name.is_some()) {
+                    field.key("role").key("name")
+                } else {
+                    field.key("name")
+                };
                 checker
                     .error("duplicate-role-name", &role_field, format!("role name `{}` is also used at {other_file}:{other_line} (IAM role names are case-insensitive)", instance.role_name))
                     .hint = Some("give one of the instances its own `role.name`".into());
@@ -113,20 +162,38 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
 fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<FileDefaults> {
     if manifest.version != 1 {
         checker
-            .error("unsupported-version", &FieldPath::root().key("version"), format!("manifest version {} is not supported", manifest.version))
+            .error(
+                "unsupported-version",
+                &FieldPath::root().key("version"),
+                format!("manifest version {} is not supported", manifest.version),
+            )
             .hint = Some("this fnctl reads `version: 1`".into());
         return None;
     }
     let empty = Defaults::default();
     let defaults = manifest.defaults.as_ref().unwrap_or(&empty);
     let field = FieldPath::root().key("defaults");
-    let scope = defaults.scope.clone().unwrap_or_else(|| model::DEFAULT_SCOPE.to_string());
-    checker.check("invalid-scope", &field.key("scope"), rules::check_scope(&scope));
+    let scope = defaults
+        .scope
+        .clone()
+        .unwrap_or_else(|| model::DEFAULT_SCOPE.to_string());
+    checker.check(
+        "invalid-scope",
+        &field.key("scope"),
+        rules::check_scope(&scope),
+    );
     if let Some(account) = &defaults.account {
         checker.check_account_id(&field.key("account"), account);
     }
-    let role_path = defaults.role_path.clone().unwrap_or_else(|| model::DEFAULT_ROLE_PATH.to_string());
-    checker.check("invalid-role-path", &field.key("rolePath"), rules::check_role_path(&role_path));
+    let role_path = defaults
+        .role_path
+        .clone()
+        .unwrap_or_else(|| model::DEFAULT_ROLE_PATH.to_string());
+    checker.check(
+        "invalid-role-path",
+        &field.key("rolePath"),
+        rules::check_role_path(&role_path),
+    );
     if let Some(arn) = &defaults.assume_role {
         match rules::check_role_arn(arn) {
             Err(message) => {
@@ -134,14 +201,23 @@ fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<
             }
             Ok(role_account) => {
                 if let Some(account) = defaults.account.as_ref().filter(|a| **a != role_account) {
-                    checker.error("account-mismatch", &field.key("assumeRole"), format!("assumeRole is in account {role_account} but `account` says {account}"));
+                    checker.error(
+                        "account-mismatch",
+                        &field.key("assumeRole"),
+                        format!(
+                            "assumeRole is in account {role_account} but `account` says {account}"
+                        ),
+                    );
                 }
             }
         }
     }
     check_tags(&defaults.tags, &field.key("tags"), checker);
     let segment = defaults.segment_accounts.clone().unwrap_or_default();
-    for (kind, value) in [("source", &segment.source), ("destination", &segment.destination)] {
+    for (kind, value) in [
+        ("source", &segment.source),
+        ("destination", &segment.destination),
+    ] {
         if let Some(account) = value {
             checker.check_account_id(&field.key("segmentAccounts").key(kind), account);
         }
@@ -152,8 +228,12 @@ fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<
         role_path,
         tags: defaults.tags.clone(),
         assume_role: defaults.assume_role.clone(),
-        source_account: segment.source.unwrap_or_else(|| model::SEGMENT_SOURCE_ACCOUNT.into()),
-        destination_account: segment.destination.unwrap_or_else(|| model::SEGMENT_DESTINATION_ACCOUNT.into()),
+        source_account: segment
+            .source
+            .unwrap_or_else(|| model::SEGMENT_SOURCE_ACCOUNT.into()),
+        destination_account: segment
+            .destination
+            .unwrap_or_else(|| model::SEGMENT_DESTINATION_ACCOUNT.into()),
     })
 }
 
@@ -162,9 +242,17 @@ fn check_tags(tags: &BTreeMap<String, String>, field: &FieldPath, checker: &mut 
         let tag_field = field.key(key);
         let lowered = key.to_ascii_lowercase();
         if lowered.starts_with("aws:") {
-            checker.error("reserved-tag", &tag_field, format!("tag key `{key}`: the `aws:` prefix is reserved by AWS"));
+            checker.error(
+                "reserved-tag",
+                &tag_field,
+                format!("tag key `{key}`: the `aws:` prefix is reserved by AWS"),
+            );
         } else if lowered.starts_with("fnctl:") {
-            checker.error("reserved-tag", &tag_field, format!("tag key `{key}`: the `fnctl:` prefix is reserved for fnctl's own tags"));
+            checker.error(
+                "reserved-tag",
+                &tag_field,
+                format!("tag key `{key}`: the `fnctl:` prefix is reserved for fnctl's own tags"),
+            );
         } else {
             checker.check("invalid-tag", &tag_field, rules::check_tag_key(key));
         }
@@ -172,34 +260,67 @@ fn check_tags(tags: &BTreeMap<String, String>, field: &FieldPath, checker: &mut 
     }
 }
 
-fn check_instance(spec: &InstanceSpec, defaults: &FileDefaults, field: &FieldPath, checker: &mut FileChecker<'_>) -> DesiredInstance {
-    checker.check("invalid-name", &field.key("name"), rules::check_instance_name(&spec.name));
+fn check_instance(
+    spec: &InstanceSpec,
+    defaults: &FileDefaults,
+    field: &FieldPath,
+    checker: &mut FileChecker<'_>,
+) -> DesiredInstance {
+    checker.check(
+        "invalid-name",
+        &field.key("name"),
+        rules::check_instance_name(&spec.name),
+    );
     let role = spec.role.clone().unwrap_or_default();
     let role_field = field.key("role");
     let role_name = match &role.name {
         Some(name) => {
-            checker.check("invalid-role-name", &role_field.key("name"), rules::check_role_name(name));
+            checker.check(
+                "invalid-role-name",
+                &role_field.key("name"),
+                rules::check_role_name(name),
+            );
             name.clone()
         }
         None => {
             let name = format!("segment-fn-{}", spec.name);
             if let Err(message) = rules::check_role_name(&name) {
                 checker
-                    .error("invalid-role-name", &field.key("name"), format!("default role name `{name}`: {message}"))
+                    .error(
+                        "invalid-role-name",
+                        &field.key("name"),
+                        format!("default role name `{name}`: {message}"),
+                    )
                     .hint = Some("set `role.name` to a shorter name".into());
             }
             name
         }
     };
     if let Some(description) = &role.description {
-        checker.check("invalid-description", &role_field.key("description"), rules::check_description(description));
+        checker.check(
+            "invalid-description",
+            &role_field.key("description"),
+            rules::check_description(description),
+        );
     }
-    let max_session_duration = role.max_session_duration.unwrap_or(model::DEFAULT_MAX_SESSION_DURATION.into());
+    let max_session_duration = role
+        .max_session_duration
+        .unwrap_or(model::DEFAULT_MAX_SESSION_DURATION.into());
     if !(3600..=43200).contains(&max_session_duration) {
-        checker.error("invalid-session-duration", &role_field.key("maxSessionDuration"), format!("maxSessionDuration is {max_session_duration}, IAM accepts 3600 to 43200 seconds"));
+        checker.error(
+            "invalid-session-duration",
+            &role_field.key("maxSessionDuration"),
+            format!(
+                "maxSessionDuration is {max_session_duration}, IAM accepts 3600 to 43200 seconds"
+            ),
+        );
     }
     if let Some(boundary) = &role.permissions_boundary {
-        checker.check("invalid-arn", &role_field.key("permissionsBoundary"), rules::check_policy_arn(boundary));
+        checker.check(
+            "invalid-arn",
+            &role_field.key("permissionsBoundary"),
+            rules::check_policy_arn(boundary),
+        );
     }
     check_tags(&role.tags, &role_field.key("tags"), checker);
     let mut tags = defaults.tags.clone();
@@ -214,21 +335,37 @@ fn check_instance(spec: &InstanceSpec, defaults: &FileDefaults, field: &FieldPat
     let mut settings: BTreeMap<String, Value> = BTreeMap::new();
     if let Some(bucket) = &spec.bucket {
         let bucket_field = field.key("bucket");
-        checker.check("invalid-bucket-name", &bucket_field.key("name"), rules::check_bucket_name(&bucket.name));
-        checker.check("invalid-region", &bucket_field.key("region"), rules::check_region(&bucket.region));
+        checker.check(
+            "invalid-bucket-name",
+            &bucket_field.key("name"),
+            rules::check_bucket_name(&bucket.name),
+        );
+        checker.check(
+            "invalid-region",
+            &bucket_field.key("region"),
+            rules::check_region(&bucket.region),
+        );
         if let Some(prefix) = &bucket.prefix {
             if prefix.contains(['*', '?']) || prefix.starts_with('/') || prefix.len() > 1024 {
                 checker.error("invalid-bucket-prefix", &bucket_field.key("prefix"), "a prefix is a literal key prefix like `segment/`: no wildcards, no leading `/`, at most 1024 characters");
             }
         }
         settings.insert("s3Bucket".into(), Value::String(bucket.name.clone()));
-        settings.insert("s3BucketRegion".into(), Value::String(bucket.region.clone()));
+        settings.insert(
+            "s3BucketRegion".into(),
+            Value::String(bucket.region.clone()),
+        );
     }
     for (key, value) in &spec.settings {
-        let clashes = GENERATED_SETTINGS.contains(&key.as_str()) || (spec.bucket.is_some() && BUCKET_SETTINGS.contains(&key.as_str()));
+        let clashes = GENERATED_SETTINGS.contains(&key.as_str())
+            || (spec.bucket.is_some() && BUCKET_SETTINGS.contains(&key.as_str()));
         if clashes {
             checker
-                .error("setting-clash", &field.key("settings").key(key), format!("setting `{key}` is generated by fnctl"))
+                .error(
+                    "setting-clash",
+                    &field.key("settings").key(key),
+                    format!("setting `{key}` is generated by fnctl"),
+                )
                 .hint = Some("remove it from `settings`; fnctl writes it into the bundle".into());
         } else {
             settings.insert(key.clone(), value.clone());
@@ -240,18 +377,35 @@ fn check_instance(spec: &InstanceSpec, defaults: &FileDefaults, field: &FieldPat
         let policy_field = field.key("managedPolicies").index(position);
         checker.check("invalid-arn", &policy_field, rules::check_policy_arn(arn));
         if !managed_policies.insert(arn.clone()) {
-            checker.error("duplicate-managed-policy", &policy_field, format!("managed policy `{arn}` is listed twice"));
+            checker.error(
+                "duplicate-managed-policy",
+                &policy_field,
+                format!("managed policy `{arn}` is listed twice"),
+            );
         }
     }
     if managed_policies.len() > MAX_MANAGED_POLICIES {
-        checker.error("too-many-managed-policies", &field.key("managedPolicies"), format!("{} managed policies: IAM attaches at most {MAX_MANAGED_POLICIES} to a role", managed_policies.len()));
+        checker.error(
+            "too-many-managed-policies",
+            &field.key("managedPolicies"),
+            format!(
+                "{} managed policies: IAM attaches at most {MAX_MANAGED_POLICIES} to a role",
+                managed_policies.len()
+            ),
+        );
     }
     let segment_account = match spec.kind {
         model::FunctionKind::Source => defaults.source_account.clone(),
         model::FunctionKind::Destination => defaults.destination_account.clone(),
     };
     let inline_policy = render::inline_policy(spec.bucket.as_ref(), &spec.permissions);
-    check_sizes(&segment_account, inline_policy.as_ref(), &role_name, field, checker);
+    check_sizes(
+        &segment_account,
+        inline_policy.as_ref(),
+        &role_name,
+        field,
+        checker,
+    );
     DesiredInstance {
         name: spec.name.clone(),
         kind: spec.kind,
@@ -261,15 +415,25 @@ fn check_instance(spec: &InstanceSpec, defaults: &FileDefaults, field: &FieldPat
         segment_account,
         role_name,
         role_path: defaults.role_path.clone(),
-        description: role.description.clone().unwrap_or_else(|| format!("Segment {} function {} (managed by fnctl)", spec.kind.as_str(), spec.name)),
-        max_session_duration: i32::try_from(max_session_duration).unwrap_or(model::DEFAULT_MAX_SESSION_DURATION),
+        description: role.description.clone().unwrap_or_else(|| {
+            format!(
+                "Segment {} function {} (managed by fnctl)",
+                spec.kind.as_str(),
+                spec.name
+            )
+        }),
+        max_session_duration: i32::try_from(max_session_duration)
+            .unwrap_or(model::DEFAULT_MAX_SESSION_DURATION),
         permissions_boundary: role.permissions_boundary.clone(),
         tags,
         inline_policy,
         managed_policies,
         rotate_after_days: spec.external_id.as_ref().and_then(|e| e.rotate_after_days),
         settings,
-        origin: Origin { file: checker.path.to_path_buf(), line: checker.index.value(field).line },
+        origin: Origin {
+            file: checker.path.to_path_buf(),
+            line: checker.index.value(field).line,
+        },
     }
 }
 
@@ -277,18 +441,34 @@ fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileC
     for (position, permission) in spec.permissions.iter().enumerate() {
         let statement = field.key("permissions").index(position);
         if permission.actions.is_empty() {
-            checker.error("empty-list", &statement.key("actions"), "a permission needs at least one action");
+            checker.error(
+                "empty-list",
+                &statement.key("actions"),
+                "a permission needs at least one action",
+            );
         }
         if permission.resources.is_empty() {
-            checker.error("empty-list", &statement.key("resources"), "a permission needs at least one resource");
+            checker.error(
+                "empty-list",
+                &statement.key("resources"),
+                "a permission needs at least one resource",
+            );
         }
         for (index, action) in permission.actions.iter().enumerate() {
-            checker.check("invalid-action", &statement.key("actions").index(index), rules::check_action(action));
+            checker.check(
+                "invalid-action",
+                &statement.key("actions").index(index),
+                rules::check_action(action),
+            );
         }
         for (index, resource) in permission.resources.iter().enumerate() {
             if resource != "*" {
                 if let Err(message) = rules::parse_arn(resource, true) {
-                    checker.error("invalid-arn", &statement.key("resources").index(index), message);
+                    checker.error(
+                        "invalid-arn",
+                        &statement.key("resources").index(index),
+                        message,
+                    );
                 }
             }
         }
@@ -323,7 +503,13 @@ fn is_condition_scalar(value: &Value) -> bool {
     matches!(value, Value::String(_) | Value::Bool(_) | Value::Number(_))
 }
 
-fn check_sizes(segment_account: &str, inline_policy: Option<&Value>, role_name: &str, field: &FieldPath, checker: &mut FileChecker<'_>) {
+fn check_sizes(
+    segment_account: &str,
+    inline_policy: Option<&Value>,
+    role_name: &str,
+    field: &FieldPath,
+    checker: &mut FileChecker<'_>,
+) {
     // Worst case fnctl writes: two 48-character IDs during a rotation.
     let placeholder = "x".repeat(crate::external_id::LENGTH);
     let trust = render::trust_policy(segment_account, &[&placeholder, &placeholder]);

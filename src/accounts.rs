@@ -1,0 +1,90 @@
+//! Accounts in a run: which credentials reach which account. Instances are
+//! grouped by the role their manifest says to assume (none: the caller's own
+//! credentials); each group is checked against STS GetCallerIdentity before
+//! anything is written, so a wrong account stops the run.
+
+use std::collections::BTreeMap;
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::SdkConfig;
+use aws_sdk_sts::config::SharedCredentialsProvider;
+
+use crate::aws::CallerIdentity;
+use crate::model::DesiredInstance;
+
+/// Instances reconciled with one set of credentials.
+#[derive(Debug, Clone)]
+pub struct AccountGroup {
+    /// Role assumed to reach the account, if any.
+    pub assume_role: Option<String>,
+    /// The instances.
+    pub instances: Vec<DesiredInstance>,
+}
+
+/// Groups instances by the role assumed to reach their account.
+pub fn group(instances: &[DesiredInstance]) -> Vec<AccountGroup> {
+    let mut groups: BTreeMap<Option<String>, Vec<DesiredInstance>> = BTreeMap::new();
+    for instance in instances {
+        groups
+            .entry(instance.assume_role.clone())
+            .or_default()
+            .push(instance.clone());
+    }
+    groups
+        .into_iter()
+        .map(|(assume_role, instances)| AccountGroup {
+            assume_role,
+            instances,
+        })
+        .collect()
+}
+
+/// The configuration that reaches the group's account: the base one, or
+/// credentials from assuming the group's role (session name `fnctl`).
+pub async fn connect(base: &SdkConfig, assume_role: Option<&str>) -> SdkConfig {
+    let Some(arn) = assume_role else {
+        return base.clone();
+    };
+    let provider = AssumeRoleProvider::builder(arn)
+        .session_name("fnctl")
+        .configure(base)
+        .build()
+        .await;
+    base.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+/// Refuses when an instance's manifest names an account the credentials do not reach.
+pub fn check_guard(identity: &CallerIdentity, instances: &[DesiredInstance]) -> anyhow::Result<()> {
+    let wrong: Vec<String> = instances
+        .iter()
+        .filter(|i| i.account.as_deref().is_some_and(|a| a != identity.account))
+        .map(|i| {
+            format!(
+                "{} (manifest {}:{} says account {})",
+                i.name,
+                i.origin.file.display(),
+                i.origin.line,
+                i.account.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the credentials reach account {} ({}), not the account the manifests name for: {}; nothing was changed",
+        identity.account,
+        identity.arn,
+        wrong.join(", ")
+    )
+}
+
+/// The role paths of a set of instances, without duplicates.
+pub fn role_paths(instances: &[DesiredInstance]) -> Vec<String> {
+    let mut paths: Vec<String> = instances.iter().map(|i| i.role_path.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}

@@ -1,0 +1,61 @@
+//! `fnctl plan`: observe IAM and print what apply would change.
+
+use crate::cli::{Format, GlobalOptions, PlanArgs};
+use crate::output::use_color;
+use crate::plan::report;
+use crate::plan::saved::{SavedAccount, SavedPlan};
+use crate::plan::PlanOptions;
+
+use super::reconcile;
+
+/// Exit code of `--detailed-exitcode` when there are changes.
+pub const EXIT_CHANGES: i32 = 2;
+
+/// Plans every account of the manifests.
+pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32> {
+    let set = reconcile::load_manifests(&args.reconcile.manifests)?;
+    let options = PlanOptions {
+        adopt: args.reconcile.adopt,
+        prune: args.reconcile.prune,
+        now: reconcile::now(),
+    };
+    let runs = reconcile::observe(
+        global,
+        &set.instances,
+        &options,
+        args.reconcile.parallelism.into(),
+    )
+    .await?;
+    let plan = reconcile::combined_plan(&runs);
+    match args.format {
+        Format::Text => print!("{}", report::text(&plan, use_color(global.color))),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report::json(&plan))?),
+        Format::Markdown => print!("{}", report::markdown(&plan)),
+    }
+    if let Some(path) = &args.out {
+        let accounts = runs
+            .iter()
+            .map(|run| SavedAccount {
+                account: run.account.clone(),
+                assume_role: run.assume_role.clone(),
+                instances: run.instances.clone(),
+                fingerprints: run.fingerprints(),
+                plan: run.plan.clone(),
+            })
+            .collect();
+        SavedPlan::new(options.now.clone(), accounts).write(path)?;
+        eprintln!(
+            "Saved the plan to {}; apply it with `fnctl apply --plan {}`.",
+            path.display(),
+            path.display()
+        );
+    }
+    if plan.has_conflicts() {
+        anyhow::bail!("the plan has conflicts (see above); apply would refuse it");
+    }
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        EXIT_CHANGES
+    } else {
+        0
+    })
+}

@@ -1,0 +1,139 @@
+//! Shared by plan, apply and the read-only commands: load the manifests,
+//! reach each account, check the guard, read IAM and plan.
+
+use std::collections::BTreeMap;
+
+use aws_config::SdkConfig;
+
+use crate::accounts::{self, AccountGroup};
+use crate::cli::{GlobalOptions, ManifestOptions};
+use crate::iam::aws::AwsIam;
+use crate::iam::{IamBackend, LiveAccount};
+use crate::manifest::{self, ManifestSet};
+use crate::model::DesiredInstance;
+use crate::plan::{self, planner, Plan, PlanOptions};
+
+/// One account after reading IAM and planning.
+pub struct AccountRun {
+    /// Account id per STS.
+    pub account: String,
+    /// Role assumed to reach it.
+    pub assume_role: Option<String>,
+    /// Configuration that reaches it.
+    pub config: SdkConfig,
+    /// The instances reconciled there.
+    pub instances: Vec<DesiredInstance>,
+    /// What IAM holds.
+    pub live: LiveAccount,
+    /// What apply would do.
+    pub plan: Plan,
+}
+
+impl AccountRun {
+    /// Fingerprints of every role the plan looked at (saved plans compare them).
+    pub fn fingerprints(&self) -> BTreeMap<String, String> {
+        let mut names: Vec<String> = self.instances.iter().map(|i| i.role_name.clone()).collect();
+        names.extend(self.plan.changes.iter().map(|c| c.role.clone()));
+        names
+            .into_iter()
+            .map(|name| {
+                let role = self
+                    .live
+                    .roles
+                    .iter()
+                    .find(|r| r.name.eq_ignore_ascii_case(&name));
+                (name, planner::live_fingerprint(role))
+            })
+            .collect()
+    }
+
+    /// An IAM backend for this account.
+    pub fn backend(&self, parallelism: usize) -> AwsIam {
+        AwsIam::new(&self.config, parallelism)
+    }
+}
+
+/// Loads and validates manifests; invalid ones are reported and stop the run
+/// before any AWS call.
+pub fn load_manifests(options: &ManifestOptions) -> anyhow::Result<ManifestSet> {
+    let set = manifest::load(&options.files);
+    if set.has_errors() {
+        eprint!("{}", set.render_diagnostics());
+        let errors = set.diagnostics.iter().filter(|d| d.is_error()).count();
+        anyhow::bail!(
+            "{errors} error(s) in the manifests; nothing was sent to AWS (see `fnctl validate`)"
+        );
+    }
+    if !set.diagnostics.is_empty() {
+        eprint!("{}", set.render_diagnostics());
+    }
+    Ok(set)
+}
+
+/// The current time as RFC 3339 (seconds).
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Reaches every account of `instances`, checks the guard, reads IAM and plans.
+/// Accounts are handled concurrently.
+pub async fn observe(
+    global: &GlobalOptions,
+    instances: &[DesiredInstance],
+    options: &PlanOptions,
+    parallelism: usize,
+) -> anyhow::Result<Vec<AccountRun>> {
+    let base = crate::aws::load_config(global).await;
+    let groups = accounts::group(instances);
+    let runs = futures::future::join_all(
+        groups
+            .into_iter()
+            .map(|group| observe_group(&base, group, options, parallelism)),
+    )
+    .await;
+    runs.into_iter().collect()
+}
+
+async fn observe_group(
+    base: &SdkConfig,
+    group: AccountGroup,
+    options: &PlanOptions,
+    parallelism: usize,
+) -> anyhow::Result<AccountRun> {
+    let config = accounts::connect(base, group.assume_role.as_deref()).await;
+    let identity =
+        crate::aws::caller_identity(&config)
+            .await
+            .map_err(|e| match &group.assume_role {
+                Some(role) => e.context(format!("cannot reach the account of role {role}")),
+                None => e,
+            })?;
+    accounts::check_guard(&identity, &group.instances)?;
+    let backend = AwsIam::new(&config, parallelism);
+    let live = backend
+        .read_roles(&accounts::role_paths(&group.instances))
+        .await
+        .map_err(|e| anyhow::anyhow!("reading IAM roles of account {}: {e}", identity.account))?;
+    let plan = plan::plan(&identity.account, &group.instances, &live.roles, options);
+    Ok(AccountRun {
+        account: identity.account,
+        assume_role: group.assume_role,
+        config,
+        instances: group.instances,
+        live,
+        plan,
+    })
+}
+
+/// All account plans as one (for output).
+pub fn combined_plan(runs: &[AccountRun]) -> Plan {
+    let mut combined = Plan::default();
+    for run in runs {
+        combined.changes.extend(run.plan.changes.iter().cloned());
+        combined.notices.extend(run.plan.notices.iter().cloned());
+        combined
+            .unchanged
+            .extend(run.plan.unchanged.iter().cloned());
+    }
+    combined
+}

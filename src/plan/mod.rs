@@ -1,0 +1,168 @@
+//! The plan: what apply would change, per role, each change with its reason.
+//! [`planner::plan`] computes it as a pure function of desired and live
+//! state; it is plain data that prints, saves to JSON and executes.
+
+pub mod planner;
+pub mod report;
+pub mod saved;
+pub mod trust;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::iam::Operation;
+
+pub use planner::{plan, PlanOptions};
+
+/// An external ID in a plan, by reference: plans never hold the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "source")]
+pub enum ExternalIdRef {
+    /// An ID already in the live trust policy, known by its fingerprint.
+    Existing { fingerprint: String },
+    /// A new ID that apply generates.
+    Generate,
+}
+
+/// A trust policy as planned: who may assume the role and with which IDs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustSpec {
+    /// Segment's account.
+    pub segment_account: String,
+    /// Accepted external IDs (two during a rotation).
+    pub external_ids: Vec<ExternalIdRef>,
+}
+
+impl TrustSpec {
+    /// The document with `(sensitive)` in place of each ID, for display.
+    pub fn redacted_document(&self) -> Value {
+        let placeholders = vec![crate::render::SENSITIVE; self.external_ids.len()];
+        crate::render::trust_policy(&self.segment_account, &placeholders)
+    }
+}
+
+/// A planned operation.
+pub type PlannedOperation = Operation<TrustSpec>;
+
+/// What happens to a role as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// The role is created.
+    Create,
+    /// The role is changed in place.
+    Update,
+    /// A role without fnctl's tags is taken over (`--adopt`).
+    Adopt,
+    /// The role is deleted (`--prune`).
+    Delete,
+}
+
+/// A policy document before and after, secrets redacted, for the diff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentChange {
+    /// Live document (`None`: absent or not valid JSON).
+    pub live: Option<Value>,
+    /// Desired document (`None`: removed).
+    pub desired: Option<Value>,
+}
+
+/// One operation with the reason it is needed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The IAM write.
+    #[serde(flatten)]
+    pub operation: PlannedOperation,
+    /// Why, in words ("trust policy: external ID condition removed out of band").
+    pub reason: String,
+    /// For policy documents: before and after, for a semantic diff.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub document: Option<DocumentChange>,
+}
+
+/// Everything that happens to one role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleChange {
+    /// The instance, `None` for a pruned role no manifest names.
+    pub instance: Option<String>,
+    /// The role.
+    pub role: String,
+    /// Account the role is in.
+    pub account: String,
+    /// Create, update, adopt or delete.
+    pub action: Action,
+    /// Operations in the order they run.
+    pub steps: Vec<Step>,
+    /// Fingerprint of the live role the plan was computed from (`absent` when
+    /// it did not exist): a saved plan is refused when this no longer matches.
+    pub live_fingerprint: String,
+}
+
+/// Something the plan tells without changing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// `conflict` (an error: nothing is done for the role), `warning` or `info`.
+    pub level: NoticeLevel,
+    /// Stable kebab-case code.
+    pub code: String,
+    /// The instance, when there is one.
+    pub instance: Option<String>,
+    /// The role.
+    pub role: String,
+    /// What it means.
+    pub message: String,
+    /// How to act on it.
+    pub hint: Option<String>,
+}
+
+/// How serious a notice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeLevel {
+    /// The role cannot be reconciled; the run fails.
+    Conflict,
+    /// Worth acting on.
+    Warning,
+    /// For information.
+    Info,
+}
+
+/// The plan of one account.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Changes, in instance order, then deletions.
+    pub changes: Vec<RoleChange>,
+    /// Conflicts, warnings and information.
+    pub notices: Vec<Notice>,
+    /// Instances whose role already matches.
+    pub unchanged: Vec<String>,
+}
+
+impl Plan {
+    /// Whether apply would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Whether a conflict stops the run.
+    pub fn has_conflicts(&self) -> bool {
+        self.notices
+            .iter()
+            .any(|n| n.level == NoticeLevel::Conflict)
+    }
+
+    /// Roles to create, update (adoptions included) and delete.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |wanted: &[Action]| {
+            self.changes
+                .iter()
+                .filter(|c| wanted.contains(&c.action))
+                .count()
+        };
+        (
+            count(&[Action::Create]),
+            count(&[Action::Update, Action::Adopt]),
+            count(&[Action::Delete]),
+        )
+    }
+}

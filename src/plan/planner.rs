@@ -1,0 +1,655 @@
+//! The planner: a pure function from desired instances and live roles to a
+//! [`Plan`]. Comparison is semantic (normalized documents), so equivalent
+//! rewrites by IAM or by hand never show up as changes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::trust;
+use super::{
+    Action, DocumentChange, ExternalIdRef, Notice, NoticeLevel, Plan, RoleChange, Step, TrustSpec,
+};
+use crate::external_id;
+use crate::iam::Operation;
+use crate::model::{DesiredInstance, LiveDocument, LiveRole, INLINE_POLICY_NAME};
+use crate::policy::normalize::{equivalent, normalize};
+use crate::render;
+use crate::tags;
+
+/// Choices the user makes on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Take over roles that exist without fnctl's tags.
+    pub adopt: bool,
+    /// Delete owned roles of the scope that no manifest names.
+    pub prune: bool,
+    /// The time of the run, RFC 3339: stamps newly made external IDs.
+    pub now: String,
+}
+
+/// Plans one account: `desired` are the instances reconciled there, `live`
+/// every role the account has.
+pub fn plan(
+    account: &str,
+    desired: &[DesiredInstance],
+    live: &[LiveRole],
+    options: &PlanOptions,
+) -> Plan {
+    let mut result = Plan::default();
+    let by_name: HashMap<String, &LiveRole> = live
+        .iter()
+        .map(|role| (role.name.to_ascii_lowercase(), role))
+        .collect();
+    for instance in desired {
+        match by_name.get(&instance.role_name.to_ascii_lowercase()) {
+            None => result.changes.push(create(account, instance, options)),
+            Some(role) => plan_existing(account, instance, role, options, &mut result),
+        }
+    }
+    plan_orphans(account, desired, live, options, &mut result);
+    result
+}
+
+/// A stable fingerprint of everything the plan read about a role.
+pub fn live_fingerprint(role: Option<&LiveRole>) -> String {
+    let Some(role) = role else {
+        return "absent".into();
+    };
+    let document = |d: &LiveDocument| match d {
+        LiveDocument::Valid(value) => normalize(value),
+        LiveDocument::Invalid(reason) => json!({ "invalid": reason }),
+    };
+    let canonical = json!({
+        "path": role.path,
+        "description": role.description,
+        "maxSessionDuration": role.max_session_duration,
+        "trust": document(&role.trust_policy),
+        "inline": role.inline_policies.iter().map(|(k, v)| (k.clone(), document(v))).collect::<BTreeMap<_, _>>(),
+        "attached": role.attached_policies,
+        "boundary": role.permissions_boundary,
+        "tags": role.tags,
+    });
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+fn ownership_tags(instance: &DesiredInstance) -> BTreeMap<String, String> {
+    let mut desired = instance.tags.clone();
+    desired.insert(tags::MANAGED_BY.into(), tags::MANAGED_BY_VALUE.into());
+    desired.insert(tags::SCOPE.into(), instance.scope.clone());
+    desired.insert(tags::INSTANCE.into(), instance.name.clone());
+    desired
+}
+
+fn create(account: &str, instance: &DesiredInstance, _options: &PlanOptions) -> RoleChange {
+    let trust = TrustSpec {
+        segment_account: instance.segment_account.clone(),
+        external_ids: vec![ExternalIdRef::Generate],
+    };
+    let role = instance.role_name.clone();
+    let mut steps = vec![Step {
+        document: Some(DocumentChange { live: None, desired: Some(trust.redacted_document()) }),
+        operation: Operation::CreateRole {
+            role: role.clone(),
+            path: instance.role_path.clone(),
+            description: instance.description.clone(),
+            max_session_duration: instance.max_session_duration,
+            trust_policy: trust,
+            permissions_boundary: instance.permissions_boundary.clone(),
+            // The external-ID tags are added by apply once the ID exists.
+            tags: ownership_tags(instance),
+        },
+        reason: format!("role does not exist; created with a new external ID (sensitive) for Segment account {}", instance.segment_account),
+    }];
+    if let Some(policy) = &instance.inline_policy {
+        steps.push(put_inline(
+            &role,
+            policy,
+            None,
+            format!("inline policy {INLINE_POLICY_NAME} grants the manifest's permissions"),
+        ));
+    }
+    for arn in &instance.managed_policies {
+        steps.push(Step {
+            operation: Operation::AttachManagedPolicy {
+                role: role.clone(),
+                policy_arn: arn.clone(),
+            },
+            reason: "managed policy listed in the manifest".into(),
+            document: None,
+        });
+    }
+    RoleChange {
+        instance: Some(instance.name.clone()),
+        role,
+        account: account.to_string(),
+        action: Action::Create,
+        steps,
+        live_fingerprint: live_fingerprint(None),
+    }
+}
+
+fn put_inline(role: &str, policy: &Value, live: Option<&Value>, reason: String) -> Step {
+    Step {
+        operation: Operation::PutInlinePolicy {
+            role: role.to_string(),
+            policy_name: INLINE_POLICY_NAME.into(),
+            document: policy.clone(),
+        },
+        reason,
+        document: Some(DocumentChange {
+            live: live.cloned(),
+            desired: Some(policy.clone()),
+        }),
+    }
+}
+
+fn notice(
+    level: NoticeLevel,
+    code: &str,
+    instance: Option<&str>,
+    role: &str,
+    message: String,
+    hint: Option<&str>,
+) -> Notice {
+    Notice {
+        level,
+        code: code.into(),
+        instance: instance.map(str::to_string),
+        role: role.to_string(),
+        message,
+        hint: hint.map(str::to_string),
+    }
+}
+
+fn plan_existing(
+    account: &str,
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    options: &PlanOptions,
+    result: &mut Plan,
+) {
+    let name = Some(instance.name.as_str());
+    let managed =
+        role.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGED_BY_VALUE);
+    let scope = role.tags.get(tags::SCOPE);
+    if managed && scope.is_some_and(|s| *s != instance.scope) {
+        result.notices.push(notice(
+            NoticeLevel::Conflict,
+            "other-scope",
+            name,
+            &role.name,
+            format!("role {} belongs to fnctl scope `{}`, not `{}`", role.name, scope.map_or("", |s| s.as_str()), instance.scope),
+            Some("rename the role in this manifest (role.name) or move the instance to that scope; fnctl never changes another scope's roles"),
+        ));
+        return;
+    }
+    let owned = managed && scope.is_some();
+    if !owned && !options.adopt {
+        result.notices.push(notice(
+            NoticeLevel::Conflict,
+            "unmanaged-role",
+            name,
+            &role.name,
+            format!("role {} exists but fnctl does not manage it (no fnctl tags for scope `{}`)", role.name, instance.scope),
+            Some("run `fnctl apply --adopt` to take over this role; the external ID in its trust policy is kept"),
+        ));
+        return;
+    }
+    if role.path != instance.role_path {
+        result.notices.push(notice(
+            NoticeLevel::Conflict,
+            "role-path-differs",
+            name,
+            &role.name,
+            format!("role {} is at path {} but the manifest says {}; IAM cannot move a role", role.name, role.path, instance.role_path),
+            Some("set defaults.rolePath to the role's path, or delete the role so fnctl recreates it"),
+        ));
+        return;
+    }
+    let mut steps = Vec::new();
+    let external = plan_external_ids(instance, role, &mut result.notices);
+    steps.extend(tag_steps(instance, role, &external, options));
+    steps.extend(trust_step(instance, role, &external));
+    if role.description.as_deref().unwrap_or("") != instance.description
+        || role.max_session_duration != Some(instance.max_session_duration)
+    {
+        let what = if role.description.as_deref().unwrap_or("") != instance.description {
+            "description"
+        } else {
+            "max session duration"
+        };
+        steps.push(Step {
+            operation: Operation::UpdateRole {
+                role: role.name.clone(),
+                description: instance.description.clone(),
+                max_session_duration: instance.max_session_duration,
+            },
+            reason: format!("{what} differs from the manifest"),
+            document: None,
+        });
+    }
+    match (&instance.permissions_boundary, &role.permissions_boundary) {
+        (Some(want), have) if have.as_ref() != Some(want) => steps.push(Step {
+            operation: Operation::PutPermissionsBoundary {
+                role: role.name.clone(),
+                policy_arn: want.clone(),
+            },
+            reason: match have {
+                Some(other) => format!("permissions boundary is {other}, the manifest says {want}"),
+                None => "permissions boundary is missing".into(),
+            },
+            document: None,
+        }),
+        (None, Some(have)) => steps.push(Step {
+            operation: Operation::DeletePermissionsBoundary {
+                role: role.name.clone(),
+            },
+            reason: format!("permissions boundary {have} is not in the manifest"),
+            document: None,
+        }),
+        _ => {}
+    }
+    steps.extend(inline_steps(instance, role));
+    for arn in instance
+        .managed_policies
+        .difference(&role.attached_policies)
+    {
+        steps.push(Step {
+            operation: Operation::AttachManagedPolicy {
+                role: role.name.clone(),
+                policy_arn: arn.clone(),
+            },
+            reason: "managed policy listed in the manifest is not attached".into(),
+            document: None,
+        });
+    }
+    for arn in role
+        .attached_policies
+        .difference(&instance.managed_policies)
+    {
+        steps.push(Step {
+            operation: Operation::DetachManagedPolicy {
+                role: role.name.clone(),
+                policy_arn: arn.clone(),
+            },
+            reason: "managed policy attached out of band".into(),
+            document: None,
+        });
+    }
+    if steps.is_empty() {
+        result.unchanged.push(instance.name.clone());
+        return;
+    }
+    let action = if owned { Action::Update } else { Action::Adopt };
+    result.changes.push(RoleChange {
+        instance: Some(instance.name.clone()),
+        role: role.name.clone(),
+        account: account.to_string(),
+        action,
+        steps,
+        live_fingerprint: live_fingerprint(Some(role)),
+    });
+}
+
+/// The external IDs the role keeps, decided from its live trust policy and tags.
+struct ExternalIdPlan {
+    /// References in trust-policy order: current first, then a pending rotation ID.
+    refs: Vec<ExternalIdRef>,
+    /// Fingerprint of the current ID when it already exists.
+    current_fingerprint: Option<String>,
+    /// Whether the current ID is the one the tags recorded.
+    current_is_recorded: bool,
+    /// Fingerprint of the pending rotation ID, when a rotation is in progress.
+    pending_fingerprint: Option<String>,
+    /// The live IDs by fingerprint (for comparison only; never output).
+    live_ids: Vec<String>,
+}
+
+fn plan_external_ids(
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    notices: &mut Vec<Notice>,
+) -> ExternalIdPlan {
+    let name = Some(instance.name.as_str());
+    let live_ids = role
+        .trust_policy
+        .valid()
+        .map(trust::external_ids)
+        .unwrap_or_default();
+    let with_fingerprint = |fingerprint: Option<&String>| {
+        fingerprint.and_then(|f| {
+            live_ids
+                .iter()
+                .find(|id| external_id::fingerprint(id) == *f)
+        })
+    };
+    let recorded = with_fingerprint(role.tags.get(tags::EXTERNAL_ID));
+    let pending =
+        with_fingerprint(role.tags.get(tags::ROTATION_PENDING)).filter(|p| Some(*p) != recorded);
+    let mut current = recorded;
+    if current.is_none() {
+        let candidates: Vec<&String> = live_ids.iter().filter(|id| Some(*id) != pending).collect();
+        if candidates.len() == 1 {
+            current = Some(candidates[0]);
+            if role.tags.contains_key(tags::EXTERNAL_ID) {
+                notices.push(notice(
+                    NoticeLevel::Warning,
+                    "external-id-changed",
+                    name,
+                    &role.name,
+                    "the external ID in the trust policy is not the one fnctl issued; it is kept and written to the bundle".into(),
+                    Some("update the function's iamRoleExternalId setting from the new bundle, or rotate the ID"),
+                ));
+            }
+        }
+    }
+    let mut refs = Vec::new();
+    match current {
+        Some(id) => {
+            refs.push(ExternalIdRef::Existing {
+                fingerprint: external_id::fingerprint(id),
+            });
+            if id.len() < external_id::RECOMMENDED_MINIMUM {
+                notices.push(notice(
+                    NoticeLevel::Warning,
+                    "weak-external-id",
+                    name,
+                    &role.name,
+                    format!(
+                        "the external ID has {} characters; Segment recommends at least {}",
+                        id.len(),
+                        external_id::RECOMMENDED_MINIMUM
+                    ),
+                    Some("rotate it: `fnctl rotate NAME --start`, then `--finish`"),
+                ));
+            }
+        }
+        None if live_ids.is_empty() || live_ids.len() == pending.iter().count() => {
+            refs.push(ExternalIdRef::Generate);
+            notices.push(notice(
+                NoticeLevel::Warning,
+                "new-external-id",
+                name,
+                &role.name,
+                "the trust policy has no external ID fnctl can keep; apply makes a new one, so the function's settings must be updated from the new bundle".into(),
+                None,
+            ));
+        }
+        None => {
+            // Several IDs and none recorded: keep them all rather than lock out a running function.
+            refs.extend(live_ids.iter().filter(|id| Some(*id) != pending).map(|id| {
+                ExternalIdRef::Existing {
+                    fingerprint: external_id::fingerprint(id),
+                }
+            }));
+            notices.push(notice(
+                NoticeLevel::Warning,
+                "ambiguous-external-id",
+                name,
+                &role.name,
+                format!("the trust policy accepts {} external IDs and none is recorded as current; all are kept", live_ids.len()),
+                Some("rotate to a single fnctl-issued ID: `fnctl rotate NAME --start`, then `--finish`"),
+            ));
+        }
+    }
+    if let Some(id) = pending {
+        refs.push(ExternalIdRef::Existing {
+            fingerprint: external_id::fingerprint(id),
+        });
+    }
+    ExternalIdPlan {
+        current_fingerprint: current.map(|id| external_id::fingerprint(id)),
+        current_is_recorded: recorded.is_some() && current == recorded,
+        pending_fingerprint: pending.map(|id| external_id::fingerprint(id)),
+        refs,
+        live_ids,
+    }
+}
+
+fn tag_steps(
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    external: &ExternalIdPlan,
+    options: &PlanOptions,
+) -> Vec<Step> {
+    let mut desired = ownership_tags(instance);
+    if let Some(fingerprint) = &external.current_fingerprint {
+        desired.insert(tags::EXTERNAL_ID.into(), fingerprint.clone());
+        let created = role
+            .tags
+            .get(tags::EXTERNAL_ID_CREATED)
+            .filter(|_| external.current_is_recorded)
+            .cloned()
+            .unwrap_or_else(|| options.now.clone());
+        desired.insert(tags::EXTERNAL_ID_CREATED.into(), created);
+    }
+    if let Some(fingerprint) = &external.pending_fingerprint {
+        desired.insert(tags::ROTATION_PENDING.into(), fingerprint.clone());
+        if let Some(started) = role.tags.get(tags::ROTATION_STARTED) {
+            desired.insert(tags::ROTATION_STARTED.into(), started.clone());
+        }
+    }
+    let changed: BTreeMap<String, String> = desired
+        .iter()
+        .filter(|(key, value)| role.tags.get(*key) != Some(value))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let removed: Vec<String> = role
+        .tags
+        .keys()
+        .filter(|key| !desired.contains_key(*key) && !key.starts_with("aws:"))
+        .cloned()
+        .collect();
+    let mut steps = Vec::new();
+    if !removed.is_empty() {
+        steps.push(Step {
+            operation: Operation::UntagRole {
+                role: role.name.clone(),
+                keys: removed.clone(),
+            },
+            reason: format!("tag(s) not in the manifest: {}", removed.join(", ")),
+            document: None,
+        });
+    }
+    if !changed.is_empty() {
+        let described: Vec<String> = changed
+            .keys()
+            .map(|key| match role.tags.get(key) {
+                None => format!("{key} missing"),
+                Some(_) => format!("{key} differs"),
+            })
+            .collect();
+        steps.push(Step {
+            operation: Operation::TagRole {
+                role: role.name.clone(),
+                tags: changed,
+            },
+            reason: format!("tags: {}", described.join(", ")),
+            document: None,
+        });
+    }
+    steps
+}
+
+fn trust_step(
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    external: &ExternalIdPlan,
+) -> Option<Step> {
+    let spec = TrustSpec {
+        segment_account: instance.segment_account.clone(),
+        external_ids: external.refs.clone(),
+    };
+    let generates = spec.external_ids.contains(&ExternalIdRef::Generate);
+    // With the actual IDs the comparison is exact; the plan itself keeps only references.
+    let known_ids: Vec<&str> = external
+        .refs
+        .iter()
+        .filter_map(|r| match r {
+            ExternalIdRef::Existing { fingerprint } => external
+                .live_ids
+                .iter()
+                .find(|id| external_id::fingerprint(id) == *fingerprint)
+                .map(String::as_str),
+            ExternalIdRef::Generate => None,
+        })
+        .collect();
+    let desired_document = render::trust_policy(&instance.segment_account, &known_ids);
+    if !generates {
+        if let Some(live) = role.trust_policy.valid() {
+            if equivalent(live, &desired_document) {
+                return None;
+            }
+        }
+    }
+    Some(Step {
+        operation: Operation::UpdateTrustPolicy {
+            role: role.name.clone(),
+            trust_policy: spec.clone(),
+        },
+        reason: trust::describe_difference(&role.trust_policy, &desired_document),
+        document: Some(DocumentChange {
+            live: role.trust_policy.valid().map(trust::redact),
+            desired: Some(spec.redacted_document()),
+        }),
+    })
+}
+
+fn inline_steps(instance: &DesiredInstance, role: &LiveRole) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let live = role.inline_policies.get(INLINE_POLICY_NAME);
+    match (&instance.inline_policy, live) {
+        (Some(want), None) => steps.push(put_inline(
+            &role.name,
+            want,
+            None,
+            format!("inline policy {INLINE_POLICY_NAME} is missing"),
+        )),
+        (Some(want), Some(LiveDocument::Invalid(reason))) => steps.push(put_inline(
+            &role.name,
+            want,
+            None,
+            format!("inline policy {INLINE_POLICY_NAME} is not a valid policy document ({reason})"),
+        )),
+        (Some(want), Some(LiveDocument::Valid(have))) if !equivalent(want, have) => {
+            steps.push(put_inline(
+                &role.name,
+                want,
+                Some(have),
+                format!("inline policy {INLINE_POLICY_NAME} differs from the manifest"),
+            ));
+        }
+        (None, Some(document)) => steps.push(Step {
+            operation: Operation::DeleteInlinePolicy {
+                role: role.name.clone(),
+                policy_name: INLINE_POLICY_NAME.into(),
+            },
+            reason: format!("the manifest grants nothing inline; {INLINE_POLICY_NAME} is removed"),
+            document: Some(DocumentChange {
+                live: document.valid().cloned(),
+                desired: None,
+            }),
+        }),
+        _ => {}
+    }
+    for (name, document) in &role.inline_policies {
+        if name != INLINE_POLICY_NAME {
+            steps.push(Step {
+                operation: Operation::DeleteInlinePolicy {
+                    role: role.name.clone(),
+                    policy_name: name.clone(),
+                },
+                reason: format!("foreign inline policy {name}, added out of band"),
+                document: Some(DocumentChange {
+                    live: document.valid().cloned(),
+                    desired: None,
+                }),
+            });
+        }
+    }
+    steps
+}
+
+fn plan_orphans(
+    account: &str,
+    desired: &[DesiredInstance],
+    live: &[LiveRole],
+    options: &PlanOptions,
+    result: &mut Plan,
+) {
+    let scopes: HashSet<&str> = desired.iter().map(|i| i.scope.as_str()).collect();
+    let named: HashSet<String> = desired
+        .iter()
+        .map(|i| i.role_name.to_ascii_lowercase())
+        .collect();
+    for role in live {
+        let managed =
+            role.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGED_BY_VALUE);
+        let in_scope = role
+            .tags
+            .get(tags::SCOPE)
+            .is_some_and(|s| scopes.contains(s.as_str()));
+        if !managed || !in_scope || named.contains(&role.name.to_ascii_lowercase()) {
+            continue;
+        }
+        let instance = role.tags.get(tags::INSTANCE).cloned();
+        if !options.prune {
+            result.notices.push(notice(
+                NoticeLevel::Info,
+                "orphaned-role",
+                instance.as_deref(),
+                &role.name,
+                format!(
+                    "role {} of scope `{}` is named by no manifest",
+                    role.name,
+                    role.tags.get(tags::SCOPE).map_or("", |s| s.as_str())
+                ),
+                Some("`fnctl apply --prune` deletes it"),
+            ));
+            continue;
+        }
+        let mut steps = Vec::new();
+        for (name, document) in &role.inline_policies {
+            steps.push(Step {
+                operation: Operation::DeleteInlinePolicy {
+                    role: role.name.clone(),
+                    policy_name: name.clone(),
+                },
+                reason: "the role is pruned".into(),
+                document: Some(DocumentChange {
+                    live: document.valid().cloned(),
+                    desired: None,
+                }),
+            });
+        }
+        let attached: BTreeSet<&String> = role.attached_policies.iter().collect();
+        for arn in attached {
+            steps.push(Step {
+                operation: Operation::DetachManagedPolicy {
+                    role: role.name.clone(),
+                    policy_arn: arn.clone(),
+                },
+                reason: "the role is pruned".into(),
+                document: None,
+            });
+        }
+        steps.push(Step {
+            operation: Operation::DeleteRole {
+                role: role.name.clone(),
+            },
+            reason: "owned by this scope and named by no manifest (--prune)".into(),
+            document: None,
+        });
+        result.changes.push(RoleChange {
+            instance,
+            role: role.name.clone(),
+            account: account.to_string(),
+            action: Action::Delete,
+            steps,
+            live_fingerprint: live_fingerprint(Some(role)),
+        });
+    }
+}

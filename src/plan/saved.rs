@@ -1,0 +1,116 @@
+//! Saved plans (`plan --out FILE`, `apply --plan FILE`): the plan of each
+//! account with the fingerprint of every live role it was computed from,
+//! and a checksum so a damaged or edited file is refused. A saved plan holds
+//! external IDs only by fingerprint, never their values.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::report::FORMAT_VERSION;
+use super::Plan;
+use crate::model::DesiredInstance;
+
+/// Marks the file as an fnctl plan.
+pub const KIND: &str = "fnctl-saved-plan";
+
+/// The plan of one account as saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedAccount {
+    /// Account id.
+    pub account: String,
+    /// Role assumed to reach it.
+    pub assume_role: Option<String>,
+    /// The instances reconciled there (for bundles).
+    pub instances: Vec<DesiredInstance>,
+    /// Fingerprint of every role the plan looked at, by role name (`absent` for none).
+    pub fingerprints: BTreeMap<String, String>,
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// A saved plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// [`KIND`].
+    pub kind: String,
+    /// Format version.
+    pub format_version: String,
+    /// When it was made, RFC 3339.
+    pub created_at: String,
+    /// Each account's plan.
+    pub accounts: Vec<SavedAccount>,
+    /// SHA-256 of the rest of the file.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+impl SavedPlan {
+    fn compute_checksum(&self) -> String {
+        let mut unsigned = self.clone();
+        unsigned.checksum = String::new();
+        let text = serde_json::to_string(&unsigned).unwrap_or_default();
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// A new saved plan with its checksum.
+    pub fn new(created_at: String, accounts: Vec<SavedAccount>) -> Self {
+        let mut saved = SavedPlan {
+            kind: KIND.into(),
+            format_version: FORMAT_VERSION.into(),
+            created_at,
+            accounts,
+            checksum: String::new(),
+        };
+        saved.checksum = saved.compute_checksum();
+        saved
+    }
+
+    /// Writes the plan (mode 0600: it names roles and accounts).
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write plan file {}: {e}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+
+    /// Reads and checks a saved plan: kind, version and checksum.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read plan file {}: {e}", path.display()))?;
+        let saved: SavedPlan = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not an fnctl saved plan: {e}", path.display()))?;
+        if saved.kind != KIND {
+            anyhow::bail!(
+                "{} is not an fnctl saved plan (kind `{}`)",
+                path.display(),
+                saved.kind
+            );
+        }
+        if saved.format_version != FORMAT_VERSION {
+            anyhow::bail!(
+                "{} has plan format {}, this fnctl reads {FORMAT_VERSION}",
+                path.display(),
+                saved.format_version
+            );
+        }
+        if saved.checksum != saved.compute_checksum() {
+            anyhow::bail!(
+                "{} was modified after it was saved (checksum mismatch); make a new plan",
+                path.display()
+            );
+        }
+        Ok(saved)
+    }
+}

@@ -1,0 +1,217 @@
+//! Reading trust policies: which external IDs one accepts, why a live one
+//! differs from what fnctl wants, and redaction of IDs for display.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::model::LiveDocument;
+use crate::render::SENSITIVE;
+
+const EXTERNAL_ID_KEY: &str = "sts:externalid";
+
+fn as_list(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+fn statements(document: &Value) -> Vec<&Value> {
+    document.get("Statement").map(as_list).unwrap_or_default()
+}
+
+fn is_allow(statement: &Value) -> bool {
+    statement.get("Effect").and_then(Value::as_str) == Some("Allow")
+}
+
+/// The external IDs a trust policy accepts: `StringEquals` `sts:ExternalId`
+/// values of its Allow statements, in document order, without duplicates.
+pub fn external_ids(document: &Value) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for statement in statements(document).into_iter().filter(|s| is_allow(s)) {
+        let Some(conditions) = statement.get("Condition").and_then(Value::as_object) else {
+            continue;
+        };
+        for (operator, block) in conditions {
+            if operator != "StringEquals" {
+                continue;
+            }
+            let Some(block) = block.as_object() else {
+                continue;
+            };
+            for (key, values) in block {
+                if key.to_ascii_lowercase() != EXTERNAL_ID_KEY {
+                    continue;
+                }
+                for value in as_list(values) {
+                    if let Some(text) = value.as_str() {
+                        if !found.iter().any(|existing| existing == text) {
+                            found.push(text.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// AWS principals of the Allow statements, as written (`*` for a wildcard).
+pub fn principals(document: &Value) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for statement in statements(document).into_iter().filter(|s| is_allow(s)) {
+        match statement.get("Principal") {
+            Some(Value::String(text)) => {
+                found.insert(text.clone());
+            }
+            Some(Value::Object(map)) => {
+                for (kind, values) in map {
+                    for value in as_list(values) {
+                        let text = value.as_str().unwrap_or("?");
+                        found.insert(if kind == "AWS" {
+                            text.to_string()
+                        } else {
+                            format!("{kind}:{text}")
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The principal a bare account id or root ARN stands for, as a root ARN.
+pub fn root_principal(principal: &str) -> String {
+    if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
+        format!("arn:aws:iam::{principal}:root")
+    } else {
+        principal.to_string()
+    }
+}
+
+/// Why the live trust policy is not the desired one, in one line and without secrets.
+pub fn describe_difference(live: &LiveDocument, desired: &Value) -> String {
+    let live = match live {
+        LiveDocument::Invalid(reason) => {
+            return format!("trust policy is not a valid policy document ({reason})")
+        }
+        LiveDocument::Valid(value) => value,
+    };
+    let desired_principals: BTreeSet<String> = principals(desired)
+        .iter()
+        .map(|p| root_principal(p))
+        .collect();
+    let live_principals: BTreeSet<String> =
+        principals(live).iter().map(|p| root_principal(p)).collect();
+    let extra: Vec<&String> = live_principals.difference(&desired_principals).collect();
+    if !extra.is_empty() {
+        let names: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+        return format!(
+            "trust policy admits another principal ({}), added out of band",
+            names.join(", ")
+        );
+    }
+    if !live_principals.is_superset(&desired_principals) {
+        return "trust policy no longer admits Segment's account".into();
+    }
+    let live_ids = external_ids(live);
+    if live_ids.is_empty() {
+        return "trust policy: external ID condition removed out of band".into();
+    }
+    let desired_ids = external_ids(desired);
+    if live_ids.len() > desired_ids.len() {
+        return "trust policy accepts an external ID fnctl did not issue".into();
+    }
+    if live_ids != desired_ids && !desired_ids.iter().all(|id| id == SENSITIVE) {
+        return "trust policy: external ID condition changed out of band".into();
+    }
+    if statements(live).len() != 1 {
+        return format!(
+            "trust policy has {} statements; fnctl keeps exactly one",
+            statements(live).len()
+        );
+    }
+    "trust policy differs from the manifest".into()
+}
+
+/// A copy of a policy document with every `sts:ExternalId` value replaced by
+/// `(sensitive)`, for plan output.
+pub fn redact(document: &Value) -> Value {
+    fn walk(value: &Value, under_external_id: bool) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, inner)| {
+                        (
+                            key.clone(),
+                            walk(
+                                inner,
+                                under_external_id || key.to_ascii_lowercase() == EXTERNAL_ID_KEY,
+                            ),
+                        )
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| walk(item, under_external_id))
+                    .collect(),
+            ),
+            _ if under_external_id => Value::String(SENSITIVE.into()),
+            other => other.clone(),
+        }
+    }
+    walk(document, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::trust_policy;
+    use serde_json::json;
+
+    #[test]
+    fn finds_ids_in_string_equals_only() {
+        let document = trust_policy("458175278816", &["first", "second"]);
+        assert_eq!(external_ids(&document), ["first", "second"]);
+        let like = json!({"Statement": {"Effect": "Allow", "Condition": {"StringLike": {"sts:ExternalId": "x*"}}}});
+        assert!(external_ids(&like).is_empty());
+        let case = json!({"Statement": [{"Effect": "Allow", "Condition": {"StringEquals": {"STS:EXTERNALID": "abc"}}}]});
+        assert_eq!(external_ids(&case), ["abc"]);
+    }
+
+    #[test]
+    fn redaction_hides_every_id() {
+        let document = trust_policy("458175278816", &["secret-one", "secret-two"]);
+        let text = redact(&document).to_string();
+        assert!(!text.contains("secret"));
+        assert!(text.contains(SENSITIVE));
+    }
+
+    #[test]
+    fn describes_broadening_and_removal() {
+        let desired = trust_policy("458175278816", &["id"]);
+        let mut broadened = desired.clone();
+        broadened["Statement"][0]["Principal"]["AWS"] = json!([
+            "arn:aws:iam::458175278816:root",
+            "arn:aws:iam::111122223333:root"
+        ]);
+        assert!(
+            describe_difference(&LiveDocument::Valid(broadened), &desired).contains("111122223333")
+        );
+        let mut removed = desired.clone();
+        removed["Statement"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("Condition");
+        assert!(describe_difference(&LiveDocument::Valid(removed), &desired)
+            .contains("external ID condition removed"));
+        let bare = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "458175278816"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "other"}}}]});
+        assert!(describe_difference(&LiveDocument::Valid(bare), &desired)
+            .contains("changed out of band"));
+    }
+}

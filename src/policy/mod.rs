@@ -1,0 +1,12 @@
+//! IAM policy documents as fnctl reads, compares and shows them: decoding
+//! the text IAM returns, normalizing a document into a canonical form so that
+//! comparison is semantic rather than textual, and diffing two documents for
+//! plans. Everything here is pure: no I/O, no AWS SDK types.
+
+pub mod decode;
+pub mod diff;
+pub mod normalize;
+
+pub use decode::{decode_document, DocumentError, MAXIMUM_DOCUMENT_BYTES};
+pub use diff::document_diff;
+pub use normalize::{equivalent, fingerprint, normalize, pretty};
