@@ -280,21 +280,6 @@ async fn without_gaad_the_read_falls_back_to_per_role_reads() {
     let reader = AwsIam::new(&config, 3);
     enforce_iam(&moto);
 
-    {
-        let c = aws_sdk_iam::Client::new(&config);
-        let e = c
-            .get_account_authorization_details()
-            .send()
-            .await
-            .unwrap_err();
-        if let aws_sdk_iam::error::SdkError::ServiceError(s) = &e {
-            eprintln!(
-                "RAW {:?} {:?}",
-                s.raw().status(),
-                std::str::from_utf8(s.raw().body().bytes().unwrap())
-            );
-        }
-    }
     let account = reader.read_roles(&paths()).await.expect("fallback read");
     // GAAD (denied) + ListRoles under the path + ListRoles of all roles,
     // then GetRole, ListRolePolicies, ListAttachedRolePolicies per path role

@@ -535,8 +535,21 @@ where
     match error {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            let message = redact(inner.message().unwrap_or_default());
-            match inner.code() {
+            let raw = service.raw();
+            let (code, message) = match inner.code() {
+                Some(code) => (
+                    Some(code.to_string()),
+                    inner.message().unwrap_or_default().to_string(),
+                ),
+                // moto's authorization errors wrap `<Error>` in `<Errors>`,
+                // which the SDK's parser does not look into.
+                None => match raw.body().bytes().and_then(error_in_body) {
+                    Some((code, message)) => (Some(code), message),
+                    None => (None, String::new()),
+                },
+            };
+            let message = redact(&message);
+            match code.as_deref() {
                 Some("NoSuchEntity" | "NoSuchEntityException") => {
                     IamError::NoSuchEntity { api, message }
                 }
@@ -553,15 +566,11 @@ where
                 },
                 // An error page without IAM's error document (moto's HTML 500).
                 None => {
-                    let status = service.raw().status().as_u16();
+                    let status = raw.status().as_u16();
                     IamError::Service {
                         api,
                         code: format!("HTTP {status}"),
-                        message: if message.is_empty() {
-                            format!("the service answered HTTP {status} without an IAM error")
-                        } else {
-                            message
-                        },
+                        message: format!("the service answered HTTP {status} without an IAM error"),
                     }
                 }
             }
@@ -597,6 +606,27 @@ where
             message: redact(&other.to_string()),
         },
     }
+}
+
+/// The `<Code>` and `<Message>` of an XML error body the SDK could not place.
+fn error_in_body(body: &[u8]) -> Option<(String, String)> {
+    let text = std::str::from_utf8(body).ok()?;
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = start + text[start..].find(&format!("</{name}>"))?;
+        Some(unescape_xml(text[start..end].trim()))
+    };
+    let code = element("Code").filter(|code| !code.is_empty())?;
+    Some((code, element("Message").unwrap_or_default()))
+}
+
+fn unescape_xml(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 fn with_source(reason: &str, error: &dyn std::error::Error) -> String {
@@ -659,6 +689,19 @@ mod tests {
         assert!(safe.chars().count() <= MAXIMUM_MESSAGE_CHARS);
         assert!(safe.ends_with(REDACTED));
         assert_eq!(redact("Role r not found."), "Role r not found.");
+    }
+
+    #[test]
+    fn finds_the_error_moto_wraps_in_errors() {
+        let body = br#"<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>User: a &amp; b is not authorized</Message></Error></Errors></ErrorResponse>"#;
+        assert_eq!(
+            error_in_body(body),
+            Some((
+                "AccessDenied".to_string(),
+                "User: a & b is not authorized".to_string()
+            ))
+        );
+        assert_eq!(error_in_body(b"<html><body>500</body></html>"), None);
     }
 
     #[test]
