@@ -79,6 +79,21 @@ pub enum Command {
         after_help = "Examples:\n  fnctl apply                      # shows the plan, asks for confirmation\n  fnctl apply --auto-approve       # CI\n  fnctl apply --plan plan.json --auto-approve\n\nExit codes: 0 done, 1 error (every failure is listed)."
     )]
     Apply(ApplyArgs),
+    /// Rotate external IDs in two phases, without downtime.
+    #[command(
+        after_help = "Examples:\n  fnctl rotate s3-archiver-prod --start   # new ID beside the old; bundle gets the new one\n  # ...update the function's settings from the bundle, wait for cached sessions to expire...\n  fnctl rotate s3-archiver-prod --finish  # old ID removed\n  fnctl rotate --due --start              # every instance older than rotateAfterDays\n\nExit codes: 0 done, 1 error."
+    )]
+    Rotate(RotateArgs),
+    /// Write settings bundles from IAM as it is (no changes).
+    #[command(
+        after_help = "Example:\n  fnctl bundle --out-dir bundles/ --instance s3-archiver-prod"
+    )]
+    Bundle(BundleArgs),
+    /// Check that each function can assume its role with its bundle, and nobody else can.
+    #[command(
+        after_help = "Example:\n  fnctl verify --bundle-dir bundles/\n\nExit codes: 0 fine, 1 findings or error."
+    )]
+    Verify(VerifyArgs),
     /// Show the account, ARN and endpoint the credentials reach.
     #[command(after_help = "Example:\n  AWS_PROFILE=prod fnctl whoami")]
     Whoami(WhoamiArgs),
@@ -137,6 +152,61 @@ pub struct ApplyArgs {
     /// Where settings bundles are written.
     #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
     pub bundle_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("phase").required(true).args(["start", "finish"])))]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub manifests: ManifestOptions,
+    /// Instances to rotate.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Phase 1: add a new external ID beside the current one and write the bundle with it.
+    #[arg(long)]
+    pub start: bool,
+    /// Phase 2: remove the old external ID.
+    #[arg(long)]
+    pub finish: bool,
+    /// Select instances whose ID is older than their rotateAfterDays.
+    #[arg(long)]
+    pub due: bool,
+    /// Select every instance.
+    #[arg(long)]
+    pub all: bool,
+    /// `--finish` refuses rotations younger than this (functions cache sessions).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub min_age: std::time::Duration,
+    /// Finish even if the rotation is younger than --min-age.
+    #[arg(long)]
+    pub force: bool,
+    /// Where settings bundles are written.
+    #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
+    pub bundle_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    #[command(flatten)]
+    pub manifests: ManifestOptions,
+    /// Where bundles are written.
+    #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
+    pub out_dir: PathBuf,
+    /// Only these instances (repeatable).
+    #[arg(long = "instance", value_name = "NAME")]
+    pub instances: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub manifests: ManifestOptions,
+    /// Where the bundles to check are.
+    #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
+    pub bundle_dir: PathBuf,
+    /// `text` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

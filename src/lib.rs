@@ -18,4 +18,6 @@ pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod render;
+pub mod rotate;
 pub mod tags;
+pub mod verify;

@@ -2,10 +2,13 @@
 //! Errors are rendered here, uv-style: `error: …`, then `Caused by:` lines.
 
 mod apply;
+mod bundle;
 mod plan;
 mod reconcile;
+mod rotate;
 mod schema;
 mod validate;
+mod verify;
 mod whoami;
 
 use crate::cli::{Cli, Command};
@@ -21,6 +24,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Schema => schema::run(),
         Command::Plan(args) => with_runtime(plan::run(&global, &args)),
         Command::Apply(args) => with_runtime(apply::run(&global, &args)),
+        Command::Rotate(args) => with_runtime(rotate::run(&global, &args)),
+        Command::Bundle(args) => with_runtime(bundle::run(&global, &args)),
+        Command::Verify(args) => with_runtime(verify::run(&global, &args)),
         Command::Whoami(args) => with_runtime(whoami::run(&global, &args)),
     };
     match result {

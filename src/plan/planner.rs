@@ -211,6 +211,28 @@ fn plan_existing(
     }
     let mut steps = Vec::new();
     let external = plan_external_ids(instance, role, &mut result.notices);
+    if external.pending_fingerprint.is_some() {
+        result.notices.push(notice(
+            NoticeLevel::Info,
+            "rotation-in-progress",
+            name,
+            &role.name,
+            "an external ID rotation is in progress: both IDs are accepted".into(),
+            Some("`fnctl rotate NAME --finish` once every function uses the new bundle"),
+        ));
+    } else if crate::rotate::is_due(role, instance.rotate_after_days, &options.now) {
+        result.notices.push(notice(
+            NoticeLevel::Info,
+            "rotation-due",
+            name,
+            &role.name,
+            format!(
+                "the external ID is older than rotateAfterDays ({} days)",
+                instance.rotate_after_days.unwrap_or_default()
+            ),
+            Some("`fnctl rotate --due --start`"),
+        ));
+    }
     steps.extend(tag_steps(instance, role, &external, options));
     steps.extend(trust_step(instance, role, &external));
     if role.description.as_deref().unwrap_or("") != instance.description
@@ -327,9 +349,14 @@ fn plan_external_ids(
         })
     };
     let recorded = with_fingerprint(role.tags.get(tags::EXTERNAL_ID));
-    let pending =
+    let mut pending =
         with_fingerprint(role.tags.get(tags::ROTATION_PENDING)).filter(|p| Some(*p) != recorded);
     let mut current = recorded;
+    // The recorded ID is gone but the pending one is there: a `rotate --finish`
+    // was interrupted after the trust update. The pending ID is now current.
+    if current.is_none() && pending.is_some() {
+        current = pending.take();
+    }
     if current.is_none() {
         let candidates: Vec<&String> = live_ids.iter().filter(|id| Some(*id) != pending).collect();
         if candidates.len() == 1 {

@@ -5,6 +5,7 @@
 
 pub mod decode;
 pub mod diff;
+pub mod evaluate;
 pub mod normalize;
 
 pub use decode::{decode_document, DocumentError, MAXIMUM_DOCUMENT_BYTES};

@@ -1,0 +1,85 @@
+//! `fnctl bundle`: write settings bundles from IAM as it is, changing nothing.
+
+use crate::bundle;
+use crate::cli::{BundleArgs, GlobalOptions};
+use crate::plan::PlanOptions;
+
+use super::apply::bundle_id_from_live;
+use super::reconcile;
+
+/// Writes the bundle of every selected instance whose role fnctl can vouch for.
+pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i32> {
+    let set = reconcile::load_manifests(&args.manifests)?;
+    let unknown: Vec<&String> = args
+        .instances
+        .iter()
+        .filter(|name| !set.instances.iter().any(|i| &i.name == *name))
+        .collect();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "no instance named {} in the manifests",
+            unknown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let selected: Vec<_> = set
+        .instances
+        .iter()
+        .filter(|i| args.instances.is_empty() || args.instances.contains(&i.name))
+        .cloned()
+        .collect();
+    let options = PlanOptions {
+        now: reconcile::now(),
+        ..PlanOptions::default()
+    };
+    let runs = reconcile::observe(global, &selected, &options, 8).await?;
+    let mut problems = Vec::new();
+    let mut written = 0;
+    for run in &runs {
+        for instance in &run.instances {
+            let Some(role) = run
+                .live
+                .roles
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name))
+            else {
+                problems.push(format!(
+                    "{}: role {} does not exist; run `fnctl apply`",
+                    instance.name, instance.role_name
+                ));
+                continue;
+            };
+            let owned = role.tags.get(crate::tags::MANAGED_BY).map(String::as_str)
+                == Some(crate::tags::MANAGED_BY_VALUE)
+                && role.tags.get(crate::tags::SCOPE) == Some(&instance.scope);
+            if !owned {
+                problems.push(format!(
+                    "{}: role {} is not managed by fnctl scope `{}`",
+                    instance.name, role.name, instance.scope
+                ));
+                continue;
+            }
+            let Some(external_id) = bundle_id_from_live(role) else {
+                problems.push(format!("{}: the trust policy holds no external ID fnctl can vouch for; run `fnctl apply`", instance.name));
+                continue;
+            };
+            let path = bundle::write(
+                &args.out_dir,
+                &bundle::build(instance, &role.arn, &external_id),
+            )?;
+            eprintln!("wrote {}", path.display());
+            written += 1;
+        }
+    }
+    eprintln!("{written} bundle(s) written to {}.", args.out_dir.display());
+    if problems.is_empty() {
+        return Ok(0);
+    }
+    for problem in &problems {
+        eprintln!("error: {problem}");
+    }
+    Ok(1)
+}

@@ -1,0 +1,63 @@
+//! `fnctl verify`: read-only proof that each function can assume its role
+//! with the ID in its bundle and that nobody else can.
+
+use crate::bundle;
+use crate::cli::{Format, GlobalOptions, VerifyArgs};
+use crate::plan::PlanOptions;
+use crate::verify::{verify_instance, Finding};
+
+use super::reconcile;
+
+/// Checks every instance; exit 1 when anything is found.
+pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i32> {
+    let set = reconcile::load_manifests(&args.manifests)?;
+    let options = PlanOptions {
+        now: reconcile::now(),
+        ..PlanOptions::default()
+    };
+    let runs = reconcile::observe(global, &set.instances, &options, 8).await?;
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut checked = 0;
+    for run in &runs {
+        for instance in &run.instances {
+            let live = run
+                .live
+                .roles
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name));
+            let on_disk = match bundle::read(&args.bundle_dir, &instance.name) {
+                Ok(found) => found,
+                Err(error) => {
+                    findings.push(Finding {
+                        instance: instance.name.clone(),
+                        code: "bundle-unreadable",
+                        message: format!("cannot read the bundle: {error}"),
+                    });
+                    None
+                }
+            };
+            findings.extend(verify_instance(instance, live, on_disk.as_ref()));
+            checked += 1;
+        }
+    }
+    match args.format {
+        Format::Json => {
+            let report = serde_json::json!({ "format_version": "1", "checked": checked, "ok": findings.is_empty(), "findings": findings });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Format::Text | Format::Markdown => {
+            for finding in &findings {
+                println!(
+                    "{}: {} — {}",
+                    finding.instance, finding.code, finding.message
+                );
+            }
+            if findings.is_empty() {
+                println!("verified {checked} instance(s): each function can assume its role with its bundle, and nobody else can.");
+            } else {
+                println!("{} finding(s) in {checked} instance(s).", findings.len());
+            }
+        }
+    }
+    Ok(if findings.is_empty() { 0 } else { 1 })
+}
