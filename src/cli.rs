@@ -79,6 +79,11 @@ pub enum Command {
         after_help = "Examples:\n  fnctl apply                      # shows the plan, asks for confirmation\n  fnctl apply --auto-approve       # CI\n  fnctl apply --plan plan.json --auto-approve\n\nExit codes: 0 done, 1 error (every failure is listed)."
     )]
     Apply(ApplyArgs),
+    /// Read-only drift check for cron: findings with category and severity.
+    #[command(
+        after_help = "Examples:\n  fnctl drift                         # exit 2 when IAM was changed by hand\n  fnctl drift --fail-on high --format json\n  fnctl drift --snapshot gaad.json    # offline, from `aws iam get-account-authorization-details`\n\nExit codes: 0 no drift at or above --fail-on, 2 drift, 1 error. Pending manifest changes never count as drift."
+    )]
+    Drift(DriftArgs),
     /// Rotate external IDs in two phases, without downtime.
     #[command(
         after_help = "Examples:\n  fnctl rotate s3-archiver-prod --start   # new ID beside the old; bundle gets the new one\n  # ...update the function's settings from the bundle, wait for cached sessions to expire...\n  fnctl rotate s3-archiver-prod --finish  # old ID removed\n  fnctl rotate --due --start              # every instance older than rotateAfterDays\n\nExit codes: 0 done, 1 error."
@@ -137,6 +142,24 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Plan against an offline snapshot (`aws iam get-account-authorization-details` JSON) instead of IAM.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub manifests: ManifestOptions,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Lowest severity that makes the exit code 2.
+    #[arg(long, value_enum, default_value_t = crate::drift::Severity::Warning)]
+    pub fail_on: crate::drift::Severity,
+    /// Read an offline snapshot (`aws iam get-account-authorization-details` JSON) instead of IAM.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

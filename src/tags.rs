@@ -18,6 +18,9 @@ pub const ROTATION_STARTED: &str = "fnctl:rotation-started";
 /// Fingerprint of the new ID of a rotation in progress.
 pub const ROTATION_PENDING: &str = "fnctl:rotation-pending";
 
+/// Digests of the state the last apply wrote (see [`crate::digest`]).
+pub const APPLIED: &str = "fnctl:applied";
+
 /// Whether a tag key is one of fnctl's own.
 pub fn is_fnctl_tag(key: &str) -> bool {
     key.starts_with("fnctl:")

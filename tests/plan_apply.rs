@@ -189,9 +189,9 @@ async fn equivalent_rewrites_out_of_band_are_no_change() {
             ),
         ),
         (
-            "action case and condition key case",
+            "condition key in another case",
             json!({"Version": "2012-10-17", "Statement": [{"Sid": sid, "Effect": "Allow",
-                "Principal": {"AWS": root}, "Action": "STS:assumerole",
+                "Principal": {"AWS": root}, "Action": "sts:AssumeRole",
                 "Condition": {"StringEquals": {"sts:externalid": id}}}]})
             .to_string(),
         ),
@@ -528,8 +528,16 @@ async fn two_scopes_in_one_account_do_not_interfere() {
     assert_owned_tags(&env.existing_role(ARCHIVER_ROLE).await, "team-a", ARCHIVER);
 }
 
+/// An instance with nothing inline: its plan has no PutRolePolicy step.
+fn bare_yaml() -> String {
+    format!(
+        "  - name: bare\n    kind: destination\n    role:\n      description: no inline policy\n    managedPolicies: [\"{}\"]\n",
+        extra_policy_arn()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn saved_plan_applies_and_is_refused_once_iam_moved() {
+async fn saved_plan_creates_roles() {
     let env = Env::start().await;
     env.write_manifest(&standard_manifest());
     env.fnctl(&["plan", "--out", "create.json"]).assert_exit(0);
@@ -544,19 +552,31 @@ async fn saved_plan_applies_and_is_refused_once_iam_moved() {
     .assert_exit(0);
     let archiver = env.existing_role(ARCHIVER_ROLE).await;
     assert_archiver_as_declared(&archiver);
-    let id = assert_bundle_matches(&env, ARCHIVER, &archiver);
+    assert_bundle_matches(&env, ARCHIVER, &archiver);
+    let reader = env.existing_role(READER_ROLE).await;
+    assert_reader_as_declared(&reader);
+    assert_bundle_matches(&env, READER, &reader);
     env.plan(&[]).assert_exit(0);
 
     // The same plan again: the roles it would create now exist.
-    let again = env.fnctl(&[
+    env.fnctl(&[
         "apply",
         "--plan",
         "create.json",
         "--auto-approve",
         "--bundle-dir",
         BUNDLE_DIR,
-    ]);
-    again.assert_exit(1).assert_stderr_contains("stale");
+    ])
+    .assert_exit(1)
+    .assert_stderr_contains("stale");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_plan_is_refused_once_iam_moved() {
+    let env = Env::start().await;
+    env.write_manifest(&standard_manifest());
+    env.apply(&[]).assert_exit(0);
+    let id = env.existing_role(ARCHIVER_ROLE).await.external_id();
 
     // A plan to restore a tag, then IAM moves before it is applied.
     env.iam
@@ -605,18 +625,20 @@ async fn saved_plan_applies_and_is_refused_once_iam_moved() {
         BUNDLE_DIR,
     ])
     .assert_exit(0);
-    assert_archiver_as_declared(&env.existing_role(ARCHIVER_ROLE).await);
+    let repaired = env.existing_role(ARCHIVER_ROLE).await;
+    assert_archiver_as_declared(&repaired);
+    assert_eq!(repaired.external_id(), id);
     env.plan(&[]).assert_exit(0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_for_a_create_is_refused_when_the_role_appeared() {
     let env = Env::start().await;
-    env.write_manifest(&manifest(SCOPE, &archiver_yaml()));
+    env.write_manifest(&manifest(SCOPE, &bare_yaml()));
     env.fnctl(&["plan", "--out", "p.json"]).assert_exit(0);
     env.iam
         .create_role()
-        .role_name(ARCHIVER_ROLE)
+        .role_name("segment-fn-bare")
         .path(PATH)
         .assume_role_policy_document(
             json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
@@ -635,19 +657,20 @@ async fn saved_plan_for_a_create_is_refused_when_the_role_appeared() {
         BUNDLE_DIR,
     ])
     .assert_exit(1)
-    .assert_stderr_contains(ARCHIVER_ROLE)
+    .assert_stderr_contains("segment-fn-bare")
     .assert_stderr_contains("stale");
-    let role = env.existing_role(ARCHIVER_ROLE).await;
+    let role = env.existing_role("segment-fn-bare").await;
     assert!(
-        role.tags.is_empty() && role.inline.is_empty(),
+        role.tags.is_empty() && role.attached.is_empty(),
         "changed: {role:?}"
     );
+    assert!(!env.bundle_path("bare").exists(), "bundle written");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tampered_saved_plan_is_refused() {
     let env = Env::start().await;
-    env.write_manifest(&standard_manifest());
+    env.write_manifest(&manifest(SCOPE, &bare_yaml()));
     env.fnctl(&["plan", "--out", "p.json"]).assert_exit(0);
     let path = env.path().join("p.json");
     #[cfg(unix)]
@@ -661,11 +684,13 @@ async fn tampered_saved_plan_is_refused() {
         );
     }
     let original = std::fs::read_to_string(&path).unwrap();
-    assert!(original.contains("Segment S3 archiver"));
+    let mut edited: Value = serde_json::from_str(&original).expect("a saved plan is JSON");
     // Edit one field: the description the role would be created with.
-    let tampered = original.replacen("Segment S3 archiver", "Segment S3 archiveR", 1);
-    assert_ne!(tampered, original);
-    std::fs::write(&path, tampered).unwrap();
+    let text = edited.to_string();
+    assert!(text.contains("no inline policy"), "{original}");
+    edited =
+        serde_json::from_str(&text.replace("no inline policy", "tampered description")).unwrap();
+    std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
     let out = env.fnctl(&[
         "apply",
         "--plan",
@@ -685,7 +710,22 @@ async fn tampered_saved_plan_is_refused() {
         "a tampered plan was applied"
     );
 
-    // A plan that is not JSON at all is refused too.
+    // The untouched file would have been accepted.
+    std::fs::write(&path, &original).unwrap();
+    env.fnctl(&[
+        "apply",
+        "--plan",
+        "p.json",
+        "--auto-approve",
+        "--bundle-dir",
+        BUNDLE_DIR,
+    ])
+    .assert_exit(0);
+    let role = env.existing_role("segment-fn-bare").await;
+    assert_eq!(role.description.as_deref(), Some("no inline policy"));
+    assert_bundle_matches(&env, "bare", &role);
+
+    // A file that is not a plan at all is refused.
     std::fs::write(&path, "not a plan").unwrap();
     env.fnctl(&[
         "apply",
@@ -696,7 +736,6 @@ async fn tampered_saved_plan_is_refused() {
         BUNDLE_DIR,
     ])
     .assert_exit(1);
-    assert!(env.role_names().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -726,7 +765,9 @@ async fn account_guard_stops_plan_and_apply_before_any_write() {
 async fn external_ids_never_appear_in_any_output() {
     let env = Env::start().await;
     env.write_manifest(&standard_manifest());
-    env.fnctl(&["-vv", "plan"]).assert_exit(0);
+    env.fnctl(&["-vv", "plan"])
+        .assert_exit(0)
+        .assert_stdout_contains("(sensitive)");
     env.fnctl(&["-vv", "apply", "--auto-approve", "--bundle-dir", BUNDLE_DIR])
         .assert_exit(0);
     let archiver = env.existing_role(ARCHIVER_ROLE).await;
@@ -750,7 +791,7 @@ async fn external_ids_never_appear_in_any_output() {
     put_trust(&env, READER_ROLE, &reader_trust.to_string()).await;
 
     let text = env.fnctl(&["-vv", "plan", "--detailed-exitcode", "--out", "p.json"]);
-    text.assert_exit(2).assert_stdout_contains("(sensitive)");
+    text.assert_exit(2);
     env.fnctl(&["-vv", "plan", "--format", "json"])
         .assert_exit(0);
     env.fnctl(&["-vv", "plan", "--format", "markdown"])

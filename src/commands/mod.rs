@@ -3,6 +3,7 @@
 
 mod apply;
 mod bundle;
+mod drift;
 mod plan;
 mod reconcile;
 mod rotate;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Schema => schema::run(),
         Command::Plan(args) => with_runtime(plan::run(&global, &args)),
         Command::Apply(args) => with_runtime(apply::run(&global, &args)),
+        Command::Drift(args) => with_runtime(drift::run(&global, &args)),
         Command::Rotate(args) => with_runtime(rotate::run(&global, &args)),
         Command::Bundle(args) => with_runtime(bundle::run(&global, &args)),
         Command::Verify(args) => with_runtime(verify::run(&global, &args)),

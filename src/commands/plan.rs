@@ -19,13 +19,18 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
         prune: args.reconcile.prune,
         now: reconcile::now(),
     };
-    let runs = reconcile::observe(
-        global,
-        &set.instances,
-        &options,
-        args.reconcile.parallelism.into(),
-    )
-    .await?;
+    let runs = match &args.snapshot {
+        Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
+        None => {
+            reconcile::observe(
+                global,
+                &set.instances,
+                &options,
+                args.reconcile.parallelism.into(),
+            )
+            .await?
+        }
+    };
     let plan = reconcile::combined_plan(&runs);
     match args.format {
         Format::Text => print!("{}", report::text(&plan, use_color(global.color))),

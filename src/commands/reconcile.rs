@@ -125,6 +125,42 @@ async fn observe_group(
     })
 }
 
+/// Plans from an offline snapshot instead of IAM: no AWS call at all. The
+/// instances of other accounts than the snapshot's are left out, with a note.
+pub fn observe_snapshot(
+    path: &std::path::Path,
+    instances: &[DesiredInstance],
+    options: &PlanOptions,
+) -> anyhow::Result<Vec<AccountRun>> {
+    let snapshot = crate::snapshot::read(path)?;
+    let account = snapshot
+        .account
+        .clone()
+        .or_else(|| {
+            instances
+                .iter()
+                .find_map(|i| i.target_account().map(str::to_string))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let (mine, others): (Vec<DesiredInstance>, Vec<DesiredInstance>) = instances
+        .iter()
+        .cloned()
+        .partition(|i| i.target_account().is_none_or(|a| a == account));
+    if !others.is_empty() {
+        eprintln!("note: {} instance(s) of other accounts are not in snapshot {} (account {account}) and are skipped", others.len(), path.display());
+    }
+    let plan = plan::plan(&account, &mine, &snapshot.live.roles, options);
+    let config = SdkConfig::builder().build();
+    Ok(vec![AccountRun {
+        account,
+        assume_role: None,
+        config,
+        instances: mine,
+        live: snapshot.live,
+        plan,
+    }])
+}
+
 /// All account plans as one (for output).
 pub fn combined_plan(runs: &[AccountRun]) -> Plan {
     let mut combined = Plan::default();

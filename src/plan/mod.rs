@@ -78,6 +78,9 @@ pub struct Step {
     /// For policy documents: before and after, for a semantic diff.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub document: Option<DocumentChange>,
+    /// Drift (IAM changed by hand) or a pending manifest change, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cause: Option<crate::digest::Cause>,
 }
 
 /// Everything that happens to one role.

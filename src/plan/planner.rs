@@ -11,6 +11,7 @@ use super::trust;
 use super::{
     Action, DocumentChange, ExternalIdRef, Notice, NoticeLevel, Plan, RoleChange, Step, TrustSpec,
 };
+use crate::digest::{self, Aspect, Cause, Digests};
 use crate::external_id;
 use crate::iam::Operation;
 use crate::model::{DesiredInstance, LiveDocument, LiveRole, INLINE_POLICY_NAME};
@@ -80,7 +81,53 @@ fn ownership_tags(instance: &DesiredInstance) -> BTreeMap<String, String> {
     desired.insert(tags::MANAGED_BY.into(), tags::MANAGED_BY_VALUE.into());
     desired.insert(tags::SCOPE.into(), instance.scope.clone());
     desired.insert(tags::INSTANCE.into(), instance.name.clone());
+    desired.insert(tags::APPLIED.into(), digest::desired(instance).encode());
     desired
+}
+
+/// The aspect a step changes, for labelling it drift or pending; `None` for
+/// fnctl's own bookkeeping.
+fn aspect_of(step: &Step) -> Option<Aspect> {
+    match &step.operation {
+        Operation::UpdateTrustPolicy { .. } => Some(Aspect::Trust),
+        Operation::PutInlinePolicy { .. } | Operation::DeleteInlinePolicy { .. } => {
+            Some(Aspect::Permissions)
+        }
+        Operation::AttachManagedPolicy { .. } | Operation::DetachManagedPolicy { .. } => {
+            Some(Aspect::Managed)
+        }
+        Operation::PutPermissionsBoundary { .. } | Operation::DeletePermissionsBoundary { .. } => {
+            Some(Aspect::Boundary)
+        }
+        Operation::UpdateRole { .. } => Some(Aspect::Settings),
+        Operation::TagRole { tags: changed, .. } => changed
+            .keys()
+            .any(|k| !tags::is_fnctl_tag(k))
+            .then_some(Aspect::Tags),
+        Operation::UntagRole { keys, .. } => keys
+            .iter()
+            .any(|k| !tags::is_fnctl_tag(k))
+            .then_some(Aspect::Tags),
+        Operation::CreateRole { .. } | Operation::DeleteRole { .. } => None,
+    }
+}
+
+/// Labels each step of an existing role as drift or a pending manifest change.
+fn label_causes(steps: &mut [Step], instance: &DesiredInstance, role: &LiveRole) {
+    let live = digest::live(role);
+    let recorded = role
+        .tags
+        .get(tags::APPLIED)
+        .and_then(|t| Digests::decode(t));
+    let desired = digest::desired(instance);
+    for step in steps {
+        let foreign = matches!(&step.operation, Operation::DeleteInlinePolicy { policy_name, .. } if policy_name != INLINE_POLICY_NAME);
+        step.cause = if foreign {
+            Some(Cause::Drift)
+        } else {
+            aspect_of(step).map(|aspect| digest::cause(aspect, &live, recorded.as_ref(), &desired))
+        };
+    }
 }
 
 fn create(account: &str, instance: &DesiredInstance, _options: &PlanOptions) -> RoleChange {
@@ -91,6 +138,7 @@ fn create(account: &str, instance: &DesiredInstance, _options: &PlanOptions) -> 
     let role = instance.role_name.clone();
     let mut steps = vec![Step {
         document: Some(DocumentChange { live: None, desired: Some(trust.redacted_document()) }),
+        cause: None,
         operation: Operation::CreateRole {
             role: role.clone(),
             path: instance.role_path.clone(),
@@ -119,6 +167,7 @@ fn create(account: &str, instance: &DesiredInstance, _options: &PlanOptions) -> 
             },
             reason: "managed policy listed in the manifest".into(),
             document: None,
+            cause: None,
         });
     }
     RoleChange {
@@ -143,6 +192,7 @@ fn put_inline(role: &str, policy: &Value, live: Option<&Value>, reason: String) 
             live: live.cloned(),
             desired: Some(policy.clone()),
         }),
+        cause: None,
     }
 }
 
@@ -235,8 +285,11 @@ fn plan_existing(
     }
     steps.extend(tag_steps(instance, role, &external, options));
     steps.extend(trust_step(instance, role, &external));
-    if role.description.as_deref().unwrap_or("") != instance.description
-        || role.max_session_duration != Some(instance.max_session_duration)
+    // A role read without ListRoles (an offline snapshot) has unknown settings: leave them be.
+    let settings_known = role.max_session_duration.is_some();
+    if settings_known
+        && (role.description.as_deref().unwrap_or("") != instance.description
+            || role.max_session_duration != Some(instance.max_session_duration))
     {
         let what = if role.description.as_deref().unwrap_or("") != instance.description {
             "description"
@@ -251,6 +304,7 @@ fn plan_existing(
             },
             reason: format!("{what} differs from the manifest"),
             document: None,
+            cause: None,
         });
     }
     match (&instance.permissions_boundary, &role.permissions_boundary) {
@@ -264,6 +318,7 @@ fn plan_existing(
                 None => "permissions boundary is missing".into(),
             },
             document: None,
+            cause: None,
         }),
         (None, Some(have)) => steps.push(Step {
             operation: Operation::DeletePermissionsBoundary {
@@ -271,6 +326,7 @@ fn plan_existing(
             },
             reason: format!("permissions boundary {have} is not in the manifest"),
             document: None,
+            cause: None,
         }),
         _ => {}
     }
@@ -286,6 +342,7 @@ fn plan_existing(
             },
             reason: "managed policy listed in the manifest is not attached".into(),
             document: None,
+            cause: None,
         });
     }
     for arn in role
@@ -299,12 +356,14 @@ fn plan_existing(
             },
             reason: "managed policy attached out of band".into(),
             document: None,
+            cause: None,
         });
     }
     if steps.is_empty() {
         result.unchanged.push(instance.name.clone());
         return;
     }
+    label_causes(&mut steps, instance, role);
     let action = if owned { Action::Update } else { Action::Adopt };
     result.changes.push(RoleChange {
         instance: Some(instance.name.clone()),
@@ -479,6 +538,7 @@ fn tag_steps(
             },
             reason: format!("tag(s) not in the manifest: {}", removed.join(", ")),
             document: None,
+            cause: None,
         });
     }
     if !changed.is_empty() {
@@ -496,6 +556,7 @@ fn tag_steps(
             },
             reason: format!("tags: {}", described.join(", ")),
             document: None,
+            cause: None,
         });
     }
     steps
@@ -542,6 +603,7 @@ fn trust_step(
             live: role.trust_policy.valid().map(trust::redact),
             desired: Some(spec.redacted_document()),
         }),
+        cause: None,
     })
 }
 
@@ -579,6 +641,7 @@ fn inline_steps(instance: &DesiredInstance, role: &LiveRole) -> Vec<Step> {
                 live: document.valid().cloned(),
                 desired: None,
             }),
+            cause: None,
         }),
         _ => {}
     }
@@ -594,6 +657,7 @@ fn inline_steps(instance: &DesiredInstance, role: &LiveRole) -> Vec<Step> {
                     live: document.valid().cloned(),
                     desired: None,
                 }),
+                cause: None,
             });
         }
     }
@@ -650,6 +714,7 @@ fn plan_orphans(
                     live: document.valid().cloned(),
                     desired: None,
                 }),
+                cause: None,
             });
         }
         let attached: BTreeSet<&String> = role.attached_policies.iter().collect();
@@ -661,6 +726,7 @@ fn plan_orphans(
                 },
                 reason: "the role is pruned".into(),
                 document: None,
+                cause: None,
             });
         }
         steps.push(Step {
@@ -669,6 +735,7 @@ fn plan_orphans(
             },
             reason: "owned by this scope and named by no manifest (--prune)".into(),
             document: None,
+            cause: None,
         });
         result.changes.push(RoleChange {
             instance,

@@ -64,6 +64,16 @@ fn step_title(step: &Step) -> String {
     }
 }
 
+/// " [drift]" / " [pending]": whether IAM or the manifest moved since the last apply.
+fn cause_label(step: &Step) -> &'static str {
+    match step.cause {
+        Some(crate::digest::Cause::Drift) => " [drift: changed in IAM out of band]",
+        Some(crate::digest::Cause::Pending) => " [pending: manifest changed since the last apply]",
+        Some(crate::digest::Cause::DriftAndPending) => " [drift and pending manifest change]",
+        Some(crate::digest::Cause::Unknown) | None => "",
+    }
+}
+
 fn change_heading(change: &RoleChange) -> String {
     let (_, words, _) = action_words(change.action);
     match &change.instance {
@@ -89,7 +99,11 @@ pub fn text(plan: &Plan, color: bool) -> String {
         for step in &change.steps {
             let symbol = step_symbol(&step.operation);
             out.push_str(&format!("    {symbol} {}\n", step_title(step)));
-            out.push_str(&format!("        because: {}\n", step.reason));
+            out.push_str(&format!(
+                "        because: {}{}\n",
+                step.reason,
+                cause_label(step)
+            ));
             if let Some(document) = &step.document {
                 let diff = document_diff(document.live.as_ref(), document.desired.as_ref());
                 for line in diff.lines() {

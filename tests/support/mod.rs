@@ -485,3 +485,33 @@ async fn sdk_config(moto: &Moto) -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// `POST /moto-api/reset-auth` with raw body `count`: moto enforces IAM
+/// (identity policies; an assumed role's policies for S3) once `count`
+/// requests have been served from now on. `"0"` turns enforcement on at once,
+/// `"inf"` turns it off. Sent raw: moto reads the unparsed body, which Flask
+/// leaves empty for a form-encoded POST such as [`Moto::post`] sends.
+pub fn reset_auth(moto: &Moto, count: &str) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], moto.port()));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .unwrap_or_else(|e| panic!("connect to moto on {}: {e}", moto.endpoint()));
+    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let request = format!(
+        "POST /moto-api/reset-auth HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{count}",
+        moto.port(),
+        count.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("send reset-auth");
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .expect("read reset-auth answer");
+    let resp = parse_response(&raw).expect("parse reset-auth answer");
+    assert_eq!(
+        resp.status, 200,
+        "POST /moto-api/reset-auth {count:?} answered {}: {}",
+        resp.status, resp.body
+    );
+}

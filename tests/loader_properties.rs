@@ -1,0 +1,501 @@
+//! The untrusted-input guarantee: the manifest loader never panics, whatever
+//! the file holds — arbitrary bytes, YAML-ish text built from the manifest's
+//! own field names, alias bombs, absurd nesting — and every problem it
+//! reports has a real place (line and column from 1).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use fnctl::manifest::{self, ManifestSet};
+use proptest::prelude::*;
+use support::{fnctl_offline, workspace, write_file};
+
+/// Cases per property: enough to find shallow bugs, few enough to stay fast.
+const CASES: u32 = 256;
+
+/// Writes `bytes` to a fresh temp file and loads it through the library.
+fn load_bytes(bytes: &[u8]) -> (ManifestSet, tempfile::TempDir) {
+    let dir = workspace();
+    let path = dir.path().join("manifest.yaml");
+    std::fs::write(&path, bytes).expect("write manifest");
+    (manifest::load(&[path]), dir)
+}
+
+/// Every diagnostic is placed at a real position of the file.
+fn assert_placed(set: &ManifestSet, text: &[u8]) -> Result<(), TestCaseError> {
+    // YAML breaks lines at `\r\n`, `\n` and a lone `\r`.
+    let lines = 1 + text
+        .iter()
+        .enumerate()
+        .filter(|(n, b)| **b == b'\n' || (**b == b'\r' && text.get(n + 1) != Some(&b'\n')))
+        .count();
+    for d in &set.diagnostics {
+        prop_assert!(d.line >= 1, "line 0 in {d:?}");
+        prop_assert!(d.column >= 1, "column 0 in {d:?}");
+        prop_assert!(d.line <= lines + 1, "line {} past the end in {d:?}", d.line);
+        prop_assert!(!d.code.is_empty(), "no code in {d:?}");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------- arbitrary bytes
+
+/// Bytes that often look like YAML: its indicators, newlines and indentation.
+fn yamlish_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        3 => prop::sample::select(
+            b" \n\t-:?,[]{}#&*!|>'\"%@`~.0123456789abcdefnstuvxyz\\\r".to_vec()
+        ),
+        1 => any::<u8>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1024)) {
+        let (set, _dir) = load_bytes(&bytes);
+        assert_placed(&set, &bytes)?;
+    }
+
+    #[test]
+    fn yaml_punctuation_soup_never_panics(bytes in prop::collection::vec(yamlish_byte(), 0..512)) {
+        let mut text = b"version: 1\n".to_vec();
+        text.extend_from_slice(&bytes);
+        let (set, _dir) = load_bytes(&text);
+        assert_placed(&set, &text)?;
+    }
+}
+
+// ------------------------------------------------------ grammar-built YAML
+
+/// Field names of the manifest format, plus a few it does not have.
+const KEYS: &[&str] = &[
+    "version",
+    "defaults",
+    "scope",
+    "account",
+    "rolePath",
+    "tags",
+    "assumeRole",
+    "segmentAccounts",
+    "source",
+    "destination",
+    "instances",
+    "name",
+    "kind",
+    "role",
+    "description",
+    "maxSessionDuration",
+    "permissionsBoundary",
+    "bucket",
+    "region",
+    "prefix",
+    "access",
+    "permissions",
+    "actions",
+    "resources",
+    "effect",
+    "conditions",
+    "managedPolicies",
+    "externalId",
+    "rotateAfterDays",
+    "settings",
+    "allowWildcards",
+    "bogus",
+    "aws:tag",
+    "fnctl:scope",
+    "\"quoted key\"",
+    "? complex",
+];
+
+/// Scalars a manifest might (or should never) hold.
+const SCALARS: &[&str] = &[
+    "1",
+    "2",
+    "0",
+    "-1",
+    "3600",
+    "43201",
+    "99999999999999999999999",
+    "1.5",
+    ".inf",
+    "012345678901",
+    "\"012345678901\"",
+    "\"12345678901\"",
+    "true",
+    "null",
+    "~",
+    "\"\"",
+    "''",
+    "source",
+    "destination",
+    "write",
+    "read-write",
+    "Allow",
+    "Deny",
+    "\"*\"",
+    "s3:*",
+    "iam:PassRole",
+    "sts:AssumeRole",
+    "arn:aws:iam::123456789012:policy/boundary",
+    "arn:aws:sqs:us-west-2:123456789012:q",
+    "arn:aws:iam::aws:policy/ReadOnlyAccess",
+    "us-west-2",
+    "a..b",
+    "192.168.5.4",
+    "xn--abc",
+    "/segment-functions/",
+    "segment-fn-x",
+    "iamRoleArn",
+    "\"\\u0000\\t\\uD800\"",
+    "\"é ü 💥\"",
+    "!!str 5",
+    "!!binary aGVsbG8=",
+    "!custom tag",
+    "&anchor value",
+    "*anchor",
+    "*undefined",
+    "|\n  literal",
+    ">-\n  folded",
+    "<<",
+];
+
+#[derive(Debug, Clone)]
+enum Node {
+    Scalar(String),
+    Map(Vec<(String, Node)>),
+    Seq(Vec<Node>),
+    /// The same node in flow style (`{…}` / `[…]`).
+    Flow(Box<Node>),
+}
+
+fn scalar() -> impl Strategy<Value = Node> {
+    prop_oneof![
+        4 => prop::sample::select(SCALARS).prop_map(|s| Node::Scalar(s.to_string())),
+        1 => "[a-zA-Z0-9 _:./*@#&!?,-]{0,16}".prop_map(Node::Scalar),
+    ]
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => prop::sample::select(KEYS).prop_map(str::to_string),
+        1 => "[a-zA-Z][a-zA-Z0-9_:-]{0,8}",
+    ]
+}
+
+/// A mapping without repeated keys (a repeated key is a plain error that
+/// would hide every other path through the loader).
+fn map_of(entries: Vec<(String, Node)>) -> Node {
+    let mut seen = std::collections::HashSet::new();
+    Node::Map(
+        entries
+            .into_iter()
+            .filter(|(k, _)| seen.insert(k.clone()))
+            .collect(),
+    )
+}
+
+fn node() -> impl Strategy<Value = Node> {
+    scalar().prop_recursive(5, 48, 6, |inner| {
+        prop_oneof![
+            3 => prop::collection::vec((key(), inner.clone()), 0..6).prop_map(map_of),
+            2 => prop::collection::vec(inner.clone(), 0..4).prop_map(Node::Seq),
+            1 => inner.prop_map(|n| Node::Flow(Box::new(n))),
+        ]
+    })
+}
+
+/// An instance: usually a name and a kind, then random fields.
+fn instance() -> impl Strategy<Value = Node> {
+    (
+        any::<bool>(),
+        "[a-z][a-z0-9-]{0,10}",
+        prop::sample::select(&["source", "destination", "sink"][..]),
+        prop::collection::vec((key(), node()), 0..5),
+    )
+        .prop_map(|(named, name, kind, rest)| {
+            let mut entries = Vec::new();
+            if named {
+                entries.push(("name".to_string(), Node::Scalar(name)));
+                entries.push(("kind".to_string(), Node::Scalar(kind.to_string())));
+            }
+            entries.extend(rest.into_iter().filter(|(k, _)| k != "name" && k != "kind"));
+            map_of(entries)
+        })
+}
+
+/// A document: usually `version: 1`, some top-level fields, instances.
+fn document() -> impl Strategy<Value = (Node, usize)> {
+    (
+        prop_oneof![
+            4 => Just(Some(Node::Scalar("1".into()))),
+            1 => scalar().prop_map(Some),
+            1 => Just(None),
+        ],
+        prop::collection::vec((key(), node()), 0..3),
+        prop::collection::vec(instance(), 0..4),
+        any::<bool>(),
+    )
+        .prop_map(|(version, top, instances, flow_instances)| {
+            let count = instances.len();
+            let mut entries = Vec::new();
+            if let Some(version) = version {
+                entries.push(("version".to_string(), version));
+            }
+            let list = Node::Seq(instances);
+            entries.push((
+                "instances".to_string(),
+                if flow_instances {
+                    Node::Flow(Box::new(list))
+                } else {
+                    list
+                },
+            ));
+            entries.extend(
+                top.into_iter()
+                    .filter(|(k, _)| k != "version" && k != "instances"),
+            );
+            (map_of(entries), count)
+        })
+}
+
+fn render_flow(node: &Node, out: &mut String) {
+    match node {
+        Node::Scalar(s) => out.push_str(s),
+        Node::Flow(inner) => render_flow(inner, out),
+        Node::Map(entries) => {
+            out.push('{');
+            for (n, (k, v)) in entries.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push_str(": ");
+                render_flow(v, out);
+            }
+            out.push('}');
+        }
+        Node::Seq(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                render_flow(item, out);
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// The value after `key:` or `-`: inline for scalars, flow and empty
+/// collections, else on the following lines, indented.
+fn render_value(node: &Node, indent: usize, out: &mut String) {
+    match node {
+        Node::Map(entries) if !entries.is_empty() => {
+            out.push('\n');
+            render_block(node, indent + 2, out);
+        }
+        Node::Seq(items) if !items.is_empty() => {
+            out.push('\n');
+            render_block(node, indent + 2, out);
+        }
+        Node::Scalar(s) => {
+            out.push(' ');
+            // Block scalars carry their own lines: indent them under the key.
+            out.push_str(&s.replace('\n', &format!("\n{}", " ".repeat(indent + 2))));
+            out.push('\n');
+        }
+        other => {
+            out.push(' ');
+            render_flow(other, out);
+            out.push('\n');
+        }
+    }
+}
+
+fn render_block(node: &Node, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match node {
+        Node::Map(entries) => {
+            for (k, v) in entries {
+                out.push_str(&pad);
+                out.push_str(k);
+                out.push(':');
+                render_value(v, indent, out);
+            }
+        }
+        Node::Seq(items) => {
+            for item in items {
+                out.push_str(&pad);
+                out.push('-');
+                render_value(item, indent, out);
+            }
+        }
+        other => render_value(other, indent, out),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn grammar_built_yaml_never_panics((doc, instances) in document()) {
+        let mut text = String::new();
+        render_block(&doc, 0, &mut text);
+        let (set, _dir) = load_bytes(text.as_bytes());
+        assert_placed(&set, text.as_bytes())?;
+        if set.has_errors() {
+            prop_assert!(!set.diagnostics.is_empty());
+        } else {
+            // A valid document yields every instance it declares.
+            prop_assert_eq!(set.instances.len(), instances, "{}", text);
+        }
+    }
+}
+
+// ----------------------------------------------------- hostile documents
+
+/// Ten levels of ten-fold aliases: a billion "lol"s if expanded.
+fn billion_laughs() -> String {
+    let mut text = String::from("version: 1\n");
+    text.push_str(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    let names: Vec<char> = "abcdefghij".chars().collect();
+    for pair in names.windows(2) {
+        let (previous, current) = (pair[0], pair[1]);
+        let refs = vec![format!("*{previous}"); 10].join(",");
+        text.push_str(&format!("{current}: &{current} [{refs}]\n"));
+    }
+    text.push_str("instances: *j\n");
+    text
+}
+
+#[test]
+fn a_billion_laughs_is_rejected() {
+    let text = billion_laughs();
+    let (set, _dir) = load_bytes(text.as_bytes());
+    // Unknown top-level fields are skipped without expanding their aliases;
+    // `instances: *j` fails on its first element. Either way: an error.
+    assert!(set.has_errors(), "{:#?}", set.diagnostics);
+    assert_placed(&set, text.as_bytes()).unwrap();
+}
+
+#[test]
+fn a_billion_laughs_inside_settings_is_rejected() {
+    // `settings` takes any value, so nothing but the expansion limit stops it.
+    let mut text =
+        String::from("version: 1\ninstances:\n  - name: x\n    kind: source\n    settings:\n");
+    text.push_str("      a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let names: Vec<char> = "abcdefghij".chars().collect();
+    for pair in names.windows(2) {
+        let refs = vec![format!("*{}", pair[0]); 10].join(",");
+        text.push_str(&format!("      {}: &{} [{refs}]\n", pair[1], pair[1]));
+    }
+    let (set, _dir) = load_bytes(text.as_bytes());
+    assert!(
+        set.diagnostics.iter().any(|d| d.code == "yaml-too-complex"),
+        "{:#?}",
+        set.diagnostics
+    );
+    assert_placed(&set, text.as_bytes()).unwrap();
+}
+
+const DEPTH: usize = 10_000;
+
+fn deep_flow_sequence() -> String {
+    format!(
+        "version: 1\ninstances: {}{}\n",
+        "[".repeat(DEPTH),
+        "]".repeat(DEPTH)
+    )
+}
+
+fn deep_flow_mapping() -> String {
+    format!(
+        "version: 1\ninstances:\n  - name: x\n    kind: source\n    settings: {}1{}\n",
+        "{a: ".repeat(DEPTH),
+        "}".repeat(DEPTH)
+    )
+}
+
+fn deep_block_sequence() -> String {
+    format!("version: 1\ninstances:\n  {}x\n", "- ".repeat(DEPTH))
+}
+
+/// Runs the `#[ignore]`d test `name` of this binary in a child process: a
+/// stack overflow aborts the whole process, so in-process it would take
+/// every other test down with it instead of failing one.
+fn run_isolated(name: &str) {
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .expect("run the test binary");
+    assert!(
+        output.status.success(),
+        "`{name}` failed or crashed ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn ten_thousand_deep_nesting_is_rejected() {
+    run_isolated("ten_thousand_deep_nesting_is_rejected_in_process");
+}
+
+#[test]
+#[ignore = "run in a child process by ten_thousand_deep_nesting_is_rejected"]
+fn ten_thousand_deep_nesting_is_rejected_in_process() {
+    for (what, text) in [
+        ("flow sequence", deep_flow_sequence()),
+        ("flow mapping", deep_flow_mapping()),
+        ("block sequence", deep_block_sequence()),
+    ] {
+        eprintln!("loading a 10,000-deep {what}");
+        let (set, _dir) = load_bytes(text.as_bytes());
+        assert!(
+            set.has_errors(),
+            "{what}: 10,000-deep nesting accepted: {:#?}",
+            set.diagnostics
+        );
+        assert_placed(&set, text.as_bytes()).unwrap();
+    }
+}
+
+/// The binary too survives hostile files (a stack overflow would kill it
+/// with a signal instead of exit 1).
+#[test]
+fn the_binary_rejects_hostile_files_with_exit_1() {
+    let dir = workspace();
+    let files: Vec<PathBuf> = vec![
+        write_file(&dir, "laughs.yaml", &billion_laughs()),
+        write_file(&dir, "deep-seq.yaml", &deep_flow_sequence()),
+        write_file(&dir, "deep-map.yaml", &deep_flow_mapping()),
+        write_file(&dir, "deep-block.yaml", &deep_block_sequence()),
+    ];
+    for file in &files {
+        let out = fnctl_offline()
+            .args(["validate", "--format", "json", "-f"])
+            .arg(file)
+            .run();
+        let name = Path::new(file).file_name().unwrap().to_string_lossy();
+        assert!(
+            out.status == 1 && out.stdout.contains(name.as_ref()),
+            "fnctl validate -f {name}: exit {} (expected 1 and a JSON report naming the file)\n--- stderr ---\n{}",
+            out.status,
+            out.stderr
+        );
+    }
+}
