@@ -26,6 +26,9 @@ pub struct GlobalOptions {
     /// When to color output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Only reconcile these accounts (repeatable): shards an organisation across CI jobs.
+    #[arg(long = "account", value_name = "ID", global = true)]
+    pub accounts: Vec<String>,
     /// More log lines on stderr (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -99,6 +102,15 @@ pub enum Command {
         after_help = "Example:\n  fnctl verify --bundle-dir bundles/\n\nExit codes: 0 fine, 1 findings or error."
     )]
     Verify(VerifyArgs),
+    /// Print the least-privilege IAM policy fnctl's own CI role needs.
+    #[command(
+        name = "iam-policy",
+        after_help = "Examples:\n  fnctl iam-policy > fnctl-deployer-policy.json\n  fnctl iam-policy --read-only     # for plan, drift and verify jobs"
+    )]
+    IamPolicy(IamPolicyArgs),
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  fnctl completions bash > /etc/bash_completion.d/fnctl")]
+    Completions(CompletionsArgs),
     /// Show the account, ARN and endpoint the credentials reach.
     #[command(after_help = "Example:\n  AWS_PROFILE=prod fnctl whoami")]
     Whoami(WhoamiArgs),
@@ -230,6 +242,22 @@ pub struct VerifyArgs {
     /// `text` or `json`.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    #[command(flatten)]
+    pub manifests: ManifestOptions,
+    /// Only what plan, drift, verify and bundle need (no writes).
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -227,6 +227,154 @@ fn instance() -> impl Strategy<Value = Node> {
         })
 }
 
+/// Scalars that read as strings: right or wrong for a field, but they get
+/// past deserializing to the checks.
+const STRINGS: &[&str] = &[
+    "acme-events-prod",
+    "Upper-Case",
+    "a..b",
+    "192.168.5.4",
+    "xn--abc",
+    "abc-s3alias",
+    "us-west-2",
+    "us-middle-1",
+    "segment/",
+    "/abs",
+    "write",
+    "read",
+    "read-write",
+    "Allow",
+    "Deny",
+    "\"*\"",
+    "s3:*",
+    "s3:PutObject",
+    "iam:PassRole",
+    "sts:AssumeRole",
+    "arn:aws:iam::123456789012:policy/boundary",
+    "arn:aws:iam::12345:policy/x",
+    "arn:aws:sqs:us-west-2:123456789012:q",
+    "arn:aws:s3:::bucket/*",
+    "not-an-arn",
+    "role name",
+    "segment-fn-x",
+    "iamRoleArn",
+    "s3Bucket",
+    "aws:tag",
+    "\"\"",
+    "3600",
+    "100",
+    "\"é ü 💥\"",
+];
+
+fn field_scalar() -> impl Strategy<Value = Node> {
+    prop_oneof![
+        6 => prop::sample::select(STRINGS).prop_map(|s| Node::Scalar(s.to_string())),
+        1 => scalar(),
+    ]
+}
+
+/// `key: value` entries for the fields that are present.
+fn present(fields: Vec<(&str, Option<Node>)>) -> Node {
+    map_of(
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect(),
+    )
+}
+
+/// Mostly one of `good`, sometimes any field scalar.
+fn one_of(good: &'static [&'static str]) -> impl Strategy<Value = Node> {
+    prop_oneof![
+        5 => prop::sample::select(good).prop_map(|s| Node::Scalar(s.to_string())),
+        1 => field_scalar(),
+    ]
+}
+
+fn scalar_list(max: usize) -> impl Strategy<Value = Node> {
+    prop::collection::vec(field_scalar(), 0..max).prop_map(Node::Seq)
+}
+
+fn scalar_map(max: usize) -> impl Strategy<Value = Node> {
+    prop::collection::vec((key(), field_scalar()), 0..max).prop_map(map_of)
+}
+
+/// An instance shaped like the format (right keys, random scalars), so
+/// that many cases get past deserializing into the checks themselves.
+fn shaped_instance() -> impl Strategy<Value = Node> {
+    let role = (
+        prop::option::of(field_scalar()),
+        prop::option::of(field_scalar()),
+        prop::option::of(one_of(&["3600", "43200", "3599", "43201", "-1"])),
+        prop::option::of(field_scalar()),
+        prop::option::of(scalar_map(4)),
+    )
+        .prop_map(|(name, description, duration, boundary, tags)| {
+            present(vec![
+                ("name", name),
+                ("description", description),
+                ("maxSessionDuration", duration),
+                ("permissionsBoundary", boundary),
+                ("tags", tags),
+            ])
+        });
+    let bucket = (
+        field_scalar(),
+        field_scalar(),
+        prop::option::of(field_scalar()),
+        prop::option::of(one_of(&["write", "read", "read-write"])),
+    )
+        .prop_map(|(name, region, prefix, access)| {
+            present(vec![
+                ("name", Some(name)),
+                ("region", Some(region)),
+                ("prefix", prefix),
+                ("access", access),
+            ])
+        });
+    let permission = (
+        scalar_list(4),
+        scalar_list(3),
+        prop::option::of(one_of(&["Allow", "Deny"])),
+        prop::option::of(prop::collection::vec((key(), scalar_map(2)), 0..2).prop_map(map_of)),
+    )
+        .prop_map(|(actions, resources, effect, conditions)| {
+            present(vec![
+                ("actions", Some(actions)),
+                ("resources", Some(resources)),
+                ("effect", effect),
+                ("conditions", conditions),
+            ])
+        });
+    (
+        "[a-zA-Z0-9._-]{1,70}",
+        prop::sample::select(&["source", "destination"][..]),
+        prop::option::of(role),
+        prop::option::of(bucket),
+        prop::option::of(prop::collection::vec(permission, 0..3).prop_map(Node::Seq)),
+        prop::option::of(scalar_list(3)),
+        prop::option::of(scalar_map(3)),
+        prop::option::of(prop::sample::select(&["true", "false"][..])),
+    )
+        .prop_map(
+            |(name, kind, role, bucket, permissions, managed, settings, wildcards)| {
+                present(vec![
+                    ("name", Some(Node::Scalar(name))),
+                    ("kind", Some(Node::Scalar(kind.to_string()))),
+                    ("role", role),
+                    ("bucket", bucket),
+                    ("permissions", permissions),
+                    ("managedPolicies", managed),
+                    ("settings", settings),
+                    (
+                        "allowWildcards",
+                        wildcards.map(|w| Node::Scalar(w.to_string())),
+                    ),
+                ])
+            },
+        )
+}
+
 /// A document: usually `version: 1`, some top-level fields, instances.
 fn document() -> impl Strategy<Value = (Node, usize)> {
     (
@@ -235,8 +383,8 @@ fn document() -> impl Strategy<Value = (Node, usize)> {
             1 => scalar().prop_map(Some),
             1 => Just(None),
         ],
-        prop::collection::vec((key(), node()), 0..3),
-        prop::collection::vec(instance(), 0..4),
+        prop::collection::vec((key(), node()), 0..2),
+        prop::collection::vec(prop_oneof![1 => instance(), 3 => shaped_instance()], 0..4),
         any::<bool>(),
     )
         .prop_map(|(version, top, instances, flow_instances)| {

@@ -332,3 +332,39 @@ async fn restores_removed_permissions_boundary() {
 async fn recreates_deleted_role() {
     repair(Change::RoleDeleted).await;
 }
+
+/// A role of the scope whose trust policy is not JSON at all (moto's
+/// CreateRole stores anything): reported, repaired with a new ID, no panic.
+#[tokio::test(flavor = "multi_thread")]
+async fn repairs_a_trust_policy_that_is_not_json() {
+    let env = Env::start().await;
+    env.write_manifest(&manifest(SCOPE, &archiver_yaml()));
+    let tag = |k: &str, v: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .unwrap()
+    };
+    env.iam
+        .create_role()
+        .role_name(ARCHIVER_ROLE)
+        .path(PATH)
+        .assume_role_policy_document("{not json")
+        .tags(tag("fnctl:managed-by", "fnctl"))
+        .tags(tag("fnctl:scope", SCOPE))
+        .tags(tag("fnctl:instance", ARCHIVER))
+        .send()
+        .await
+        .expect("moto stores an invalid trust policy");
+    let plan = env.plan(&[]);
+    plan.assert_exit(2)
+        .assert_stdout_contains("trust policy")
+        .assert_stdout_contains("not a valid policy document");
+    assert!(!plan.stderr.contains("panicked"), "{}", plan.stderr);
+    env.apply(&[]).assert_exit(0);
+    let role = env.existing_role(ARCHIVER_ROLE).await;
+    assert_archiver_as_declared(&role);
+    assert_bundle_matches(&env, ARCHIVER, &role);
+    env.plan(&[]).assert_exit(0);
+}

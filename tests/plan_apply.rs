@@ -23,6 +23,24 @@ async fn create_from_scratch_then_second_apply_is_a_no_op() {
         .assert_stdout_contains("Plan: 2 to create, 0 to update, 0 to delete.")
         .assert_stdout_contains(ARCHIVER_ROLE)
         .assert_stdout_contains(READER_ROLE);
+    let json_plan = env.fnctl(&["plan", "--format", "json"]);
+    json_plan.assert_exit(0);
+    let report: Value =
+        serde_json::from_str(&json_plan.stdout).expect("plan --format json is JSON");
+    assert!(report.get("format_version").is_some(), "{report:#}");
+    let changes = report["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 2, "{report:#}");
+    for change in changes {
+        assert_eq!(change["action"], "create", "{report:#}");
+        assert!(change["instance"].is_string(), "{report:#}");
+        assert!(
+            change["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+            "{report:#}"
+        );
+    }
+    env.fnctl(&["plan", "--format", "markdown"])
+        .assert_exit(0)
+        .assert_stdout_contains("Plan: 2 to create, 0 to update, 0 to delete.");
     assert!(
         env.role_names().await.is_empty(),
         "plan must not create anything"
@@ -42,7 +60,9 @@ async fn create_from_scratch_then_second_apply_is_a_no_op() {
     env.plan(&[])
         .assert_exit(0)
         .assert_stdout_contains("No changes");
-    env.apply(&[]).assert_exit(0);
+    env.apply(&[])
+        .assert_exit(0)
+        .assert_stdout_contains("No changes");
     env.plan(&[]).assert_exit(0);
     let archiver_after = env.existing_role(ARCHIVER_ROLE).await;
     assert_archiver_as_declared(&archiver_after);
@@ -477,6 +497,32 @@ fn with_file(cmd: &[&'static str], dir: &'static str) -> Vec<&'static str> {
     let mut args = cmd.to_vec();
     args.extend_from_slice(&["-f", dir]);
     args
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_prune_plan_deletes_the_orphan() {
+    let env = Env::start().await;
+    env.write_manifest(&standard_manifest());
+    env.apply(&[]).assert_exit(0);
+    env.write_manifest(&manifest(SCOPE, &archiver_yaml()));
+    env.fnctl(&["plan", "--prune", "--out", "prune.json"])
+        .assert_exit(0)
+        .assert_stdout_contains("1 to delete");
+    env.fnctl(&[
+        "apply",
+        "--plan",
+        "prune.json",
+        "--auto-approve",
+        "--bundle-dir",
+        BUNDLE_DIR,
+    ])
+    .assert_exit(0);
+    assert!(
+        env.role(READER_ROLE).await.is_none(),
+        "the saved prune plan kept the role"
+    );
+    assert_archiver_as_declared(&env.existing_role(ARCHIVER_ROLE).await);
+    env.plan(&["--prune"]).assert_exit(0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

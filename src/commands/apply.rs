@@ -79,7 +79,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
             .flat_map(|p| p.unchanged.clone())
             .collect(),
     };
-    print!("{}", report::text(&combined, use_color(global.color)));
+    crate::out!("{}", report::text(&combined, use_color(global.color)));
     if combined.has_conflicts() {
         anyhow::bail!("the plan has conflicts (see above); nothing was changed");
     }

@@ -27,12 +27,12 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
         .flat_map(|run| drift::detect(&run.account, &run.instances, &run.live.roles, &now))
         .collect();
     match args.format {
-        Format::Text => print!("{}", drift_report::text(&findings)),
-        Format::Json => println!(
+        Format::Text => crate::out!("{}", drift_report::text(&findings)),
+        Format::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&drift_report::json(&findings))?
         ),
-        Format::Markdown => print!("{}", drift_report::markdown(&findings)),
+        Format::Markdown => crate::out!("{}", drift_report::markdown(&findings)),
     }
     let alarming = findings
         .iter()

@@ -4,6 +4,7 @@
 mod apply;
 mod bundle;
 mod drift;
+mod iam_policy;
 mod plan;
 mod reconcile;
 mod rotate;
@@ -25,6 +26,17 @@ pub fn run(cli: Cli) -> i32 {
         Command::Schema => schema::run(),
         Command::Plan(args) => with_runtime(plan::run(&global, &args)),
         Command::Apply(args) => with_runtime(apply::run(&global, &args)),
+        Command::IamPolicy(args) => iam_policy::run(&global, &args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "fnctl",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
         Command::Drift(args) => with_runtime(drift::run(&global, &args)),
         Command::Rotate(args) => with_runtime(rotate::run(&global, &args)),
         Command::Bundle(args) => with_runtime(bundle::run(&global, &args)),

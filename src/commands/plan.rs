@@ -33,9 +33,9 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
     };
     let plan = reconcile::combined_plan(&runs);
     match args.format {
-        Format::Text => print!("{}", report::text(&plan, use_color(global.color))),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report::json(&plan))?),
-        Format::Markdown => print!("{}", report::markdown(&plan)),
+        Format::Text => crate::out!("{}", report::text(&plan, use_color(global.color))),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&report::json(&plan))?),
+        Format::Markdown => crate::out!("{}", report::markdown(&plan)),
     }
     if let Some(path) = &args.out {
         let accounts = runs

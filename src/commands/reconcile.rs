@@ -84,14 +84,30 @@ pub async fn observe(
     parallelism: usize,
 ) -> anyhow::Result<Vec<AccountRun>> {
     let base = crate::aws::load_config(global).await;
-    let groups = accounts::group(instances);
+    let wanted =
+        |account: &str| global.accounts.is_empty() || global.accounts.iter().any(|a| a == account);
+    // Groups whose account the manifests name are skipped before any call.
+    let groups: Vec<AccountGroup> = accounts::group(instances)
+        .into_iter()
+        .filter(|group| {
+            group
+                .instances
+                .iter()
+                .filter_map(|i| i.target_account())
+                .all(wanted)
+        })
+        .collect();
     let runs = futures::future::join_all(
         groups
             .into_iter()
             .map(|group| observe_group(&base, group, options, parallelism)),
     )
     .await;
-    runs.into_iter().collect()
+    let runs: Vec<AccountRun> = runs.into_iter().collect::<anyhow::Result<_>>()?;
+    Ok(runs
+        .into_iter()
+        .filter(|run| wanted(&run.account))
+        .collect())
 }
 
 async fn observe_group(

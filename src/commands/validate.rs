@@ -17,7 +17,7 @@ pub fn run(global: &GlobalOptions, args: &ValidateArgs) -> anyhow::Result<i32> {
                 "instances": if code == 0 { set.instances.len() } else { 0 },
                 "diagnostics": set.diagnostics,
             });
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         }
         Format::Text | Format::Markdown => {
             eprint!("{}", set.render_diagnostics());
@@ -56,23 +56,25 @@ fn plural_warnings(count: usize) -> String {
 /// `-v`: the documents fnctl would write, external IDs as `(sensitive)`.
 fn print_rendered_policies(set: &manifest::ManifestSet) {
     for instance in &set.instances {
-        println!(
+        crate::outln!(
             "# {} (role {}{})",
-            instance.name, instance.role_path, instance.role_name
+            instance.name,
+            instance.role_path,
+            instance.role_name
         );
         let trust = render::trust_policy(&instance.segment_account, &[SENSITIVE]);
-        println!(
+        crate::outln!(
             "trust policy:\n{}",
             serde_json::to_string_pretty(&trust).unwrap_or_default()
         );
         match &instance.inline_policy {
-            Some(policy) => println!(
+            Some(policy) => crate::outln!(
                 "inline policy {}:\n{}",
                 crate::model::INLINE_POLICY_NAME,
                 serde_json::to_string_pretty(policy).unwrap_or_default()
             ),
-            None => println!("inline policy: none"),
+            None => crate::outln!("inline policy: none"),
         }
-        println!();
+        crate::outln!();
     }
 }

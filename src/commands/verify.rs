@@ -43,19 +43,21 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
     match args.format {
         Format::Json => {
             let report = serde_json::json!({ "format_version": "1", "checked": checked, "ok": findings.is_empty(), "findings": findings });
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&report)?);
         }
         Format::Text | Format::Markdown => {
             for finding in &findings {
-                println!(
+                crate::outln!(
                     "{}: {} — {}",
-                    finding.instance, finding.code, finding.message
+                    finding.instance,
+                    finding.code,
+                    finding.message
                 );
             }
             if findings.is_empty() {
-                println!("verified {checked} instance(s): each function can assume its role with its bundle, and nobody else can.");
+                crate::outln!("verified {checked} instance(s): each function can assume its role with its bundle, and nobody else can.");
             } else {
-                println!("{} finding(s) in {checked} instance(s).", findings.len());
+                crate::outln!("{} finding(s) in {checked} instance(s).", findings.len());
             }
         }
     }

@@ -16,12 +16,12 @@ pub async fn run(global: &GlobalOptions, args: &WhoamiArgs) -> anyhow::Result<i3
                 "user_id": identity.user_id,
                 "endpoint": endpoint,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&value)?);
         }
         Format::Text | Format::Markdown => {
-            println!("account:  {}", identity.account);
-            println!("arn:      {}", identity.arn);
-            println!("endpoint: {endpoint}");
+            crate::outln!("account:  {}", identity.account);
+            crate::outln!("arn:      {}", identity.arn);
+            crate::outln!("endpoint: {endpoint}");
         }
     }
     Ok(0)

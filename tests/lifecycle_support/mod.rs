@@ -69,11 +69,9 @@ pub fn external_ids_of(trust: &Value) -> Vec<String> {
             }
             match values {
                 Value::String(id) => ids.push(id.clone()),
-                Value::Array(list) => ids.extend(
-                    list.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string),
-                ),
+                Value::Array(list) => {
+                    ids.extend(list.iter().filter_map(Value::as_str).map(str::to_string))
+                }
                 _ => {}
             }
         }
@@ -145,10 +143,12 @@ impl Env {
     /// Runs fnctl in the workspace (manifests from `manifests/`).
     pub fn fnctl(&self, args: &[&str]) -> Output {
         let out = fnctl(&self.moto).current_dir(self.path()).args(args).run();
-        self.printed
-            .lock()
-            .unwrap()
-            .push(format!("$ fnctl {}\n{}\n{}", args.join(" "), out.stdout, out.stderr));
+        self.printed.lock().unwrap().push(format!(
+            "$ fnctl {}\n{}\n{}",
+            args.join(" "),
+            out.stdout,
+            out.stderr
+        ));
         out
     }
 

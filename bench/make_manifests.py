@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Generate N instances' manifests for the benchmark (fixed seed).
+
+    make_manifests.py DIR N [--seed S] [--files F] [--managed-policy ARN]
+
+Writes F files (default 10) of about N/F instances each, scope `bench`, role
+path `/bench/`, every instance with the S3 bucket shorthand; every 10th also
+attaches the managed policy ARN when one is given. Prints a JSON summary
+(role names, role path, managed attachments) on stdout.
+"""
+
+import argparse
+import json
+import os
+import random
+
+SCOPE = "bench"
+ROLE_PATH = "/bench/"
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1"]
+
+
+def instance_name(i):
+    return "bench-%05d" % i
+
+
+def role_name(i):
+    return "segment-fn-" + instance_name(i)
+
+
+def generate(directory, n, seed=1, files=10, managed_policy=None):
+    rng = random.Random(seed)
+    os.makedirs(directory, exist_ok=True)
+    files = max(1, min(files, n))
+    names, managed = [], 0
+    for f in range(files):
+        lo, hi = f * n // files, (f + 1) * n // files
+        lines = [
+            "version: 1",
+            "defaults:",
+            "  scope: %s" % SCOPE,
+            "  rolePath: %s" % ROLE_PATH,
+            "  tags: { team: bench, shard: \"%02d\" }" % f,
+            "instances:",
+        ]
+        for i in range(lo, hi):
+            kind = "destination" if rng.random() < 0.8 else "source"
+            access = rng.choice(["write", "write", "read"])
+            lines += [
+                "  - name: %s" % instance_name(i),
+                "    kind: %s" % kind,
+                "    role:",
+                "      description: bench instance %d" % i,
+                "    bucket:",
+                "      name: bench-bucket-%04d" % rng.randrange(10000),
+                "      region: %s" % rng.choice(REGIONS),
+                "      prefix: events/%s/" % instance_name(i),
+                "      access: %s" % access,
+            ]
+            if managed_policy and i % 10 == 0:
+                lines += ["    managedPolicies: [\"%s\"]" % managed_policy]
+                managed += 1
+            names.append(role_name(i))
+        with open(os.path.join(directory, "bench-%02d.yaml" % f), "w") as out:
+            out.write("\n".join(lines) + "\n")
+    return {"role_names": names, "role_path": ROLE_PATH, "scope": SCOPE,
+            "managed_attachments": managed, "files": files}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("dir")
+    p.add_argument("n", type=int)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--files", type=int, default=10)
+    p.add_argument("--managed-policy")
+    a = p.parse_args()
+    print(json.dumps(generate(a.dir, a.n, a.seed, a.files, a.managed_policy)))
+
+
+if __name__ == "__main__":
+    main()
