@@ -496,6 +496,7 @@ proptest! {
         render_block(&doc, 0, &mut text);
         let (set, _dir) = load_bytes(text.as_bytes());
         assert_placed(&set, text.as_bytes())?;
+        eprintln!("STAT errors={} parsed={} codes={:?}", set.has_errors(), set.files.iter().any(|f| f.manifest.is_some()), set.diagnostics.iter().map(|d| (d.code, if d.code=="wrong-type" {d.message.as_str()} else {""})).collect::<Vec<_>>());
         if set.has_errors() {
             prop_assert!(!set.diagnostics.is_empty());
         } else {

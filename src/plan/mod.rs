@@ -75,8 +75,9 @@ pub struct Step {
     pub operation: PlannedOperation,
     /// Why, in words ("trust policy: external ID condition removed out of band").
     pub reason: String,
-    /// For policy documents: before and after, for a semantic diff.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// For policy documents: before and after, for a semantic diff. Saved
+    /// as `diff`: the flattened operation may have a `document` of its own.
+    #[serde(rename = "diff", skip_serializing_if = "Option::is_none", default)]
     pub document: Option<DocumentChange>,
     /// Drift (IAM changed by hand) or a pending manifest change, when known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
