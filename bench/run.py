@@ -194,7 +194,7 @@ def main():
          "%.1fx" % ratios["per_role_threads_over_plan"]),
         ("plan calls == GAAD pages + ListRoles pages + 1 STS",
          plan["calls"] == expected_plan_calls,
-         "%s vs %s" % (plan["calls"], expected_plan_calls)),
+         "%s (expected %s)" % (fmt_calls(plan["calls"]), fmt_calls(dict(sorted(expected_plan_calls.items()))))),
         ("apply writes <= 2/role + 1/managed policy",
          apply["writes"] <= budget and not over,
          "%d writes, budget %d; %d role(s) over" % (apply["writes"], budget, len(over))),

@@ -129,6 +129,14 @@ async fn execute_change<B: IamBackend>(
             role_tags.insert(tags::EXTERNAL_ID.into(), external_id::fingerprint(new_id));
             role_tags.insert(tags::EXTERNAL_ID_CREATED.into(), now.to_string());
         }
+        if let Operation::CreateRole { trust_policy, .. }
+        | Operation::UpdateTrustPolicy { trust_policy, .. } = &step.operation
+        {
+            if let Err(refusal) = guard_trust(&operation, &trust_policy.segment_account) {
+                outcome.error = Some(refusal);
+                return outcome;
+            }
+        }
         if let Err(error) = send(backend, &operation, created_here).await {
             outcome.error = Some(format!("{} failed: {error}", operation.api_name()));
             return outcome;
@@ -236,4 +244,52 @@ async fn send<B: IamBackend>(
             other => return other,
         }
     }
+}
+
+/// The last line of defence before a trust policy leaves fnctl: it must be
+/// exactly the one statement fnctl owns, admitting only `segment_account`,
+/// only with an external ID. Anything else is refused, whatever produced it.
+pub fn guard_trust(operation: &WireOperation, segment_account: &str) -> Result<(), String> {
+    let (Operation::CreateRole { trust_policy, .. }
+    | Operation::UpdateTrustPolicy { trust_policy, .. }) = operation
+    else {
+        return Ok(());
+    };
+    let refuse = |why: &str| Err(format!("refusing to write a trust policy that {why}"));
+    let Ok(document) = serde_json::from_str::<serde_json::Value>(trust_policy) else {
+        return refuse("is not JSON");
+    };
+    let statements = document
+        .get("Statement")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let [statement] = statements.as_slice() else {
+        return refuse("does not have exactly one statement");
+    };
+    let principals = crate::plan::trust::principals(&document);
+    let expected = format!("arn:aws:iam::{segment_account}:root");
+    if principals.len() != 1 || !principals.contains(&expected) {
+        return refuse(&format!(
+            "admits anything but Segment's account {segment_account}"
+        ));
+    }
+    if statement.get("Effect").and_then(|e| e.as_str()) != Some("Allow")
+        || statement.get("Action").and_then(|a| a.as_str()) != Some("sts:AssumeRole")
+    {
+        return refuse("is not an Allow of sts:AssumeRole");
+    }
+    let ids = crate::plan::trust::external_ids(&document);
+    let conditions = statement
+        .get("Condition")
+        .and_then(|c| c.as_object())
+        .map_or(0, |c| c.len());
+    if ids.is_empty()
+        || ids.len() > 2
+        || conditions != 1
+        || !ids.iter().all(|id| external_id::is_acceptable(id))
+    {
+        return refuse("does not require one or two valid external IDs");
+    }
+    Ok(())
 }

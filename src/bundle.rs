@@ -140,6 +140,26 @@ fn create_private_dir(directory: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(directory)
 }
 
+/// The ID a bundle should carry for a role as it is: the pending one during a
+/// rotation, else the recorded current one, else the only one there is.
+pub fn external_id_from_live(role: &crate::model::LiveRole) -> Option<String> {
+    let ids = role
+        .trust_policy
+        .valid()
+        .map(crate::plan::trust::external_ids)
+        .unwrap_or_default();
+    let by_tag = |key: &str| {
+        role.tags.get(key).and_then(|f| {
+            ids.iter()
+                .find(|id| crate::external_id::fingerprint(id) == *f)
+        })
+    };
+    by_tag(crate::tags::ROTATION_PENDING)
+        .or_else(|| by_tag(crate::tags::EXTERNAL_ID))
+        .or(if ids.len() == 1 { ids.first() } else { None })
+        .cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod drift;
 pub mod drift_report;
 pub mod external_id;
 pub mod iam;
+pub mod lock;
 pub mod manifest;
 pub mod model;
 pub mod output;

@@ -159,6 +159,6 @@ mod tests {
 
     #[test]
     fn quota_length_ignores_whitespace() {
-        assert_eq!(quota_length(&json!({"a": "b c"})), 8);
+        assert_eq!(quota_length(&json!({"a": "b c"})), 10);
     }
 }

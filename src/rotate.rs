@@ -153,7 +153,7 @@ pub fn finish(
         Some(pending) => pending,
         None => match find_by_fingerprint(&ids, role.tags.get(tags::ROTATION_PENDING)) {
             Some(only) if recorded.is_none() => only.clone(),
-            _ => return Ok(None),
+            _ => return Ok(leftover_tags(role, recorded)),
         },
     };
     if !force {
@@ -196,6 +196,29 @@ pub fn finish(
         bundle_external_id: pending,
         already_done: false,
     }))
+}
+
+/// Rotation tags without a rotation: a finish killed after its TagRole (the
+/// new ID is already recorded as current) or a start killed before its trust
+/// update. Removing the tags completes either.
+fn leftover_tags(role: &LiveRole, recorded: Option<String>) -> Option<PhaseSteps> {
+    let keys: Vec<String> = [tags::ROTATION_PENDING, tags::ROTATION_STARTED]
+        .iter()
+        .filter(|k| role.tags.contains_key(**k))
+        .map(|k| k.to_string())
+        .collect();
+    let current = recorded?;
+    if keys.is_empty() {
+        return None;
+    }
+    Some(PhaseSteps {
+        operations: vec![Operation::UntagRole {
+            role: role.name.clone(),
+            keys,
+        }],
+        bundle_external_id: current,
+        already_done: false,
+    })
 }
 
 /// Whether the role's external ID is older than `rotate_after_days` at `now` (RFC 3339).

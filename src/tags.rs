@@ -21,6 +21,9 @@ pub const ROTATION_PENDING: &str = "fnctl:rotation-pending";
 /// Digests of the state the last apply wrote (see [`crate::digest`]).
 pub const APPLIED: &str = "fnctl:applied";
 
+/// A lease that serializes rotations of one role: `<owner> <expiry>`.
+pub const LOCK: &str = "fnctl:lock";
+
 /// Whether a tag key is one of fnctl's own.
 pub fn is_fnctl_tag(key: &str) -> bool {
     key.starts_with("fnctl:")

@@ -268,16 +268,6 @@ async fn due_selects_only_instances_older_than_rotate_after_days() {
     assert_eq!(due.len(), 1, "{parsed:#}");
     assert_eq!(due[0]["instance"], ALPHA);
     assert_eq!(due[0]["level"], "info");
-    // In text, a notice must say which instance it is about (a plan may hold hundreds).
-    let line = text
-        .lines()
-        .find(|l| l.contains("rotation-due"))
-        .unwrap()
-        .to_string();
-    assert!(
-        line.contains(ALPHA),
-        "the text rotation-due notice does not name the instance or role: {line:?}"
-    );
 
     rotate(&env, &["--due", "--start"]).assert_success();
     let alpha_new = env.bundle_id(BUNDLES, ALPHA);
@@ -294,6 +284,17 @@ async fn due_selects_only_instances_older_than_rotate_after_days() {
     assert_eq!(env.bundle_id(BUNDLES, BETA), beta_old);
     assert!(!env.tags(&role_of(BETA)).await.contains_key(TAG_PENDING));
     env.assert_plan_clean("after --due --start");
+
+    // In text, a notice must say which instance it is about (a plan may hold hundreds).
+    let line = text
+        .lines()
+        .find(|l| l.contains("rotation-due"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains(ALPHA),
+        "the text rotation-due notice does not name the instance or role: {line:?}"
+    );
 }
 
 // ---- Crash safety. Each test replays, with the SDK, the IAM state a run

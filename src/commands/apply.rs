@@ -11,7 +11,7 @@ use crate::model::DesiredInstance;
 use crate::output::use_color;
 use crate::plan::report;
 use crate::plan::saved::SavedPlan;
-use crate::plan::{planner, trust, Plan, PlanOptions};
+use crate::plan::{planner, Plan, PlanOptions};
 use crate::tags;
 
 use super::reconcile::{self, AccountRun};
@@ -215,7 +215,7 @@ fn write_bundles(
                     continue;
                 }
                 if outcome.external_ids.is_empty() {
-                    live.and_then(bundle_id_from_live)
+                    live.and_then(bundle::external_id_from_live)
                 } else {
                     let pending = live.and_then(|r| r.tags.get(tags::ROTATION_PENDING));
                     outcome
@@ -226,7 +226,7 @@ fn write_bundles(
                         .cloned()
                 }
             }
-            None => live.and_then(bundle_id_from_live),
+            None => live.and_then(bundle::external_id_from_live),
         };
         let Some(external_id) = external_id else {
             if change.is_some() || live.is_some() {
@@ -245,24 +245,4 @@ fn write_bundles(
         }
     }
     written
-}
-
-/// The ID a bundle should carry for a role as it is: the pending one during a
-/// rotation, else the recorded current one, else the only one there is.
-pub fn bundle_id_from_live(role: &crate::model::LiveRole) -> Option<String> {
-    let ids = role
-        .trust_policy
-        .valid()
-        .map(trust::external_ids)
-        .unwrap_or_default();
-    let by_tag = |key: &str| {
-        role.tags.get(key).and_then(|f| {
-            ids.iter()
-                .find(|id| crate::external_id::fingerprint(id) == *f)
-        })
-    };
-    by_tag(tags::ROTATION_PENDING)
-        .or_else(|| by_tag(tags::EXTERNAL_ID))
-        .or(if ids.len() == 1 { ids.first() } else { None })
-        .cloned()
 }

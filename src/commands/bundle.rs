@@ -4,7 +4,6 @@ use crate::bundle;
 use crate::cli::{BundleArgs, GlobalOptions};
 use crate::plan::PlanOptions;
 
-use super::apply::bundle_id_from_live;
 use super::reconcile;
 
 /// Writes the bundle of every selected instance whose role fnctl can vouch for.
@@ -62,7 +61,7 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
                 ));
                 continue;
             }
-            let Some(external_id) = bundle_id_from_live(role) else {
+            let Some(external_id) = bundle::external_id_from_live(role) else {
                 problems.push(format!("{}: the trust policy holds no external ID fnctl can vouch for; run `fnctl apply`", instance.name));
                 continue;
             };

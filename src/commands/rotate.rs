@@ -1,18 +1,27 @@
 //! `fnctl rotate`: two-phase external-ID rotation. The decisions are in
-//! [`crate::rotate`]; this runs them against IAM and writes the bundles.
+//! [`crate::rotate`]; this runs them against IAM, one role at a time under a
+//! lease lock (so two runs never interleave on a role), and writes the
+//! bundles from what IAM holds afterwards.
 
 use std::time::SystemTime;
+
+use futures::stream::{self, StreamExt};
 
 use crate::bundle;
 use crate::cli::{GlobalOptions, RotateArgs};
 use crate::external_id;
+use crate::iam::aws::AwsIam;
 use crate::iam::IamBackend;
+use crate::lock;
 use crate::model::{DesiredInstance, LiveRole};
 use crate::plan::PlanOptions;
 use crate::rotate;
 use crate::tags;
 
 use super::reconcile::{self, AccountRun};
+
+/// Roles rotated at once per account (each holds its lock for a few seconds).
+const ROTATION_PARALLELISM: usize = 8;
 
 /// Starts or finishes the rotation of the selected instances.
 pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i32> {
@@ -40,78 +49,37 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
         now: now_text.clone(),
         ..PlanOptions::default()
     };
-    let runs = reconcile::observe(global, &named, &options, 8).await?;
+    let runs = reconcile::observe(global, &named, &options, ROTATION_PARALLELISM).await?;
     let mut failures = Vec::new();
     let mut rotated = 0;
     for run in &runs {
-        let backend = run.backend(8);
+        let backend = run.backend(ROTATION_PARALLELISM);
+        let mut selected = Vec::new();
         for instance in &run.instances {
             let Some(role) = owned_role(run, instance, &mut failures) else {
                 continue;
             };
-            let explicitly_named = args.names.contains(&instance.name);
-            if args.due
-                && !args.all
-                && !explicitly_named
-                && args.start
-                && !rotate::is_due(role, instance.rotate_after_days, &now_text)
-            {
-                continue;
+            let by_name = args.all || args.names.contains(&instance.name);
+            let due = args.due
+                && (!args.start || rotate::is_due(role, instance.rotate_after_days, &now_text));
+            if by_name || due {
+                selected.push(instance);
             }
-            let steps = if args.start {
-                let new_id = external_id::generate()?;
-                rotate::start(role, &instance.segment_account, &new_id, &now_text).map(Some)
-            } else {
-                rotate::finish(
-                    role,
-                    &instance.segment_account,
-                    SystemTime::now(),
-                    &now_text,
-                    args.min_age,
-                    args.force,
-                )
-            };
-            let steps = match steps {
-                Ok(Some(steps)) => steps,
-                Ok(None) => {
-                    eprintln!(
-                        "{}: no rotation in progress; nothing to finish",
-                        instance.name
-                    );
-                    continue;
+        }
+        let outcomes: Vec<Result<Option<String>, String>> = stream::iter(selected)
+            .map(|instance| rotate_one(&backend, instance, args, &now_text))
+            .buffer_unordered(ROTATION_PARALLELISM)
+            .collect()
+            .await;
+        for outcome in outcomes {
+            match outcome {
+                Ok(Some(message)) => {
+                    eprintln!("{message}");
+                    rotated += 1;
                 }
-                Err(error) => {
-                    failures.push(format!("{}: {error}", instance.name));
-                    continue;
-                }
-            };
-            let mut failed = false;
-            for operation in &steps.operations {
-                if let Err(error) = backend.execute(operation).await {
-                    failures.push(format!(
-                        "{}: {} failed: {error}; re-run the same command to complete it",
-                        instance.name,
-                        operation.api_name()
-                    ));
-                    failed = true;
-                    break;
-                }
+                Ok(None) => {}
+                Err(failure) => failures.push(failure),
             }
-            if failed {
-                continue;
-            }
-            let path = bundle::write(
-                &args.bundle_dir,
-                &bundle::build(instance, &role.arn, &steps.bundle_external_id),
-            )?;
-            let fingerprint = external_id::fingerprint(&steps.bundle_external_id);
-            if args.start {
-                eprintln!("{}: rotation started; both IDs are accepted; {} holds the new ID (fingerprint {fingerprint}).", instance.name, path.display());
-                eprintln!("  next: update the function's iamRoleExternalId setting from the bundle, then `fnctl rotate {} --finish` after {}", instance.name, humantime::format_duration(args.min_age));
-            } else {
-                eprintln!("{}: rotation finished; only the new ID (fingerprint {fingerprint}) is accepted; {} is current.", instance.name, path.display());
-            }
-            rotated += 1;
         }
     }
     eprintln!(
@@ -129,6 +97,93 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
         eprintln!("error: {failure}");
     }
     Ok(1)
+}
+
+/// Rotates one role under its lock; `Ok(None)` when there was nothing to do.
+async fn rotate_one(
+    backend: &AwsIam,
+    instance: &DesiredInstance,
+    args: &RotateArgs,
+    now_text: &str,
+) -> Result<Option<String>, String> {
+    let name = &instance.name;
+    let (lease, role) = lock::acquire(backend, &instance.role_name)
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+    let result = rotate_locked(backend, instance, &role, args, now_text).await;
+    if let Err(error) = lock::release(backend, &lease).await {
+        // The lease expires by itself; say so rather than fail the rotation.
+        eprintln!(
+            "warning: {name}: could not release the lock on {} ({error}); it expires in {}",
+            instance.role_name,
+            humantime::format_duration(lock::LEASE)
+        );
+    }
+    result
+}
+
+async fn rotate_locked(
+    backend: &AwsIam,
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    args: &RotateArgs,
+    now_text: &str,
+) -> Result<Option<String>, String> {
+    let name = &instance.name;
+    let steps = if args.start {
+        let new_id = external_id::generate()
+            .map_err(|e| format!("{name}: cannot read the OS random source: {e}"))?;
+        rotate::start(role, &instance.segment_account, &new_id, now_text).map(Some)
+    } else {
+        rotate::finish(
+            role,
+            &instance.segment_account,
+            SystemTime::now(),
+            now_text,
+            args.min_age,
+            args.force,
+        )
+    };
+    let steps = match steps {
+        Ok(Some(steps)) => steps,
+        Ok(None) => {
+            eprintln!("{name}: no rotation in progress; nothing to finish");
+            return Ok(None);
+        }
+        Err(error) => return Err(format!("{name}: {error}")),
+    };
+    for operation in &steps.operations {
+        crate::apply::guard_trust(operation, &instance.segment_account)
+            .map_err(|e| format!("{name}: {e}"))?;
+        backend
+            .execute(operation)
+            .await
+            .map_err(|error| format!("{name}: {} failed: {error}; the bundle on disk still works; re-run the same command to complete it", operation.api_name()))?;
+    }
+    // The bundle carries what IAM now holds, read back rather than assumed.
+    let after = backend
+        .get_role(&instance.role_name)
+        .await
+        .map_err(|e| format!("{name}: reading the role back: {e}"))?
+        .ok_or_else(|| format!("{name}: role {} disappeared", instance.role_name))?;
+    let external_id = bundle::external_id_from_live(&after).ok_or_else(|| {
+        format!("{name}: the trust policy holds no external ID fnctl can vouch for")
+    })?;
+    let path = bundle::write(
+        &args.bundle_dir,
+        &bundle::build(instance, &after.arn, &external_id),
+    )
+    .map_err(|e| format!("{name}: cannot write the bundle: {e}"))?;
+    let fingerprint = external_id::fingerprint(&external_id);
+    Ok(Some(if args.start {
+        format!(
+            "{name}: rotation started; both IDs are accepted; {} holds the new ID (fingerprint {fingerprint}).\n  next: update the function's iamRoleExternalId setting from the bundle, then `fnctl rotate {name} --finish` after {}",
+            path.display(),
+            humantime::format_duration(args.min_age)
+        )
+    } else {
+        format!("{name}: rotation finished; only the new ID (fingerprint {fingerprint}) is accepted; {} is current.", path.display())
+    }))
 }
 
 /// The instance's role when it exists and belongs to fnctl's scope.

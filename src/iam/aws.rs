@@ -70,6 +70,16 @@ impl IamBackend for AwsIam {
         })
     }
 
+    async fn get_role(&self, name: &str) -> Result<Option<LiveRole>, IamError> {
+        match self.client.get_role().role_name(name).send().await {
+            Ok(output) => Ok(output.role.map(from_role)),
+            Err(error) => match sdk_error("GetRole", &error) {
+                IamError::NoSuchEntity { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn execute(&self, operation: &WireOperation) -> Result<(), IamError> {
         let api = operation.api_name();
         let client = &self.client;

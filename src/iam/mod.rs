@@ -213,6 +213,14 @@ pub trait IamBackend: Send + Sync {
         role_paths: &[String],
     ) -> impl Future<Output = Result<LiveAccount, IamError>> + Send;
 
+    /// One role by name as GetRole returns it: trust policy, tags, boundary,
+    /// description and duration, but no inline or attached policies (one call,
+    /// for read-back checks). `None` when it does not exist.
+    fn get_role(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<LiveRole>, IamError>> + Send;
+
     /// Sends one write.
     fn execute(
         &self,

@@ -211,15 +211,13 @@ fn type_error(
     if let Some(rest) = message.strip_prefix(&format!("{field}: ")) {
         message = rest.to_string();
     }
-    let position = if field.0.is_empty() {
-        error
-            .location()
-            .map_or(Position { line: 1, column: 1 }, |l| Position {
-                line: l.line(),
-                column: l.column(),
-            })
-    } else {
-        index.value(field)
+    // serde_yaml knows where it stopped; the index is the fallback.
+    let position = match error.location() {
+        Some(location) => Position {
+            line: location.line(),
+            column: location.column(),
+        },
+        None => index.value(field),
     };
     let last_key = match field.0.last() {
         Some(PathSegment::Key(key)) => key.as_str(),

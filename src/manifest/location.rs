@@ -65,6 +65,9 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// Nesting beyond this is not indexed.
+const MAX_INDEXED_DEPTH: usize = 256;
+
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -103,7 +106,16 @@ impl LocationIndex {
     pub fn build(source: &str) -> Self {
         let mut builder = IndexBuilder::default();
         let mut parser = Parser::new_from_str(source);
-        let _ = parser.load(&mut builder, false);
+        // Event by event rather than `Parser::load`, which recurses and can
+        // overflow the stack on hostile nesting; deeper than any manifest
+        // needs, indexing stops (serde rejects such a document anyway).
+        while let Ok((event, mark)) = parser.next_token() {
+            let end = matches!(event, Event::StreamEnd);
+            builder.on_event(event, mark);
+            if end || builder.stack.len() > MAX_INDEXED_DEPTH {
+                break;
+            }
+        }
         LocationIndex {
             nodes: builder.nodes,
             plain_scalars: builder.plain_scalars,
@@ -149,6 +161,7 @@ enum Frame {
     Mapping {
         path: FieldPath,
         pending_key: Option<(String, Marker)>,
+        keys_seen: usize,
     },
     Sequence {
         path: FieldPath,
@@ -174,13 +187,30 @@ impl IndexBuilder {
                 *next_index += 1;
                 Some(node_path)
             }
-            Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
+            Some(Frame::Mapping {
+                path,
+                pending_key,
+                keys_seen,
+            }) => match pending_key.take() {
                 Some((key, key_mark)) => {
                     let node_path = path.key(&key);
                     self.nodes.entry(node_path.clone()).or_default().key = Some(key_mark.into());
                     Some(node_path)
                 }
                 None => {
+                    // yaml-rust2 marks a block mapping where its first `:` is; the
+                    // mapping really starts at its first key.
+                    if *keys_seen == 0 {
+                        let first_key: Position = mark.into();
+                        let node = self.nodes.entry(path.clone()).or_default();
+                        if node
+                            .value
+                            .is_none_or(|v| (first_key.line, first_key.column) < (v.line, v.column))
+                        {
+                            node.value = Some(first_key);
+                        }
+                    }
+                    *keys_seen += 1;
                     // Complex (non-scalar) keys are indexed under a placeholder.
                     *pending_key = Some((scalar_key.unwrap_or("?").to_string(), mark));
                     None
@@ -223,6 +253,7 @@ impl MarkedEventReceiver for IndexBuilder {
                 self.stack.push(Frame::Mapping {
                     path,
                     pending_key: None,
+                    keys_seen: 0,
                 });
             }
             Event::SequenceStart(..) => {

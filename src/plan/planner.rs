@@ -526,7 +526,8 @@ fn tag_steps(
     let removed: Vec<String> = role
         .tags
         .keys()
-        .filter(|key| !desired.contains_key(*key) && !key.starts_with("aws:"))
+        // A rotation's lease belongs to the run holding it, not to apply.
+        .filter(|key| !desired.contains_key(*key) && !key.starts_with("aws:") && *key != tags::LOCK)
         .cloned()
         .collect();
     let mut steps = Vec::new();

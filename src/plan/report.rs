@@ -132,7 +132,17 @@ pub fn text(plan: &Plan, color: bool) -> String {
             NoticeLevel::Info => ("info", Color::Bold),
         };
         out.push_str(&paint(
-            &format!("{label}[{}]: {}", notice.code, notice.message),
+            &format!(
+                "{label}[{}]: role {}{}: {}",
+                notice.code,
+                notice.role,
+                notice
+                    .instance
+                    .as_deref()
+                    .map(|i| format!(" (instance {i})"))
+                    .unwrap_or_default(),
+                notice.message
+            ),
             tint,
             color,
         ));

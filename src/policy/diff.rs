@@ -39,7 +39,39 @@ pub fn document_diff(live: Option<&Value>, desired: Option<&Value>) -> String {
 /// The pretty form with a final newline, so the diff never carries a
 /// "no newline at end of file" marker.
 fn printed(document: Option<&Value>) -> String {
-    document.map_or_else(String::new, |document| pretty(document) + "\n")
+    document.map_or_else(String::new, |document| {
+        restore_spelling(&pretty(document), document) + "\n"
+    })
+}
+
+/// The canonical form lowercases action names and condition keys (IAM
+/// compares them case-insensitively); a reader should see them as written
+/// (`sts:AssumeRole`, not `sts:assumerole`), so the original spelling of
+/// every string in the document is put back into the printed text.
+fn restore_spelling(text: &str, original: &Value) -> String {
+    fn collect(value: &Value, spellings: &mut std::collections::BTreeMap<String, String>) {
+        match value {
+            Value::String(text) => {
+                let lowered = text.to_ascii_lowercase();
+                if lowered != *text {
+                    spellings.entry(lowered).or_insert_with(|| text.clone());
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| collect(item, spellings)),
+            Value::Object(map) => map.iter().for_each(|(key, item)| {
+                collect(&Value::String(key.clone()), spellings);
+                collect(item, spellings);
+            }),
+            _ => {}
+        }
+    }
+    let mut spellings = std::collections::BTreeMap::new();
+    collect(original, &mut spellings);
+    let mut restored = text.to_string();
+    for (lowered, written) in spellings {
+        restored = restored.replace(&format!("\"{lowered}\""), &format!("\"{written}\""));
+    }
+    restored
 }
 
 #[cfg(test)]

@@ -373,6 +373,8 @@ impl FnctlCommand {
             .env("AWS_SHARED_CREDENTIALS_FILE", &no_file)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("NO_COLOR", "1")
+            // moto answers at once; the rotation lock need not wait for AWS's propagation.
+            .env("FNCTL_LOCK_SETTLE_MS", "150")
             .env_remove("CLICOLOR_FORCE")
             .env_remove("RUST_LOG")
             .current_dir(dir.path());
