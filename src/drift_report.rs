@@ -138,3 +138,29 @@ pub fn markdown(findings: &[Finding]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_for_many_findings_fits_a_comment() {
+        let findings: Vec<Finding> = (0..5000)
+            .map(|i| Finding {
+                instance: Some(format!("instance-{i}")),
+                role: format!("segment-fn-instance-{i}"),
+                account: "123456789012".into(),
+                category: "trust-broadened",
+                severity: Severity::Critical,
+                kind: FindingKind::Drift,
+                message:
+                    "the trust policy admits another principal: arn:aws:iam::111122223333:root"
+                        .into(),
+            })
+            .collect();
+        let text = markdown(&findings);
+        assert!(text.len() < MARKDOWN_LIMIT);
+        assert!(text.contains("more finding(s) left out"));
+        assert!(text.contains("Drift: 5000 critical"));
+    }
+}

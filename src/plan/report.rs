@@ -252,3 +252,62 @@ pub fn markdown(plan: &Plan) -> String {
     out.push('\n');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{ExternalIdRef, TrustSpec};
+
+    fn change(index: usize) -> RoleChange {
+        let trust = TrustSpec {
+            segment_account: "458175278816".into(),
+            external_ids: vec![ExternalIdRef::Generate],
+        };
+        RoleChange {
+            instance: Some(format!("instance-{index}")),
+            role: format!("segment-fn-instance-{index}"),
+            account: "123456789012".into(),
+            action: Action::Update,
+            steps: vec![Step {
+                operation: Operation::UpdateTrustPolicy { role: format!("segment-fn-instance-{index}"), trust_policy: trust.clone() },
+                reason: "trust policy admits another principal (arn:aws:iam::111122223333:root), added out of band".into(),
+                document: Some(crate::plan::DocumentChange { live: None, desired: Some(trust.redacted_document()) }),
+                cause: None,
+            }],
+            live_fingerprint: "x".into(),
+        }
+    }
+
+    #[test]
+    fn markdown_for_a_thousand_changes_fits_a_comment_and_says_what_it_left_out() {
+        let plan = Plan {
+            changes: (0..1000).map(change).collect(),
+            notices: Vec::new(),
+            unchanged: Vec::new(),
+        };
+        let text = markdown(&plan);
+        assert!(text.len() < MARKDOWN_LIMIT, "{} characters", text.len());
+        assert!(text.contains("Plan: 0 to create, 1000 to update, 0 to delete."));
+        let shown = text.matches("<details>").count();
+        assert!(shown > 10, "only {shown} changes shown");
+        assert!(
+            text.contains(&format!("_{} more role change(s) left out", 1000 - shown)),
+            "{}",
+            &text[text.len() - 300..]
+        );
+    }
+
+    #[test]
+    fn text_names_every_change_and_the_summary() {
+        let plan = Plan {
+            changes: vec![change(1)],
+            notices: Vec::new(),
+            unchanged: vec!["other".into()],
+        };
+        let text = text(&plan, false);
+        assert!(text.contains("~ role segment-fn-instance-1 (instance instance-1, account 123456789012) will be updated in place"));
+        assert!(text.contains("because: trust policy admits another principal"));
+        assert!(text.contains("\"(sensitive)\""));
+        assert!(text.ends_with("Plan: 0 to create, 1 to update, 0 to delete.\n"));
+    }
+}

@@ -663,7 +663,8 @@ fn read_request(stream: &mut TcpStream) -> io::Result<Option<Request>> {
             body.extend_from_slice(&chunk[..n]);
         }
         body.truncate(length);
-    } else if header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    } else if header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
     {
         while find(&body, b"0\r\n\r\n").is_none() {
             let n = stream.read(&mut chunk)?;
@@ -688,9 +689,14 @@ fn forward(upstream: SocketAddr, request: &Request) -> io::Result<Vec<u8>> {
     let mut out = format!("{request_line}\r\n");
     for line in lines {
         let key = line.split(':').next().unwrap_or_default().trim();
-        if ["connection", "content-length", "transfer-encoding", "keep-alive"]
-            .iter()
-            .any(|k| key.eq_ignore_ascii_case(k))
+        if [
+            "connection",
+            "content-length",
+            "transfer-encoding",
+            "keep-alive",
+        ]
+        .iter()
+        .any(|k| key.eq_ignore_ascii_case(k))
         {
             continue;
         }
@@ -1033,7 +1039,10 @@ pub fn problems_of_generated(
     }
     let ids = role.external_ids();
     if ids.len() != 1 {
-        problems.push(format!("{name}: {} external IDs in the trust policy", ids.len()));
+        problems.push(format!(
+            "{name}: {} external IDs in the trust policy",
+            ids.len()
+        ));
     }
     let statements = as_list(&role.trust["Statement"]);
     if statements.len() != 1 {
@@ -1043,7 +1052,9 @@ pub fn problems_of_generated(
         None => problems.push(format!("{name}: no bundle")),
         Some(id) => {
             if !trust_accepts(&role.trust, account, id) {
-                problems.push(format!("{name}: the trust policy does not accept the bundle's ID"));
+                problems.push(format!(
+                    "{name}: the trust policy does not accept the bundle's ID"
+                ));
             }
             if ids.len() == 1 && ids[0] != id {
                 problems.push(format!("{name}: the bundle's ID is not the trust policy's"));
@@ -1079,9 +1090,7 @@ pub fn problems_of_generated(
             )
         };
         if actions != want_actions || resources != want_resources {
-            problems.push(format!(
-                "{name}: permissions {actions:?} on {resources:?}"
-            ));
+            problems.push(format!("{name}: permissions {actions:?} on {resources:?}"));
         }
     }
     if !role.attached.is_empty() {
@@ -1179,11 +1188,13 @@ pub fn locked_out(
     bundles
         .values()
         .filter(|bundle| {
-            roles
-                .get(&role_name(&bundle.instance))
-                .is_some_and(|role| {
-                    !trust_accepts(&role.trust, account_of(&bundle.instance), &bundle.external_id)
-                })
+            roles.get(&role_name(&bundle.instance)).is_some_and(|role| {
+                !trust_accepts(
+                    &role.trust,
+                    account_of(&bundle.instance),
+                    &bundle.external_id,
+                )
+            })
         })
         .map(|bundle| bundle.instance.clone())
         .collect()
@@ -1273,7 +1284,10 @@ impl Transcript {
     /// Panics naming the first place where any of `secrets` appears (also
     /// percent-encoded).
     pub fn assert_free_of(&self, secrets: &BTreeSet<String>) {
-        assert!(!secrets.is_empty(), "no external ID was collected: the check would prove nothing");
+        assert!(
+            !secrets.is_empty(),
+            "no external ID was collected: the check would prove nothing"
+        );
         for (label, text) in self.entries.lock().unwrap().iter() {
             for secret in secrets {
                 assert!(
