@@ -117,7 +117,7 @@ async fn each_kind_of_change_has_its_category_and_severity() {
     env.iam
         .attach_role_policy()
         .role_name(READER_ROLE)
-        .policy_arn(format!("arn:aws:iam::123456789012:policy/oob-extra"))
+        .policy_arn("arn:aws:iam::123456789012:policy/oob-extra")
         .send()
         .await
         .unwrap();
