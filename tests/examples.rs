@@ -642,6 +642,8 @@ async fn gitlab_pipeline_plan_apply_and_drift_against_moto() {
         &sandbox.file("drift.md"),
         &[id, archiver_id],
     );
+
+    run.assert_plan_table_says_create();
 }
 
 #[tokio::test(flavor = "multi_thread")]
