@@ -16,6 +16,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalOptions {
     /// AWS profile to use (default: the SDK's standard credential chain).
     #[arg(long, global = true, env = "AWS_PROFILE", hide_env_values = true)]

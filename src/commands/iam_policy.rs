@@ -20,8 +20,11 @@ const READ_ACTIONS: &[&str] = &[
     "iam:GetRolePolicy",
     "iam:ListAttachedRolePolicies",
 ];
+// DetachRolePolicy is not limited to the listed policies: apply removes
+// attachments made by hand, whatever they are.
 const WRITE_ACTIONS: &[&str] = &[
     "iam:CreateRole",
+    "iam:DetachRolePolicy",
     "iam:UpdateAssumeRolePolicy",
     "iam:UpdateRole",
     "iam:PutRolePolicy",
@@ -62,7 +65,7 @@ pub fn policy(instances: &[DesiredInstance], read_only: bool) -> Value {
         if !managed.is_empty() {
             statements.push(json!({
                 "Sid": "AttachListedManagedPolicies", "Effect": "Allow",
-                "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"], "Resource": role_arns,
+                "Action": ["iam:AttachRolePolicy"], "Resource": role_arns,
                 "Condition": { "ArnEquals": { "iam:PolicyARN": managed } }
             }));
         }

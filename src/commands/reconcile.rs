@@ -100,7 +100,7 @@ pub async fn observe(
     let runs = futures::future::join_all(
         groups
             .into_iter()
-            .map(|group| observe_group(&base, group, options, parallelism)),
+            .map(|group| observe_group(&base, group, options, parallelism, global.verbose)),
     )
     .await;
     let runs: Vec<AccountRun> = runs.into_iter().collect::<anyhow::Result<_>>()?;
@@ -115,6 +115,7 @@ async fn observe_group(
     group: AccountGroup,
     options: &PlanOptions,
     parallelism: usize,
+    verbose: u8,
 ) -> anyhow::Result<AccountRun> {
     let config = accounts::connect(base, group.assume_role.as_deref()).await;
     let identity =
@@ -130,6 +131,16 @@ async fn observe_group(
         .read_roles(&accounts::role_paths(&group.instances))
         .await
         .map_err(|e| anyhow::anyhow!("reading IAM roles of account {}: {e}", identity.account))?;
+    if verbose > 0 {
+        eprintln!(
+            "account {} ({}): {} role(s) read with {} IAM call(s); {} instance(s) to reconcile",
+            identity.account,
+            identity.arn,
+            live.roles.len(),
+            live.read_calls,
+            group.instances.len()
+        );
+    }
     let plan = plan::plan(&identity.account, &group.instances, &live.roles, options);
     Ok(AccountRun {
         account: identity.account,

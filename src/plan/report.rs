@@ -21,6 +21,16 @@ fn action_words(action: Action) -> (&'static str, &'static str, Color) {
     }
 }
 
+/// The one-word name of an action, for tables.
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Adopt => "adopt",
+        Action::Delete => "delete",
+    }
+}
+
 fn step_symbol<T>(operation: &Operation<T>) -> &'static str {
     match operation {
         Operation::CreateRole { .. }
@@ -209,7 +219,7 @@ pub fn markdown(plan: &Plan) -> String {
         let (_, words, _) = action_words(change.action);
         let row = format!(
             "| {} | `{}` | {} | {} | {} |\n",
-            words.split(' ').nth(1).unwrap_or(words),
+            action_name(change.action),
             change.role,
             change.instance.as_deref().unwrap_or("-"),
             change.account,
