@@ -130,9 +130,8 @@ pub fn detect(
             instance: None,
             role: &role.name,
         };
-        let managed =
-            role.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGED_BY_VALUE);
-        let scope = role.tags.get(tags::SCOPE).map(String::as_str).unwrap_or("");
+        let managed = role.is_managed();
+        let scope = role.fnctl_scope().unwrap_or("");
         if managed && scopes.contains(scope) {
             findings.push(context.finding("orphaned-role", Severity::Info, FindingKind::Pending, format!("owned by scope `{scope}` but named by no manifest; `fnctl apply --prune` deletes it")));
         } else if !managed && paths.contains(role.path.as_str()) {
@@ -154,10 +153,8 @@ fn detect_role(
     now: &str,
     findings: &mut Vec<Finding>,
 ) {
-    let managed =
-        role.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGED_BY_VALUE);
-    match role.tags.get(tags::SCOPE) {
-        Some(scope) if managed && *scope != instance.scope => {
+    match role.fnctl_scope() {
+        Some(scope) if scope != instance.scope => {
             findings.push(context.finding(
                 "other-scope",
                 Severity::Medium,
@@ -169,7 +166,7 @@ fn detect_role(
             ));
             return;
         }
-        Some(_) if managed => {}
+        Some(_) => {}
         _ => {
             findings.push(context.finding("unmanaged-role", Severity::Medium, FindingKind::Drift, "a role of this name exists without fnctl's tags (`fnctl apply --adopt` takes it over)"));
             return;

@@ -139,3 +139,27 @@ pub struct LiveRole {
     /// Tags.
     pub tags: BTreeMap<String, String>,
 }
+
+impl LiveRole {
+    /// The fnctl scope that owns the role: `Some` only when it carries both
+    /// `fnctl:managed-by=fnctl` and a `fnctl:scope` tag.
+    pub fn fnctl_scope(&self) -> Option<&str> {
+        let managed = self.tags.get(crate::tags::MANAGED_BY).map(String::as_str)
+            == Some(crate::tags::MANAGED_BY_VALUE);
+        self.tags
+            .get(crate::tags::SCOPE)
+            .map(String::as_str)
+            .filter(|_| managed)
+    }
+
+    /// Whether the role carries `fnctl:managed-by=fnctl` (whatever the scope).
+    pub fn is_managed(&self) -> bool {
+        self.tags.get(crate::tags::MANAGED_BY).map(String::as_str)
+            == Some(crate::tags::MANAGED_BY_VALUE)
+    }
+
+    /// Whether fnctl's scope `scope` owns the role.
+    pub fn is_owned_by(&self, scope: &str) -> bool {
+        self.fnctl_scope() == Some(scope)
+    }
+}

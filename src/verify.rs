@@ -10,7 +10,6 @@ use crate::bundle::{self, Bundle};
 use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
 use crate::plan::trust;
 use crate::policy::evaluate::{evaluate, trust_admits, Decision, Request};
-use crate::tags;
 
 /// An account id no one uses, to probe whether a trust policy admits strangers.
 const STRANGER_ACCOUNT: &str = "000000000000";
@@ -54,9 +53,7 @@ pub fn verify_instance(
         ));
         return findings;
     };
-    let owned = role.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGED_BY_VALUE)
-        && role.tags.get(tags::SCOPE) == Some(&instance.scope);
-    if !owned {
+    if !role.is_owned_by(&instance.scope) {
         findings.push(finding(
             instance,
             "role-not-managed",
@@ -248,6 +245,7 @@ mod tests {
     use super::*;
     use crate::model::{FunctionKind, LiveDocument, Origin};
     use crate::render;
+    use crate::tags;
     use std::collections::BTreeMap;
 
     fn instance() -> DesiredInstance {

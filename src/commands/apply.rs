@@ -201,11 +201,7 @@ fn write_bundles(
             .changes
             .iter()
             .position(|c| c.instance.as_deref() == Some(instance.name.as_str()));
-        let live = run
-            .live
-            .roles
-            .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name));
+        let live = run.role_of(instance);
         let external_id = match change {
             Some(index) => {
                 let Some(outcome) = outcomes.iter().find(|o| o.change_index == index) else {

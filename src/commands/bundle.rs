@@ -39,28 +39,13 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
     let mut written = 0;
     for run in &runs {
         for instance in &run.instances {
-            let Some(role) = run
-                .live
-                .roles
-                .iter()
-                .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name))
-            else {
-                problems.push(format!(
-                    "{}: role {} does not exist; run `fnctl apply`",
-                    instance.name, instance.role_name
-                ));
-                continue;
+            let role = match run.owned_role_of(instance) {
+                Ok(role) => role,
+                Err(problem) => {
+                    problems.push(problem);
+                    continue;
+                }
             };
-            let owned = role.tags.get(crate::tags::MANAGED_BY).map(String::as_str)
-                == Some(crate::tags::MANAGED_BY_VALUE)
-                && role.tags.get(crate::tags::SCOPE) == Some(&instance.scope);
-            if !owned {
-                problems.push(format!(
-                    "{}: role {} is not managed by fnctl scope `{}`",
-                    instance.name, role.name, instance.scope
-                ));
-                continue;
-            }
             let Some(external_id) = bundle::external_id_from_live(role) else {
                 problems.push(format!("{}: the trust policy holds no external ID fnctl can vouch for; run `fnctl apply`", instance.name));
                 continue;

@@ -47,6 +47,35 @@ impl AccountRun {
             .collect()
     }
 
+    /// The live role of an instance, by IAM's case-insensitive name.
+    pub fn role_of(&self, instance: &DesiredInstance) -> Option<&crate::model::LiveRole> {
+        self.live
+            .roles
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name))
+    }
+
+    /// The instance's role when it exists and belongs to the instance's scope,
+    /// else why not (for commands that only work on owned roles).
+    pub fn owned_role_of(
+        &self,
+        instance: &DesiredInstance,
+    ) -> Result<&crate::model::LiveRole, String> {
+        let role = self.role_of(instance).ok_or_else(|| {
+            format!(
+                "{}: role {} does not exist; run `fnctl apply` first",
+                instance.name, instance.role_name
+            )
+        })?;
+        if !role.is_owned_by(&instance.scope) {
+            return Err(format!(
+                "{}: role {} is not managed by fnctl scope `{}`",
+                instance.name, role.name, instance.scope
+            ));
+        }
+        Ok(role)
+    }
+
     /// An IAM backend for this account.
     pub fn backend(&self, parallelism: usize) -> AwsIam {
         AwsIam::new(&self.config, parallelism)

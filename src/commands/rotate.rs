@@ -16,9 +16,8 @@ use crate::lock;
 use crate::model::{DesiredInstance, LiveRole};
 use crate::plan::PlanOptions;
 use crate::rotate;
-use crate::tags;
 
-use super::reconcile::{self, AccountRun};
+use super::reconcile;
 
 /// Roles rotated at once per account (each holds its lock for a few seconds).
 const ROTATION_PARALLELISM: usize = 8;
@@ -56,8 +55,12 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
         let backend = run.backend(ROTATION_PARALLELISM);
         let mut selected = Vec::new();
         for instance in &run.instances {
-            let Some(role) = owned_role(run, instance, &mut failures) else {
-                continue;
+            let role = match run.owned_role_of(instance) {
+                Ok(role) => role,
+                Err(failure) => {
+                    failures.push(failure);
+                    continue;
+                }
             };
             let by_name = args.all || args.names.contains(&instance.name);
             let due = args.due
@@ -184,34 +187,4 @@ async fn rotate_locked(
     } else {
         format!("{name}: rotation finished; only the new ID (fingerprint {fingerprint}) is accepted; {} is current.", path.display())
     }))
-}
-
-/// The instance's role when it exists and belongs to fnctl's scope.
-fn owned_role<'a>(
-    run: &'a AccountRun,
-    instance: &DesiredInstance,
-    failures: &mut Vec<String>,
-) -> Option<&'a LiveRole> {
-    let Some(role) = run
-        .live
-        .roles
-        .iter()
-        .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name))
-    else {
-        failures.push(format!(
-            "{}: role {} does not exist; run `fnctl apply` first",
-            instance.name, instance.role_name
-        ));
-        return None;
-    };
-    let owned = role.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGED_BY_VALUE)
-        && role.tags.get(tags::SCOPE) == Some(&instance.scope);
-    if !owned {
-        failures.push(format!(
-            "{}: role {} is not managed by fnctl scope `{}`",
-            instance.name, role.name, instance.scope
-        ));
-        return None;
-    }
-    Some(role)
 }

@@ -20,11 +20,7 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
     let mut checked = 0;
     for run in &runs {
         for instance in &run.instances {
-            let live = run
-                .live
-                .roles
-                .iter()
-                .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name));
+            let live = run.role_of(instance);
             let on_disk = match bundle::read(&args.bundle_dir, &instance.name) {
                 Ok(found) => found,
                 Err(error) => {

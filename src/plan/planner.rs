@@ -222,21 +222,19 @@ fn plan_existing(
     result: &mut Plan,
 ) {
     let name = Some(instance.name.as_str());
-    let managed =
-        role.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGED_BY_VALUE);
-    let scope = role.tags.get(tags::SCOPE);
-    if managed && scope.is_some_and(|s| *s != instance.scope) {
+    let scope = role.fnctl_scope();
+    if scope.is_some_and(|s| s != instance.scope) {
         result.notices.push(notice(
             NoticeLevel::Conflict,
             "other-scope",
             name,
             &role.name,
-            format!("role {} belongs to fnctl scope `{}`, not `{}`", role.name, scope.map_or("", |s| s.as_str()), instance.scope),
+            format!("role {} belongs to fnctl scope `{}`, not `{}`", role.name, scope.unwrap_or(""), instance.scope),
             Some("rename the role in this manifest (role.name) or move the instance to that scope; fnctl never changes another scope's roles"),
         ));
         return;
     }
-    let owned = managed && scope.is_some();
+    let owned = scope.is_some();
     if !owned && !options.adopt {
         result.notices.push(notice(
             NoticeLevel::Conflict,
@@ -678,13 +676,8 @@ fn plan_orphans(
         .map(|i| i.role_name.to_ascii_lowercase())
         .collect();
     for role in live {
-        let managed =
-            role.tags.get(tags::MANAGED_BY).map(String::as_str) == Some(tags::MANAGED_BY_VALUE);
-        let in_scope = role
-            .tags
-            .get(tags::SCOPE)
-            .is_some_and(|s| scopes.contains(s.as_str()));
-        if !managed || !in_scope || named.contains(&role.name.to_ascii_lowercase()) {
+        let in_scope = role.fnctl_scope().is_some_and(|s| scopes.contains(s));
+        if !in_scope || named.contains(&role.name.to_ascii_lowercase()) {
             continue;
         }
         let instance = role.tags.get(tags::INSTANCE).cloned();
