@@ -12,10 +12,22 @@ use crate::iam::{IamBackend, IamError, Operation};
 use crate::model::LiveRole;
 use crate::tags;
 
-/// How long a lease lasts; a rotation of one role takes seconds.
-pub const LEASE: Duration = Duration::from_secs(120);
-/// How long to wait for a held lock before giving up.
-pub const PATIENCE: Duration = Duration::from_secs(150);
+/// How long a lease lasts: a rotation of one role takes seconds, and a run
+/// killed while holding it blocks the role no longer than this.
+/// `FNCTL_LOCK_LEASE_SECONDS` changes it (tests that kill runs shorten it).
+pub fn lease() -> Duration {
+    Duration::from_secs(
+        std::env::var("FNCTL_LOCK_LEASE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
+    )
+}
+
+/// How long to wait for a held lock before giving up: one lease and a margin.
+fn patience() -> Duration {
+    lease() + Duration::from_secs(30)
+}
 
 /// Why the lock was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -73,13 +85,13 @@ pub async fn acquire<B: IamBackend>(
         api: "lock",
         message: e.to_string(),
     })?;
-    let deadline = SystemTime::now() + PATIENCE;
+    let deadline = SystemTime::now() + patience();
     loop {
         let now = SystemTime::now();
         let value = format!(
             "{} {}",
             &owner[..16],
-            humantime::format_rfc3339_seconds(now + LEASE)
+            humantime::format_rfc3339_seconds(now + lease())
         );
         let current = backend
             .get_role(role)

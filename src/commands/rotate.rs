@@ -119,7 +119,7 @@ async fn rotate_one(
         eprintln!(
             "warning: {name}: could not release the lock on {} ({error}); it expires in {}",
             instance.role_name,
-            humantime::format_duration(lock::LEASE)
+            humantime::format_duration(lock::lease())
         );
     }
     result

@@ -375,6 +375,8 @@ impl FnctlCommand {
             .env("NO_COLOR", "1")
             // moto answers at once; the rotation lock need not wait for AWS's propagation.
             .env("FNCTL_LOCK_SETTLE_MS", "150")
+            // A killed rotation's lease must not hold the re-run up for a minute.
+            .env("FNCTL_LOCK_LEASE_SECONDS", "4")
             .env_remove("CLICOLOR_FORCE")
             .env_remove("RUST_LOG")
             .current_dir(dir.path());
