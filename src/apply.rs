@@ -163,6 +163,25 @@ async fn execute_change<B: IamBackend>(
                 outcome.error = Some(format!("TagRole failed: {error}"));
                 return outcome;
             }
+            // Another run may have replaced the ID meanwhile: the bundle gets
+            // what IAM holds now, read back, never what this run assumed.
+            match backend.get_role(role).await {
+                Ok(Some(after)) => {
+                    outcome.external_ids = crate::bundle::external_id_from_live(&after)
+                        .into_iter()
+                        .collect()
+                }
+                Ok(None) => {
+                    outcome.error = Some(format!(
+                        "role {role} disappeared after its trust policy was written"
+                    ));
+                    return outcome;
+                }
+                Err(error) => {
+                    outcome.error = Some(format!("reading the role back: {error}"));
+                    return outcome;
+                }
+            }
         }
         outcome.completed_steps += 1;
     }

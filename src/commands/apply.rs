@@ -90,19 +90,20 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
     let mut failures = Vec::new();
     let mut bundles_written = 0;
     let (mut created, mut updated, mut deleted) = (0, 0, 0);
-    for (run, plan) in runs.iter().zip(&saved_plans) {
-        let backend = run.backend(args.reconcile.parallelism.into());
-        let progress = |line: &str| eprintln!("{line}");
-        let outcomes = execute(
-            &backend,
-            plan,
-            &run.live.roles,
-            args.reconcile.parallelism.into(),
-            &now,
-            &progress,
-        )
-        .await;
-        for outcome in &outcomes {
+    // Accounts are applied concurrently, each within its own parallelism.
+    let parallelism: usize = args.reconcile.parallelism.into();
+    let progress = |line: &str| eprintln!("{line}");
+    let executions = runs.iter().zip(&saved_plans).map(|(run, plan)| {
+        let progress = &progress;
+        let now = &now;
+        async move {
+            let backend = run.backend(parallelism);
+            execute(&backend, plan, &run.live.roles, parallelism, now, progress).await
+        }
+    });
+    let all_outcomes = futures::future::join_all(executions).await;
+    for ((run, plan), outcomes) in runs.iter().zip(&saved_plans).zip(&all_outcomes) {
+        for outcome in outcomes {
             let change = &plan.changes[outcome.change_index];
             match &outcome.error {
                 Some(error) => failures.push(format!(
@@ -116,7 +117,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
                 },
             }
         }
-        bundles_written += write_bundles(run, plan, &outcomes, &args.bundle_dir, &mut failures);
+        bundles_written += write_bundles(run, plan, outcomes, &args.bundle_dir, &mut failures);
     }
     eprintln!("Apply complete: {created} created, {updated} updated, {deleted} deleted; {bundles_written} bundle(s) written to {}.", args.bundle_dir.display());
     if failures.is_empty() {
