@@ -34,9 +34,18 @@ pub struct TrustSpec {
 }
 
 impl TrustSpec {
-    /// The document with `(sensitive)` in place of each ID, for display.
+    /// The document with `(sensitive)` in place of each ID (`(sensitive) new`
+    /// for one apply generates), for display.
     pub fn redacted_document(&self) -> Value {
-        let placeholders = vec![crate::render::SENSITIVE; self.external_ids.len()];
+        let placeholders: Vec<String> = self
+            .external_ids
+            .iter()
+            .map(|reference| match reference {
+                ExternalIdRef::Existing { .. } => crate::render::SENSITIVE.to_string(),
+                ExternalIdRef::Generate => format!("{} new", crate::render::SENSITIVE),
+            })
+            .collect();
+        let placeholders: Vec<&str> = placeholders.iter().map(String::as_str).collect();
         crate::render::trust_policy(&self.segment_account, &placeholders)
     }
 }

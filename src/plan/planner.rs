@@ -16,7 +16,7 @@ use crate::external_id;
 use crate::iam::Operation;
 use crate::model::{DesiredInstance, LiveDocument, LiveRole, INLINE_POLICY_NAME};
 use crate::policy::normalize::{equivalent, normalize};
-use crate::render;
+use crate::render::{self, SENSITIVE};
 use crate::tags;
 
 /// Choices the user makes on the command line.
@@ -599,7 +599,18 @@ fn trust_step(
         },
         reason: trust::describe_difference(&role.trust_policy, &desired_document),
         document: Some(DocumentChange {
-            live: role.trust_policy.valid().map(trust::redact),
+            live: role.trust_policy.valid().map(|live| {
+                trust::redact_with(live, &|id| {
+                    let kept = spec.external_ids.contains(&ExternalIdRef::Existing {
+                        fingerprint: external_id::fingerprint(id),
+                    });
+                    if kept {
+                        SENSITIVE.to_string()
+                    } else {
+                        format!("{SENSITIVE} removed")
+                    }
+                })
+            }),
             desired: Some(spec.redacted_document()),
         }),
         cause: None,

@@ -317,7 +317,7 @@ mod tests {
         let text = text(&plan, false);
         assert!(text.contains("~ role segment-fn-instance-1 (instance instance-1, account 123456789012) will be updated in place"));
         assert!(text.contains("because: trust policy admits another principal"));
-        assert!(text.contains("\"(sensitive)\""));
+        assert!(text.contains("\"(sensitive) new\""));
         assert!(text.ends_with("Plan: 0 to create, 1 to update, 0 to delete.\n"));
     }
 }

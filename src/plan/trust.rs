@@ -140,7 +140,14 @@ pub fn describe_difference(live: &LiveDocument, desired: &Value) -> String {
 /// A copy of a policy document with every `sts:ExternalId` value replaced by
 /// `(sensitive)`, for plan output.
 pub fn redact(document: &Value) -> Value {
-    fn walk(value: &Value, under_external_id: bool) -> Value {
+    redact_with(document, &|_| SENSITIVE.to_string())
+}
+
+/// Like [`redact`], with the placeholder of each ID chosen by `label` (which
+/// sees the secret but must not return it): plans mark IDs that apply will
+/// remove, so a diff shows which one goes without showing any.
+pub fn redact_with(document: &Value, label: &dyn Fn(&str) -> String) -> Value {
+    fn walk(value: &Value, under_external_id: bool, label: &dyn Fn(&str) -> String) -> Value {
         match value {
             Value::Object(map) => Value::Object(
                 map.iter()
@@ -150,6 +157,7 @@ pub fn redact(document: &Value) -> Value {
                             walk(
                                 inner,
                                 under_external_id || key.to_ascii_lowercase() == EXTERNAL_ID_KEY,
+                                label,
                             ),
                         )
                     })
@@ -158,14 +166,15 @@ pub fn redact(document: &Value) -> Value {
             Value::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|item| walk(item, under_external_id))
+                    .map(|item| walk(item, under_external_id, label))
                     .collect(),
             ),
+            Value::String(text) if under_external_id => Value::String(label(text)),
             _ if under_external_id => Value::String(SENSITIVE.into()),
             other => other.clone(),
         }
     }
-    walk(document, false)
+    walk(document, false, label)
 }
 
 #[cfg(test)]
