@@ -113,9 +113,12 @@ where
             } else {
                 "request could not be sent".to_string()
             };
-            let source = std::error::Error::source(error)
-                .map(|s| format!(": {s}"))
-                .unwrap_or_default();
+            // The innermost cause says what really happened ("Connection refused").
+            let mut innermost: Option<&dyn std::error::Error> = std::error::Error::source(error);
+            while let Some(next) = innermost.and_then(std::error::Error::source) {
+                innermost = Some(next);
+            }
+            let source = innermost.map(|s| format!(": {s}")).unwrap_or_default();
             format!("{reason}{source}")
         }
         SdkError::TimeoutError(_) => "timed out".to_string(),

@@ -639,8 +639,14 @@ fn unescape_xml(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The reason with the innermost cause ("Connection refused"), which says
+/// what really happened where the outer layers only say "io error".
 fn with_source(reason: &str, error: &dyn std::error::Error) -> String {
-    match error.source() {
+    let mut innermost = error.source();
+    while let Some(next) = innermost.and_then(std::error::Error::source) {
+        innermost = Some(next);
+    }
+    match innermost {
         Some(source) => format!("{reason}: {source}"),
         None => reason.to_string(),
     }
