@@ -13,6 +13,16 @@ use crate::cli::GlobalOptions;
 /// STS needs a region; IAM is global. Used when nothing else names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
+/// How long one attempt of a request may take before the SDK retries it:
+/// 30 s, or `FNCTL_ATTEMPT_TIMEOUT_MS` (tests that delay answers shorten it).
+fn attempt_timeout() -> Duration {
+    std::env::var("FNCTL_ATTEMPT_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(30))
+}
+
 /// Loads the SDK configuration the way every AWS tool does.
 pub async fn load_config(global: &GlobalOptions) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -25,7 +35,7 @@ pub async fn load_config(global: &GlobalOptions) -> SdkConfig {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(10))
-                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_attempt_timeout(attempt_timeout())
                 .build(),
         );
     if let Some(profile) = &global.profile {

@@ -83,6 +83,7 @@ pub fn write(directory: &Path, bundle: &Bundle) -> std::io::Result<PathBuf> {
     let target = path_of(directory, &bundle.instance);
     let mut text = serde_json::to_string_pretty(bundle).map_err(std::io::Error::other)?;
     text.push('\n');
+    remove_stale_temporaries(directory, &bundle.instance);
     let suffix: String = crate::external_id::generate()
         .map_err(std::io::Error::other)?
         .chars()
@@ -103,6 +104,32 @@ pub fn write(directory: &Path, bundle: &Bundle) -> std::io::Result<PathBuf> {
         let _ = std::fs::remove_file(&temporary);
     }
     result
+}
+
+/// A temporary file older than this was left by a killed run; a live write
+/// takes milliseconds, so a concurrent run's file is never this old.
+const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Temporary files of this bundle left by a run killed between writing and
+/// renaming: they hold the secret, so they do not stay.
+fn remove_stale_temporaries(directory: &Path, instance: &str) {
+    let prefix = format!(".{instance}.json.");
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY_AGE);
+        if name.starts_with(&prefix) && name.ends_with(".tmp") && stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -143,21 +170,19 @@ fn create_private_dir(directory: &Path) -> std::io::Result<()> {
 /// The ID a bundle should carry for a role as it is: the pending one during a
 /// rotation, else the recorded current one, else the only one there is.
 pub fn external_id_from_live(role: &crate::model::LiveRole) -> Option<String> {
-    let ids = role
-        .trust_policy
-        .valid()
-        .map(crate::plan::trust::external_ids)
-        .unwrap_or_default();
-    let by_tag = |key: &str| {
-        role.tags.get(key).and_then(|f| {
-            ids.iter()
-                .find(|id| crate::external_id::fingerprint(id) == *f)
-        })
-    };
-    by_tag(crate::tags::ROTATION_PENDING)
-        .or_else(|| by_tag(crate::tags::EXTERNAL_ID))
-        .or(if ids.len() == 1 { ids.first() } else { None })
-        .cloned()
+    let (current, pending) = crate::rotate::current_and_pending(role);
+    pending.or(current).or_else(|| {
+        let ids = role
+            .trust_policy
+            .valid()
+            .map(crate::plan::trust::external_ids)
+            .unwrap_or_default();
+        if ids.len() == 1 {
+            ids.into_iter().next()
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]

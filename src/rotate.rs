@@ -61,10 +61,35 @@ fn ids_of(role: &LiveRole) -> (Vec<String>, Option<String>, Option<String>) {
         .map(external_ids)
         .unwrap_or_default();
     let recorded = find_by_fingerprint(&ids, role.tags.get(tags::EXTERNAL_ID)).cloned();
-    let pending = find_by_fingerprint(&ids, role.tags.get(tags::ROTATION_PENDING))
+    let tagged = find_by_fingerprint(&ids, role.tags.get(tags::ROTATION_PENDING))
         .cloned()
         .filter(|p| Some(p) != recorded.as_ref());
+    // Two runs that raced may leave the pending tag naming the loser's ID
+    // while the trust policy holds the winner's: a rotation is still in
+    // progress, and its new ID is the one beside the recorded current.
+    let others: Vec<&String> = ids
+        .iter()
+        .filter(|id| Some(*id) != recorded.as_ref())
+        .collect();
+    let pending = tagged.or_else(|| {
+        match (
+            role.tags.contains_key(tags::ROTATION_PENDING),
+            recorded.is_some(),
+            others.as_slice(),
+        ) {
+            (true, true, [other]) => Some((*other).clone()),
+            _ => None,
+        }
+    });
     (ids, recorded, pending)
+}
+
+/// The role's recorded current external ID and, during a rotation, the
+/// pending one (inferred when racing runs left the pending tag naming an ID
+/// the trust policy does not hold).
+pub fn current_and_pending(role: &LiveRole) -> (Option<String>, Option<String>) {
+    let (_, recorded, pending) = ids_of(role);
+    (recorded, pending)
 }
 
 /// Whether a rotation is in progress on the role.
@@ -85,6 +110,15 @@ pub fn start(
         // Started before (maybe interrupted after the trust update): the bundle gets the pending ID.
         let complete = recorded.is_some() && ids.len() == 2;
         let mut operations = Vec::new();
+        if role.tags.get(tags::ROTATION_PENDING) != Some(&external_id::fingerprint(&pending)) {
+            operations.push(Operation::TagRole {
+                role: role.name.clone(),
+                tags: BTreeMap::from([(
+                    tags::ROTATION_PENDING.to_string(),
+                    external_id::fingerprint(&pending),
+                )]),
+            });
+        }
         if !complete {
             let current = recorded.clone().ok_or(RotationError::NoCurrentId)?;
             operations.push(Operation::UpdateTrustPolicy {

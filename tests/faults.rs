@@ -468,3 +468,151 @@ async fn create_role_answer_lost_after_moto_created_it() {
     .assert_exit(0);
     transcript.assert_free_of(&ids_in_roles(&roles));
 }
+
+/// The account guard stops every writing command before any write reaches
+/// the wire, even with drift to repair and a rotation asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_account_stops_before_any_write() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port(), FaultConfig::quiet());
+    let ws = support::workspace();
+    let dir = ws.path();
+    let transcript = Transcript::default();
+    applied_small(&moto, &proxy, dir, &transcript).await;
+    let iam = iam_client(&moto).await;
+    iam.untag_role()
+        .role_name(role_name(&instance_name("fn", 0)))
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    let mut manifest = generated_manifest(SCOPE, "fn", 5);
+    manifest = manifest.replace("defaults:\n", "defaults:\n  account: \"111111111111\"\n");
+    write_file(dir, "manifests/main.yaml", &manifest);
+    let before = proxy.writes().len();
+    for args in [
+        apply_args(),
+        vec![
+            "apply",
+            "--auto-approve",
+            "--prune",
+            "-f",
+            "manifests",
+            "--bundle-dir",
+            "bundles",
+        ],
+        vec![
+            "rotate",
+            "--all",
+            "--start",
+            "-f",
+            "manifests",
+            "--bundle-dir",
+            "bundles",
+        ],
+        vec![
+            "rotate",
+            "--all",
+            "--finish",
+            "--force",
+            "-f",
+            "manifests",
+            "--bundle-dir",
+            "bundles",
+        ],
+    ] {
+        let out = fnctl(&proxy.endpoint(), dir, &args, &transcript);
+        out.assert_exit(1);
+        assert!(
+            out.stderr.contains("111111111111") && out.stderr.contains(support::MOTO_ACCOUNT),
+            "the guard error names both accounts:\n{}",
+            out.stderr
+        );
+        let writes = proxy.writes();
+        assert_eq!(
+            writes.len(),
+            before,
+            "`fnctl {}` wrote to IAM despite the account guard: {:?}",
+            args.join(" "),
+            &writes[before..]
+        );
+    }
+}
+
+/// `--prune` deletes only owned roles of the scope: never a role without
+/// fnctl's tags, nor one of another scope, even under the role path.
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_never_deletes_a_role_without_fnctl_tags_for_the_scope() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port(), FaultConfig::quiet());
+    let ws = support::workspace();
+    let dir = ws.path();
+    let transcript = Transcript::default();
+    applied_small(&moto, &proxy, dir, &transcript).await;
+    let iam = iam_client(&moto).await;
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{DESTINATION_ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    let tag = |k: &str, v: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .unwrap()
+    };
+    let create = |name: &'static str, tags: Vec<aws_sdk_iam::types::Tag>| {
+        iam.create_role()
+            .role_name(name)
+            .path(ROLE_PATH)
+            .assume_role_policy_document(trust.clone())
+            .set_tags(if tags.is_empty() { None } else { Some(tags) })
+            .send()
+    };
+    create("segment-fn-untagged", vec![]).await.unwrap();
+    create(
+        "segment-fn-half-tagged",
+        vec![tag("fnctl:scope", SCOPE), tag("fnctl:instance", "ghost")],
+    )
+    .await
+    .unwrap();
+    create(
+        "segment-fn-other-scope",
+        vec![
+            tag("fnctl:managed-by", "fnctl"),
+            tag("fnctl:scope", "someone-else"),
+            tag("fnctl:instance", "ghost"),
+        ],
+    )
+    .await
+    .unwrap();
+    // Drop fn-003 from the manifest: its role is owned and now unnamed.
+    write_file(
+        dir,
+        "manifests/main.yaml",
+        &generated_manifest(SCOPE, "fn", 3),
+    );
+    let before = proxy.events().len();
+    let mut args = apply_args();
+    args.push("--prune");
+    fnctl(&proxy.endpoint(), dir, &args, &transcript).assert_exit(0);
+    let touched: BTreeSet<String> = proxy.events()[before..]
+        .iter()
+        .filter(|e| !e.action.starts_with("Get") && !e.action.starts_with("List"))
+        .filter_map(|e| e.role.clone())
+        .collect();
+    let pruned = role_name(&instance_name("fn", 3));
+    assert_eq!(
+        touched,
+        BTreeSet::from([pruned.clone()]),
+        "prune wrote to other roles than the owned, unnamed one"
+    );
+    let names: BTreeSet<String> = live_roles(&iam).await.into_keys().collect();
+    assert!(!names.contains(&pruned), "{names:?}");
+    for kept in [
+        "segment-fn-untagged",
+        "segment-fn-half-tagged",
+        "segment-fn-other-scope",
+    ] {
+        assert!(names.contains(kept), "{kept} was deleted: {names:?}");
+    }
+}

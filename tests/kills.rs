@@ -78,7 +78,11 @@ fn run_and_kill(
         if fire {
             child.kill().expect("SIGKILL fnctl");
             child.wait().expect("reap fnctl");
-            break Some(started.elapsed());
+            let at = started.elapsed();
+            // Requests the dead process had on the wire still land: check
+            // the invariants once they have.
+            proxy.drain(Duration::from_secs(5));
+            break Some(at);
         }
         if started.elapsed() > Duration::from_secs(120) {
             let _ = child.kill();
@@ -170,6 +174,34 @@ async fn assert_safe_after_kill(
     bundles
 }
 
+/// A killed rotation leaves its `fnctl:lock` leases behind; they expire
+/// after `lock::LEASE` (120 s, not configurable). Let that time pass: rewrite
+/// every lease on the account with an expiry in the past (same owner).
+/// Returns how many leases were left.
+async fn expire_leases(iam: &aws_sdk_iam::Client) -> usize {
+    let mut expired = 0;
+    for role in live_roles(iam).await.values() {
+        let Some(lease) = role.tags.get("fnctl:lock") else {
+            continue;
+        };
+        let owner = lease.split(' ').next().unwrap_or_default();
+        iam.tag_role()
+            .role_name(&role.name)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("fnctl:lock")
+                    .value(format!("{owner} 2000-01-01T00:00:00Z"))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("expire a lease");
+        expired += 1;
+    }
+    expired
+}
+
 async fn assert_converged(
     moto: &Moto,
     iam: &aws_sdk_iam::Client,
@@ -191,6 +223,15 @@ async fn assert_converged(
     }
     assert!(wrong.is_empty(), "not converged: {wrong:#?}");
     assert_eq!(roles.len(), COUNT);
+    let locked: Vec<&String> = roles
+        .values()
+        .filter(|r| r.tags.contains_key("fnctl:lock"))
+        .map(|r| &r.name)
+        .collect();
+    assert!(
+        locked.is_empty(),
+        "a completed run left its lease on {locked:?}"
+    );
     run(
         &moto.endpoint(),
         dir,
@@ -321,9 +362,10 @@ async fn rotate_killed_at_random_points_never_locks_a_function_out() {
         "--bundle-dir",
         "bundles",
     ];
-    // Reads plus two writes per role to start, three to finish.
-    let expected_start = 2 * COUNT as u64 + 3;
-    let expected_finish = 3 * COUNT as u64 + 3;
+    // Reads, then per role the lock (GetRole, TagRole, GetRole; GetRole,
+    // UntagRole) around two writes to start, three to finish.
+    let expected_start = 7 * COUNT as u64 + 3;
+    let expected_finish = 8 * COUNT as u64 + 3;
     for round in 1..=2 {
         let (before, _) = read_bundle_dir(&dir.join("bundles"));
         let trigger = pick_trigger(&mut rng, expected_start, false);
@@ -334,6 +376,8 @@ async fn rotate_killed_at_random_points_never_locks_a_function_out() {
         );
         let what = format!("seed {seed}, round {round}, rotate --start killed ({trigger:?})");
         assert_safe_after_kill(&iam, dir, &what, &mut secrets).await;
+        let leases = expire_leases(&iam).await;
+        eprintln!("  {leases} lease(s) left by the kill, expired");
         run(&proxy.endpoint(), dir, &start, &transcript).assert_exit(0);
         let started = assert_safe_after_kill(&iam, dir, "after rotate --start", &mut secrets).await;
         let roles = live_roles(&iam).await;
@@ -358,6 +402,8 @@ async fn rotate_killed_at_random_points_never_locks_a_function_out() {
         );
         let what = format!("seed {seed}, round {round}, rotate --finish killed ({trigger:?})");
         assert_safe_after_kill(&iam, dir, &what, &mut secrets).await;
+        let leases = expire_leases(&iam).await;
+        eprintln!("  {leases} lease(s) left by the kill, expired");
         run(&proxy.endpoint(), dir, &finish, &transcript).assert_exit(0);
         assert_safe_after_kill(&iam, dir, "after rotate --finish", &mut secrets).await;
         let roles = assert_converged(&moto, &iam, dir, &transcript).await;

@@ -172,6 +172,23 @@ async fn rotate_locked(
     let external_id = bundle::external_id_from_live(&after).ok_or_else(|| {
         format!("{name}: the trust policy holds no external ID fnctl can vouch for")
     })?;
+    // Another run may have rotated the same role at the same moment (a lease
+    // lock without compare-and-swap can be outrun by a slow network): say what
+    // IAM holds now rather than what this run meant to do.
+    let accepted = after
+        .trust_policy
+        .valid()
+        .map(crate::plan::trust::external_ids)
+        .unwrap_or_default();
+    if args.finish && (accepted.len() != 1 || rotate::in_progress(&after)) {
+        return Err(format!("{name}: the trust policy still accepts {} external IDs after --finish (a concurrent run?); re-run `fnctl rotate {name} --finish`", accepted.len()));
+    }
+    if args.start && !rotate::in_progress(&after) {
+        return Err(format!("{name}: the rotation is not in a consistent state after --start (a concurrent run?); the bundle was not changed; re-run `fnctl rotate {name} --start`"));
+    }
+    if args.start && external_id != steps.bundle_external_id {
+        eprintln!("warning: {name}: another run rotated this role at the same time; the bundle holds the new ID IAM accepts now");
+    }
     let path = bundle::write(
         &args.bundle_dir,
         &bundle::build(instance, &after.arn, &external_id),

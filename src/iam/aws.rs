@@ -81,6 +81,23 @@ impl IamBackend for AwsIam {
     }
 
     async fn execute(&self, operation: &WireOperation) -> Result<(), IamError> {
+        // Whatever an error message echoes, the IDs this request carried never leave.
+        self.send(operation).await.map_err(|error| match operation {
+            Operation::CreateRole { trust_policy, .. }
+            | Operation::UpdateTrustPolicy { trust_policy, .. } => {
+                let secrets = serde_json::from_str(trust_policy)
+                    .map(|d| crate::plan::trust::external_ids(&d))
+                    .unwrap_or_default();
+                error.without_secrets(&secrets)
+            }
+            _ => error,
+        })
+    }
+}
+
+impl AwsIam {
+    /// Sends one operation with the SDK.
+    async fn send(&self, operation: &WireOperation) -> Result<(), IamError> {
         let api = operation.api_name();
         let client = &self.client;
         match operation {

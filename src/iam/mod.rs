@@ -195,6 +195,42 @@ pub enum IamError {
     Transport { api: &'static str, message: String },
 }
 
+impl IamError {
+    /// The same error with every occurrence of `secrets` in its message
+    /// replaced by `(sensitive)`.
+    pub fn without_secrets(self, secrets: &[String]) -> Self {
+        let scrub = |mut message: String| {
+            for secret in secrets.iter().filter(|s| !s.is_empty()) {
+                message = message.replace(secret.as_str(), crate::render::SENSITIVE);
+            }
+            message
+        };
+        match self {
+            IamError::NoSuchEntity { api, message } => IamError::NoSuchEntity {
+                api,
+                message: scrub(message),
+            },
+            IamError::AccessDenied { api, message } => IamError::AccessDenied {
+                api,
+                message: scrub(message),
+            },
+            IamError::AlreadyExists { api, message } => IamError::AlreadyExists {
+                api,
+                message: scrub(message),
+            },
+            IamError::Service { api, code, message } => IamError::Service {
+                api,
+                code,
+                message: scrub(message),
+            },
+            IamError::Transport { api, message } => IamError::Transport {
+                api,
+                message: scrub(message),
+            },
+        }
+    }
+}
+
 /// Everything read about one account's roles.
 #[derive(Debug, Clone, Default)]
 pub struct LiveAccount {

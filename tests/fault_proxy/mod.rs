@@ -155,15 +155,30 @@ impl FaultConfig {
 pub enum Reply {
     /// One of the random fault kinds, on purpose.
     Fault(FaultKind),
-    /// An IAM XML error, not forwarded. With `echo_policy`, the decoded
-    /// `PolicyDocument` (or `AssumeRolePolicyDocument`) of the request is
-    /// appended to the message, like an AWS error that quotes the input.
+    /// An IAM XML error, not forwarded. `echo` appends (part of) the
+    /// request's `PolicyDocument` / `AssumeRolePolicyDocument` to the
+    /// message, like an AWS error that quotes its input.
     IamError {
         status: u16,
         code: String,
         message: String,
-        echo_policy: bool,
+        echo: Echo,
     },
+}
+
+/// How much of the request's policy document an error message quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    Nothing,
+    /// The whole document as JSON text.
+    Document,
+    /// The whole document percent-encoded, as the query API carries it.
+    EncodedDocument,
+    /// A fragment in AWS's "Invalid principal in policy" style:
+    /// `"sts:ExternalId":"<id>"`.
+    ConditionFragment,
+    /// Only the external ID's value, quoted.
+    BareValue,
 }
 
 impl Reply {
@@ -173,7 +188,17 @@ impl Reply {
             status: 409,
             code: "ConcurrentModification".into(),
             message: "Injected failure: the role was modified concurrently".into(),
-            echo_policy: false,
+            echo: Echo::Nothing,
+        }
+    }
+
+    /// IAM's `MalformedPolicyDocument` (400), quoting the document as `echo` says.
+    pub fn malformed_policy(echo: Echo) -> Reply {
+        Reply::IamError {
+            status: 400,
+            code: "MalformedPolicyDocument".into(),
+            message: "Syntax errors in policy.".into(),
+            echo,
         }
     }
 }
@@ -187,6 +212,8 @@ enum RuleEffect {
     Gate { parties: usize, timeout: Duration },
     /// Forward at once, then hold the answer for this long.
     HoldAnswer(Duration),
+    /// Hold the request this long, then forward it.
+    DelayBefore(Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +229,8 @@ struct Rule {
 pub struct Event {
     pub number: u64,
     pub action: String,
+    /// The request's `RoleName`, if any.
+    pub role: Option<String>,
     /// `None` when forwarded untouched.
     pub fault: Option<String>,
 }
@@ -215,6 +244,7 @@ struct State {
     faults_by_kind: BTreeMap<String, u64>,
     events: Vec<Event>,
     gate_waiting: BTreeMap<String, usize>,
+    echoed_ids: BTreeSet<String>,
     gate_generation: BTreeMap<String, u64>,
 }
 
@@ -225,6 +255,16 @@ struct Shared {
     stopping: AtomicBool,
     requests: AtomicU64,
     answered: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+/// Counts a request as in flight until dropped.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The proxy; stops accepting when dropped.
@@ -240,6 +280,7 @@ enum Decision {
     Reply(Reply),
     Gate { parties: usize, timeout: Duration },
     HoldAnswer(Duration),
+    DelayBefore(Duration),
 }
 
 impl FaultProxy {
@@ -263,6 +304,7 @@ impl FaultProxy {
             stopping: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             answered: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
         });
         let accept_shared = shared.clone();
         std::thread::spawn(move || {
@@ -329,6 +371,12 @@ impl FaultProxy {
         self.push_rule(action, 1, RuleEffect::HoldAnswer(hold));
     }
 
+    /// The next request with `Action=action` is held for `delay`, then
+    /// forwarded (a request slow on the wire, or retried after a backoff).
+    pub fn delay_once(&self, action: &str, delay: Duration) {
+        self.push_rule(action, 1, RuleEffect::DelayBefore(delay));
+    }
+
     fn push_rule(&self, action: &str, times: usize, effect: RuleEffect) {
         self.shared.state.lock().unwrap().rules.push(Rule {
             action: action.to_string(),
@@ -345,6 +393,20 @@ impl FaultProxy {
     /// Requests answered so far (forwarded or faulted, not dropped).
     pub fn answered(&self) -> u64 {
         self.shared.answered.load(Ordering::SeqCst)
+    }
+
+    /// Requests received and not yet finished (forwarded or dropped).
+    pub fn in_flight(&self) -> u64 {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Waits (at most `limit`) until no request is in flight: what a killed
+    /// client had on the wire has then reached moto or been dropped.
+    pub fn drain(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.in_flight() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Requests received, by `Action`.
@@ -364,6 +426,24 @@ impl FaultProxy {
     /// Every request so far, in order of arrival.
     pub fn events(&self) -> Vec<Event> {
         self.shared.state.lock().unwrap().events.clone()
+    }
+
+    /// External IDs in the documents of requests answered with an echoing
+    /// error (the request failed, so they exist nowhere else).
+    pub fn echoed_ids(&self) -> BTreeSet<String> {
+        self.shared.state.lock().unwrap().echoed_ids.clone()
+    }
+
+    /// Requests so far that change something (not Get*/List*/GetCallerIdentity).
+    pub fn writes(&self) -> Vec<Event> {
+        self.events()
+            .into_iter()
+            .filter(|e| {
+                !(e.action.starts_with("Get")
+                    || e.action.starts_with("List")
+                    || e.action == "(none)")
+            })
+            .collect()
     }
 
     /// One line for the test log.
@@ -402,13 +482,15 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
     if shared.stopping.load(Ordering::SeqCst) {
         return Ok(());
     }
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    let _in_flight = InFlight(&shared.in_flight);
     let form = form_fields(&request.body);
     let action = form
         .get("Action")
         .cloned()
         .unwrap_or_else(|| "(none)".to_string());
     let number = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let (decision, delay) = decide(shared, &action, number);
+    let (decision, delay) = decide(shared, &action, form.get("RoleName").cloned(), number);
     match decision {
         Decision::Forward => {
             let response = forward(shared.upstream, &request)?;
@@ -417,6 +499,11 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
         Decision::HoldAnswer(hold) => {
             let response = forward(shared.upstream, &request)?;
             std::thread::sleep(hold);
+            answer(shared, &mut client, &response)
+        }
+        Decision::DelayBefore(delay) => {
+            std::thread::sleep(delay);
+            let response = forward(shared.upstream, &request)?;
             answer(shared, &mut client, &response)
         }
         Decision::Gate { parties, timeout } => {
@@ -465,26 +552,39 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
                 answer(shared, &mut client, &response)
             }
         },
-        Decision::Reply(Reply::Fault(kind)) => {
-            // Same as a random fault of that kind.
-            let _ = kind;
+        Decision::Reply(Reply::Fault(_)) => {
             unreachable!("rule faults are turned into Decision::Fault")
         }
         Decision::Reply(Reply::IamError {
             status,
             code,
             message,
-            echo_policy,
+            echo,
         }) => {
-            let mut message = message;
-            if echo_policy {
-                let document = form
-                    .get("PolicyDocument")
-                    .or_else(|| form.get("AssumeRolePolicyDocument"))
-                    .cloned()
-                    .unwrap_or_default();
-                message = format!("{message} {document}");
-            }
+            let document = form
+                .get("PolicyDocument")
+                .or_else(|| form.get("AssumeRolePolicyDocument"))
+                .cloned()
+                .unwrap_or_default();
+            let ids = serde_json::from_str::<Value>(&document)
+                .map(|d| external_ids_in(&d))
+                .unwrap_or_default();
+            shared
+                .state
+                .lock()
+                .unwrap()
+                .echoed_ids
+                .extend(ids.iter().cloned());
+            let first = ids.first().cloned().unwrap_or_default();
+            let message = match echo {
+                Echo::Nothing => message,
+                Echo::Document => format!("{message} {document}"),
+                Echo::EncodedDocument => format!("{message} {}", percent_encode(&document)),
+                Echo::ConditionFragment => {
+                    format!("{message} Invalid condition in policy: \"sts:ExternalId\":\"{first}\"")
+                }
+                Echo::BareValue => format!("{message} Invalid value '{first}'."),
+            };
             let kind = if status >= 500 { "Receiver" } else { "Sender" };
             answer(
                 shared,
@@ -496,7 +596,12 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
 }
 
 /// Chooses what happens to request `number` (rules first, then the dice).
-fn decide(shared: &Shared, action: &str, number: u64) -> (Decision, Duration) {
+fn decide(
+    shared: &Shared,
+    action: &str,
+    role: Option<String>,
+    number: u64,
+) -> (Decision, Duration) {
     let mut state = shared.state.lock().unwrap();
     *state
         .requests_by_action
@@ -529,6 +634,10 @@ fn decide(shared: &Shared, action: &str, number: u64) -> (Decision, Duration) {
                 label = Some("hold-answer (rule)".into());
                 decision = Decision::HoldAnswer(hold);
             }
+            RuleEffect::DelayBefore(delay) => {
+                label = Some("delay (rule)".into());
+                decision = Decision::DelayBefore(delay);
+            }
         }
     }
     let config = state.config.clone().unwrap();
@@ -557,6 +666,7 @@ fn decide(shared: &Shared, action: &str, number: u64) -> (Decision, Duration) {
     state.events.push(Event {
         number,
         action: action.to_string(),
+        role,
         fault: label,
     });
     (decision, Duration::from_millis(delay_ms))
@@ -620,6 +730,18 @@ pub fn iam_error(status: u16, kind: &str, code: &str, message: &str) -> Vec<u8> 
         body.len()
     )
     .into_bytes()
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn xml_escape(text: &str) -> String {
@@ -1238,6 +1360,11 @@ pub fn fnctl_command(endpoint: &str, dir: &Path, args: &[&str]) -> std::process:
         .env("AWS_SHARED_CREDENTIALS_FILE", &no_file)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_COLOR", "1")
+        // moto is consistent at once: the rotate lock need not wait 1.5 s
+        // for IAM to settle (tests that race the lock set their own).
+        .env("FNCTL_LOCK_SETTLE_MS", "50")
+        // A killed rotation's lease must not hold the re-run up for a minute.
+        .env("FNCTL_LOCK_LEASE_SECONDS", "4")
         .env_remove("CLICOLOR_FORCE")
         .env_remove("RUST_LOG")
         .stdin(std::process::Stdio::null())
