@@ -80,9 +80,10 @@ fn yaml_files(folder: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// The folders of shipped manifests that exist.
+/// The folders of shipped manifests that exist. `examples/` holds CI and
+/// Kubernetes files, not manifests; the examples use `manifests/`.
 fn manifest_folders() -> Vec<PathBuf> {
-    ["manifests", "examples"]
+    ["manifests"]
         .iter()
         .map(|f| repo_root().join(f))
         .filter(|f| f.is_dir())
@@ -95,10 +96,7 @@ fn every_shipped_manifest_starts_with_the_schema_modeline() {
     for folder in manifest_folders() {
         yaml_files(&folder, &mut files);
     }
-    assert!(
-        !files.is_empty(),
-        "no manifests under manifests/ or examples/"
-    );
+    assert!(!files.is_empty(), "no manifests under manifests/");
     for file in files {
         let text = fs::read_to_string(&file).unwrap();
         let first = text.lines().next().unwrap_or("");
