@@ -312,3 +312,40 @@ pub fn guard_trust(operation: &WireOperation, segment_account: &str) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(trust: &serde_json::Value) -> WireOperation {
+        Operation::UpdateTrustPolicy { role: "r".into(), trust_policy: trust.to_string() }
+    }
+
+    const ID: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKl";
+
+    #[test]
+    fn the_guard_passes_what_fnctl_renders() {
+        assert!(guard_trust(&update(&render::trust_policy("458175278816", &[ID])), "458175278816").is_ok());
+        assert!(guard_trust(&update(&render::trust_policy("458175278816", &[ID, "second-id-12345"])), "458175278816").is_ok());
+    }
+
+    #[test]
+    fn the_guard_refuses_strangers_missing_ids_and_extra_statements() {
+        let other_account = render::trust_policy("111122223333", &[ID]);
+        assert!(guard_trust(&update(&other_account), "458175278816").unwrap_err().contains("admits anything but"));
+        let mut two_principals = render::trust_policy("458175278816", &[ID]);
+        two_principals["Statement"][0]["Principal"]["AWS"] = serde_json::json!(["arn:aws:iam::458175278816:root", "*"]);
+        assert!(guard_trust(&update(&two_principals), "458175278816").is_err());
+        let mut no_condition = render::trust_policy("458175278816", &[ID]);
+        no_condition["Statement"][0].as_object_mut().unwrap().remove("Condition");
+        assert!(guard_trust(&update(&no_condition), "458175278816").unwrap_err().contains("external ID"));
+        let three_ids = render::trust_policy("458175278816", &[ID, "b-second-id", "c-third-id"]);
+        assert!(guard_trust(&update(&three_ids), "458175278816").is_err());
+        let mut extra = render::trust_policy("458175278816", &[ID]);
+        let statement = extra["Statement"][0].clone();
+        extra["Statement"].as_array_mut().unwrap().push(statement);
+        assert!(guard_trust(&update(&extra), "458175278816").is_err());
+        let bad_id = render::trust_policy("458175278816", &["has space"]);
+        assert!(guard_trust(&update(&bad_id), "458175278816").is_err());
+    }
+}
