@@ -85,7 +85,81 @@ fn verb(change: &RoleChange) -> &'static str {
     }
 }
 
+/// Whether a change touches what a rotation also writes (the trust policy
+/// or the external-ID tags): such changes run under the role's lease lock.
+fn touches_rotation_state(change: &RoleChange) -> bool {
+    let rotation_tag = |key: &str| {
+        [
+            tags::EXTERNAL_ID,
+            tags::ROTATION_PENDING,
+            tags::ROTATION_STARTED,
+        ]
+        .contains(&key)
+    };
+    change.action != crate::plan::Action::Create
+        && change.steps.iter().any(|step| match &step.operation {
+            Operation::UpdateTrustPolicy { .. } => true,
+            Operation::TagRole { tags: changed, .. } => changed.keys().any(|k| rotation_tag(k)),
+            Operation::UntagRole { keys, .. } => keys.iter().any(|k| rotation_tag(k)),
+            _ => false,
+        })
+}
+
+/// Whether the trust policy and tags fnctl planned from are still what IAM holds.
+fn unchanged_since_planned(planned: &LiveRole, now: &LiveRole) -> bool {
+    let without_lock = |role: &LiveRole| {
+        let mut tags = role.tags.clone();
+        tags.remove(tags::LOCK);
+        tags
+    };
+    let trust = |role: &LiveRole| role.trust_policy.valid().map(crate::policy::normalize);
+    trust(planned) == trust(now) && without_lock(planned) == without_lock(now)
+}
+
 async fn execute_change<B: IamBackend>(
+    backend: &B,
+    change_index: usize,
+    change: &RoleChange,
+    live_role: Option<&LiveRole>,
+    now: &str,
+) -> RoleOutcome {
+    let Some(planned) = live_role.filter(|_| touches_rotation_state(change)) else {
+        return execute_steps(backend, change_index, change, live_role, now).await;
+    };
+    // A rotation (or another apply) must not interleave with a change to the
+    // trust policy: take the role's lease, and refuse if the role moved since
+    // it was read.
+    let (lease, current) = match crate::lock::acquire(backend, &change.role).await {
+        Ok(held) => held,
+        Err(error) => {
+            return RoleOutcome {
+                change_index,
+                completed_steps: 0,
+                external_ids: Vec::new(),
+                error: Some(error.to_string()),
+            }
+        }
+    };
+    let outcome = if unchanged_since_planned(planned, &current) {
+        execute_steps(backend, change_index, change, live_role, now).await
+    } else {
+        RoleOutcome {
+            change_index,
+            completed_steps: 0,
+            external_ids: Vec::new(),
+            error: Some("the role's trust policy or tags changed since they were read (another fnctl run?); nothing was changed; run apply again".into()),
+        }
+    };
+    if let Err(error) = crate::lock::release(backend, &lease).await {
+        eprintln!(
+            "warning: could not release the lock on {} ({error}); it expires by itself",
+            change.role
+        );
+    }
+    outcome
+}
+
+async fn execute_steps<B: IamBackend>(
     backend: &B,
     change_index: usize,
     change: &RoleChange,
@@ -318,27 +392,49 @@ mod tests {
     use super::*;
 
     fn update(trust: &serde_json::Value) -> WireOperation {
-        Operation::UpdateTrustPolicy { role: "r".into(), trust_policy: trust.to_string() }
+        Operation::UpdateTrustPolicy {
+            role: "r".into(),
+            trust_policy: trust.to_string(),
+        }
     }
 
     const ID: &str = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKl";
 
     #[test]
     fn the_guard_passes_what_fnctl_renders() {
-        assert!(guard_trust(&update(&render::trust_policy("458175278816", &[ID])), "458175278816").is_ok());
-        assert!(guard_trust(&update(&render::trust_policy("458175278816", &[ID, "second-id-12345"])), "458175278816").is_ok());
+        assert!(guard_trust(
+            &update(&render::trust_policy("458175278816", &[ID])),
+            "458175278816"
+        )
+        .is_ok());
+        assert!(guard_trust(
+            &update(&render::trust_policy(
+                "458175278816",
+                &[ID, "second-id-12345"]
+            )),
+            "458175278816"
+        )
+        .is_ok());
     }
 
     #[test]
     fn the_guard_refuses_strangers_missing_ids_and_extra_statements() {
         let other_account = render::trust_policy("111122223333", &[ID]);
-        assert!(guard_trust(&update(&other_account), "458175278816").unwrap_err().contains("admits anything but"));
+        assert!(guard_trust(&update(&other_account), "458175278816")
+            .unwrap_err()
+            .contains("admits anything but"));
         let mut two_principals = render::trust_policy("458175278816", &[ID]);
-        two_principals["Statement"][0]["Principal"]["AWS"] = serde_json::json!(["arn:aws:iam::458175278816:root", "*"]);
+        two_principals["Statement"][0]["Principal"]["AWS"] =
+            serde_json::json!(["arn:aws:iam::458175278816:root", "*"]);
         assert!(guard_trust(&update(&two_principals), "458175278816").is_err());
         let mut no_condition = render::trust_policy("458175278816", &[ID]);
-        no_condition["Statement"][0].as_object_mut().unwrap().remove("Condition");
-        assert!(guard_trust(&update(&no_condition), "458175278816").unwrap_err().contains("external ID"));
+        no_condition["Statement"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("Condition");
+        assert!(guard_trust(&update(&no_condition), "458175278816")
+            .unwrap_err()
+            .contains("external ID"));
         let three_ids = render::trust_policy("458175278816", &[ID, "b-second-id", "c-third-id"]);
         assert!(guard_trust(&update(&three_ids), "458175278816").is_err());
         let mut extra = render::trust_policy("458175278816", &[ID]);

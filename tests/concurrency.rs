@@ -127,7 +127,9 @@ async fn two_applies_at_once_then_one_more_converges() {
                     out.stderr.contains("already exists")
                         || out.stderr.contains("EntityAlreadyExists")
                         || out.stderr.contains("HTTP 500")
-                        || out.stderr.contains("no longer in the trust policy"),
+                        || out.stderr.contains("no longer in the trust policy")
+                        // The other apply held the role's lease and changed it first.
+                        || out.stderr.contains("changed since they were read"),
                     "a concurrent apply failed for another reason:\n{}",
                     out.stderr
                 );
@@ -390,6 +392,62 @@ async fn rotate_lock_holds_when_a_lease_write_is_delayed_past_the_settle_time() 
         instance,
         old,
         "delayed-lease race",
+        &transcript,
+    )
+    .await;
+}
+
+/// An apply that runs while a rotation is half-way (its pending tag written,
+/// its trust update still in flight) must not undo the rotation: apply reads
+/// a pending tag naming no ID in the trust policy and would remove it, but it
+/// changes trust policies and external-ID tags only under the role's lease
+/// and only if the role is still as it read it. Afterwards the bundle works,
+/// the old ID still works, and the next plan is empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_during_a_rotation_does_not_undo_it() {
+    let moto = Moto::start();
+    let iam = iam_client(&moto).await;
+    let ws = support::workspace();
+    let dir = ws.path();
+    let transcript = Transcript::default();
+    let current = applied(&moto, dir, &transcript).await;
+    let (instance, old) = &current[0];
+    let rotation_proxy = FaultProxy::start(moto.port(), FaultConfig::quiet());
+    // The rotation's trust update reaches IAM 2.5 s late: its pending tag is
+    // already there, so an apply reading now sees a half-done rotation.
+    rotation_proxy.delay_once("UpdateAssumeRolePolicy", Duration::from_millis(2500));
+    let rotation = spawn(
+        &rotation_proxy.endpoint(),
+        dir,
+        &rotate_args(instance, &["--start"]),
+        &[],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rotation_proxy
+        .requests_by_action()
+        .get("TagRole")
+        .copied()
+        .unwrap_or(0)
+        < 2
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let apply = run(&moto.endpoint(), dir, &APPLY, &transcript);
+    let rotation = finish(rotation, "rotate --start", &transcript);
+    rotation.assert_exit(0);
+    assert!(
+        apply.status == 0 || apply.stderr.contains("changed since they were read"),
+        "apply failed for another reason:\n{}",
+        apply.stderr
+    );
+    assert_rotation_sound(
+        &moto,
+        &iam,
+        dir,
+        instance,
+        old,
+        "apply during rotation",
         &transcript,
     )
     .await;
