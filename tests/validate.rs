@@ -660,12 +660,16 @@ fn the_text_report_lists_the_same_problems_as_json() {
             d["code"].as_str().unwrap(),
             d["message"].as_str().unwrap()
         );
+        // A problem with the whole file names no field in the text form.
+        let field = match d["field"].as_str().unwrap() {
+            "(document)" => String::new(),
+            field => format!(" ({field})"),
+        };
         let place = format!(
-            "--> {}:{}:{} ({})",
+            "--> {}:{}:{}{field}",
             d["file"].as_str().unwrap(),
             d["line"],
             d["column"],
-            d["field"].as_str().unwrap()
         );
         out.assert_stderr_contains(&heading)
             .assert_stderr_contains(&place);

@@ -103,11 +103,16 @@ pub fn render_text<'a>(
             diagnostic.code, diagnostic.message
         ));
         out.push_str(&format!(
-            "  --> {}:{}:{} ({})\n",
+            "  --> {}:{}:{}{}\n",
             diagnostic.file.display(),
             diagnostic.line,
             diagnostic.column,
-            diagnostic.field
+            // A problem with the whole file has no field worth naming.
+            if diagnostic.field == FieldPath::root().to_string() {
+                String::new()
+            } else {
+                format!(" ({})", diagnostic.field)
+            }
         ));
         if let Some(line) = source_of(&diagnostic.file)
             .and_then(|source| source.lines().nth(diagnostic.line.saturating_sub(1)))
