@@ -33,8 +33,8 @@ pub struct Bundle {
 }
 
 /// ARN of a role in an account.
-pub fn role_arn(account: &str, path: &str, name: &str) -> String {
-    format!("arn:aws:iam::{account}:role{path}{name}")
+pub fn role_arn(partition: &str, account: &str, path: &str, name: &str) -> String {
+    format!("arn:{partition}:iam::{account}:role{path}{name}")
 }
 
 /// The bundle of `instance`, whose role is `role_arn` and accepts `external_id`.

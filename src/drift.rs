@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::digest::{self, Aspect, Cause, Digests};
-use crate::external_id;
+
 use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
 use crate::plan::trust;
-use crate::policy::evaluate::trust_admits;
+use crate::policy::evaluate::trust_might_admit;
 use crate::policy::normalize;
 use crate::tags;
 
@@ -264,7 +264,7 @@ fn drift_of(
                 let others: Vec<String> = trust::principals(document).into_iter().filter(|p| trust::root_principal(p) != segment_root).collect();
                 if !others.is_empty() {
                     drift("trust-broadened", Severity::Critical, format!("the trust policy admits another principal: {}", others.join(", ")))
-                } else if trust_admits(document, segment, None) {
+                } else if trust_might_admit(document, segment, None) {
                     drift("trust-broadened", Severity::Critical, "the external ID condition is gone: any Segment customer's function could assume the role".into())
                 } else {
                     drift("trust-changed", Severity::Medium, "the trust policy was changed out of band".into())
@@ -308,31 +308,24 @@ fn broadens(live: Option<&Value>, desired: Option<&Value>) -> bool {
 }
 
 fn check_external_ids(context: &Context<'_>, role: &LiveRole, findings: &mut Vec<Finding>) {
-    let Some(document) = role.trust_policy.valid() else {
+    if role.trust_policy.valid().is_none() {
+        return;
+    }
+    let state = trust::id_state(role);
+    let Some(recorded) = role.tags.get(tags::EXTERNAL_ID) else {
         return;
     };
-    let ids = trust::external_ids(document);
-    let recorded = role.tags.get(tags::EXTERNAL_ID);
-    let pending = role.tags.get(tags::ROTATION_PENDING);
-    let known = |id: &String| {
-        let fingerprint = external_id::fingerprint(id);
-        Some(&fingerprint) == recorded || Some(&fingerprint) == pending
-    };
-    if let Some(recorded) = recorded {
-        let accepted = ids.iter().any(|id| {
-            external_id::fingerprint(id) == *recorded
-                || Some(&external_id::fingerprint(id)) == pending
-        });
-        if !accepted {
-            findings.push(context.finding("external-id-mismatch", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the external ID fnctl issued (fingerprint {recorded}): the function is locked out")));
-        }
-        if ids.iter().any(|id| !known(id)) {
-            findings.push(context.finding(
-                "trust-broadened",
-                Severity::Critical,
-                FindingKind::Drift,
-                "the trust policy accepts an external ID fnctl did not issue",
-            ));
-        }
+    if state.recorded.is_none() && state.pending.is_none() {
+        findings.push(context.finding("external-id-mismatch", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the external ID fnctl issued (fingerprint {recorded}): the function is locked out")));
+    }
+    let issued =
+        |id: &String| Some(id) == state.recorded.as_ref() || Some(id) == state.pending.as_ref();
+    if state.ids.iter().any(|id| !issued(id)) {
+        findings.push(context.finding(
+            "trust-broadened",
+            Severity::Critical,
+            FindingKind::Drift,
+            "the trust policy accepts an external ID fnctl did not issue",
+        ));
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use crate::external_id;
 use crate::iam::{Operation, WireOperation};
 use crate::model::LiveRole;
-use crate::plan::trust::external_ids;
+
 use crate::render;
 use crate::tags;
 
@@ -53,35 +53,10 @@ fn parse_time(tag: &'static str, value: &str) -> Result<SystemTime, RotationErro
     })
 }
 
-/// The current ID and, during a rotation, the pending one.
+/// The trust policy's IDs, the recorded current one and the pending one.
 fn ids_of(role: &LiveRole) -> (Vec<String>, Option<String>, Option<String>) {
-    let ids = role
-        .trust_policy
-        .valid()
-        .map(external_ids)
-        .unwrap_or_default();
-    let recorded = find_by_fingerprint(&ids, role.tags.get(tags::EXTERNAL_ID)).cloned();
-    let tagged = find_by_fingerprint(&ids, role.tags.get(tags::ROTATION_PENDING))
-        .cloned()
-        .filter(|p| Some(p) != recorded.as_ref());
-    // Two runs that raced may leave the pending tag naming the loser's ID
-    // while the trust policy holds the winner's: a rotation is still in
-    // progress, and its new ID is the one beside the recorded current.
-    let others: Vec<&String> = ids
-        .iter()
-        .filter(|id| Some(*id) != recorded.as_ref())
-        .collect();
-    let pending = tagged.or_else(|| {
-        match (
-            role.tags.contains_key(tags::ROTATION_PENDING),
-            recorded.is_some(),
-            others.as_slice(),
-        ) {
-            (true, true, [other]) => Some((*other).clone()),
-            _ => None,
-        }
-    });
-    (ids, recorded, pending)
+    let state = crate::plan::trust::id_state(role);
+    (state.ids, state.recorded, state.pending)
 }
 
 /// The role's recorded current external ID and, during a rotation, the

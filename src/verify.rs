@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::bundle::{self, Bundle};
 use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
 use crate::plan::trust;
-use crate::policy::evaluate::{evaluate, trust_admits, Decision, Request};
+use crate::policy::evaluate::{evaluate, trust_admits, trust_might_admit, Decision, Request};
 
 /// An account id no one uses, to probe whether a trust policy admits strangers.
 const STRANGER_ACCOUNT: &str = "000000000000";
@@ -90,16 +90,18 @@ fn check_trust_excludes_strangers(
     findings: &mut Vec<Finding>,
 ) {
     let segment = instance.segment_account.as_str();
-    if trust_admits(trust_policy, segment, None)
-        || trust_admits(trust_policy, segment, Some(WRONG_EXTERNAL_ID))
+    // Strangers are probed with undecidable conditions counted as met: a
+    // condition fnctl cannot evaluate is no proof that it keeps anyone out.
+    if trust_might_admit(trust_policy, segment, None)
+        || trust_might_admit(trust_policy, segment, Some(WRONG_EXTERNAL_ID))
     {
         findings.push(finding(instance, "trust-admits-without-external-id", format!("Segment's account {segment} can assume the role without the right external ID: any Segment customer's function could (confused deputy)")));
     }
     let ids = trust::external_ids(trust_policy);
     if ids
         .iter()
-        .any(|id| trust_admits(trust_policy, STRANGER_ACCOUNT, Some(id)))
-        || trust_admits(trust_policy, STRANGER_ACCOUNT, None)
+        .any(|id| trust_might_admit(trust_policy, STRANGER_ACCOUNT, Some(id)))
+        || trust_might_admit(trust_policy, STRANGER_ACCOUNT, None)
     {
         findings.push(finding(
             instance,
@@ -110,7 +112,7 @@ fn check_trust_excludes_strangers(
     let segment_root = format!("arn:aws:iam::{segment}:root");
     for principal in trust::principals(trust_policy) {
         let normalized = trust::root_principal(&principal);
-        if normalized != segment_root && normalized != "*" {
+        if normalized != segment_root {
             findings.push(finding(
                 instance,
                 "trust-admits-other-principal",
@@ -341,5 +343,21 @@ mod tests {
             Some(&bundle::build(&desired, &live.arn, "x"))
         ))
         .contains(&"trust-admits-without-external-id"));
+        // An open principal behind a condition fnctl cannot evaluate is no proof of safety.
+        let mut open = render::trust_policy("458175278816", &["the-id"]);
+        open["Statement"][0]["Principal"] = serde_json::json!("*");
+        open["Statement"][0]["Condition"] =
+            serde_json::json!({"Bool": {"aws:SecureTransport": "true"}});
+        let live = role(open, &desired);
+        let found = codes(&verify_instance(
+            &desired,
+            Some(&live),
+            Some(&bundle::build(&desired, &live.arn, "the-id")),
+        ));
+        assert!(
+            found.contains(&"trust-admits-anyone")
+                && found.contains(&"trust-admits-other-principal"),
+            "{found:?}"
+        );
     }
 }

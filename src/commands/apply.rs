@@ -226,12 +226,28 @@ fn write_bundles(
             None => live.and_then(bundle::external_id_from_live),
         };
         let Some(external_id) = external_id else {
-            if change.is_some() || live.is_some() {
+            // Two unrecorded IDs were kept on purpose (the plan warned): no
+            // bundle can be vouched for, which is not a failure of this run.
+            let ambiguous = plan.notices.iter().any(|n| {
+                n.code == "ambiguous-external-id"
+                    && n.instance.as_deref() == Some(instance.name.as_str())
+            });
+            if (change.is_some() || live.is_some()) && !ambiguous {
                 failures.push(format!("instance {}: no external ID fnctl can vouch for in the trust policy; bundle not written", instance.name));
             }
             continue;
         };
-        let arn = bundle::role_arn(&run.account, &instance.role_path, &instance.role_name);
+        // IAM's own ARN when the role was there already (its name may differ in
+        // case from the manifest's); the ARN a create makes otherwise.
+        let arn = match live {
+            Some(role) => role.arn.clone(),
+            None => bundle::role_arn(
+                &run.partition,
+                &run.account,
+                &instance.role_path,
+                &instance.role_name,
+            ),
+        };
         match bundle::write(directory, &bundle::build(instance, &arn, &external_id)) {
             Ok(_) => written += 1,
             Err(error) => failures.push(format!(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use aws_config::SdkConfig;
 
 use crate::accounts::{self, AccountGroup};
+use crate::aws::CallerIdentity;
 use crate::cli::{GlobalOptions, ManifestOptions};
 use crate::iam::aws::AwsIam;
 use crate::iam::{IamBackend, LiveAccount};
@@ -17,6 +18,8 @@ use crate::plan::{self, planner, Plan, PlanOptions};
 pub struct AccountRun {
     /// Account id per STS.
     pub account: String,
+    /// The partition the account is in (`aws`, `aws-us-gov`, `aws-cn`), per STS.
+    pub partition: String,
     /// Role assumed to reach it.
     pub assume_role: Option<String>,
     /// Configuration that reaches it.
@@ -126,26 +129,47 @@ pub async fn observe(
                 .all(wanted)
         })
         .collect();
+    // Reach every account first: two credential sources may lead to the same
+    // account, and an account must be planned as one (or `--prune` would
+    // take the other group's roles for orphans).
+    let connected =
+        futures::future::join_all(groups.into_iter().map(|group| connect_group(&base, group)))
+            .await;
+    let mut accounts: Vec<(CallerIdentity, SdkConfig, AccountGroup)> = Vec::new();
+    for result in connected {
+        let (identity, config, group) = result?;
+        match accounts
+            .iter_mut()
+            .find(|(known, ..)| known.account == identity.account)
+        {
+            Some((_, _, merged)) => merged.instances.extend(group.instances),
+            None => accounts.push((identity, config, group)),
+        }
+    }
     let runs = futures::future::join_all(
-        groups
+        accounts
             .into_iter()
-            .map(|group| observe_group(&base, group, options, parallelism, global.verbose)),
+            .filter(|(identity, ..)| wanted(&identity.account))
+            .map(|(identity, config, group)| {
+                read_and_plan(
+                    identity,
+                    config,
+                    group,
+                    options,
+                    parallelism,
+                    global.verbose,
+                )
+            }),
     )
     .await;
-    let runs: Vec<AccountRun> = runs.into_iter().collect::<anyhow::Result<_>>()?;
-    Ok(runs
-        .into_iter()
-        .filter(|run| wanted(&run.account))
-        .collect())
+    runs.into_iter().collect()
 }
 
-async fn observe_group(
+/// Reaches a group's account and asks STS who the credentials are.
+async fn connect_group(
     base: &SdkConfig,
     group: AccountGroup,
-    options: &PlanOptions,
-    parallelism: usize,
-    verbose: u8,
-) -> anyhow::Result<AccountRun> {
+) -> anyhow::Result<(CallerIdentity, SdkConfig, AccountGroup)> {
     let config = accounts::connect(base, group.assume_role.as_deref()).await;
     let identity =
         crate::aws::caller_identity(&config)
@@ -154,6 +178,18 @@ async fn observe_group(
                 Some(role) => e.context(format!("cannot reach the account of role {role}")),
                 None => e,
             })?;
+    Ok((identity, config, group))
+}
+
+/// Checks the guard, reads the account's roles and plans it.
+async fn read_and_plan(
+    identity: CallerIdentity,
+    config: SdkConfig,
+    group: AccountGroup,
+    options: &PlanOptions,
+    parallelism: usize,
+    verbose: u8,
+) -> anyhow::Result<AccountRun> {
     accounts::check_guard(&identity, &group.instances)?;
     let backend = AwsIam::new(&config, parallelism);
     let live = backend
@@ -172,6 +208,7 @@ async fn observe_group(
     }
     let plan = plan::plan(&identity.account, &group.instances, &live.roles, options);
     Ok(AccountRun {
+        partition: identity.arn.split(':').nth(1).unwrap_or("aws").to_string(),
         account: identity.account,
         assume_role: group.assume_role,
         config,
@@ -207,7 +244,15 @@ pub fn observe_snapshot(
     }
     let plan = plan::plan(&account, &mine, &snapshot.live.roles, options);
     let config = SdkConfig::builder().build();
+    let partition = snapshot
+        .live
+        .roles
+        .first()
+        .and_then(|r| r.arn.split(':').nth(1))
+        .unwrap_or("aws")
+        .to_string();
     Ok(vec![AccountRun {
+        partition,
         account,
         assume_role: None,
         config,

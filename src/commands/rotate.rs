@@ -65,6 +65,19 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
             let by_name = args.all || args.names.contains(&instance.name);
             let due = args.due
                 && (!args.start || rotate::is_due(role, instance.rotate_after_days, &now_text));
+            // Finishing needs a rotation, its leftover tags, or a lease a killed
+            // run left (locking replaces it, releasing removes it): the others
+            // are not locked for nothing.
+            let finishable = rotate::in_progress(role)
+                || role.tags.contains_key(crate::tags::ROTATION_PENDING)
+                || role.tags.contains_key(crate::tags::LOCK);
+            if args.finish && (by_name || due) && !finishable {
+                eprintln!(
+                    "{}: no rotation in progress; nothing to finish",
+                    instance.name
+                );
+                continue;
+            }
             if by_name || due {
                 selected.push(instance);
             }

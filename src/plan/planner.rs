@@ -258,7 +258,9 @@ fn plan_existing(
         return;
     }
     let mut steps = Vec::new();
-    let external = plan_external_ids(instance, role, &mut result.notices);
+    let Some(external) = plan_external_ids(instance, role, &mut result.notices) else {
+        return;
+    };
     if external.pending_fingerprint.is_some() {
         result.notices.push(notice(
             NoticeLevel::Info,
@@ -383,7 +385,7 @@ struct ExternalIdPlan {
     current_is_recorded: bool,
     /// Fingerprint of the pending rotation ID, when a rotation is in progress.
     pending_fingerprint: Option<String>,
-    /// The live IDs by fingerprint (for comparison only; never output).
+    /// The IDs the live trust policy accepts: secrets, for comparison only, never output.
     live_ids: Vec<String>,
 }
 
@@ -391,23 +393,12 @@ fn plan_external_ids(
     instance: &DesiredInstance,
     role: &LiveRole,
     notices: &mut Vec<Notice>,
-) -> ExternalIdPlan {
+) -> Option<ExternalIdPlan> {
     let name = Some(instance.name.as_str());
-    let live_ids = role
-        .trust_policy
-        .valid()
-        .map(trust::external_ids)
-        .unwrap_or_default();
-    let with_fingerprint = |fingerprint: Option<&String>| {
-        fingerprint.and_then(|f| {
-            live_ids
-                .iter()
-                .find(|id| external_id::fingerprint(id) == *f)
-        })
-    };
-    let recorded = with_fingerprint(role.tags.get(tags::EXTERNAL_ID));
-    let mut pending =
-        with_fingerprint(role.tags.get(tags::ROTATION_PENDING)).filter(|p| Some(*p) != recorded);
+    let state = trust::id_state(role);
+    let live_ids = state.ids.clone();
+    let recorded = state.recorded.as_ref();
+    let mut pending = state.pending.as_ref();
     let mut current = recorded;
     // The recorded ID is gone but the pending one is there: a `rotate --finish`
     // was interrupted after the trust update. The pending ID is now current.
@@ -462,8 +453,21 @@ fn plan_external_ids(
                 None,
             ));
         }
+        None if live_ids.iter().filter(|id| Some(*id) != pending).count() > 2 => {
+            // fnctl never writes a trust policy with more than two IDs, and
+            // cannot tell which of these the function uses.
+            notices.push(notice(
+                NoticeLevel::Conflict,
+                "ambiguous-external-id",
+                name,
+                &role.name,
+                format!("the trust policy accepts {} external IDs and none is recorded as current; fnctl cannot tell which one the function uses", live_ids.len()),
+                Some("remove the IDs no function uses from the trust policy, then run apply again"),
+            ));
+            return None;
+        }
         None => {
-            // Several IDs and none recorded: keep them all rather than lock out a running function.
+            // Two IDs and none recorded: keep both rather than lock out a running function.
             refs.extend(live_ids.iter().filter(|id| Some(*id) != pending).map(|id| {
                 ExternalIdRef::Existing {
                     fingerprint: external_id::fingerprint(id),
@@ -484,13 +488,13 @@ fn plan_external_ids(
             fingerprint: external_id::fingerprint(id),
         });
     }
-    ExternalIdPlan {
+    Some(ExternalIdPlan {
         current_fingerprint: current.map(|id| external_id::fingerprint(id)),
         current_is_recorded: recorded.is_some() && current == recorded,
         pending_fingerprint: pending.map(|id| external_id::fingerprint(id)),
         refs,
         live_ids,
-    }
+    })
 }
 
 fn tag_steps(

@@ -57,6 +57,59 @@ pub fn external_ids(document: &Value) -> Vec<String> {
     found
 }
 
+/// What a role's trust policy and tags say about its external IDs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdState {
+    /// Every ID the trust policy accepts (secrets: never print).
+    pub ids: Vec<String>,
+    /// The ID `fnctl:external-id` records as current, when the trust holds it.
+    pub recorded: Option<String>,
+    /// The new ID of a rotation in progress, when there is one.
+    pub pending: Option<String>,
+}
+
+/// Reads the external-ID state of a role. The pending ID is the one
+/// `fnctl:rotation-pending` names; when two runs raced and the tag names the
+/// loser's ID while the trust policy holds the winner's, the pending ID is
+/// the one beside the recorded current (a rotation is still in progress).
+pub fn id_state(role: &crate::model::LiveRole) -> IdState {
+    let ids = role
+        .trust_policy
+        .valid()
+        .map(external_ids)
+        .unwrap_or_default();
+    let by_tag = |key: &str| {
+        role.tags
+            .get(key)
+            .and_then(|fingerprint| {
+                ids.iter()
+                    .find(|id| crate::external_id::fingerprint(id) == *fingerprint)
+            })
+            .cloned()
+    };
+    let recorded = by_tag(crate::tags::EXTERNAL_ID);
+    let tagged = by_tag(crate::tags::ROTATION_PENDING).filter(|p| Some(p) != recorded.as_ref());
+    let others: Vec<&String> = ids
+        .iter()
+        .filter(|id| Some(*id) != recorded.as_ref())
+        .collect();
+    let pending = tagged.or_else(|| {
+        match (
+            role.tags.contains_key(crate::tags::ROTATION_PENDING),
+            recorded.is_some(),
+            others.as_slice(),
+        ) {
+            (true, true, [other]) => Some((*other).clone()),
+            _ => None,
+        }
+    });
+    IdState {
+        ids,
+        recorded,
+        pending,
+    }
+}
+
 /// AWS principals of the Allow statements, as written (`*` for a wildcard).
 pub fn principals(document: &Value) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
@@ -95,9 +148,8 @@ pub fn root_principal(principal: &str) -> String {
 /// Why the live trust policy is not the desired one, in one line and without secrets.
 pub fn describe_difference(live: &LiveDocument, desired: &Value) -> String {
     let live = match live {
-        LiveDocument::Invalid(reason) => {
-            return format!("trust policy is not a valid policy document ({reason})")
-        }
+        // The parse error is not shown: its excerpt could hold an external ID.
+        LiveDocument::Invalid(_) => return "trust policy is not a valid policy document".into(),
         LiveDocument::Valid(value) => value,
     };
     let desired_principals: BTreeSet<String> = principals(desired)

@@ -170,6 +170,22 @@ fn conditions_hold(statement: &Value, request: &Request<'_>) -> Option<bool> {
 
 /// Evaluates `request` against `document` as IAM would for one policy.
 pub fn evaluate(document: &Value, request: &Request<'_>) -> Decision {
+    evaluate_with(document, request, Undecided::AllowDoesNotApply)
+}
+
+/// What to assume of a statement whose conditions fnctl cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecided {
+    /// An undecided Allow does not apply, an undecided Deny does: the safe
+    /// answer to "can the function surely do this?".
+    AllowDoesNotApply,
+    /// An undecided Allow applies, an undecided Deny does not: the safe
+    /// answer to "could a stranger possibly do this?".
+    AllowApplies,
+}
+
+/// [`evaluate`] with an explicit choice for undecidable conditions.
+pub fn evaluate_with(document: &Value, request: &Request<'_>, undecided: Undecided) -> Decision {
     let statements = list(document.get("Statement"));
     let applies = |statement: &Value| {
         principal_matches(statement, request.principal_account)
@@ -186,9 +202,16 @@ pub fn evaluate(document: &Value, request: &Request<'_>) -> Decision {
         if !applies(statement) {
             continue;
         }
-        match (effect, conditions_hold(statement, request)) {
-            ("Deny", Some(true) | None) => return Decision::ExplicitlyDenied,
-            ("Allow", Some(true)) => allowed = true,
+        let holds = conditions_hold(statement, request);
+        let surely = holds == Some(true);
+        let maybe = holds != Some(false);
+        let (deny_applies, allow_applies) = match undecided {
+            Undecided::AllowDoesNotApply => (maybe, surely),
+            Undecided::AllowApplies => (surely, maybe),
+        };
+        match effect {
+            "Deny" if deny_applies => return Decision::ExplicitlyDenied,
+            "Allow" if allow_applies => allowed = true,
             _ => {}
         }
     }
@@ -197,6 +220,22 @@ pub fn evaluate(document: &Value, request: &Request<'_>) -> Decision {
     } else {
         Decision::ImplicitlyDenied
     }
+}
+
+/// Whether `account` could possibly assume the role with `external_id`
+/// (`None`: without one): conditions fnctl cannot decide count as met.
+pub fn trust_might_admit(trust: &Value, account: &str, external_id: Option<&str>) -> bool {
+    let context: Vec<(&str, &str)> = external_id
+        .map(|id| ("sts:ExternalId", id))
+        .into_iter()
+        .collect();
+    let request = Request {
+        principal_account: Some(account),
+        action: "sts:AssumeRole",
+        resource: None,
+        context: &context,
+    };
+    evaluate_with(trust, &request, Undecided::AllowApplies) == Decision::Allowed
 }
 
 /// Whether `account` may assume the role with `external_id` under `trust`.
@@ -264,6 +303,15 @@ mod tests {
         assert_eq!(listing("segment/x"), Decision::Allowed);
         assert_eq!(listing("other/"), Decision::ImplicitlyDenied);
         assert!(!trust_admits(&unknown_condition, "458175278816", None));
+        // A stranger probe counts the undecidable condition as met.
+        assert!(trust_might_admit(&unknown_condition, "458175278816", None));
+        let open_with_condition = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]});
+        assert!(trust_might_admit(
+            &open_with_condition,
+            "111122223333",
+            None
+        ));
+        assert!(!trust_admits(&open_with_condition, "111122223333", None));
     }
 
     #[test]
