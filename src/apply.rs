@@ -63,7 +63,7 @@ pub async fn execute<B: IamBackend>(
                 };
                 progress(&format!(
                     "[{done}/{total}] {} {}: {status}",
-                    verb(change),
+                    change.action.as_str(),
                     change.role
                 ));
                 outcome
@@ -74,15 +74,6 @@ pub async fn execute<B: IamBackend>(
         .await;
     outcomes.sort_by_key(|o| o.change_index);
     outcomes
-}
-
-fn verb(change: &RoleChange) -> &'static str {
-    match change.action {
-        crate::plan::Action::Create => "create",
-        crate::plan::Action::Update => "update",
-        crate::plan::Action::Adopt => "adopt",
-        crate::plan::Action::Delete => "delete",
-    }
 }
 
 /// Whether a change touches what a rotation also writes (the trust policy
@@ -212,8 +203,10 @@ async fn execute_steps<B: IamBackend>(
             }
         }
         if let Err(error) = send(backend, &operation, created_here).await {
-            outcome.error = Some(format!("{} failed: {error}", operation.api_name()));
-            return outcome;
+            if !created_by_an_earlier_attempt(backend, &operation, &error).await {
+                outcome.error = Some(format!("{} failed: {error}", operation.api_name()));
+                return outcome;
+            }
         }
         if let Operation::CreateRole { trust_policy, .. }
         | Operation::UpdateTrustPolicy { trust_policy, .. } = &step.operation
@@ -302,6 +295,29 @@ fn resolve_trust(
     }
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     Ok(render::trust_policy(&spec.segment_account, &refs).to_string())
+}
+
+/// Whether a CreateRole that failed with EntityAlreadyExists had in fact
+/// succeeded: a timed-out attempt that reached IAM, retried by the SDK. The
+/// role then carries the fingerprint of the very ID this run generated.
+async fn created_by_an_earlier_attempt<B: IamBackend>(
+    backend: &B,
+    operation: &WireOperation,
+    error: &IamError,
+) -> bool {
+    let (
+        IamError::AlreadyExists { .. },
+        Operation::CreateRole {
+            role, tags: sent, ..
+        },
+    ) = (error, operation)
+    else {
+        return false;
+    };
+    let Some(fingerprint) = sent.get(tags::EXTERNAL_ID) else {
+        return false;
+    };
+    matches!(backend.get_role(role).await, Ok(Some(live)) if live.tags.get(tags::EXTERNAL_ID) == Some(fingerprint))
 }
 
 /// Sends one operation, retrying NoSuchEntity for a role created moments ago.

@@ -180,7 +180,7 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub reconcile: ReconcileOptions,
     /// Apply a plan saved by `plan --out`; refused if IAM changed since.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["adopt", "prune"])]
     pub plan: Option<PathBuf>,
     /// Do not ask for confirmation (needed when stdin is not a terminal).
     #[arg(long)]

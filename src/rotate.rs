@@ -38,8 +38,6 @@ pub struct PhaseSteps {
     pub operations: Vec<WireOperation>,
     /// The ID the bundle must carry once the writes are done.
     pub bundle_external_id: String,
-    /// Whether the phase had already been completed (nothing to write).
-    pub already_done: bool,
 }
 
 fn find_by_fingerprint<'a>(ids: &'a [String], fingerprint: Option<&String>) -> Option<&'a String> {
@@ -103,7 +101,6 @@ pub fn start(
             });
         }
         return Ok(PhaseSteps {
-            already_done: operations.is_empty(),
             operations,
             bundle_external_id: pending,
         });
@@ -142,7 +139,6 @@ pub fn start(
             },
         ],
         bundle_external_id: new_id.to_string(),
-        already_done: false,
     })
 }
 
@@ -203,7 +199,6 @@ pub fn finish(
     Ok(Some(PhaseSteps {
         operations,
         bundle_external_id: pending,
-        already_done: false,
     }))
 }
 
@@ -226,7 +221,6 @@ fn leftover_tags(role: &LiveRole, recorded: Option<String>) -> Option<PhaseSteps
             keys,
         }],
         bundle_external_id: current,
-        already_done: false,
     })
 }
 

@@ -22,6 +22,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
     let (runs, saved_plans) = match &args.plan {
         Some(path) => {
             let saved = SavedPlan::read(path)?;
+            check_segment_accounts(&saved, &args.reconcile.manifests)?;
             let instances: Vec<DesiredInstance> = saved
                 .accounts
                 .iter()
@@ -131,6 +132,54 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
         eprintln!("  - {failure}");
     }
     Ok(1)
+}
+
+/// A saved plan's checksum catches damage, not a determined edit: before any
+/// write, every trust policy it would write must name the Segment account of
+/// its instance's kind — the documented one, or the override the current
+/// manifests declare for that very instance.
+fn check_segment_accounts(
+    saved: &SavedPlan,
+    manifests: &crate::cli::ManifestOptions,
+) -> anyhow::Result<()> {
+    let mut current: Option<Vec<DesiredInstance>> = None;
+    for account in &saved.accounts {
+        for change in &account.plan.changes {
+            let instance = change
+                .instance
+                .as_ref()
+                .and_then(|name| account.instances.iter().find(|i| &i.name == name));
+            for step in &change.steps {
+                let (crate::iam::Operation::CreateRole { trust_policy, .. }
+                | crate::iam::Operation::UpdateTrustPolicy { trust_policy, .. }) = &step.operation
+                else {
+                    continue;
+                };
+                let Some(instance) = instance else {
+                    anyhow::bail!("the saved plan writes the trust policy of role {} for no instance; refusing it", change.role);
+                };
+                if trust_policy.segment_account
+                    == crate::model::documented_segment_account(instance.kind)
+                {
+                    continue;
+                }
+                let declared = current
+                    .get_or_insert_with(|| crate::manifest::load(&manifests.files).instances);
+                let overridden = declared.iter().any(|i| {
+                    i.name == instance.name && i.segment_account == trust_policy.segment_account
+                });
+                if !overridden {
+                    anyhow::bail!(
+                        "the saved plan would let account {} assume role {}, which is neither Segment's documented {} account nor an override in the current manifests; refusing it",
+                        trust_policy.segment_account,
+                        change.role,
+                        instance.kind.as_str()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a saved plan when any role it looked at changed since.

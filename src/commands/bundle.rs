@@ -50,12 +50,20 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
                 problems.push(format!("{}: the trust policy holds no external ID fnctl can vouch for; run `fnctl apply`", instance.name));
                 continue;
             };
-            let path = bundle::write(
+            match bundle::write(
                 &args.out_dir,
                 &bundle::build(instance, &role.arn, &external_id),
-            )?;
-            eprintln!("wrote {}", path.display());
-            written += 1;
+            ) {
+                Ok(path) => {
+                    eprintln!("wrote {}", path.display());
+                    written += 1;
+                }
+                Err(error) => problems.push(format!(
+                    "{}: cannot write the bundle in {}: {error}",
+                    instance.name,
+                    args.out_dir.display()
+                )),
+            }
         }
     }
     eprintln!("{written} bundle(s) written to {}.", args.out_dir.display());

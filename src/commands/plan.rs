@@ -37,6 +37,10 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
         Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&report::json(&plan))?),
         Format::Markdown => crate::out!("{}", report::markdown(&plan)),
     }
+    // A plan with conflicts cannot be applied: it is not saved either.
+    if plan.has_conflicts() {
+        anyhow::bail!("the plan has conflicts (see above); apply would refuse it");
+    }
     if let Some(path) = &args.out {
         let accounts = runs
             .iter()
@@ -54,9 +58,6 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
             path.display(),
             path.display()
         );
-    }
-    if plan.has_conflicts() {
-        anyhow::bail!("the plan has conflicts (see above); apply would refuse it");
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         EXIT_CHANGES

@@ -21,18 +21,22 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
     for run in &runs {
         for instance in &run.instances {
             let live = run.role_of(instance);
-            let on_disk = match bundle::read(&args.bundle_dir, &instance.name) {
-                Ok(found) => found,
+            match bundle::read(&args.bundle_dir, &instance.name) {
+                Ok(on_disk) => findings.extend(verify_instance(instance, live, on_disk.as_ref())),
                 Err(error) => {
                     findings.push(Finding {
                         instance: instance.name.clone(),
                         code: "bundle-unreadable",
                         message: format!("cannot read the bundle: {error}"),
                     });
-                    None
+                    // The bundle is there but unreadable: not "missing" as well.
+                    findings.extend(
+                        verify_instance(instance, live, None)
+                            .into_iter()
+                            .filter(|f| f.code != "bundle-missing"),
+                    );
                 }
-            };
-            findings.extend(verify_instance(instance, live, on_disk.as_ref()));
+            }
             checked += 1;
         }
     }

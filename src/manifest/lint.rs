@@ -73,7 +73,7 @@ fn lint_action(action: &str) -> Option<(&'static str, String)> {
     if service == "iam"
         && !READ_ONLY_IAM_PREFIXES
             .iter()
-            .any(|prefix| name.starts_with(prefix) && !prefix_wildcard_escapes(name, prefix))
+            .any(|prefix| name.starts_with(prefix))
     {
         return Some((
             "privilege-escalation",
@@ -99,12 +99,6 @@ fn lint_action(action: &str) -> Option<(&'static str, String)> {
         ));
     }
     None
-}
-
-/// `get*` starts with `get` but a leading wildcard like `*` or `g*` does not
-/// stay within read-only actions.
-fn prefix_wildcard_escapes(name: &str, prefix: &str) -> bool {
-    name[..prefix.len()].contains(['*', '?'])
 }
 
 /// Whether an IAM wildcard pattern (`*`, `?`) matches `text`; both lowercase.

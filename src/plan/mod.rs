@@ -67,6 +67,18 @@ pub enum Action {
     Delete,
 }
 
+impl Action {
+    /// The action as one word: `create`, `update`, `adopt`, `delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Adopt => "adopt",
+            Action::Delete => "delete",
+        }
+    }
+}
+
 /// A policy document before and after, secrets redacted, for the diff.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentChange {

@@ -45,7 +45,7 @@ pub fn plan(
         .collect();
     for instance in desired {
         match by_name.get(&instance.role_name.to_ascii_lowercase()) {
-            None => result.changes.push(create(account, instance, options)),
+            None => result.changes.push(create(account, instance)),
             Some(role) => plan_existing(account, instance, role, options, &mut result),
         }
     }
@@ -130,7 +130,7 @@ fn label_causes(steps: &mut [Step], instance: &DesiredInstance, role: &LiveRole)
     }
 }
 
-fn create(account: &str, instance: &DesiredInstance, _options: &PlanOptions) -> RoleChange {
+fn create(account: &str, instance: &DesiredInstance) -> RoleChange {
     let trust = TrustSpec {
         segment_account: instance.segment_account.clone(),
         external_ids: vec![ExternalIdRef::Generate],
@@ -286,15 +286,13 @@ fn plan_existing(
     steps.extend(tag_steps(instance, role, &external, options));
     steps.extend(trust_step(instance, role, &external));
     // A role read without ListRoles (an offline snapshot) has unknown settings: leave them be.
-    let settings_known = role.max_session_duration.is_some();
-    if settings_known
-        && (role.description.as_deref().unwrap_or("") != instance.description
-            || role.max_session_duration != Some(instance.max_session_duration))
-    {
-        let what = if role.description.as_deref().unwrap_or("") != instance.description {
-            "description"
-        } else {
-            "max session duration"
+    let description_differs = role.description.as_deref().unwrap_or("") != instance.description;
+    let duration_differs = role.max_session_duration != Some(instance.max_session_duration);
+    if role.max_session_duration.is_some() && (description_differs || duration_differs) {
+        let what = match (description_differs, duration_differs) {
+            (true, true) => "description and max session duration differ",
+            (true, false) => "description differs",
+            _ => "max session duration differs",
         };
         steps.push(Step {
             operation: Operation::UpdateRole {
@@ -302,7 +300,7 @@ fn plan_existing(
                 description: instance.description.clone(),
                 max_session_duration: instance.max_session_duration,
             },
-            reason: format!("{what} differs from the manifest"),
+            reason: format!("{what} from the manifest"),
             document: None,
             cause: None,
         });

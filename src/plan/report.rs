@@ -21,16 +21,6 @@ fn action_words(action: Action) -> (&'static str, &'static str, Color) {
     }
 }
 
-/// The one-word name of an action, for tables.
-fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::Create => "create",
-        Action::Update => "update",
-        Action::Adopt => "adopt",
-        Action::Delete => "delete",
-    }
-}
-
 fn step_symbol<T>(operation: &Operation<T>) -> &'static str {
     match operation {
         Operation::CreateRole { .. }
@@ -219,7 +209,7 @@ pub fn markdown(plan: &Plan) -> String {
         let (_, words, _) = action_words(change.action);
         let row = format!(
             "| {} | `{}` | {} | {} | {} |\n",
-            action_name(change.action),
+            change.action.as_str(),
             change.role,
             change.instance.as_deref().unwrap_or("-"),
             change.account,

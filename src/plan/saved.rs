@@ -1,6 +1,9 @@
 //! Saved plans (`plan --out FILE`, `apply --plan FILE`): the plan of each
 //! account with the fingerprint of every live role it was computed from,
-//! and a checksum so a damaged or edited file is refused. A saved plan holds
+//! and a checksum so a damaged or carelessly edited file is refused. The
+//! checksum has no key, so it stops accidents, not a determined edit: apply
+//! also checks every trust policy a saved plan would write against the
+//! Segment account of its instance's kind. A saved plan holds
 //! external IDs only by fingerprint, never their values.
 
 use std::collections::BTreeMap;

@@ -138,11 +138,7 @@ pub fn principals(document: &Value) -> BTreeSet<String> {
 
 /// The principal a bare account id or root ARN stands for, as a root ARN.
 pub fn root_principal(principal: &str) -> String {
-    if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
-        format!("arn:aws:iam::{principal}:root")
-    } else {
-        principal.to_string()
-    }
+    crate::policy::normalize::account_root_arn(principal.to_string())
 }
 
 /// Why the live trust policy is not the desired one, in one line and without secrets.

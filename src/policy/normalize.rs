@@ -153,7 +153,8 @@ fn normalize_principal(principal: &Value) -> Value {
 }
 
 /// IAM stores a bare account id principal as the account's root ARN.
-fn account_root_arn(principal: String) -> String {
+/// The principal a bare 12-digit account id stands for: the account's root ARN.
+pub fn account_root_arn(principal: String) -> String {
     if principal.len() == 12 && principal.bytes().all(|byte| byte.is_ascii_digit()) {
         format!("arn:aws:iam::{principal}:root")
     } else {
