@@ -42,6 +42,7 @@ pub async fn execute<B: IamBackend>(
     backend: &B,
     plan: &Plan,
     live: &[LiveRole],
+    bundled: &[String],
     parallelism: usize,
     now: &str,
     progress: &(dyn Fn(&str) + Sync),
@@ -55,7 +56,7 @@ pub async fn execute<B: IamBackend>(
                 .iter()
                 .find(|role| role.name.eq_ignore_ascii_case(&change.role));
             async move {
-                let outcome = execute_change(backend, index, change, live_role, now).await;
+                let outcome = execute_change(backend, index, change, live_role, bundled, now).await;
                 let done = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 let status = match &outcome.error {
                     None => "done".to_string(),
@@ -112,10 +113,11 @@ async fn execute_change<B: IamBackend>(
     change_index: usize,
     change: &RoleChange,
     live_role: Option<&LiveRole>,
+    bundled: &[String],
     now: &str,
 ) -> RoleOutcome {
     let Some(planned) = live_role.filter(|_| touches_rotation_state(change)) else {
-        return execute_steps(backend, change_index, change, live_role, now).await;
+        return execute_steps(backend, change_index, change, live_role, bundled, now).await;
     };
     // A rotation (or another apply) must not interleave with a change to the
     // trust policy: take the role's lease, and refuse if the role moved since
@@ -132,7 +134,7 @@ async fn execute_change<B: IamBackend>(
         }
     };
     let outcome = if unchanged_since_planned(planned, &current) {
-        execute_steps(backend, change_index, change, live_role, now).await
+        execute_steps(backend, change_index, change, live_role, bundled, now).await
     } else {
         RoleOutcome {
             change_index,
@@ -155,12 +157,22 @@ async fn execute_steps<B: IamBackend>(
     change_index: usize,
     change: &RoleChange,
     live_role: Option<&LiveRole>,
+    bundled: &[String],
     now: &str,
 ) -> RoleOutcome {
-    let live_ids: Vec<String> = live_role
+    // The IDs a plan may refer to: those in the trust policy, and those of
+    // the bundles on disk (a lost ID is restored from its bundle).
+    let mut live_ids: Vec<String> = live_role
         .and_then(|r| r.trust_policy.valid())
         .map(external_ids)
         .unwrap_or_default();
+    live_ids.extend(
+        bundled
+            .iter()
+            .filter(|id| !live_ids.contains(id))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let mut outcome = RoleOutcome {
         change_index,
         completed_steps: 0,

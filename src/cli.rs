@@ -137,6 +137,10 @@ pub struct ReconcileOptions {
     /// Delete owned roles of the manifests' scopes that no manifest names.
     #[arg(long)]
     pub prune: bool,
+    /// Where settings bundles are (apply writes them there; a trust policy
+    /// that lost its ID is restored from them).
+    #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
+    pub bundle_dir: PathBuf,
     /// How many IAM writes (and per-role reads) run at once, per account.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
@@ -185,9 +189,6 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (needed when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
-    /// Where settings bundles are written.
-    #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
-    pub bundle_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

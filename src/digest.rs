@@ -190,6 +190,9 @@ pub fn cause(
         (true, false) => Cause::Drift,
         (false, true) => Cause::Pending,
         (true, true) => Cause::DriftAndPending,
+        // The digests agree but the planner still sees a difference: one the
+        // digest cannot see (an external ID swapped under its redaction), made
+        // in IAM, not in git.
         (false, false) => Cause::Drift,
     }
 }

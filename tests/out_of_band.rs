@@ -45,12 +45,11 @@ impl Change {
         }
     }
 
-    /// Whether the role keeps its external ID through the repair.
+    /// Whether the role keeps its external ID through the repair. A removed
+    /// condition is restored from the bundle on disk, so the running
+    /// function keeps working; only a deleted role gets a new ID.
     fn keeps_external_id(self) -> bool {
-        !matches!(
-            self,
-            Change::ExternalIdConditionRemoved | Change::RoleDeleted
-        )
+        !matches!(self, Change::RoleDeleted)
     }
 
     async fn make(self, env: &Env) {
@@ -274,8 +273,33 @@ async fn repairs_trust_policy_with_an_extra_principal() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn repairs_removed_external_id_condition_with_a_new_id() {
+async fn repairs_removed_external_id_condition_from_the_bundle() {
     repair(Change::ExternalIdConditionRemoved).await;
+}
+
+/// Without the bundle there is nothing to restore from: apply makes a new ID
+/// and says the function's settings must be updated.
+#[tokio::test(flavor = "multi_thread")]
+async fn repairs_removed_external_id_condition_with_a_new_id_when_no_bundle_has_it() {
+    let env = Env::start().await;
+    env.write_manifest(&standard_manifest());
+    env.apply(&[]).assert_exit(0);
+    let id_before = env.bundle_id(ARCHIVER);
+    Change::ExternalIdConditionRemoved.make(&env).await;
+    std::fs::remove_dir_all(env.path().join(BUNDLE_DIR)).unwrap();
+    let plan = env.plan(&[]);
+    plan.assert_exit(2)
+        .assert_stdout_contains("external ID condition removed")
+        .assert_stdout_contains("new-external-id");
+    env.apply(&[]).assert_exit(0);
+    env.plan(&[]).assert_exit(0);
+    let after = env.existing_role(ARCHIVER_ROLE).await;
+    let id_after = assert_bundle_matches(&env, ARCHIVER, &after);
+    assert_ne!(
+        id_after, id_before,
+        "a new ID, since no bundle held the old one"
+    );
+    env.remember_secret(&id_before);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -32,6 +32,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
                 adopt: false,
                 prune: false,
                 now: now.clone(),
+                bundled_ids: reconcile::bundled_ids(&instances, &args.reconcile.bundle_dir),
             };
             let runs = reconcile::observe(
                 global,
@@ -60,6 +61,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
                 adopt: args.reconcile.adopt,
                 prune: args.reconcile.prune,
                 now: now.clone(),
+                bundled_ids: reconcile::bundled_ids(&set.instances, &args.reconcile.bundle_dir),
             };
             let runs = reconcile::observe(
                 global,
@@ -99,7 +101,17 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
         let now = &now;
         async move {
             let backend = run.backend(parallelism);
-            execute(&backend, plan, &run.live.roles, parallelism, now, progress).await
+            let bundled = reconcile::bundled_ids(&run.instances, &args.reconcile.bundle_dir);
+            execute(
+                &backend,
+                plan,
+                &run.live.roles,
+                &bundled.0,
+                parallelism,
+                now,
+                progress,
+            )
+            .await
         }
     });
     let all_outcomes = futures::future::join_all(executions).await;
@@ -118,9 +130,15 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
                 },
             }
         }
-        bundles_written += write_bundles(run, plan, outcomes, &args.bundle_dir, &mut failures);
+        bundles_written += write_bundles(
+            run,
+            plan,
+            outcomes,
+            &args.reconcile.bundle_dir,
+            &mut failures,
+        );
     }
-    eprintln!("Apply complete: {created} created, {updated} updated, {deleted} deleted; {bundles_written} bundle(s) written to {}.", args.bundle_dir.display());
+    eprintln!("Apply complete: {created} created, {updated} updated, {deleted} deleted; {bundles_written} bundle(s) written to {}.", args.reconcile.bundle_dir.display());
     if failures.is_empty() {
         return Ok(0);
     }

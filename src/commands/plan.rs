@@ -18,6 +18,7 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
         adopt: args.reconcile.adopt,
         prune: args.reconcile.prune,
         now: reconcile::now(),
+        bundled_ids: reconcile::bundled_ids(&set.instances, &args.reconcile.bundle_dir),
     };
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,

@@ -102,6 +102,20 @@ pub fn load_manifests(options: &ManifestOptions) -> anyhow::Result<ManifestSet> 
     Ok(set)
 }
 
+/// The external IDs of the instances' bundles in `directory` (missing or
+/// unreadable bundles are skipped: they only help restore lost IDs).
+pub fn bundled_ids(
+    instances: &[DesiredInstance],
+    directory: &std::path::Path,
+) -> crate::plan::planner::BundledIds {
+    let ids = instances
+        .iter()
+        .filter_map(|i| crate::bundle::read(directory, &i.name).ok().flatten())
+        .filter_map(|b| crate::bundle::external_id_of(&b).map(str::to_string))
+        .collect();
+    crate::plan::planner::BundledIds(ids)
+}
+
 /// The current time as RFC 3339 (seconds).
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()

@@ -28,6 +28,29 @@ pub struct PlanOptions {
     pub prune: bool,
     /// The time of the run, RFC 3339: stamps newly made external IDs.
     pub now: String,
+    /// External IDs of the bundles on disk: when a trust policy lost the ID
+    /// fnctl issued (its fingerprint is still in the role's tags), the plan
+    /// restores it, so the running function keeps working.
+    pub bundled_ids: BundledIds,
+}
+
+/// External IDs read from bundles. Secrets: `Debug` never shows them.
+#[derive(Clone, Default)]
+pub struct BundledIds(pub Vec<String>);
+
+impl std::fmt::Debug for BundledIds {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "BundledIds({} (sensitive))", self.0.len())
+    }
+}
+
+impl BundledIds {
+    /// The bundled ID with this fingerprint.
+    pub fn find(&self, fingerprint: &str) -> Option<&String> {
+        self.0
+            .iter()
+            .find(|id| external_id::fingerprint(id) == fingerprint)
+    }
 }
 
 /// Plans one account: `desired` are the instances reconciled there, `live`
@@ -258,7 +281,7 @@ fn plan_existing(
         return;
     }
     let mut steps = Vec::new();
-    let Some(external) = plan_external_ids(instance, role, &mut result.notices) else {
+    let Some(external) = plan_external_ids(instance, role, options, &mut result.notices) else {
         return;
     };
     if external.pending_fingerprint.is_some() {
@@ -387,14 +410,15 @@ struct ExternalIdPlan {
     live_ids: Vec<String>,
 }
 
-fn plan_external_ids(
+fn plan_external_ids<'a>(
     instance: &DesiredInstance,
     role: &LiveRole,
+    options: &'a PlanOptions,
     notices: &mut Vec<Notice>,
 ) -> Option<ExternalIdPlan> {
     let name = Some(instance.name.as_str());
     let state = trust::id_state(role);
-    let live_ids = state.ids.clone();
+    let mut live_ids = state.ids.clone();
     let recorded = state.recorded.as_ref();
     let mut pending = state.pending.as_ref();
     let mut current = recorded;
@@ -403,6 +427,26 @@ fn plan_external_ids(
     if current.is_none() && pending.is_some() {
         current = pending.take();
     }
+    // The ID fnctl issued is gone from the trust policy, but a bundle on disk
+    // still holds it: put it back rather than lock the running function out.
+    let restored: Option<&'a String> = match (current, role.tags.get(tags::EXTERNAL_ID)) {
+        (None, Some(fingerprint)) => options.bundled_ids.find(fingerprint),
+        _ => None,
+    };
+    if let Some(id) = restored {
+        notices.push(notice(
+            NoticeLevel::Warning,
+            "external-id-restored",
+            name,
+            &role.name,
+            "the trust policy lost the external ID fnctl issued; apply restores it from the bundle, so the running function keeps working".into(),
+            None,
+        ));
+        live_ids.push(id.clone());
+    }
+    let live_ids_for_refs = live_ids.clone();
+    let mut current: Option<&String> =
+        current.or(restored.and_then(|id| live_ids_for_refs.iter().find(|known| *known == id)));
     if current.is_none() {
         let candidates: Vec<&String> = live_ids.iter().filter(|id| Some(*id) != pending).collect();
         if candidates.len() == 1 {
