@@ -36,6 +36,18 @@ pub struct RoleOutcome {
     pub error: Option<String>,
 }
 
+impl RoleOutcome {
+    /// A role whose first step never ran.
+    fn failed_before_any_step(change_index: usize, error: String) -> Self {
+        RoleOutcome {
+            change_index,
+            completed_steps: 0,
+            external_ids: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
 /// Executes every change of `plan`; `live` are the roles it was planned from.
 /// `progress` receives one line per finished role.
 pub async fn execute<B: IamBackend>(
@@ -124,24 +136,15 @@ async fn execute_change<B: IamBackend>(
     // it was read.
     let (lease, current) = match crate::lock::acquire(backend, &change.role).await {
         Ok(held) => held,
-        Err(error) => {
-            return RoleOutcome {
-                change_index,
-                completed_steps: 0,
-                external_ids: Vec::new(),
-                error: Some(error.to_string()),
-            }
-        }
+        Err(error) => return RoleOutcome::failed_before_any_step(change_index, error.to_string()),
     };
     let outcome = if unchanged_since_planned(planned, &current) {
         execute_steps(backend, change_index, change, live_role, bundled, now).await
     } else {
-        RoleOutcome {
+        RoleOutcome::failed_before_any_step(
             change_index,
-            completed_steps: 0,
-            external_ids: Vec::new(),
-            error: Some("the role's trust policy or tags changed since they were read (another fnctl run?); nothing was changed; run apply again".into()),
-        }
+            "the role's trust policy or tags changed since they were read (another fnctl run?); nothing was changed; run apply again".into(),
+        )
     };
     if let Err(error) = crate::lock::release(backend, &lease).await {
         eprintln!(

@@ -103,7 +103,7 @@ fn document(document: Option<&LiveDocument>) -> Value {
 
 fn user_tags(tags: &BTreeMap<String, String>) -> BTreeMap<&String, &String> {
     tags.iter()
-        .filter(|(k, _)| !k.starts_with("fnctl:") && !k.starts_with("aws:"))
+        .filter(|(k, _)| !crate::tags::is_fnctl_tag(k) && !k.starts_with("aws:"))
         .collect()
 }
 

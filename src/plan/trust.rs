@@ -11,10 +11,7 @@ use crate::render::SENSITIVE;
 const EXTERNAL_ID_KEY: &str = "sts:externalid";
 
 fn as_list(value: &Value) -> Vec<&Value> {
-    match value {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
-    }
+    crate::policy::evaluate::list(Some(value))
 }
 
 fn statements(document: &Value) -> Vec<&Value> {

@@ -44,7 +44,8 @@ pub enum Decision {
     ImplicitlyDenied,
 }
 
-fn list(value: Option<&Value>) -> Vec<&Value> {
+/// A policy field as a list: IAM writes a one-element list as a scalar.
+pub fn list(value: Option<&Value>) -> Vec<&Value> {
     match value {
         None => Vec::new(),
         Some(Value::Array(items)) => items.iter().collect(),
@@ -225,21 +226,20 @@ pub fn evaluate_with(document: &Value, request: &Request<'_>, undecided: Undecid
 /// Whether `account` could possibly assume the role with `external_id`
 /// (`None`: without one): conditions fnctl cannot decide count as met.
 pub fn trust_might_admit(trust: &Value, account: &str, external_id: Option<&str>) -> bool {
-    let context: Vec<(&str, &str)> = external_id
-        .map(|id| ("sts:ExternalId", id))
-        .into_iter()
-        .collect();
-    let request = Request {
-        principal_account: Some(account),
-        action: "sts:AssumeRole",
-        resource: None,
-        context: &context,
-    };
-    evaluate_with(trust, &request, Undecided::AllowApplies) == Decision::Allowed
+    assume_role(trust, account, external_id, Undecided::AllowApplies)
 }
 
 /// Whether `account` may assume the role with `external_id` under `trust`.
 pub fn trust_admits(trust: &Value, account: &str, external_id: Option<&str>) -> bool {
+    assume_role(trust, account, external_id, Undecided::AllowDoesNotApply)
+}
+
+fn assume_role(
+    trust: &Value,
+    account: &str,
+    external_id: Option<&str>,
+    undecided: Undecided,
+) -> bool {
     let context: Vec<(&str, &str)> = external_id
         .map(|id| ("sts:ExternalId", id))
         .into_iter()
@@ -250,7 +250,7 @@ pub fn trust_admits(trust: &Value, account: &str, external_id: Option<&str>) -> 
         resource: None,
         context: &context,
     };
-    evaluate(trust, &request) == Decision::Allowed
+    evaluate_with(trust, &request, undecided) == Decision::Allowed
 }
 
 #[cfg(test)]
