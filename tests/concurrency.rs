@@ -148,17 +148,7 @@ async fn two_applies_at_once_then_one_more_converges() {
         run(&moto.endpoint(), dir, &APPLY, &transcript).assert_exit(0);
         let roles = live_roles(&iam).await;
         let (bundles, _) = read_bundle_dir(&dir.join("bundles"));
-        let mut wrong = Vec::new();
-        for i in 0..COUNT {
-            let name = instance_name("fn", i);
-            wrong.extend(problems_of_generated(
-                SCOPE,
-                "fn",
-                i,
-                roles.get(&role_name(&name)),
-                bundles.get(&name).map(|b| b.external_id.as_str()),
-            ));
-        }
+        let wrong = problems_of_all_generated(SCOPE, "fn", COUNT, &roles, &bundles);
         assert!(wrong.is_empty(), "round {round}: {wrong:#?}");
         assert_eq!(roles.len(), COUNT);
         run(

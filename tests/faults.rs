@@ -94,16 +94,7 @@ async fn problems(
         temporaries.is_empty(),
         "temporary bundle files left behind by a run that was not killed: {temporaries:?}"
     );
-    let mut by_role = BTreeMap::new();
-    for i in 0..count {
-        let instance = instance_name("fn", i);
-        let role = roles.get(&role_name(&instance));
-        let bundle_id = bundles.get(&instance).map(|b| b.external_id.as_str());
-        let found = problems_of_generated(SCOPE, "fn", i, role, bundle_id);
-        if !found.is_empty() {
-            by_role.insert(role_name(&instance), found);
-        }
-    }
+    let by_role = problems_of_all_generated(SCOPE, "fn", count, &roles, &bundles);
     (by_role, roles)
 }
 
@@ -308,17 +299,8 @@ async fn a_failed_trust_repair_keeps_the_bundle_working_and_a_rerun_completes() 
     out.assert_exit(0);
     let roles = live_roles(&iam).await;
     let (after, _) = read_bundle_dir(&dir.join("bundles"));
-    for i in 0..4 {
-        let name = instance_name("fn", i);
-        let found = problems_of_generated(
-            SCOPE,
-            "fn",
-            i,
-            roles.get(&role_name(&name)),
-            after.get(&name).map(|b| b.external_id.as_str()),
-        );
-        assert!(found.is_empty(), "{found:?}");
-    }
+    let found = problems_of_all_generated(SCOPE, "fn", 4, &roles, &after);
+    assert!(found.is_empty(), "{found:?}");
     assert_eq!(
         roles[&role].external_ids(),
         vec![id.clone()],

@@ -210,17 +210,7 @@ async fn assert_converged(
 ) -> BTreeMap<String, LiveRole> {
     let roles = live_roles(iam).await;
     let (bundles, _) = read_bundle_dir(&dir.join("bundles"));
-    let mut wrong = Vec::new();
-    for i in 0..COUNT {
-        let name = instance_name("fn", i);
-        wrong.extend(problems_of_generated(
-            SCOPE,
-            "fn",
-            i,
-            roles.get(&role_name(&name)),
-            bundles.get(&name).map(|b| b.external_id.as_str()),
-        ));
-    }
+    let wrong = problems_of_all_generated(SCOPE, "fn", COUNT, &roles, &bundles);
     assert!(wrong.is_empty(), "not converged: {wrong:#?}");
     assert_eq!(roles.len(), COUNT);
     let locked: Vec<&String> = roles

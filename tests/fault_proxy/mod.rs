@@ -1124,6 +1124,32 @@ pub async fn live_roles(iam: &aws_sdk_iam::Client) -> BTreeMap<String, LiveRole>
     }
 }
 
+/// What is wrong with generated instances `0..count` of `prefix`, by role
+/// name (only roles with problems), read against `roles` and `bundles`.
+pub fn problems_of_all_generated(
+    scope: &str,
+    prefix: &str,
+    count: usize,
+    roles: &BTreeMap<String, LiveRole>,
+    bundles: &BTreeMap<String, BundleFile>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut by_role = BTreeMap::new();
+    for i in 0..count {
+        let instance = instance_name(prefix, i);
+        let found = problems_of_generated(
+            scope,
+            prefix,
+            i,
+            roles.get(&role_name(&instance)),
+            bundles.get(&instance).map(|b| b.external_id.as_str()),
+        );
+        if !found.is_empty() {
+            by_role.insert(role_name(&instance), found);
+        }
+    }
+    by_role
+}
+
 /// What is wrong with generated instance `i` (see [`generated_manifest`]),
 /// given its role and its bundle's external ID; empty when all is right.
 pub fn problems_of_generated(
