@@ -1,28 +1,26 @@
 //! fnctl keeps the AWS side of Segment Functions (IAM roles, trust and
 //! permission policies, external IDs) true to YAML manifests kept in git.
 //!
-//! The shape: manifests → desired model → live model (read through the
-//! [`iam`] backend) → [`plan::plan`], a pure function → executor → bundles.
+//! The modules follow the reconcile flow, and dependencies point one way
+//! (down this list, never up):
+//!
+//! - [`cli`]: the only layer that knows clap, stdout, colour and exit codes;
+//! - [`execute`] and [`check`]: the services (read and plan a session, apply,
+//!   rotate; drift and verify) that commands call;
+//! - [`report`]: plans, drift and diagnostics rendered as text, JSON, markdown;
+//! - [`plan`]: the pure planner and saved plans;
+//! - [`live`]: IAM behind a trait (every AWS SDK type stays in [`live::aws`]);
+//! - [`bundle`]: the settings bundles each function instance needs;
+//! - [`manifest`]: YAML files to the validated desired model;
+//! - [`model`] and [`policy`]: plain data and the IAM policy language.
 
-pub mod accounts;
-pub mod apply;
-pub mod aws;
 pub mod bundle;
+pub mod check;
 pub mod cli;
-pub mod commands;
-pub mod digest;
-pub mod drift;
-pub mod drift_report;
-pub mod external_id;
-pub mod iam;
-pub mod lock;
+pub mod execute;
+pub mod live;
 pub mod manifest;
 pub mod model;
-pub mod output;
 pub mod plan;
 pub mod policy;
-pub mod render;
-pub mod rotate;
-pub mod snapshot;
-pub mod tags;
-pub mod verify;
+pub mod report;

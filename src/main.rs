@@ -3,7 +3,7 @@
 use clap::Parser;
 
 fn main() {
-    let cli = fnctl::cli::Cli::parse();
-    let code = fnctl::commands::run(cli);
+    let cli = fnctl::cli::args::Cli::parse();
+    let code = fnctl::cli::run(cli);
     std::process::exit(code);
 }

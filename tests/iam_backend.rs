@@ -1,4 +1,4 @@
-//! The aws-sdk-iam backend (`fnctl::iam::aws::AwsIam`) against a real moto
+//! The aws-sdk-iam backend (`fnctl::live::aws::iam::AwsIam`) against a real moto
 //! server, and against a tiny scripted HTTP server for the answers moto never
 //! gives (documents echoed in errors, HTML error pages).
 
@@ -10,8 +10,9 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use fnctl::iam::aws::AwsIam;
-use fnctl::iam::{IamBackend, IamError, Operation, WireOperation};
+use fnctl::live::aws::iam::AwsIam;
+use fnctl::live::{IamBackend, IamError};
+use fnctl::model::operation::{Operation, WireOperation};
 use fnctl::model::{LiveDocument, LiveRole};
 use serde_json::{json, Value};
 use support::{iam_client, Moto, MOTO_ACCOUNT};

@@ -20,7 +20,8 @@ async fn a_resigned_plan_naming_another_principal_is_refused_before_any_write() 
     for account in &mut saved.accounts {
         for change in &mut account.plan.changes {
             for step in &mut change.steps {
-                if let fnctl::iam::Operation::CreateRole { trust_policy, .. } = &mut step.operation
+                if let fnctl::model::operation::Operation::CreateRole { trust_policy, .. } =
+                    &mut step.operation
                 {
                     trust_policy.segment_account = "111122223333".into();
                     edited += 1;

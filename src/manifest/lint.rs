@@ -85,7 +85,7 @@ fn lint_action(action: &str) -> Option<(&'static str, String)> {
     if service == "sts"
         && ASSUME_ACTIONS
             .iter()
-            .any(|assume| glob_matches(name, assume))
+            .any(|assume| crate::policy::glob::matches(name, assume))
     {
         return Some((
             "privilege-escalation",
@@ -99,31 +99,6 @@ fn lint_action(action: &str) -> Option<(&'static str, String)> {
         ));
     }
     None
-}
-
-/// Whether an IAM wildcard pattern (`*`, `?`) matches `text`; both lowercase.
-pub fn glob_matches(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    let (mut star, mut star_text) = (None, 0);
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some(p);
-            star_text = t;
-            p += 1;
-        } else if let Some(star_position) = star {
-            p = star_position + 1;
-            star_text += 1;
-            t = star_text;
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]
@@ -189,9 +164,9 @@ mod tests {
 
     #[test]
     fn glob() {
-        assert!(glob_matches("assume*", "assumerole"));
-        assert!(glob_matches("*role", "assumerole"));
-        assert!(glob_matches("a?sumerole", "assumerole"));
-        assert!(!glob_matches("get*", "assumerole"));
+        assert!(crate::policy::glob::matches("assume*", "assumerole"));
+        assert!(crate::policy::glob::matches("*role", "assumerole"));
+        assert!(crate::policy::glob::matches("a?sumerole", "assumerole"));
+        assert!(!crate::policy::glob::matches("get*", "assumerole"));
     }
 }

@@ -6,6 +6,7 @@ pub mod diagnostic;
 pub mod lint;
 pub mod load;
 pub mod location;
+pub mod permissions;
 pub mod rules;
 pub mod spec;
 pub mod validate;

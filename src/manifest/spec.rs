@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
+
+pub use crate::model::FunctionKind;
 use serde::{Deserialize, Serialize};
 
 /// One manifest file: a format version, shared defaults and function instances.
@@ -56,26 +58,6 @@ pub struct SegmentAccounts {
     pub source: Option<String>,
     /// Account that runs destination functions. Default `458175278816`.
     pub destination: Option<String>,
-}
-
-/// Whether the function is a source or a destination function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FunctionKind {
-    /// A source function (runs in Segment account `300240842537`).
-    Source,
-    /// A destination function (runs in Segment account `458175278816`).
-    Destination,
-}
-
-impl FunctionKind {
-    /// The manifest spelling of the kind.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FunctionKind::Source => "source",
-            FunctionKind::Destination => "destination",
-        }
-    }
 }
 
 /// One function instance and the IAM role it assumes.

@@ -11,10 +11,11 @@ use super::diagnostic::Diagnostic;
 use super::lint::{lint_allow_statement, Part};
 use super::load::SourceFile;
 use super::location::{FieldPath, LocationIndex};
+use super::permissions;
 use super::rules;
 use super::spec::{Defaults, Effect, InstanceSpec, ManifestFile};
+use crate::model::trust;
 use crate::model::{self, DesiredInstance, Origin};
-use crate::render;
 
 /// Setting names fnctl generates; extra `settings` may not reuse them.
 pub const GENERATED_SETTINGS: &[&str] = &["iamRoleArn", "iamRoleExternalId"];
@@ -398,7 +399,7 @@ fn check_instance(
         model::FunctionKind::Source => defaults.source_account.clone(),
         model::FunctionKind::Destination => defaults.destination_account.clone(),
     };
-    let inline_policy = render::inline_policy(spec.bucket.as_ref(), &spec.permissions);
+    let inline_policy = permissions::inline_policy(spec.bucket.as_ref(), &spec.permissions);
     check_sizes(
         &segment_account,
         inline_policy.as_ref(),
@@ -511,14 +512,14 @@ fn check_sizes(
     checker: &mut FileChecker<'_>,
 ) {
     // Worst case fnctl writes: two 48-character IDs during a rotation.
-    let placeholder = "x".repeat(crate::external_id::LENGTH);
-    let trust = render::trust_policy(segment_account, &[&placeholder, &placeholder]);
-    let trust_length = render::quota_length(&trust);
+    let placeholder = "x".repeat(crate::model::external_id::LENGTH);
+    let trust = trust::trust_policy(segment_account, &[&placeholder, &placeholder]);
+    let trust_length = permissions::quota_length(&trust);
     if trust_length > MAX_TRUST_POLICY_LENGTH {
         checker.error("policy-too-large", field, format!("trust policy of role `{role_name}` would have {trust_length} characters; IAM allows {MAX_TRUST_POLICY_LENGTH}"));
     }
     if let Some(policy) = inline_policy {
-        let length = render::quota_length(policy);
+        let length = permissions::quota_length(policy);
         if length > MAX_INLINE_POLICY_LENGTH {
             checker
                 .error("policy-too-large", field, format!("inline policy of role `{role_name}` would have {length} characters without whitespace; IAM allows {MAX_INLINE_POLICY_LENGTH} per role"))

@@ -3,14 +3,13 @@
 //! state; it is plain data that prints, saves to JSON and executes.
 
 pub mod planner;
-pub mod report;
+pub mod rotation;
 pub mod saved;
-pub mod trust;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::iam::Operation;
+use crate::model::operation::Operation;
 
 pub use planner::{plan, PlanOptions};
 
@@ -41,12 +40,12 @@ impl TrustSpec {
             .external_ids
             .iter()
             .map(|reference| match reference {
-                ExternalIdRef::Existing { .. } => crate::render::SENSITIVE.to_string(),
-                ExternalIdRef::Generate => format!("{} new", crate::render::SENSITIVE),
+                ExternalIdRef::Existing { .. } => crate::model::trust::SENSITIVE.to_string(),
+                ExternalIdRef::Generate => format!("{} new", crate::model::trust::SENSITIVE),
             })
             .collect();
         let placeholders: Vec<&str> = placeholders.iter().map(String::as_str).collect();
-        crate::render::trust_policy(&self.segment_account, &placeholders)
+        crate::model::trust::trust_policy(&self.segment_account, &placeholders)
     }
 }
 
@@ -102,7 +101,7 @@ pub struct Step {
     pub document: Option<DocumentChange>,
     /// Drift (IAM changed by hand) or a pending manifest change, when known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub cause: Option<crate::digest::Cause>,
+    pub cause: Option<crate::model::digest::Cause>,
 }
 
 /// Everything that happens to one role.

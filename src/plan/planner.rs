@@ -7,17 +7,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::trust;
 use super::{
     Action, DocumentChange, ExternalIdRef, Notice, NoticeLevel, Plan, RoleChange, Step, TrustSpec,
 };
-use crate::digest::{self, Aspect, Cause, Digests};
-use crate::external_id;
-use crate::iam::Operation;
+use crate::model::digest::{self, Aspect, Cause, Digests};
+use crate::model::external_id;
+use crate::model::operation::Operation;
+use crate::model::tags;
+use crate::model::trust::{self, SENSITIVE};
 use crate::model::{DesiredInstance, LiveDocument, LiveRole, INLINE_POLICY_NAME};
 use crate::policy::normalize::{equivalent, normalize};
-use crate::render::{self, SENSITIVE};
-use crate::tags;
 
 /// Choices the user makes on the command line.
 #[derive(Debug, Clone, Default)]
@@ -293,7 +292,7 @@ fn plan_existing(
             "an external ID rotation is in progress: both IDs are accepted".into(),
             Some("`fnctl rotate NAME --finish` once every function uses the new bundle"),
         ));
-    } else if crate::rotate::is_due(role, instance.rotate_after_days, &options.now) {
+    } else if crate::model::trust::is_due(role, instance.rotate_after_days, &options.now) {
         result.notices.push(notice(
             NoticeLevel::Info,
             "rotation-due",
@@ -630,7 +629,7 @@ fn trust_step(
             ExternalIdRef::Generate => None,
         })
         .collect();
-    let desired_document = render::trust_policy(&instance.segment_account, &known_ids);
+    let desired_document = trust::trust_policy(&instance.segment_account, &known_ids);
     if !generates {
         if let Some(live) = role.trust_policy.valid() {
             if equivalent(live, &desired_document) {

@@ -12,9 +12,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::report::FORMAT_VERSION;
 use super::Plan;
 use crate::model::DesiredInstance;
+use crate::model::FORMAT_VERSION;
 
 /// Marks the file as an fnctl plan.
 pub const KIND: &str = "fnctl-saved-plan";

@@ -68,12 +68,9 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 /// Whether an IAM wildcard pattern (`*`, `?`) matches `text`.
 pub fn wildcard_match(pattern: &str, text: &str, case_insensitive: bool) -> bool {
     if case_insensitive {
-        crate::manifest::lint::glob_matches(
-            &pattern.to_ascii_lowercase(),
-            &text.to_ascii_lowercase(),
-        )
+        crate::policy::glob::matches(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
     } else {
-        crate::manifest::lint::glob_matches(pattern, text)
+        crate::policy::glob::matches(pattern, text)
     }
 }
 
@@ -256,7 +253,7 @@ fn assume_role(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::trust_policy;
+    use crate::model::trust::trust_policy;
     use serde_json::json;
 
     #[test]

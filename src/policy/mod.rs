@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod diff;
 pub mod evaluate;
+pub mod glob;
 pub mod normalize;
 
 pub use decode::{decode_document, DocumentError, MAXIMUM_DOCUMENT_BYTES};

@@ -1,0 +1,225 @@
+//! Function-settings bundles: the settings one function instance needs
+//! (role ARN, external ID and extras), written as `<instance>.json`, mode
+//! 0600, atomically (temporary file, fsync, rename) so no reader ever sees a
+//! half-written secret.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{DesiredInstance, FunctionKind};
+
+/// Setting holding the role ARN.
+pub const ROLE_ARN_SETTING: &str = "iamRoleArn";
+/// Setting holding the external ID (sensitive).
+pub const EXTERNAL_ID_SETTING: &str = "iamRoleExternalId";
+/// Folder bundles go to by default.
+pub const DEFAULT_BUNDLE_DIR: &str = "bundles";
+
+/// The settings of one function instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    /// Instance name.
+    pub instance: String,
+    /// Source or destination.
+    pub kind: FunctionKind,
+    /// Settings by the camel-cased names the function reads.
+    pub settings: BTreeMap<String, Value>,
+    /// Names of the settings that are secret.
+    pub sensitive: Vec<String>,
+}
+
+/// ARN of a role in an account.
+pub fn role_arn(partition: &str, account: &str, path: &str, name: &str) -> String {
+    format!("arn:{partition}:iam::{account}:role{path}{name}")
+}
+
+/// The bundle of `instance`, whose role is `role_arn` and accepts `external_id`.
+pub fn build(instance: &DesiredInstance, role_arn: &str, external_id: &str) -> Bundle {
+    let mut settings = instance.settings.clone();
+    settings.insert(ROLE_ARN_SETTING.into(), Value::String(role_arn.to_string()));
+    settings.insert(
+        EXTERNAL_ID_SETTING.into(),
+        Value::String(external_id.to_string()),
+    );
+    Bundle {
+        instance: instance.name.clone(),
+        kind: instance.kind,
+        settings,
+        sensitive: vec![EXTERNAL_ID_SETTING.into()],
+    }
+}
+
+/// Where the bundle of `instance` lives in `directory`.
+pub fn path_of(directory: &Path, instance: &str) -> PathBuf {
+    directory.join(format!("{instance}.json"))
+}
+
+/// Reads a bundle from disk, if there is one.
+pub fn read(directory: &Path, instance: &str) -> std::io::Result<Option<Bundle>> {
+    match std::fs::read(path_of(directory, instance)) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(std::io::Error::other),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// The external ID a bundle holds.
+pub fn external_id_of(bundle: &Bundle) -> Option<&str> {
+    bundle
+        .settings
+        .get(EXTERNAL_ID_SETTING)
+        .and_then(Value::as_str)
+}
+
+/// Writes the bundle atomically with mode 0600; returns its path.
+pub fn write(directory: &Path, bundle: &Bundle) -> std::io::Result<PathBuf> {
+    create_private_dir(directory)?;
+    let target = path_of(directory, &bundle.instance);
+    let mut text = serde_json::to_string_pretty(bundle).map_err(std::io::Error::other)?;
+    text.push('\n');
+    remove_stale_temporaries(directory, &bundle.instance);
+    let suffix: String = crate::model::external_id::generate()
+        .map_err(std::io::Error::other)?
+        .chars()
+        .take(12)
+        .collect();
+    let temporary = directory.join(format!(".{}.json.{suffix}.tmp", bundle.instance));
+    let result = (|| {
+        let mut file = open_private(&temporary)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &target)?;
+        if let Ok(folder) = std::fs::File::open(directory) {
+            let _ = folder.sync_all();
+        }
+        Ok(target.clone())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+/// A temporary file older than this was left by a killed run; a live write
+/// takes milliseconds, so a concurrent run's file is never this old.
+const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Temporary files of this bundle left by a run killed between writing and
+/// renaming: they hold the secret, so they do not stay.
+fn remove_stale_temporaries(directory: &Path, instance: &str) {
+    let prefix = format!(".{instance}.json.");
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY_AGE);
+        if name.starts_with(&prefix) && name.ends_with(".tmp") && stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+#[cfg(unix)]
+fn create_private_dir(directory: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if directory.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(directory)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(directory: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(directory)
+}
+
+/// The ID a bundle should carry for a role as it is: the pending one during a
+/// rotation, else the recorded current one, else the only one there is.
+pub fn external_id_from_live(role: &crate::model::LiveRole) -> Option<String> {
+    let (current, pending) = crate::model::trust::current_and_pending(role);
+    pending.or(current).or_else(|| {
+        let ids = role
+            .trust_policy
+            .valid()
+            .map(crate::model::trust::external_ids)
+            .unwrap_or_default();
+        if ids.len() == 1 {
+            ids.into_iter().next()
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_private_file_atomically_and_reads_it_back() {
+        let directory = tempfile::tempdir().unwrap();
+        let bundle = Bundle {
+            instance: "a".into(),
+            kind: FunctionKind::Destination,
+            settings: BTreeMap::from([(
+                EXTERNAL_ID_SETTING.to_string(),
+                Value::String("x".repeat(48)),
+            )]),
+            sensitive: vec![EXTERNAL_ID_SETTING.into()],
+        };
+        let path = write(directory.path(), &bundle).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        assert_eq!(read(directory.path(), "a").unwrap(), Some(bundle.clone()));
+        write(directory.path(), &bundle).unwrap();
+        let names: Vec<_> = std::fs::read_dir(directory.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            [std::ffi::OsString::from("a.json")],
+            "no temporary file is left behind"
+        );
+    }
+}

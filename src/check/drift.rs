@@ -1,0 +1,331 @@
+//! Drift detection for cron: findings with a category and a severity, as a
+//! pure function of desired and live state. Drift is IAM changed by hand
+//! (live ≠ what the last apply recorded); a manifest edited in git but not
+//! applied yet is a *pending* change, reported apart and never counted as
+//! drift (see [`crate::model::digest`]).
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::digest::{self, Aspect, Cause, Digests};
+
+use crate::model::tags;
+use crate::model::trust;
+use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
+use crate::policy::evaluate::trust_might_admit;
+use crate::policy::normalize;
+
+/// How urgent a finding is, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// For information; never an alert by default.
+    Info,
+    /// Worth a look.
+    Warning,
+    /// Function or policy changed in a way that matters.
+    Medium,
+    /// Broadened permissions or a locked-out function.
+    High,
+    /// Strangers may be able to assume the role.
+    Critical,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The instance, when the role belongs to one.
+    pub instance: Option<String>,
+    /// The role.
+    pub role: String,
+    /// The account.
+    pub account: String,
+    /// Stable kebab-case category, e.g. `trust-broadened`.
+    pub category: &'static str,
+    /// How urgent.
+    pub severity: Severity,
+    /// Drift (IAM moved) or pending (the manifest moved).
+    pub kind: FindingKind,
+    /// One line, never a secret.
+    pub message: String,
+}
+
+/// Whether a finding is drift or a pending manifest change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingKind {
+    /// IAM was changed out of band.
+    Drift,
+    /// The manifest changed and apply has not run yet.
+    Pending,
+}
+
+struct Context<'a> {
+    account: &'a str,
+    instance: Option<&'a DesiredInstance>,
+    role: &'a str,
+}
+
+impl Context<'_> {
+    fn finding(
+        &self,
+        category: &'static str,
+        severity: Severity,
+        kind: FindingKind,
+        message: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            instance: self.instance.map(|i| i.name.clone()),
+            role: self.role.to_string(),
+            account: self.account.to_string(),
+            category,
+            severity,
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Finds drift and pending changes in one account. `now` is RFC 3339.
+pub fn detect(
+    account: &str,
+    desired: &[DesiredInstance],
+    live: &[LiveRole],
+    now: &str,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for instance in desired {
+        let context = Context {
+            account,
+            instance: Some(instance),
+            role: &instance.role_name,
+        };
+        match live
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name))
+        {
+            None => findings.push(context.finding(
+                "role-missing",
+                Severity::Warning,
+                FindingKind::Drift,
+                "the role does not exist: deleted out of band, or the instance was never applied",
+            )),
+            Some(role) => detect_role(&context, instance, role, now, &mut findings),
+        }
+    }
+    let named: HashSet<String> = desired
+        .iter()
+        .map(|i| i.role_name.to_ascii_lowercase())
+        .collect();
+    let paths: HashSet<&str> = desired.iter().map(|i| i.role_path.as_str()).collect();
+    let scopes: HashSet<&str> = desired.iter().map(|i| i.scope.as_str()).collect();
+    for role in live
+        .iter()
+        .filter(|r| !named.contains(&r.name.to_ascii_lowercase()))
+    {
+        let context = Context {
+            account,
+            instance: None,
+            role: &role.name,
+        };
+        let managed = role.is_managed();
+        let scope = role.fnctl_scope().unwrap_or("");
+        if managed && scopes.contains(scope) {
+            findings.push(context.finding("orphaned-role", Severity::Info, FindingKind::Pending, format!("owned by scope `{scope}` but named by no manifest; `fnctl apply --prune` deletes it")));
+        } else if !managed && paths.contains(role.path.as_str()) {
+            findings.push(context.finding(
+                "unmanaged-role-in-path",
+                Severity::Info,
+                FindingKind::Drift,
+                format!("role under {} that no fnctl scope owns", role.path),
+            ));
+        }
+    }
+    findings
+}
+
+fn detect_role(
+    context: &Context<'_>,
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    now: &str,
+    findings: &mut Vec<Finding>,
+) {
+    match role.fnctl_scope() {
+        Some(scope) if scope != instance.scope => {
+            findings.push(context.finding(
+                "other-scope",
+                Severity::Medium,
+                FindingKind::Drift,
+                format!(
+                    "the role belongs to scope `{scope}`, the manifest says `{}`",
+                    instance.scope
+                ),
+            ));
+            return;
+        }
+        Some(_) => {}
+        _ => {
+            findings.push(context.finding("unmanaged-role", Severity::Medium, FindingKind::Drift, "a role of this name exists without fnctl's tags (`fnctl apply --adopt` takes it over)"));
+            return;
+        }
+    }
+    let live = digest::live(role);
+    let recorded = role
+        .tags
+        .get(tags::APPLIED)
+        .and_then(|t| Digests::decode(t));
+    let desired = digest::desired(instance);
+    for aspect in [
+        Aspect::Trust,
+        Aspect::Permissions,
+        Aspect::Managed,
+        Aspect::Boundary,
+        Aspect::Tags,
+        Aspect::Settings,
+    ] {
+        if live.get(aspect) == desired.get(aspect)
+            || (aspect == Aspect::Settings && role.max_session_duration.is_none())
+        {
+            continue;
+        }
+        let cause = digest::cause(aspect, &live, recorded.as_ref(), &desired);
+        if matches!(cause, Cause::Pending | Cause::DriftAndPending) {
+            findings.push(context.finding(
+                "pending-change",
+                Severity::Info,
+                FindingKind::Pending,
+                format!(
+                    "the manifest changes the {} (not applied yet)",
+                    aspect_words(aspect)
+                ),
+            ));
+        }
+        if cause != Cause::Pending {
+            findings.push(drift_of(context, aspect, instance, role));
+        }
+    }
+    check_external_ids(context, role, findings);
+    for name in role
+        .inline_policies
+        .keys()
+        .filter(|n| *n != INLINE_POLICY_NAME)
+    {
+        findings.push(context.finding(
+            "foreign-inline-policy",
+            Severity::High,
+            FindingKind::Drift,
+            format!("inline policy {name} was added out of band"),
+        ));
+    }
+    if !crate::model::trust::in_progress(role)
+        && crate::model::trust::is_due(role, instance.rotate_after_days, now)
+    {
+        findings.push(context.finding(
+            "rotation-overdue",
+            Severity::Warning,
+            FindingKind::Drift,
+            format!(
+                "the external ID is older than rotateAfterDays ({} days)",
+                instance.rotate_after_days.unwrap_or_default()
+            ),
+        ));
+    }
+}
+
+fn aspect_words(aspect: Aspect) -> &'static str {
+    match aspect {
+        Aspect::Trust => "trust policy",
+        Aspect::Permissions => "inline policy",
+        Aspect::Managed => "managed policies",
+        Aspect::Boundary => "permissions boundary",
+        Aspect::Tags => "tags",
+        Aspect::Settings => "description or max session duration",
+    }
+}
+
+fn drift_of(
+    context: &Context<'_>,
+    aspect: Aspect,
+    instance: &DesiredInstance,
+    role: &LiveRole,
+) -> Finding {
+    let drift = |category, severity, message: String| {
+        context.finding(category, severity, FindingKind::Drift, message)
+    };
+    match aspect {
+        Aspect::Trust => match role.trust_policy.valid() {
+            None => drift("trust-changed", Severity::High, "the trust policy is not a valid policy document: the function cannot assume the role".into()),
+            Some(document) => {
+                let segment = instance.segment_account.as_str();
+                let segment_root = format!("arn:aws:iam::{segment}:root");
+                let others: Vec<String> = trust::principals(document).into_iter().filter(|p| trust::root_principal(p) != segment_root).collect();
+                if !others.is_empty() {
+                    drift("trust-broadened", Severity::Critical, format!("the trust policy admits another principal: {}", others.join(", ")))
+                } else if trust_might_admit(document, segment, None) {
+                    drift("trust-broadened", Severity::Critical, "the external ID condition is gone: any Segment customer's function could assume the role".into())
+                } else {
+                    drift("trust-changed", Severity::Medium, "the trust policy was changed out of band".into())
+                }
+            }
+        },
+        Aspect::Permissions => {
+            let live = role.inline_policies.get(INLINE_POLICY_NAME).and_then(|d| d.valid());
+            if broadens(live, instance.inline_policy.as_ref()) {
+                drift("permissions-broadened", Severity::High, format!("inline policy {INLINE_POLICY_NAME} grants more than the manifest"))
+            } else {
+                drift("permissions-changed", Severity::Medium, format!("inline policy {INLINE_POLICY_NAME} was changed or removed out of band"))
+            }
+        }
+        Aspect::Managed => {
+            let extra: Vec<&String> = role.attached_policies.difference(&instance.managed_policies).collect();
+            if extra.is_empty() {
+                drift("permissions-changed", Severity::Medium, "a managed policy of the manifest was detached".into())
+            } else {
+                drift("managed-policy-attached", Severity::High, format!("managed policy attached out of band: {}", extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
+            }
+        }
+        Aspect::Boundary => drift("boundary-changed", Severity::High, format!("the permissions boundary is {}", role.permissions_boundary.as_deref().unwrap_or("gone"))),
+        Aspect::Tags => drift("tags-changed", Severity::Warning, "tags were changed out of band".into()),
+        Aspect::Settings => drift("role-settings-changed", Severity::Warning, "description or max session duration was changed out of band".into()),
+    }
+}
+
+/// Whether the live policy has an Allow statement the desired one lacks.
+fn broadens(live: Option<&Value>, desired: Option<&Value>) -> bool {
+    let statements = |document: Option<&Value>| -> Vec<Value> {
+        document
+            .map(normalize)
+            .and_then(|d| d.get("Statement").and_then(Value::as_array).cloned())
+            .unwrap_or_default()
+    };
+    let wanted = statements(desired);
+    statements(live)
+        .iter()
+        .any(|s| s.get("Effect").and_then(Value::as_str) == Some("Allow") && !wanted.contains(s))
+}
+
+fn check_external_ids(context: &Context<'_>, role: &LiveRole, findings: &mut Vec<Finding>) {
+    if role.trust_policy.valid().is_none() {
+        return;
+    }
+    let state = trust::id_state(role);
+    let Some(recorded) = role.tags.get(tags::EXTERNAL_ID) else {
+        return;
+    };
+    if state.recorded.is_none() && state.pending.is_none() {
+        findings.push(context.finding("external-id-mismatch", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the external ID fnctl issued (fingerprint {recorded}): the function is locked out")));
+    }
+    let issued =
+        |id: &String| Some(id) == state.recorded.as_ref() || Some(id) == state.pending.as_ref();
+    if state.ids.iter().any(|id| !issued(id)) {
+        findings.push(context.finding(
+            "trust-broadened",
+            Severity::Critical,
+            FindingKind::Drift,
+            "the trust policy accepts an external ID fnctl did not issue",
+        ));
+    }
+}

@@ -1,0 +1,364 @@
+//! `fnctl verify` as a pure check of one instance: given its live role and
+//! the bundle on disk, will the function work, and can nobody else use the
+//! role? The trust policy is evaluated statically (moto does not evaluate
+//! cross-account trust or external IDs, and neither do humans reading JSON).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::bundle::{self, Bundle};
+use crate::model::trust;
+use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
+use crate::policy::evaluate::{evaluate, trust_admits, trust_might_admit, Decision, Request};
+
+/// An account id no one uses, to probe whether a trust policy admits strangers.
+const STRANGER_ACCOUNT: &str = "000000000000";
+/// An external ID no function has, to probe whether the ID is really required.
+const WRONG_EXTERNAL_ID: &str = "fnctl-verify-wrong-external-id-probe";
+
+/// One problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The instance.
+    pub instance: String,
+    /// Stable kebab-case code.
+    pub code: &'static str,
+    /// What is wrong (never a secret).
+    pub message: String,
+}
+
+fn finding(instance: &DesiredInstance, code: &'static str, message: impl Into<String>) -> Finding {
+    Finding {
+        instance: instance.name.clone(),
+        code,
+        message: message.into(),
+    }
+}
+
+/// Checks one instance against its live role and bundle.
+pub fn verify_instance(
+    instance: &DesiredInstance,
+    live: Option<&LiveRole>,
+    bundle: Option<&Bundle>,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let Some(role) = live else {
+        findings.push(finding(
+            instance,
+            "role-missing",
+            format!(
+                "role {} does not exist; run `fnctl apply`",
+                instance.role_name
+            ),
+        ));
+        return findings;
+    };
+    if !role.is_owned_by(&instance.scope) {
+        findings.push(finding(
+            instance,
+            "role-not-managed",
+            format!(
+                "role {} is not managed by fnctl scope `{}`",
+                role.name, instance.scope
+            ),
+        ));
+    }
+    let Some(trust_policy) = role.trust_policy.valid() else {
+        findings.push(finding(
+            instance,
+            "trust-invalid",
+            "the trust policy is not a valid policy document",
+        ));
+        return findings;
+    };
+    check_trust_excludes_strangers(instance, trust_policy, &mut findings);
+    match bundle {
+        None => findings.push(finding(
+            instance,
+            "bundle-missing",
+            "no bundle on disk; run `fnctl bundle`",
+        )),
+        Some(bundle) => check_bundle(instance, role, trust_policy, bundle, &mut findings),
+    }
+    check_permissions(instance, role, &mut findings);
+    findings
+}
+
+fn check_trust_excludes_strangers(
+    instance: &DesiredInstance,
+    trust_policy: &Value,
+    findings: &mut Vec<Finding>,
+) {
+    let segment = instance.segment_account.as_str();
+    // Strangers are probed with undecidable conditions counted as met: a
+    // condition fnctl cannot evaluate is no proof that it keeps anyone out.
+    if trust_might_admit(trust_policy, segment, None)
+        || trust_might_admit(trust_policy, segment, Some(WRONG_EXTERNAL_ID))
+    {
+        findings.push(finding(instance, "trust-admits-without-external-id", format!("Segment's account {segment} can assume the role without the right external ID: any Segment customer's function could (confused deputy)")));
+    }
+    let ids = trust::external_ids(trust_policy);
+    if ids
+        .iter()
+        .any(|id| trust_might_admit(trust_policy, STRANGER_ACCOUNT, Some(id)))
+        || trust_might_admit(trust_policy, STRANGER_ACCOUNT, None)
+    {
+        findings.push(finding(
+            instance,
+            "trust-admits-anyone",
+            "the trust policy admits any AWS account",
+        ));
+    }
+    let segment_root = format!("arn:aws:iam::{segment}:root");
+    for principal in trust::principals(trust_policy) {
+        let normalized = trust::root_principal(&principal);
+        if normalized != segment_root {
+            findings.push(finding(
+                instance,
+                "trust-admits-other-principal",
+                format!(
+                    "the trust policy admits {principal}, not only Segment's {} account {segment}",
+                    instance.kind.as_str()
+                ),
+            ));
+        }
+    }
+}
+
+fn check_bundle(
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    trust_policy: &Value,
+    bundle: &Bundle,
+    findings: &mut Vec<Finding>,
+) {
+    let arn = bundle
+        .settings
+        .get(bundle::ROLE_ARN_SETTING)
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if arn != role.arn {
+        findings.push(finding(
+            instance,
+            "bundle-arn-mismatch",
+            format!("the bundle names role {arn}, IAM has {}", role.arn),
+        ));
+    }
+    match bundle::external_id_of(bundle) {
+        None => findings.push(finding(
+            instance,
+            "bundle-external-id-missing",
+            "the bundle has no iamRoleExternalId",
+        )),
+        Some(id) if !trust_admits(trust_policy, &instance.segment_account, Some(id)) => {
+            findings.push(finding(instance, "bundle-external-id-rejected", "the trust policy does not accept the external ID in the bundle: the function cannot assume its role"));
+        }
+        Some(_) => {}
+    }
+    for (key, value) in &instance.settings {
+        if bundle.settings.get(key) != Some(value) {
+            findings.push(finding(
+                instance,
+                "bundle-settings-stale",
+                format!("bundle setting {key} differs from the manifest; run `fnctl bundle`"),
+            ));
+        }
+    }
+    if bundle.kind != instance.kind {
+        findings.push(finding(
+            instance,
+            "bundle-settings-stale",
+            "bundle kind differs from the manifest",
+        ));
+    }
+}
+
+fn check_permissions(instance: &DesiredInstance, role: &LiveRole, findings: &mut Vec<Finding>) {
+    let Some(desired) = &instance.inline_policy else {
+        return;
+    };
+    let Some(live) = role
+        .inline_policies
+        .get(INLINE_POLICY_NAME)
+        .and_then(|d| d.valid())
+    else {
+        findings.push(finding(
+            instance,
+            "permissions-missing",
+            format!("inline policy {INLINE_POLICY_NAME} is missing or not valid JSON"),
+        ));
+        return;
+    };
+    // Every grant the manifest renders must be allowed by the live policy.
+    for statement in desired
+        .get("Statement")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+            continue;
+        }
+        let actions = statement
+            .get("Action")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let resources = statement
+            .get("Resource")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let prefix = statement
+            .pointer("/Condition/StringLike/s3:prefix/0")
+            .and_then(Value::as_str)
+            .map(|p| p.trim_end_matches('*').to_string());
+        for action in actions.iter().filter_map(Value::as_str) {
+            for resource in resources.iter().filter_map(Value::as_str) {
+                let probe = resource.replace('*', "fnctl-verify-probe");
+                let probe_prefix = prefix.clone().map(|p| format!("{p}fnctl-verify-probe"));
+                let context: Vec<(&str, &str)> = probe_prefix
+                    .as_deref()
+                    .map(|p| ("s3:prefix", p))
+                    .into_iter()
+                    .collect();
+                let request = Request {
+                    principal_account: None,
+                    action,
+                    resource: Some(&probe),
+                    context: &context,
+                };
+                if evaluate(live, &request) != Decision::Allowed {
+                    findings.push(finding(
+                        instance,
+                        "permissions-missing",
+                        format!(
+                            "the role may not {action} on {resource}, which the manifest grants"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::permissions;
+    use crate::model::tags;
+    use crate::model::trust::trust_policy;
+    use crate::model::{FunctionKind, LiveDocument, Origin};
+    use std::collections::BTreeMap;
+
+    fn instance() -> DesiredInstance {
+        DesiredInstance {
+            name: "a".into(),
+            kind: FunctionKind::Destination,
+            scope: "s".into(),
+            account: None,
+            assume_role: None,
+            segment_account: "458175278816".into(),
+            role_name: "segment-fn-a".into(),
+            role_path: "/segment-functions/".into(),
+            description: "d".into(),
+            max_session_duration: 3600,
+            permissions_boundary: None,
+            tags: BTreeMap::new(),
+            inline_policy: permissions::inline_policy(
+                Some(&crate::manifest::spec::BucketSpec {
+                    name: "b-bucket".into(),
+                    region: "us-west-2".into(),
+                    prefix: Some("segment/".into()),
+                    access: crate::manifest::spec::BucketAccess::ReadWrite,
+                }),
+                &[],
+            ),
+            managed_policies: Default::default(),
+            rotate_after_days: None,
+            settings: BTreeMap::new(),
+            origin: Origin {
+                file: "m.yaml".into(),
+                line: 1,
+            },
+        }
+    }
+
+    fn role(trust: Value, desired: &DesiredInstance) -> LiveRole {
+        LiveRole {
+            name: "segment-fn-a".into(),
+            path: "/segment-functions/".into(),
+            arn: "arn:aws:iam::123456789012:role/segment-functions/segment-fn-a".into(),
+            role_id: "AROA".into(),
+            create_date: None,
+            description: None,
+            max_session_duration: None,
+            trust_policy: LiveDocument::Valid(trust),
+            inline_policies: BTreeMap::from([(
+                INLINE_POLICY_NAME.to_string(),
+                LiveDocument::Valid(desired.inline_policy.clone().unwrap()),
+            )]),
+            attached_policies: Default::default(),
+            permissions_boundary: None,
+            tags: BTreeMap::from([
+                (tags::MANAGED_BY.to_string(), "fnctl".to_string()),
+                (tags::SCOPE.to_string(), "s".to_string()),
+            ]),
+        }
+    }
+
+    fn codes(findings: &[Finding]) -> Vec<&'static str> {
+        findings.iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn a_correct_role_and_bundle_pass() {
+        let desired = instance();
+        let live = role(trust_policy("458175278816", &["the-id"]), &desired);
+        let bundle = bundle::build(&desired, &live.arn, "the-id");
+        assert!(verify_instance(&desired, Some(&live), Some(&bundle)).is_empty());
+    }
+
+    #[test]
+    fn finds_lockout_broadening_and_missing_grants() {
+        let desired = instance();
+        let mut broadened = trust_policy("458175278816", &["the-id"]);
+        broadened["Statement"][0]["Principal"]["AWS"] =
+            serde_json::json!(["458175278816", "111122223333"]);
+        let mut live = role(broadened, &desired);
+        live.inline_policies.clear();
+        let bundle = bundle::build(&desired, &live.arn, "stale-id");
+        let found = codes(&verify_instance(&desired, Some(&live), Some(&bundle)));
+        assert!(found.contains(&"trust-admits-other-principal"), "{found:?}");
+        assert!(found.contains(&"bundle-external-id-rejected"), "{found:?}");
+        assert!(found.contains(&"permissions-missing"), "{found:?}");
+        let mut open = trust_policy("458175278816", &["the-id"]);
+        open["Statement"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("Condition");
+        let live = role(open, &desired);
+        assert!(codes(&verify_instance(
+            &desired,
+            Some(&live),
+            Some(&bundle::build(&desired, &live.arn, "x"))
+        ))
+        .contains(&"trust-admits-without-external-id"));
+        // An open principal behind a condition fnctl cannot evaluate is no proof of safety.
+        let mut open = trust_policy("458175278816", &["the-id"]);
+        open["Statement"][0]["Principal"] = serde_json::json!("*");
+        open["Statement"][0]["Condition"] =
+            serde_json::json!({"Bool": {"aws:SecureTransport": "true"}});
+        let live = role(open, &desired);
+        let found = codes(&verify_instance(
+            &desired,
+            Some(&live),
+            Some(&bundle::build(&desired, &live.arn, "the-id")),
+        ));
+        assert!(
+            found.contains(&"trust-admits-anyone")
+                && found.contains(&"trust-admits-other-principal"),
+            "{found:?}"
+        );
+    }
+}

@@ -1,0 +1,330 @@
+//! `fnctl apply`: make IAM match the manifests (or a saved plan), then write
+//! the settings bundles.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use crate::bundle;
+use crate::cli::args::{ApplyArgs, GlobalOptions};
+use crate::cli::output::use_color;
+use crate::execute::executor::{execute, RoleOutcome};
+use crate::model::tags;
+use crate::model::DesiredInstance;
+use crate::plan::saved::SavedPlan;
+use crate::plan::{planner, Plan, PlanOptions};
+use crate::report::plan as report;
+
+use crate::execute::session::{self as reconcile, AccountRun};
+
+/// Applies the plan of every account; exit 1 if anything failed.
+pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
+    let now = reconcile::now();
+    let (runs, saved_plans) = match &args.plan {
+        Some(path) => {
+            let saved = SavedPlan::read(path)?;
+            check_segment_accounts(&saved, &args.reconcile.manifests)?;
+            let instances: Vec<DesiredInstance> = saved
+                .accounts
+                .iter()
+                .flat_map(|a| a.instances.clone())
+                .collect();
+            let options = PlanOptions {
+                adopt: false,
+                prune: false,
+                now: now.clone(),
+                bundled_ids: reconcile::bundled_ids(&instances, &args.reconcile.bundle_dir),
+            };
+            let runs = reconcile::observe(
+                &super::settings::session(global),
+                &instances,
+                &options,
+                args.reconcile.parallelism.into(),
+            )
+            .await?;
+            check_not_stale(&saved, &runs)?;
+            let plans: Vec<Plan> = runs
+                .iter()
+                .map(|run| {
+                    saved
+                        .accounts
+                        .iter()
+                        .find(|a| a.account == run.account)
+                        .map(|a| a.plan.clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            (runs, plans)
+        }
+        None => {
+            let set = super::settings::load_manifests(&args.reconcile.manifests)?;
+            let options = PlanOptions {
+                adopt: args.reconcile.adopt,
+                prune: args.reconcile.prune,
+                now: now.clone(),
+                bundled_ids: reconcile::bundled_ids(&set.instances, &args.reconcile.bundle_dir),
+            };
+            let runs = reconcile::observe(
+                &super::settings::session(global),
+                &set.instances,
+                &options,
+                args.reconcile.parallelism.into(),
+            )
+            .await?;
+            let plans = runs.iter().map(|run| run.plan.clone()).collect();
+            (runs, plans)
+        }
+    };
+    let combined = Plan {
+        changes: saved_plans.iter().flat_map(|p| p.changes.clone()).collect(),
+        notices: saved_plans.iter().flat_map(|p| p.notices.clone()).collect(),
+        unchanged: saved_plans
+            .iter()
+            .flat_map(|p| p.unchanged.clone())
+            .collect(),
+    };
+    crate::out!("{}", report::text(&combined, use_color(global.color)));
+    if combined.has_conflicts() {
+        anyhow::bail!("the plan has conflicts (see above); nothing was changed");
+    }
+    if !combined.is_empty() && !confirmed(args.auto_approve)? {
+        eprintln!("Apply cancelled; nothing was changed.");
+        return Ok(1);
+    }
+    let mut failures = Vec::new();
+    let mut bundles_written = 0;
+    let (mut created, mut updated, mut deleted) = (0, 0, 0);
+    // Accounts are applied concurrently, each within its own parallelism.
+    let parallelism: usize = args.reconcile.parallelism.into();
+    let progress = |line: &str| eprintln!("{line}");
+    let executions = runs.iter().zip(&saved_plans).map(|(run, plan)| {
+        let progress = &progress;
+        let now = &now;
+        async move {
+            let backend = run.backend(parallelism);
+            let bundled = reconcile::bundled_ids(&run.instances, &args.reconcile.bundle_dir);
+            execute(
+                &backend,
+                plan,
+                &run.live.roles,
+                &bundled.0,
+                parallelism,
+                now,
+                progress,
+            )
+            .await
+        }
+    });
+    let all_outcomes = futures::future::join_all(executions).await;
+    for ((run, plan), outcomes) in runs.iter().zip(&saved_plans).zip(&all_outcomes) {
+        for outcome in outcomes {
+            let change = &plan.changes[outcome.change_index];
+            match &outcome.error {
+                Some(error) => failures.push(format!(
+                    "role {} (account {}): {error}",
+                    change.role, run.account
+                )),
+                None => match change.action {
+                    crate::plan::Action::Create => created += 1,
+                    crate::plan::Action::Delete => deleted += 1,
+                    _ => updated += 1,
+                },
+            }
+        }
+        bundles_written += write_bundles(
+            run,
+            plan,
+            outcomes,
+            &args.reconcile.bundle_dir,
+            &mut failures,
+        );
+    }
+    eprintln!("Apply complete: {created} created, {updated} updated, {deleted} deleted; {bundles_written} bundle(s) written to {}.", args.reconcile.bundle_dir.display());
+    if failures.is_empty() {
+        return Ok(0);
+    }
+    eprintln!(
+        "{} failure(s); re-running apply continues from where IAM is now:",
+        failures.len()
+    );
+    for failure in &failures {
+        eprintln!("  - {failure}");
+    }
+    Ok(1)
+}
+
+/// A saved plan's checksum catches damage, not a determined edit: before any
+/// write, every trust policy it would write must name the Segment account of
+/// its instance's kind — the documented one, or the override the current
+/// manifests declare for that very instance.
+fn check_segment_accounts(
+    saved: &SavedPlan,
+    manifests: &crate::cli::args::ManifestOptions,
+) -> anyhow::Result<()> {
+    let mut current: Option<Vec<DesiredInstance>> = None;
+    for account in &saved.accounts {
+        for change in &account.plan.changes {
+            let instance = change
+                .instance
+                .as_ref()
+                .and_then(|name| account.instances.iter().find(|i| &i.name == name));
+            for step in &change.steps {
+                let (crate::model::operation::Operation::CreateRole { trust_policy, .. }
+                | crate::model::operation::Operation::UpdateTrustPolicy {
+                    trust_policy, ..
+                }) = &step.operation
+                else {
+                    continue;
+                };
+                let Some(instance) = instance else {
+                    anyhow::bail!("the saved plan writes the trust policy of role {} for no instance; refusing it", change.role);
+                };
+                if trust_policy.segment_account
+                    == crate::model::documented_segment_account(instance.kind)
+                {
+                    continue;
+                }
+                let declared = current
+                    .get_or_insert_with(|| crate::manifest::load(&manifests.files).instances);
+                let overridden = declared.iter().any(|i| {
+                    i.name == instance.name && i.segment_account == trust_policy.segment_account
+                });
+                if !overridden {
+                    anyhow::bail!(
+                        "the saved plan would let account {} assume role {}, which is neither Segment's documented {} account nor an override in the current manifests; refusing it",
+                        trust_policy.segment_account,
+                        change.role,
+                        instance.kind.as_str()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a saved plan when any role it looked at changed since.
+fn check_not_stale(saved: &SavedPlan, runs: &[AccountRun]) -> anyhow::Result<()> {
+    let mut moved = Vec::new();
+    for account in &saved.accounts {
+        let Some(run) = runs.iter().find(|r| r.account == account.account) else {
+            moved.push(format!(
+                "account {} is no longer reachable with these credentials",
+                account.account
+            ));
+            continue;
+        };
+        for (role, fingerprint) in &account.fingerprints {
+            let live = run
+                .live
+                .roles
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(role));
+            let now = planner::live_fingerprint(live);
+            if now != *fingerprint {
+                let what = match (fingerprint.as_str(), live) {
+                    ("absent", Some(_)) => "was created",
+                    (_, None) => "was deleted",
+                    _ => "was changed",
+                };
+                moved.push(format!(
+                    "role {role} in account {} {what} since the plan was made",
+                    account.account
+                ));
+            }
+        }
+    }
+    if moved.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the saved plan is stale, IAM has moved past it: {}; run `fnctl plan` again",
+        moved.join("; ")
+    )
+}
+
+/// Asks for confirmation on a terminal; without one, `--auto-approve` is required.
+fn confirmed(auto_approve: bool) -> anyhow::Result<bool> {
+    if auto_approve {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("stdin is not a terminal, so apply cannot ask for confirmation; pass --auto-approve to apply without asking");
+    }
+    eprint!("Apply these changes? Only 'yes' is accepted: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+/// Writes the bundle of every instance whose role is now right; returns how many.
+fn write_bundles(
+    run: &AccountRun,
+    plan: &Plan,
+    outcomes: &[RoleOutcome],
+    directory: &Path,
+    failures: &mut Vec<String>,
+) -> usize {
+    let mut written = 0;
+    for instance in &run.instances {
+        let change = plan
+            .changes
+            .iter()
+            .position(|c| c.instance.as_deref() == Some(instance.name.as_str()));
+        let live = run.role_of(instance);
+        let external_id = match change {
+            Some(index) => {
+                let Some(outcome) = outcomes.iter().find(|o| o.change_index == index) else {
+                    continue;
+                };
+                if outcome.error.is_some() {
+                    continue;
+                }
+                if outcome.external_ids.is_empty() {
+                    live.and_then(bundle::external_id_from_live)
+                } else {
+                    let pending = live.and_then(|r| r.tags.get(tags::ROTATION_PENDING));
+                    outcome
+                        .external_ids
+                        .iter()
+                        .find(|id| Some(&crate::model::external_id::fingerprint(id)) == pending)
+                        .or(outcome.external_ids.first())
+                        .cloned()
+                }
+            }
+            None => live.and_then(bundle::external_id_from_live),
+        };
+        let Some(external_id) = external_id else {
+            // Two unrecorded IDs were kept on purpose (the plan warned): no
+            // bundle can be vouched for, which is not a failure of this run.
+            let ambiguous = plan.notices.iter().any(|n| {
+                n.code == "ambiguous-external-id"
+                    && n.instance.as_deref() == Some(instance.name.as_str())
+            });
+            if (change.is_some() || live.is_some()) && !ambiguous {
+                failures.push(format!("instance {}: no external ID fnctl can vouch for in the trust policy; bundle not written", instance.name));
+            }
+            continue;
+        };
+        // IAM's own ARN when the role was there already (its name may differ in
+        // case from the manifest's); the ARN a create makes otherwise.
+        let arn = match live {
+            Some(role) => role.arn.clone(),
+            None => bundle::role_arn(
+                &run.partition,
+                &run.account,
+                &instance.role_path,
+                &instance.role_name,
+            ),
+        };
+        match bundle::write(directory, &bundle::build(instance, &arn, &external_id)) {
+            Ok(_) => written += 1,
+            Err(error) => failures.push(format!(
+                "instance {}: cannot write bundle in {}: {error}",
+                instance.name,
+                directory.display()
+            )),
+        }
+    }
+    written
+}

@@ -1,0 +1,68 @@
+//! `fnctl plan`: observe IAM and print what apply would change.
+
+use crate::cli::args::{Format, GlobalOptions, PlanArgs};
+use crate::cli::output::use_color;
+use crate::plan::saved::{SavedAccount, SavedPlan};
+use crate::plan::PlanOptions;
+use crate::report::plan as report;
+
+use crate::execute::session as reconcile;
+
+/// Exit code of `--detailed-exitcode` when there are changes.
+pub const EXIT_CHANGES: i32 = 2;
+
+/// Plans every account of the manifests.
+pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32> {
+    let set = super::settings::load_manifests(&args.reconcile.manifests)?;
+    let options = PlanOptions {
+        adopt: args.reconcile.adopt,
+        prune: args.reconcile.prune,
+        now: reconcile::now(),
+        bundled_ids: reconcile::bundled_ids(&set.instances, &args.reconcile.bundle_dir),
+    };
+    let runs = match &args.snapshot {
+        Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
+        None => {
+            reconcile::observe(
+                &super::settings::session(global),
+                &set.instances,
+                &options,
+                args.reconcile.parallelism.into(),
+            )
+            .await?
+        }
+    };
+    let plan = reconcile::combined_plan(&runs);
+    match args.format {
+        Format::Text => crate::out!("{}", report::text(&plan, use_color(global.color))),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&report::json(&plan))?),
+        Format::Markdown => crate::out!("{}", report::markdown(&plan)),
+    }
+    // A plan with conflicts cannot be applied: it is not saved either.
+    if plan.has_conflicts() {
+        anyhow::bail!("the plan has conflicts (see above); apply would refuse it");
+    }
+    if let Some(path) = &args.out {
+        let accounts = runs
+            .iter()
+            .map(|run| SavedAccount {
+                account: run.account.clone(),
+                assume_role: run.assume_role.clone(),
+                instances: run.instances.clone(),
+                fingerprints: run.fingerprints(),
+                plan: run.plan.clone(),
+            })
+            .collect();
+        SavedPlan::new(options.now.clone(), accounts).write(path)?;
+        eprintln!(
+            "Saved the plan to {}; apply it with `fnctl apply --plan {}`.",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        EXIT_CHANGES
+    } else {
+        0
+    })
+}

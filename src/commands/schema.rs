@@ -1,7 +1,0 @@
-//! `fnctl schema`: prints the manifest JSON Schema.
-
-/// Prints the schema generated from the loader's own types.
-pub fn run() -> anyhow::Result<i32> {
-    crate::output::stdout(&crate::manifest::spec::json_schema());
-    Ok(0)
-}

@@ -1,0 +1,372 @@
+//! The executor: carries out a [`Plan`] through an [`IamBackend`], roles
+//! concurrently up to a limit, the steps of one role in order. It resolves
+//! external-ID references into secrets only here, right before sending, and
+//! retries IAM's eventual consistency (a role just created may briefly be
+//! unknown). Throttling and 5xx are retried by the SDK below it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+
+use crate::live::{IamBackend, IamError};
+use crate::model::external_id;
+use crate::model::operation::{Operation, WireOperation};
+use crate::model::tags;
+use crate::model::trust;
+use crate::model::trust::external_ids;
+use crate::model::LiveRole;
+use crate::plan::{ExternalIdRef, Plan, RoleChange, TrustSpec};
+
+/// How often an operation is retried while IAM has not caught up with a
+/// create, and how long the first wait is (it doubles, up to 8 s).
+const CONSISTENCY_ATTEMPTS: u32 = 8;
+const CONSISTENCY_FIRST_WAIT: Duration = Duration::from_millis(250);
+
+/// What happened to one role.
+#[derive(Debug)]
+pub struct RoleOutcome {
+    /// Index of the change in the plan.
+    pub change_index: usize,
+    /// Steps that succeeded.
+    pub completed_steps: usize,
+    /// The external IDs the trust policy now holds, in plan order (secret:
+    /// only for bundles); empty when the trust policy was not touched.
+    pub external_ids: Vec<String>,
+    /// The failure that stopped the role's steps, when one did.
+    pub error: Option<String>,
+}
+
+impl RoleOutcome {
+    /// A role whose first step never ran.
+    fn failed_before_any_step(change_index: usize, error: String) -> Self {
+        RoleOutcome {
+            change_index,
+            completed_steps: 0,
+            external_ids: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
+/// Executes every change of `plan`; `live` are the roles it was planned from.
+/// `progress` receives one line per finished role.
+pub async fn execute<B: IamBackend>(
+    backend: &B,
+    plan: &Plan,
+    live: &[LiveRole],
+    bundled: &[String],
+    parallelism: usize,
+    now: &str,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Vec<RoleOutcome> {
+    let total = plan.changes.len();
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let finished = &finished;
+    let mut outcomes: Vec<RoleOutcome> = stream::iter(plan.changes.iter().enumerate())
+        .map(|(index, change)| {
+            let live_role = live
+                .iter()
+                .find(|role| role.name.eq_ignore_ascii_case(&change.role));
+            async move {
+                let outcome = execute_change(backend, index, change, live_role, bundled, now).await;
+                let done = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let status = match &outcome.error {
+                    None => "done".to_string(),
+                    Some(error) => format!("FAILED: {error}"),
+                };
+                progress(&format!(
+                    "[{done}/{total}] {} {}: {status}",
+                    change.action.as_str(),
+                    change.role
+                ));
+                outcome
+            }
+        })
+        .buffer_unordered(parallelism.max(1))
+        .collect()
+        .await;
+    outcomes.sort_by_key(|o| o.change_index);
+    outcomes
+}
+
+/// Whether a change touches what a rotation also writes (the trust policy
+/// or the external-ID tags): such changes run under the role's lease lock.
+fn touches_rotation_state(change: &RoleChange) -> bool {
+    let rotation_tag = |key: &str| {
+        [
+            tags::EXTERNAL_ID,
+            tags::ROTATION_PENDING,
+            tags::ROTATION_STARTED,
+        ]
+        .contains(&key)
+    };
+    change.action != crate::plan::Action::Create
+        && change.steps.iter().any(|step| match &step.operation {
+            Operation::UpdateTrustPolicy { .. } => true,
+            Operation::TagRole { tags: changed, .. } => changed.keys().any(|k| rotation_tag(k)),
+            Operation::UntagRole { keys, .. } => keys.iter().any(|k| rotation_tag(k)),
+            _ => false,
+        })
+}
+
+/// Whether the trust policy and tags fnctl planned from are still what IAM holds.
+fn unchanged_since_planned(planned: &LiveRole, now: &LiveRole) -> bool {
+    let without_lock = |role: &LiveRole| {
+        let mut tags = role.tags.clone();
+        tags.remove(tags::LOCK);
+        tags
+    };
+    let trust = |role: &LiveRole| role.trust_policy.valid().map(crate::policy::normalize);
+    trust(planned) == trust(now) && without_lock(planned) == without_lock(now)
+}
+
+async fn execute_change<B: IamBackend>(
+    backend: &B,
+    change_index: usize,
+    change: &RoleChange,
+    live_role: Option<&LiveRole>,
+    bundled: &[String],
+    now: &str,
+) -> RoleOutcome {
+    let Some(planned) = live_role.filter(|_| touches_rotation_state(change)) else {
+        return execute_steps(backend, change_index, change, live_role, bundled, now).await;
+    };
+    // A rotation (or another apply) must not interleave with a change to the
+    // trust policy: take the role's lease, and refuse if the role moved since
+    // it was read.
+    let (lease, current) = match crate::execute::lease::acquire(backend, &change.role).await {
+        Ok(held) => held,
+        Err(error) => return RoleOutcome::failed_before_any_step(change_index, error.to_string()),
+    };
+    let outcome = if unchanged_since_planned(planned, &current) {
+        execute_steps(backend, change_index, change, live_role, bundled, now).await
+    } else {
+        RoleOutcome::failed_before_any_step(
+            change_index,
+            "the role's trust policy or tags changed since they were read (another fnctl run?); nothing was changed; run apply again".into(),
+        )
+    };
+    if let Err(error) = crate::execute::lease::release(backend, &lease).await {
+        log::warn!(
+            "could not release the lock on {} ({error}); it expires by itself",
+            change.role
+        );
+    }
+    outcome
+}
+
+async fn execute_steps<B: IamBackend>(
+    backend: &B,
+    change_index: usize,
+    change: &RoleChange,
+    live_role: Option<&LiveRole>,
+    bundled: &[String],
+    now: &str,
+) -> RoleOutcome {
+    // The IDs a plan may refer to: those in the trust policy, and those of
+    // the bundles on disk (a lost ID is restored from its bundle).
+    let mut live_ids: Vec<String> = live_role
+        .and_then(|r| r.trust_policy.valid())
+        .map(external_ids)
+        .unwrap_or_default();
+    live_ids.extend(
+        bundled
+            .iter()
+            .filter(|id| !live_ids.contains(id))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let mut outcome = RoleOutcome {
+        change_index,
+        completed_steps: 0,
+        external_ids: Vec::new(),
+        error: None,
+    };
+    let created_here = change
+        .steps
+        .iter()
+        .any(|s| matches!(s.operation, Operation::CreateRole { .. }));
+    for step in &change.steps {
+        let mut generated: Option<String> = None;
+        let resolved = step
+            .operation
+            .clone()
+            .map_trust(|spec| resolve_trust(&spec, &live_ids, &mut generated));
+        let mut operation = match resolved {
+            Ok(operation) => operation,
+            Err(message) => {
+                outcome.error = Some(message);
+                return outcome;
+            }
+        };
+        if let (
+            Some(new_id),
+            Operation::CreateRole {
+                tags: role_tags, ..
+            },
+        ) = (&generated, &mut operation)
+        {
+            role_tags.insert(tags::EXTERNAL_ID.into(), external_id::fingerprint(new_id));
+            role_tags.insert(tags::EXTERNAL_ID_CREATED.into(), now.to_string());
+        }
+        if let Operation::CreateRole { trust_policy, .. }
+        | Operation::UpdateTrustPolicy { trust_policy, .. } = &step.operation
+        {
+            if let Err(refusal) = trust::guard_trust(&operation, &trust_policy.segment_account) {
+                outcome.error = Some(refusal);
+                return outcome;
+            }
+        }
+        if let Err(error) = send(backend, &operation, created_here).await {
+            if !created_by_an_earlier_attempt(backend, &operation, &error).await {
+                outcome.error = Some(format!("{} failed: {error}", operation.api_name()));
+                return outcome;
+            }
+        }
+        if let Operation::CreateRole { trust_policy, .. }
+        | Operation::UpdateTrustPolicy { trust_policy, .. } = &step.operation
+        {
+            outcome.external_ids = ids_in_order(trust_policy, &live_ids, generated.as_deref());
+        }
+        // A trust policy that got a new ID must say so in the tags too.
+        if let (Some(new_id), Operation::UpdateTrustPolicy { role, .. }) = (&generated, &operation)
+        {
+            let tag = Operation::TagRole {
+                role: role.clone(),
+                tags: BTreeMap::from([
+                    (
+                        tags::EXTERNAL_ID.to_string(),
+                        external_id::fingerprint(new_id),
+                    ),
+                    (tags::EXTERNAL_ID_CREATED.to_string(), now.to_string()),
+                ]),
+            };
+            if let Err(error) = send(backend, &tag, created_here).await {
+                outcome.error = Some(format!("TagRole failed: {error}"));
+                return outcome;
+            }
+            // Another run may have replaced the ID meanwhile: the bundle gets
+            // what IAM holds now, read back, never what this run assumed.
+            match backend.get_role(role).await {
+                Ok(Some(after)) => {
+                    outcome.external_ids = crate::bundle::external_id_from_live(&after)
+                        .into_iter()
+                        .collect()
+                }
+                Ok(None) => {
+                    outcome.error = Some(format!(
+                        "role {role} disappeared after its trust policy was written"
+                    ));
+                    return outcome;
+                }
+                Err(error) => {
+                    outcome.error = Some(format!("reading the role back: {error}"));
+                    return outcome;
+                }
+            }
+        }
+        outcome.completed_steps += 1;
+    }
+    outcome
+}
+
+fn ids_in_order(spec: &TrustSpec, live_ids: &[String], generated: Option<&str>) -> Vec<String> {
+    spec.external_ids
+        .iter()
+        .filter_map(|reference| match reference {
+            ExternalIdRef::Existing { fingerprint } => live_ids
+                .iter()
+                .find(|id| external_id::fingerprint(id) == *fingerprint)
+                .cloned(),
+            ExternalIdRef::Generate => generated.map(str::to_string),
+        })
+        .collect()
+}
+
+/// Turns a trust spec into the JSON text IAM receives, generating a new ID
+/// where the plan says so. A referenced ID that is gone from the live trust
+/// policy means IAM moved since the plan: refuse rather than guess.
+fn resolve_trust(
+    spec: &TrustSpec,
+    live_ids: &[String],
+    generated: &mut Option<String>,
+) -> Result<String, String> {
+    let mut ids = Vec::new();
+    for reference in &spec.external_ids {
+        match reference {
+            ExternalIdRef::Existing { fingerprint } => match live_ids.iter().find(|id| external_id::fingerprint(id) == *fingerprint) {
+                Some(id) => ids.push(id.clone()),
+                None => return Err(format!("the external ID with fingerprint {fingerprint} is no longer in the trust policy; run plan again")),
+            },
+            ExternalIdRef::Generate => {
+                let id = external_id::generate().map_err(|e| format!("cannot read the OS random source: {e}"))?;
+                *generated = Some(id.clone());
+                ids.push(id);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Err("refusing to write a trust policy without an external ID".into());
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    Ok(trust::trust_policy(&spec.segment_account, &refs).to_string())
+}
+
+/// Whether a CreateRole that failed with EntityAlreadyExists had in fact
+/// succeeded: a timed-out attempt that reached IAM, retried by the SDK. The
+/// role then carries the fingerprint of the very ID this run generated.
+async fn created_by_an_earlier_attempt<B: IamBackend>(
+    backend: &B,
+    operation: &WireOperation,
+    error: &IamError,
+) -> bool {
+    let (
+        IamError::AlreadyExists { .. },
+        Operation::CreateRole {
+            role, tags: sent, ..
+        },
+    ) = (error, operation)
+    else {
+        return false;
+    };
+    let Some(fingerprint) = sent.get(tags::EXTERNAL_ID) else {
+        return false;
+    };
+    matches!(backend.get_role(role).await, Ok(Some(live)) if live.tags.get(tags::EXTERNAL_ID) == Some(fingerprint))
+}
+
+/// Sends one operation, retrying NoSuchEntity for a role created moments ago.
+async fn send<B: IamBackend>(
+    backend: &B,
+    operation: &WireOperation,
+    created_here: bool,
+) -> Result<(), IamError> {
+    let mut wait = CONSISTENCY_FIRST_WAIT;
+    let mut attempt = 1;
+    loop {
+        match backend.execute(operation).await {
+            Err(IamError::NoSuchEntity { .. })
+                if created_here
+                    && attempt < CONSISTENCY_ATTEMPTS
+                    && !matches!(operation, Operation::CreateRole { .. }) =>
+            {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(8));
+                attempt += 1;
+            }
+            // Deleting what is already gone is what was wanted (an earlier, interrupted run).
+            Err(IamError::NoSuchEntity { .. })
+                if matches!(
+                    operation,
+                    Operation::DeleteInlinePolicy { .. }
+                        | Operation::DetachManagedPolicy { .. }
+                        | Operation::DeleteRole { .. }
+                ) =>
+            {
+                return Ok(())
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Services that act: a session reads the manifests and each account and
+//! plans; the executor applies a plan through a live backend; rotation and
+//! apply's trust changes run under a lease.
+
+pub mod executor;
+pub mod lease;
+pub mod session;

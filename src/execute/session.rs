@@ -1,0 +1,270 @@
+//! Shared by plan, apply and the read-only commands: load the manifests,
+//! reach each account, check the guard, read IAM and plan.
+
+use std::collections::BTreeMap;
+
+use crate::live::accounts::{self, AccountGroup};
+use crate::live::aws::iam::AwsIam;
+use crate::live::aws::{AwsSettings, CallerIdentity, Connection};
+use crate::live::IamBackend;
+use crate::model::DesiredInstance;
+use crate::model::LiveAccount;
+use crate::plan::{self, planner, Plan, PlanOptions};
+
+/// One account after reading IAM and planning.
+pub struct AccountRun {
+    /// Account id per STS.
+    pub account: String,
+    /// The partition the account is in (`aws`, `aws-us-gov`, `aws-cn`), per STS.
+    pub partition: String,
+    /// Role assumed to reach it.
+    pub assume_role: Option<String>,
+    /// Configuration that reaches it.
+    pub connection: Connection,
+    /// The instances reconciled there.
+    pub instances: Vec<DesiredInstance>,
+    /// What IAM holds.
+    pub live: LiveAccount,
+    /// What apply would do.
+    pub plan: Plan,
+}
+
+impl AccountRun {
+    /// Fingerprints of every role the plan looked at (saved plans compare them).
+    pub fn fingerprints(&self) -> BTreeMap<String, String> {
+        let mut names: Vec<String> = self.instances.iter().map(|i| i.role_name.clone()).collect();
+        names.extend(self.plan.changes.iter().map(|c| c.role.clone()));
+        names
+            .into_iter()
+            .map(|name| {
+                let role = self
+                    .live
+                    .roles
+                    .iter()
+                    .find(|r| r.name.eq_ignore_ascii_case(&name));
+                (name, planner::live_fingerprint(role))
+            })
+            .collect()
+    }
+
+    /// The live role of an instance, by IAM's case-insensitive name.
+    pub fn role_of(&self, instance: &DesiredInstance) -> Option<&crate::model::LiveRole> {
+        self.live
+            .roles
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name))
+    }
+
+    /// The instance's role when it exists and belongs to the instance's scope,
+    /// else why not (for commands that only work on owned roles).
+    pub fn owned_role_of(
+        &self,
+        instance: &DesiredInstance,
+    ) -> Result<&crate::model::LiveRole, String> {
+        let role = self.role_of(instance).ok_or_else(|| {
+            format!(
+                "{}: role {} does not exist; run `fnctl apply` first",
+                instance.name, instance.role_name
+            )
+        })?;
+        if !role.is_owned_by(&instance.scope) {
+            return Err(format!(
+                "{}: role {} is not managed by fnctl scope `{}`",
+                instance.name, role.name, instance.scope
+            ));
+        }
+        Ok(role)
+    }
+
+    /// An IAM backend for this account.
+    pub fn backend(&self, parallelism: usize) -> AwsIam {
+        self.connection.iam(parallelism)
+    }
+}
+
+/// The external IDs of the instances' bundles in `directory` (missing or
+/// unreadable bundles are skipped: they only help restore lost IDs).
+pub fn bundled_ids(
+    instances: &[DesiredInstance],
+    directory: &std::path::Path,
+) -> crate::plan::planner::BundledIds {
+    let ids = instances
+        .iter()
+        .filter_map(|i| crate::bundle::read(directory, &i.name).ok().flatten())
+        .filter_map(|b| crate::bundle::external_id_of(&b).map(str::to_string))
+        .collect();
+    crate::plan::planner::BundledIds(ids)
+}
+
+/// The current time as RFC 3339 (seconds).
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// How a session reaches AWS: the SDK settings and the accounts to keep
+/// (`--account`; empty keeps every account).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The SDK's configuration choices.
+    pub aws: AwsSettings,
+    /// Only these accounts are reconciled, when any are named.
+    pub accounts: Vec<String>,
+}
+
+/// Reaches every account of `instances`, checks the guard, reads IAM and plans.
+/// Accounts are handled concurrently.
+pub async fn observe(
+    settings: &Settings,
+    instances: &[DesiredInstance],
+    options: &PlanOptions,
+    parallelism: usize,
+) -> anyhow::Result<Vec<AccountRun>> {
+    let base = Connection::load(&settings.aws).await;
+    let wanted = |account: &str| {
+        settings.accounts.is_empty() || settings.accounts.iter().any(|a| a == account)
+    };
+    // Groups whose account the manifests name are skipped before any call.
+    let groups: Vec<AccountGroup> = accounts::group(instances)
+        .into_iter()
+        .filter(|group| {
+            group
+                .instances
+                .iter()
+                .filter_map(|i| i.target_account())
+                .all(wanted)
+        })
+        .collect();
+    // Reach every account first: two credential sources may lead to the same
+    // account, and an account must be planned as one (or `--prune` would
+    // take the other group's roles for orphans).
+    let connected =
+        futures::future::join_all(groups.into_iter().map(|group| connect_group(&base, group)))
+            .await;
+    let mut accounts: Vec<(CallerIdentity, Connection, AccountGroup)> = Vec::new();
+    for result in connected {
+        let (identity, config, group) = result?;
+        match accounts
+            .iter_mut()
+            .find(|(known, ..)| known.account == identity.account)
+        {
+            Some((_, _, merged)) => merged.instances.extend(group.instances),
+            None => accounts.push((identity, config, group)),
+        }
+    }
+    let runs = futures::future::join_all(
+        accounts
+            .into_iter()
+            .filter(|(identity, ..)| wanted(&identity.account))
+            .map(|(identity, config, group)| {
+                read_and_plan(identity, config, group, options, parallelism)
+            }),
+    )
+    .await;
+    runs.into_iter().collect()
+}
+
+/// Reaches a group's account and asks STS who the credentials are.
+async fn connect_group(
+    base: &Connection,
+    group: AccountGroup,
+) -> anyhow::Result<(CallerIdentity, Connection, AccountGroup)> {
+    let connection = base.assuming(group.assume_role.as_deref()).await;
+    let identity = connection
+        .caller_identity()
+        .await
+        .map_err(|e| match &group.assume_role {
+            Some(role) => e.context(format!("cannot reach the account of role {role}")),
+            None => e,
+        })?;
+    Ok((identity, connection, group))
+}
+
+/// Checks the guard, reads the account's roles and plans it.
+async fn read_and_plan(
+    identity: CallerIdentity,
+    connection: Connection,
+    group: AccountGroup,
+    options: &PlanOptions,
+    parallelism: usize,
+) -> anyhow::Result<AccountRun> {
+    accounts::check_guard(&identity, &group.instances)?;
+    let backend = connection.iam(parallelism);
+    let live = backend
+        .read_roles(&accounts::role_paths(&group.instances))
+        .await
+        .map_err(|e| anyhow::anyhow!("reading IAM roles of account {}: {e}", identity.account))?;
+    log::info!(
+        "account {} ({}): {} role(s) read with {} IAM call(s); {} instance(s) to reconcile",
+        identity.account,
+        identity.arn,
+        live.roles.len(),
+        live.read_calls,
+        group.instances.len()
+    );
+    let plan = plan::plan(&identity.account, &group.instances, &live.roles, options);
+    Ok(AccountRun {
+        partition: identity.arn.split(':').nth(1).unwrap_or("aws").to_string(),
+        account: identity.account,
+        assume_role: group.assume_role,
+        connection,
+        instances: group.instances,
+        live,
+        plan,
+    })
+}
+
+/// Plans from an offline snapshot instead of IAM: no AWS call at all. The
+/// instances of other accounts than the snapshot's are left out, with a note.
+pub fn observe_snapshot(
+    path: &std::path::Path,
+    instances: &[DesiredInstance],
+    options: &PlanOptions,
+) -> anyhow::Result<Vec<AccountRun>> {
+    let snapshot = crate::live::snapshot::read(path)?;
+    let account = snapshot
+        .account
+        .clone()
+        .or_else(|| {
+            instances
+                .iter()
+                .find_map(|i| i.target_account().map(str::to_string))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let (mine, others): (Vec<DesiredInstance>, Vec<DesiredInstance>) = instances
+        .iter()
+        .cloned()
+        .partition(|i| i.target_account().is_none_or(|a| a == account));
+    if !others.is_empty() {
+        log::warn!("{} instance(s) of other accounts are not in snapshot {} (account {account}) and are skipped", others.len(), path.display());
+    }
+    let plan = plan::plan(&account, &mine, &snapshot.live.roles, options);
+    let partition = snapshot
+        .live
+        .roles
+        .first()
+        .and_then(|r| r.arn.split(':').nth(1))
+        .unwrap_or("aws")
+        .to_string();
+    Ok(vec![AccountRun {
+        partition,
+        account,
+        assume_role: None,
+        connection: Connection::offline(),
+        instances: mine,
+        live: snapshot.live,
+        plan,
+    }])
+}
+
+/// All account plans as one (for output).
+pub fn combined_plan(runs: &[AccountRun]) -> Plan {
+    let mut combined = Plan::default();
+    for run in runs {
+        combined.changes.extend(run.plan.changes.iter().cloned());
+        combined.notices.extend(run.plan.notices.iter().cloned());
+        combined
+            .unchanged
+            .extend(run.plan.unchanged.iter().cloned());
+    }
+    combined
+}

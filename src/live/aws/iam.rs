@@ -1,0 +1,755 @@
+//! The aws-sdk-iam implementation of [`IamBackend`]: reading every role of
+//! an account with as few calls as IAM allows (GetAccountAuthorizationDetails
+//! pages plus ListRoles under the role paths, concurrently; ListRoles plus
+//! per-role reads where GAAD is denied) and sending one write per
+//! [`WireOperation`]. SDK types stay inside this file; errors become
+//! [`IamError`] with messages cleared of policy documents and external IDs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_iam::config::http::HttpResponse;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_iam::types::{AttachedPermissionsBoundary, EntityType, Role, RoleDetail, Tag};
+use aws_sdk_iam::Client;
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::live::{IamBackend, IamError};
+use crate::model::operation::{Operation, WireOperation};
+use crate::model::LiveAccount;
+use crate::model::{LiveDocument, LiveRole};
+use crate::policy::decode_document;
+
+/// Items asked for per page of every paged read (IAM's maximum).
+const PAGE_SIZE: i32 = 1000;
+/// Longest error message passed on, in characters.
+const MAXIMUM_MESSAGE_CHARS: usize = 300;
+/// What replaces a policy document (and anything after it) in a message.
+const REDACTED: &str = "(policy document redacted)";
+
+/// IAM through aws-sdk-iam.
+#[derive(Debug, Clone)]
+pub struct AwsIam {
+    client: Client,
+    /// Most per-role reads in flight at once in the fallback read.
+    concurrency: usize,
+}
+
+impl AwsIam {
+    /// A backend using `config` (credentials, endpoint, retries, timeouts)
+    /// and at most `concurrency` per-role reads at once (at least one).
+    pub fn new(config: &aws_config::SdkConfig, concurrency: usize) -> Self {
+        AwsIam {
+            client: Client::new(config),
+            concurrency: concurrency.max(1),
+        }
+    }
+}
+
+impl IamBackend for AwsIam {
+    async fn read_roles(&self, role_paths: &[String]) -> Result<LiveAccount, IamError> {
+        let reader = Reader {
+            client: &self.client,
+            calls: AtomicU64::new(0),
+        };
+        let prefixes = covering_prefixes(role_paths);
+        let (details, listed) = futures::join!(
+            reader.authorization_details(),
+            reader.list_roles_under(&prefixes)
+        );
+        let mut roles = match details {
+            Ok(details) => merge(details, listed?),
+            Err(IamError::AccessDenied { .. }) => {
+                reader.fallback(role_paths, self.concurrency).await?
+            }
+            Err(error) => return Err(error),
+        };
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(LiveAccount {
+            roles,
+            read_calls: reader.calls.load(Ordering::Relaxed),
+        })
+    }
+
+    async fn get_role(&self, name: &str) -> Result<Option<LiveRole>, IamError> {
+        match self.client.get_role().role_name(name).send().await {
+            Ok(output) => Ok(output.role.map(from_role)),
+            Err(error) => match sdk_error("GetRole", &error) {
+                IamError::NoSuchEntity { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn execute(&self, operation: &WireOperation) -> Result<(), IamError> {
+        // Whatever an error message echoes, the IDs this request carried never leave.
+        self.send(operation).await.map_err(|error| match operation {
+            Operation::CreateRole { trust_policy, .. }
+            | Operation::UpdateTrustPolicy { trust_policy, .. } => {
+                let secrets = serde_json::from_str(trust_policy)
+                    .map(|d| crate::model::trust::external_ids(&d))
+                    .unwrap_or_default();
+                error.without_secrets(&secrets)
+            }
+            _ => error,
+        })
+    }
+}
+
+impl AwsIam {
+    /// Sends one operation with the SDK.
+    async fn send(&self, operation: &WireOperation) -> Result<(), IamError> {
+        let api = operation.api_name();
+        let client = &self.client;
+        match operation {
+            Operation::CreateRole {
+                role,
+                path,
+                description,
+                max_session_duration,
+                trust_policy,
+                permissions_boundary,
+                tags,
+            } => client
+                .create_role()
+                .role_name(role)
+                .path(path)
+                .set_description(non_empty(description))
+                .max_session_duration(*max_session_duration)
+                .assume_role_policy_document(trust_policy)
+                .set_permissions_boundary(permissions_boundary.clone())
+                .set_tags(sdk_tags(api, tags)?)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::UpdateTrustPolicy { role, trust_policy } => client
+                .update_assume_role_policy()
+                .role_name(role)
+                .policy_document(trust_policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::UpdateRole {
+                role,
+                description,
+                max_session_duration,
+            } => client
+                .update_role()
+                .role_name(role)
+                .description(description)
+                .max_session_duration(*max_session_duration)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::PutInlinePolicy {
+                role,
+                policy_name,
+                document,
+            } => client
+                .put_role_policy()
+                .role_name(role)
+                .policy_name(policy_name)
+                .policy_document(document.to_string())
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::DeleteInlinePolicy { role, policy_name } => client
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(policy_name)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::AttachManagedPolicy { role, policy_arn } => client
+                .attach_role_policy()
+                .role_name(role)
+                .policy_arn(policy_arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::DetachManagedPolicy { role, policy_arn } => client
+                .detach_role_policy()
+                .role_name(role)
+                .policy_arn(policy_arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::PutPermissionsBoundary { role, policy_arn } => client
+                .put_role_permissions_boundary()
+                .role_name(role)
+                .permissions_boundary(policy_arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::DeletePermissionsBoundary { role } => client
+                .delete_role_permissions_boundary()
+                .role_name(role)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::TagRole { role, tags } => client
+                .tag_role()
+                .role_name(role)
+                .set_tags(sdk_tags(api, tags)?)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::UntagRole { role, keys } => client
+                .untag_role()
+                .role_name(role)
+                .set_tag_keys(Some(keys.clone()))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+            Operation::DeleteRole { role } => client
+                .delete_role()
+                .role_name(role)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| sdk_error(api, &e)),
+        }
+    }
+}
+
+/// One read of the account, counting the calls it makes.
+struct Reader<'a> {
+    client: &'a Client,
+    calls: AtomicU64,
+}
+
+impl Reader<'_> {
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every role with trust, inline and attached policies, boundary and tags.
+    async fn authorization_details(&self) -> Result<Vec<LiveRole>, IamError> {
+        const API: &str = "GetAccountAuthorizationDetails";
+        let mut roles = Vec::new();
+        let mut marker = None;
+        loop {
+            self.count();
+            let page = self
+                .client
+                .get_account_authorization_details()
+                .filter(EntityType::Role)
+                .max_items(PAGE_SIZE)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(API, &e))?;
+            roles.extend(
+                page.role_detail_list
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(from_detail),
+            );
+            match (page.is_truncated, page.marker) {
+                (true, Some(next)) => marker = Some(next),
+                _ => return Ok(roles),
+            }
+        }
+    }
+
+    /// ListRoles under each prefix, concurrently.
+    async fn list_roles_under(&self, prefixes: &[String]) -> Result<Vec<Role>, IamError> {
+        let pages =
+            futures::future::try_join_all(prefixes.iter().map(|p| self.list_roles(Some(p))))
+                .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    /// Every role under `prefix` (all roles without one), all pages.
+    async fn list_roles(&self, prefix: Option<&str>) -> Result<Vec<Role>, IamError> {
+        const API: &str = "ListRoles";
+        let mut roles = Vec::new();
+        let mut marker = None;
+        loop {
+            self.count();
+            let page = self
+                .client
+                .list_roles()
+                .set_path_prefix(prefix.map(str::to_string))
+                .max_items(PAGE_SIZE)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(API, &e))?;
+            roles.extend(page.roles);
+            match (page.is_truncated, page.marker) {
+                (true, Some(next)) => marker = Some(next),
+                _ => return Ok(roles),
+            }
+        }
+    }
+
+    /// The read without GAAD: ListRoles for every role, then per-role reads
+    /// for the roles under `role_paths`, at most `concurrency` at once.
+    async fn fallback(
+        &self,
+        role_paths: &[String],
+        concurrency: usize,
+    ) -> Result<Vec<LiveRole>, IamError> {
+        let all = self.list_roles(None).await?;
+        let (inside, outside): (Vec<Role>, Vec<Role>) = all
+            .into_iter()
+            .partition(|role| is_under(role.path(), role_paths));
+        let mut roles: Vec<LiveRole> = outside.into_iter().map(from_role).collect();
+        let complete: Vec<Option<LiveRole>> = stream::iter(inside)
+            .map(|role| self.read_role(role.role_name))
+            .buffer_unordered(concurrency)
+            .try_collect()
+            .await?;
+        roles.extend(complete.into_iter().flatten());
+        Ok(roles)
+    }
+
+    /// One role in full, or `None` when it was deleted while being read.
+    async fn read_role(&self, name: String) -> Result<Option<LiveRole>, IamError> {
+        match self.read_role_parts(&name).await {
+            Err(IamError::NoSuchEntity { .. }) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    async fn read_role_parts(&self, name: &str) -> Result<LiveRole, IamError> {
+        self.count();
+        let role = self
+            .client
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetRole", &e))?
+            .role
+            .ok_or_else(|| IamError::Service {
+                api: "GetRole",
+                code: "InvalidResponse".into(),
+                message: "the response named no role".into(),
+            })?;
+        let mut live = from_role(role);
+        for policy_name in self.inline_policy_names(name).await? {
+            self.count();
+            match self
+                .client
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(&policy_name)
+                .send()
+                .await
+            {
+                Ok(output) => {
+                    let document = document(Some(output.policy_document()));
+                    live.inline_policies.insert(policy_name, document);
+                }
+                // Deleted between the listing and now: it is gone.
+                Err(error) => match sdk_error("GetRolePolicy", &error) {
+                    IamError::NoSuchEntity { .. } => {}
+                    other => return Err(other),
+                },
+            }
+        }
+        live.attached_policies = self.attached_policies(name).await?;
+        Ok(live)
+    }
+
+    async fn inline_policy_names(&self, role: &str) -> Result<Vec<String>, IamError> {
+        let mut names = Vec::new();
+        let mut marker = None;
+        loop {
+            self.count();
+            let page = self
+                .client
+                .list_role_policies()
+                .role_name(role)
+                .max_items(PAGE_SIZE)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListRolePolicies", &e))?;
+            names.extend(page.policy_names);
+            match (page.is_truncated, page.marker) {
+                (true, Some(next)) => marker = Some(next),
+                _ => return Ok(names),
+            }
+        }
+    }
+
+    async fn attached_policies(&self, role: &str) -> Result<BTreeSet<String>, IamError> {
+        let mut arns = BTreeSet::new();
+        let mut marker = None;
+        loop {
+            self.count();
+            let page = self
+                .client
+                .list_attached_role_policies()
+                .role_name(role)
+                .max_items(PAGE_SIZE)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListAttachedRolePolicies", &e))?;
+            arns.extend(
+                page.attached_policies
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| p.policy_arn),
+            );
+            match (page.is_truncated, page.marker) {
+                (true, Some(next)) => marker = Some(next),
+                _ => return Ok(arns),
+            }
+        }
+    }
+}
+
+/// GAAD's roles completed with ListRoles' description and session length.
+/// Roles only ListRoles knows (created between the two calls) are left out.
+fn merge(details: Vec<LiveRole>, listed: Vec<Role>) -> Vec<LiveRole> {
+    let mut extra: HashMap<String, (Option<String>, Option<i32>)> = listed
+        .into_iter()
+        .map(|role| {
+            let description = non_empty(role.description().unwrap_or_default());
+            let duration = role.max_session_duration();
+            (role.role_name, (description, duration))
+        })
+        .collect();
+    details
+        .into_iter()
+        .map(|mut role| {
+            if let Some((description, duration)) = extra.remove(&role.name) {
+                role.description = description;
+                role.max_session_duration = duration;
+            }
+            role
+        })
+        .collect()
+}
+
+/// The distinct role paths, leaving out those another one is a prefix of
+/// (ListRoles' PathPrefix already covers them).
+fn covering_prefixes(role_paths: &[String]) -> Vec<String> {
+    let distinct: BTreeSet<&String> = role_paths.iter().collect();
+    distinct
+        .iter()
+        .filter(|path| {
+            !distinct
+                .iter()
+                .any(|other| other != *path && path.starts_with(other.as_str()))
+        })
+        .map(|path| path.to_string())
+        .collect()
+}
+
+fn is_under(path: &str, role_paths: &[String]) -> bool {
+    role_paths
+        .iter()
+        .any(|prefix| path.starts_with(prefix.as_str()))
+}
+
+fn from_detail(detail: RoleDetail) -> LiveRole {
+    LiveRole {
+        trust_policy: document(detail.assume_role_policy_document()),
+        inline_policies: detail
+            .role_policy_list()
+            .iter()
+            .filter_map(|p| Some((p.policy_name()?.to_string(), document(p.policy_document()))))
+            .collect(),
+        attached_policies: detail
+            .attached_managed_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect(),
+        permissions_boundary: boundary(detail.permissions_boundary()),
+        tags: tag_map(detail.tags()),
+        create_date: detail.create_date().and_then(rfc3339),
+        description: None,
+        max_session_duration: None,
+        name: detail.role_name.unwrap_or_default(),
+        path: detail.path.unwrap_or_default(),
+        arn: detail.arn.unwrap_or_default(),
+        role_id: detail.role_id.unwrap_or_default(),
+    }
+}
+
+/// A role from GetRole (complete but for policies) or ListRoles (no tags or boundary).
+fn from_role(role: Role) -> LiveRole {
+    LiveRole {
+        trust_policy: document(role.assume_role_policy_document()),
+        inline_policies: BTreeMap::new(),
+        attached_policies: BTreeSet::new(),
+        permissions_boundary: boundary(role.permissions_boundary()),
+        tags: tag_map(role.tags()),
+        create_date: rfc3339(role.create_date()),
+        description: non_empty(role.description().unwrap_or_default()),
+        max_session_duration: role.max_session_duration(),
+        name: role.role_name,
+        path: role.path,
+        arn: role.arn,
+        role_id: role.role_id,
+    }
+}
+
+/// A policy document as IAM returned it (percent-encoded or not), decoded.
+fn document(raw: Option<&str>) -> LiveDocument {
+    match decode_document(raw.unwrap_or_default()) {
+        Ok(value) => LiveDocument::Valid(value),
+        Err(error) => LiveDocument::Invalid(error.to_string()),
+    }
+}
+
+fn boundary(boundary: Option<&AttachedPermissionsBoundary>) -> Option<String> {
+    boundary
+        .and_then(|b| b.permissions_boundary_arn())
+        .map(str::to_string)
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+fn rfc3339(date: &DateTime) -> Option<String> {
+    date.fmt(DateTimeFormat::DateTime).ok()
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// Tags for a request; `None` when there are none (IAM wants the field absent).
+fn sdk_tags(
+    api: &'static str,
+    tags: &BTreeMap<String, String>,
+) -> Result<Option<Vec<Tag>>, IamError> {
+    if tags.is_empty() {
+        return Ok(None);
+    }
+    tags.iter()
+        .map(|(key, value)| {
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|error| IamError::Service {
+                    api,
+                    code: "InvalidInput".into(),
+                    message: redact(&error.to_string()),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// What an SDK failure means for the caller. Retryable failures (throttling,
+/// 5xx, timeouts) have already been retried by the SDK when they get here.
+fn sdk_error<E>(api: &'static str, error: &SdkError<E, HttpResponse>) -> IamError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let raw = service.raw();
+            let (code, message) = match inner.code() {
+                Some(code) => (
+                    Some(code.to_string()),
+                    inner.message().unwrap_or_default().to_string(),
+                ),
+                // moto's authorization errors wrap `<Error>` in `<Errors>`,
+                // which the SDK's parser does not look into.
+                None => match raw.body().bytes().and_then(error_in_body) {
+                    Some((code, message)) => (Some(code), message),
+                    None => (None, String::new()),
+                },
+            };
+            let message = redact(&message);
+            match code.as_deref() {
+                Some("NoSuchEntity" | "NoSuchEntityException") => {
+                    IamError::NoSuchEntity { api, message }
+                }
+                Some("AccessDenied" | "AccessDeniedException") => {
+                    IamError::AccessDenied { api, message }
+                }
+                Some("EntityAlreadyExists" | "EntityAlreadyExistsException") => {
+                    IamError::AlreadyExists { api, message }
+                }
+                Some(code) => IamError::Service {
+                    api,
+                    code: code.to_string(),
+                    message,
+                },
+                // An error page without IAM's error document (moto's HTML 500).
+                None => {
+                    let status = raw.status().as_u16();
+                    IamError::Service {
+                        api,
+                        code: format!("HTTP {status}"),
+                        message: format!("the service answered HTTP {status} without an IAM error"),
+                    }
+                }
+            }
+        }
+        SdkError::TimeoutError(_) => IamError::Transport {
+            api,
+            message: "timed out".into(),
+        },
+        SdkError::DispatchFailure(failure) => {
+            let reason = if failure.is_timeout() {
+                "timed out"
+            } else if failure.is_io() {
+                "connection failed"
+            } else {
+                "request could not be sent"
+            };
+            IamError::Transport {
+                api,
+                message: redact(&with_source(reason, error)),
+            }
+        }
+        SdkError::ResponseError(_) => IamError::Transport {
+            api,
+            message: redact(&with_source("the response could not be read", error)),
+        },
+        SdkError::ConstructionFailure(_) => IamError::Service {
+            api,
+            code: "InvalidRequest".into(),
+            message: redact(&with_source("the request could not be built", error)),
+        },
+        other => IamError::Transport {
+            api,
+            message: redact(&other.to_string()),
+        },
+    }
+}
+
+/// The `<Code>` and `<Message>` of an XML error body the SDK could not place.
+fn error_in_body(body: &[u8]) -> Option<(String, String)> {
+    let text = std::str::from_utf8(body).ok()?;
+    let element = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = start + text[start..].find(&format!("</{name}>"))?;
+        Some(unescape_xml(text[start..end].trim()))
+    };
+    let code = element("Code").filter(|code| !code.is_empty())?;
+    Some((code, element("Message").unwrap_or_default()))
+}
+
+fn unescape_xml(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The reason with the innermost cause ("Connection refused"), which says
+/// what really happened where the outer layers only say "io error".
+fn with_source(reason: &str, error: &dyn std::error::Error) -> String {
+    let mut innermost = error.source();
+    while let Some(next) = innermost.and_then(std::error::Error::source) {
+        innermost = Some(next);
+    }
+    match innermost {
+        Some(source) => format!("{reason}: {source}"),
+        None => reason.to_string(),
+    }
+}
+
+/// A message safe to show: anything from the first policy document (`{`,
+/// percent-encoded or not) or `sts:ExternalId` on is replaced, and the
+/// result is at most [`MAXIMUM_MESSAGE_CHARS`] characters.
+fn redact(message: &str) -> String {
+    // ASCII lowercasing keeps byte offsets, so positions index `message`.
+    let lower = message.to_ascii_lowercase();
+    let cut = ["{", "%7b", "sts:externalid", "sts%3aexternalid"]
+        .iter()
+        .filter_map(|needle| lower.find(needle))
+        .min();
+    match cut {
+        Some(at) => {
+            let keep = MAXIMUM_MESSAGE_CHARS - REDACTED.len() - 1;
+            let head: String = message[..at].chars().take(keep).collect();
+            let sep = if head.is_empty() || head.ends_with(' ') {
+                ""
+            } else {
+                " "
+            };
+            format!("{head}{sep}{REDACTED}")
+        }
+        None if message.chars().count() > MAXIMUM_MESSAGE_CHARS => {
+            let head: String = message.chars().take(MAXIMUM_MESSAGE_CHARS - 1).collect();
+            format!("{head}…")
+        }
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_documents_and_external_ids() {
+        let raw = r#"Syntax error in {"Statement":[{"Condition":{"StringEquals":{"sts:ExternalId":"s3cret-id-value"}}}]}"#;
+        let safe = redact(raw);
+        assert_eq!(safe, "Syntax error in (policy document redacted)");
+        let encoded = redact("Bad policy %7B%22sts%3AExternalId%22%3A%22s3cret%22%7D");
+        assert!(!encoded.contains("s3cret"), "{encoded}");
+        let bare = redact("Condition sts:ExternalId s3cret is invalid");
+        assert!(!bare.contains("s3cret"), "{bare}");
+    }
+
+    #[test]
+    fn bounds_message_length() {
+        let long = "x".repeat(1000);
+        assert_eq!(redact(&long).chars().count(), MAXIMUM_MESSAGE_CHARS);
+        let long_then_document = format!("{} {{\"a\":1}}", "é".repeat(1000));
+        let safe = redact(&long_then_document);
+        assert!(safe.chars().count() <= MAXIMUM_MESSAGE_CHARS);
+        assert!(safe.ends_with(REDACTED));
+        assert_eq!(redact("Role r not found."), "Role r not found.");
+    }
+
+    #[test]
+    fn finds_the_error_moto_wraps_in_errors() {
+        let body = br#"<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>User: a &amp; b is not authorized</Message></Error></Errors></ErrorResponse>"#;
+        assert_eq!(
+            error_in_body(body),
+            Some((
+                "AccessDenied".to_string(),
+                "User: a & b is not authorized".to_string()
+            ))
+        );
+        assert_eq!(error_in_body(b"<html><body>500</body></html>"), None);
+    }
+
+    #[test]
+    fn prefixes_cover_nested_paths_once() {
+        let paths = vec![
+            "/segment-functions/".to_string(),
+            "/segment-functions/eu/".to_string(),
+            "/other/".to_string(),
+            "/other/".to_string(),
+        ];
+        assert_eq!(
+            covering_prefixes(&paths),
+            vec!["/other/".to_string(), "/segment-functions/".to_string()]
+        );
+    }
+}

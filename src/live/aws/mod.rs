@@ -1,0 +1,211 @@
+//! The AWS SDK's configuration: the standard credential chain (env, profiles,
+//! SSO, web identity for CI OIDC, instance roles), `--profile`/`--region`,
+//! `AWS_ENDPOINT_URL` for local stand-ins, retries and timeouts.
+
+pub mod iam;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::config::SharedCredentialsProvider;
+
+/// STS needs a region; IAM is global. Used when nothing else names one.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// How long one attempt of a request may take before the SDK retries it:
+/// 30 s, or `FNCTL_ATTEMPT_TIMEOUT_MS` (tests that delay answers shorten it).
+fn attempt_timeout() -> Duration {
+    std::env::var("FNCTL_ATTEMPT_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(30))
+}
+
+/// What the user chose of the SDK's configuration (`--profile`, `--region`);
+/// everything else comes from the SDK's standard chain.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// Named profile, when not the chain's default.
+    pub profile: Option<String>,
+    /// Region for STS (IAM is global).
+    pub region: Option<String>,
+}
+
+/// What reaches one AWS account: the SDK configuration and its credentials.
+/// Opaque, so that no SDK type leaves this module.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    config: SdkConfig,
+}
+
+impl Connection {
+    /// The configuration the standard chain gives, with the user's choices.
+    pub async fn load(settings: &AwsSettings) -> Self {
+        Connection {
+            config: load_config(settings).await,
+        }
+    }
+
+    /// A connection that reaches nothing, for plans read from a snapshot.
+    pub fn offline() -> Self {
+        Connection {
+            config: SdkConfig::builder().build(),
+        }
+    }
+
+    /// The connection that reaches a role's account: this one, or credentials
+    /// from assuming `assume_role` (session name `fnctl`).
+    pub async fn assuming(&self, assume_role: Option<&str>) -> Self {
+        let Some(arn) = assume_role else {
+            return self.clone();
+        };
+        let provider = AssumeRoleProvider::builder(arn)
+            .session_name("fnctl")
+            .configure(&self.config)
+            .build()
+            .await;
+        Connection {
+            config: self
+                .config
+                .to_builder()
+                .credentials_provider(SharedCredentialsProvider::new(provider))
+                .build(),
+        }
+    }
+
+    /// Where STS requests go: the configured endpoint or AWS's own.
+    pub fn endpoint(&self) -> String {
+        describe_endpoint(&self.config)
+    }
+
+    /// Which account and principal the credentials reach (STS GetCallerIdentity).
+    pub async fn caller_identity(&self) -> anyhow::Result<CallerIdentity> {
+        caller_identity(&self.config).await
+    }
+
+    /// An IAM backend for this account, with at most `concurrency` requests in flight.
+    pub fn iam(&self, concurrency: usize) -> iam::AwsIam {
+        iam::AwsIam::new(&self.config, concurrency)
+    }
+}
+
+/// Loads the SDK configuration the way every AWS tool does.
+async fn load_config(global: &AwsSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Throttling and 5xx are retried with backoff; IAM's buckets refill within seconds.
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(8)
+                .with_max_backoff(Duration::from_secs(10)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(attempt_timeout())
+                .build(),
+        );
+    if let Some(profile) = &global.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &global.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return config
+            .into_builder()
+            .region(Region::new(FALLBACK_REGION))
+            .build();
+    }
+    config
+}
+
+/// Where STS requests go: the configured endpoint or AWS's own.
+fn describe_endpoint(config: &SdkConfig) -> String {
+    std::env::var("AWS_ENDPOINT_URL_STS")
+        .ok()
+        .or_else(|| config.endpoint_url().map(str::to_string))
+        .unwrap_or_else(|| {
+            let region = config
+                .region()
+                .map_or(FALLBACK_REGION.to_string(), |r| r.to_string());
+            format!("https://sts.{region}.amazonaws.com (AWS)")
+        })
+}
+
+/// Who the credentials are, per STS GetCallerIdentity.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallerIdentity {
+    /// 12-digit account id.
+    pub account: String,
+    /// ARN of the caller.
+    pub arn: String,
+    /// Unique id of the caller.
+    pub user_id: String,
+}
+
+/// Asks STS which account and principal the credentials reach.
+async fn caller_identity(config: &SdkConfig) -> anyhow::Result<CallerIdentity> {
+    let client = aws_sdk_sts::Client::new(config);
+    let output = client
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|error| anyhow::anyhow!(crate::live::aws::describe_sdk_error(&error)))
+        .map_err(|error| {
+            error.context(
+                "STS GetCallerIdentity failed: cannot tell which AWS account the credentials reach",
+            )
+        })?;
+    Ok(CallerIdentity {
+        account: output.account().unwrap_or_default().to_string(),
+        arn: output.arn().unwrap_or_default().to_string(),
+        user_id: output.user_id().unwrap_or_default().to_string(),
+    })
+}
+
+/// A one-line description of an SDK error: the service's code and message
+/// when there is one, else the transport failure, without request bodies.
+pub fn describe_sdk_error<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_sts::error::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            match (inner.code(), inner.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                _ => inner.to_string(),
+            }
+        }
+        SdkError::DispatchFailure(failure) => {
+            let reason = if failure.is_timeout() {
+                "timed out".to_string()
+            } else if failure.is_io() {
+                "connection failed".to_string()
+            } else {
+                "request could not be sent".to_string()
+            };
+            // The innermost cause says what really happened ("Connection refused").
+            let mut innermost: Option<&dyn std::error::Error> = std::error::Error::source(error);
+            while let Some(next) = innermost.and_then(std::error::Error::source) {
+                innermost = Some(next);
+            }
+            let source = innermost.map(|s| format!(": {s}")).unwrap_or_default();
+            format!("{reason}{source}")
+        }
+        SdkError::TimeoutError(_) => "timed out".to_string(),
+        SdkError::ConstructionFailure(_) => match std::error::Error::source(error) {
+            Some(source) => format!("request could not be built: {source}"),
+            None => "request could not be built".to_string(),
+        },
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,155 @@
+//! Offline snapshots: the JSON that `aws iam get-account-authorization-details`
+//! writes, read instead of calling IAM. Audits of an exported account and
+//! reviews without credentials. The AWS CLI decodes policy documents into
+//! objects; other exporters keep them URL-encoded strings: both are read.
+//! GAAD carries no description or max session duration, so those are
+//! unknown and left out of the comparison.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::LiveAccount;
+use crate::model::{LiveDocument, LiveRole};
+use crate::policy::decode_document;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Export {
+    #[serde(default)]
+    role_detail_list: Vec<RoleDetail>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleDetail {
+    path: String,
+    role_name: String,
+    #[serde(default)]
+    role_id: String,
+    arn: String,
+    #[serde(default)]
+    create_date: Option<Value>,
+    assume_role_policy_document: Option<Value>,
+    #[serde(default)]
+    role_policy_list: Vec<InlinePolicy>,
+    #[serde(default)]
+    attached_managed_policies: Vec<AttachedPolicy>,
+    #[serde(default)]
+    permissions_boundary: Option<Boundary>,
+    #[serde(default)]
+    tags: Vec<Tag>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InlinePolicy {
+    policy_name: String,
+    policy_document: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttachedPolicy {
+    policy_arn: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Boundary {
+    permissions_boundary_arn: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tag {
+    key: String,
+    value: String,
+}
+
+fn document(value: Option<Value>) -> LiveDocument {
+    match value {
+        Some(Value::String(text)) => match decode_document(&text) {
+            Ok(parsed) => LiveDocument::Valid(parsed),
+            Err(error) => LiveDocument::Invalid(error.to_string()),
+        },
+        Some(object @ Value::Object(_)) => LiveDocument::Valid(object),
+        Some(_) | None => LiveDocument::Invalid("missing or not a policy document".into()),
+    }
+}
+
+/// A snapshot read from disk: the account it is of and its roles.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Account id, from the role ARNs (`None` when the export has no role).
+    pub account: Option<String>,
+    /// The roles.
+    pub live: LiveAccount,
+}
+
+/// Reads a GAAD export.
+pub fn read(path: &Path) -> anyhow::Result<Snapshot> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read snapshot {}: {e}", path.display()))?;
+    let export: Export = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not the output of `aws iam get-account-authorization-details`: {e}",
+            path.display()
+        )
+    })?;
+    let roles: Vec<LiveRole> = export
+        .role_detail_list
+        .into_iter()
+        .map(|detail| LiveRole {
+            name: detail.role_name,
+            path: detail.path,
+            arn: detail.arn,
+            role_id: detail.role_id,
+            create_date: detail.create_date.map(|d| {
+                d.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| d.to_string())
+            }),
+            description: None,
+            max_session_duration: None,
+            trust_policy: document(detail.assume_role_policy_document),
+            inline_policies: detail
+                .role_policy_list
+                .into_iter()
+                .map(|p| (p.policy_name, document(p.policy_document)))
+                .collect::<BTreeMap<_, _>>(),
+            attached_policies: detail
+                .attached_managed_policies
+                .into_iter()
+                .map(|p| p.policy_arn)
+                .collect::<BTreeSet<_>>(),
+            permissions_boundary: detail
+                .permissions_boundary
+                .and_then(|b| b.permissions_boundary_arn),
+            tags: detail.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+        })
+        .collect();
+    let account = roles
+        .iter()
+        .find_map(|r| r.arn.split(':').nth(4).map(str::to_string));
+    let accounts: BTreeSet<&str> = roles
+        .iter()
+        .filter_map(|r| r.arn.split(':').nth(4))
+        .collect();
+    if accounts.len() > 1 {
+        anyhow::bail!(
+            "snapshot {} mixes accounts {}; export one account per file",
+            path.display(),
+            accounts.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(Snapshot {
+        account,
+        live: LiveAccount {
+            roles,
+            read_calls: 0,
+        },
+    })
+}

@@ -1,0 +1,208 @@
+//! Desired state: what the manifests say each role must be, after defaults
+//! are merged and every check passed. Plain data, no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub mod digest;
+pub mod external_id;
+pub mod operation;
+pub mod tags;
+pub mod trust;
+
+/// Version of every JSON format fnctl writes (plans, saved plans, drift,
+/// verify, validate): CI scripts rely on it.
+pub const FORMAT_VERSION: &str = "1";
+
+/// Segment's account that runs destination functions.
+pub const SEGMENT_DESTINATION_ACCOUNT: &str = "458175278816";
+/// Segment's account that runs source functions.
+pub const SEGMENT_SOURCE_ACCOUNT: &str = "300240842537";
+/// Scope used when a manifest names none.
+pub const DEFAULT_SCOPE: &str = "default";
+/// Role path used when a manifest names none.
+pub const DEFAULT_ROLE_PATH: &str = "/segment-functions/";
+/// Session length used when a manifest names none (IAM's own default).
+pub const DEFAULT_MAX_SESSION_DURATION: i32 = 3600;
+/// Name of the one inline policy fnctl owns on each role.
+pub const INLINE_POLICY_NAME: &str = "fnctl-permissions";
+
+/// Whether the function is a source or a destination function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionKind {
+    /// A source function (runs in Segment account `300240842537`).
+    Source,
+    /// A destination function (runs in Segment account `458175278816`).
+    Destination,
+}
+
+impl FunctionKind {
+    /// The manifest spelling of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionKind::Source => "source",
+            FunctionKind::Destination => "destination",
+        }
+    }
+}
+
+/// The Segment account that runs functions of `kind`, per Segment's documentation.
+pub fn documented_segment_account(kind: FunctionKind) -> &'static str {
+    match kind {
+        FunctionKind::Source => SEGMENT_SOURCE_ACCOUNT,
+        FunctionKind::Destination => SEGMENT_DESTINATION_ACCOUNT,
+    }
+}
+
+/// Where an instance was declared, for messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// Manifest file.
+    pub file: PathBuf,
+    /// 1-based line of the instance.
+    pub line: usize,
+}
+
+/// One function instance as fnctl must make it exist in IAM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredInstance {
+    /// Instance name, unique in the set.
+    pub name: String,
+    /// Source or destination.
+    pub kind: FunctionKind,
+    /// Ownership scope.
+    pub scope: String,
+    /// Account guard: the account the credentials must reach, when named.
+    pub account: Option<String>,
+    /// Role fnctl assumes to reach the account, when named.
+    pub assume_role: Option<String>,
+    /// Segment's account that may assume the role.
+    pub segment_account: String,
+    /// IAM role name.
+    pub role_name: String,
+    /// IAM role path.
+    pub role_path: String,
+    /// Role description.
+    pub description: String,
+    /// Longest session, in seconds.
+    pub max_session_duration: i32,
+    /// Permissions boundary policy ARN.
+    pub permissions_boundary: Option<String>,
+    /// User tags (defaults merged with the role's own); fnctl's tags come on top.
+    pub tags: BTreeMap<String, String>,
+    /// The inline policy `fnctl-permissions`, or `None` when nothing is granted inline.
+    pub inline_policy: Option<serde_json::Value>,
+    /// Managed policy ARNs to attach.
+    pub managed_policies: BTreeSet<String>,
+    /// Rotate the external ID this many days after it was made.
+    pub rotate_after_days: Option<u32>,
+    /// Non-secret settings of the bundle besides the role ARN and external ID.
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+impl DesiredInstance {
+    /// The account key this instance is reconciled in: the guard account, the
+    /// assumed role's account, or `None` for "whatever the credentials reach".
+    pub fn target_account(&self) -> Option<&str> {
+        self.account.as_deref().or_else(|| {
+            self.assume_role
+                .as_deref()
+                .and_then(|arn| arn.split(':').nth(4))
+        })
+    }
+}
+
+/// A policy document as read from IAM: parsed, or why it could not be.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "state", content = "value")]
+pub enum LiveDocument {
+    /// Decoded and parsed JSON.
+    Valid(serde_json::Value),
+    /// Not valid JSON (or oversized): the reason, never the raw text.
+    Invalid(String),
+}
+
+impl LiveDocument {
+    /// The parsed document, if it is valid.
+    pub fn valid(&self) -> Option<&serde_json::Value> {
+        match self {
+            LiveDocument::Valid(value) => Some(value),
+            LiveDocument::Invalid(_) => None,
+        }
+    }
+}
+
+/// One IAM role as it is in the account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveRole {
+    /// Role name.
+    pub name: String,
+    /// Role path.
+    pub path: String,
+    /// Role ARN.
+    pub arn: String,
+    /// Unique id (AROA…).
+    pub role_id: String,
+    /// Creation time, RFC 3339, when known.
+    pub create_date: Option<String>,
+    /// Description; `None` when not known (read without ListRoles) or empty.
+    pub description: Option<String>,
+    /// Longest session; `None` when not known.
+    pub max_session_duration: Option<i32>,
+    /// Trust policy.
+    pub trust_policy: LiveDocument,
+    /// Inline policies by name.
+    pub inline_policies: BTreeMap<String, LiveDocument>,
+    /// ARNs of attached managed policies.
+    pub attached_policies: BTreeSet<String>,
+    /// Permissions boundary ARN.
+    pub permissions_boundary: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl LiveRole {
+    /// The fnctl scope that owns the role: `Some` only when it carries both
+    /// `fnctl:managed-by=fnctl` and a `fnctl:scope` tag.
+    pub fn fnctl_scope(&self) -> Option<&str> {
+        let managed = self
+            .tags
+            .get(crate::model::tags::MANAGED_BY)
+            .map(String::as_str)
+            == Some(crate::model::tags::MANAGED_BY_VALUE);
+        self.tags
+            .get(crate::model::tags::SCOPE)
+            .map(String::as_str)
+            .filter(|_| managed)
+    }
+
+    /// Whether the role carries `fnctl:managed-by=fnctl` (whatever the scope).
+    pub fn is_managed(&self) -> bool {
+        self.tags
+            .get(crate::model::tags::MANAGED_BY)
+            .map(String::as_str)
+            == Some(crate::model::tags::MANAGED_BY_VALUE)
+    }
+
+    /// Whether fnctl's scope `scope` owns the role.
+    pub fn is_owned_by(&self, scope: &str) -> bool {
+        self.fnctl_scope() == Some(scope)
+    }
+}
+
+/// Everything read about one account's roles.
+#[derive(Debug, Clone, Default)]
+pub struct LiveAccount {
+    /// Every role of the account that the read covered.
+    pub roles: Vec<LiveRole>,
+    /// How the read was done, for `-v` output and the benchmark.
+    pub read_calls: u64,
+}
