@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use fnctl::live::aws::iam::AwsIam;
 use fnctl::live::{IamBackend, IamError};
-use fnctl::model::operation::{Operation, WireOperation};
+use fnctl::model::operation::{Operation, SecretDocument, WireOperation};
 use fnctl::model::{LiveDocument, LiveRole};
 use serde_json::{json, Value};
 use support::{iam_client, Moto, MOTO_ACCOUNT};
@@ -354,7 +354,7 @@ async fn every_operation_round_trips() {
         path: PATH.into(),
         description: "first".into(),
         max_session_duration: 7200,
-        trust_policy: trust("created-0123456789").to_string(),
+        trust_policy: SecretDocument::new(trust("created-0123456789").to_string()),
         permissions_boundary: Some(boundary.clone()),
         tags: BTreeMap::from([("fnctl:scope".into(), "default".into())]),
     })
@@ -375,7 +375,7 @@ async fn every_operation_round_trips() {
 
     run(Operation::UpdateTrustPolicy {
         role: role.clone(),
-        trust_policy: trust("rotated-0123456789").to_string(),
+        trust_policy: SecretDocument::new(trust("rotated-0123456789").to_string()),
     })
     .await;
     run(Operation::UpdateRole {
@@ -485,7 +485,7 @@ async fn errors_are_mapped_by_code() {
         path: PATH.into(),
         description: String::new(),
         max_session_duration: 3600,
-        trust_policy: trust("dup-0123456789").to_string(),
+        trust_policy: SecretDocument::new(trust("dup-0123456789").to_string()),
         permissions_boundary: None,
         tags: BTreeMap::new(),
     };
@@ -523,7 +523,7 @@ async fn errors_are_mapped_by_code() {
     let malformed = iam
         .execute(&Operation::UpdateTrustPolicy {
             role: "fn-dup".into(),
-            trust_policy: format!(r#"{{"sts:ExternalId": "{secret}""#),
+            trust_policy: SecretDocument::new(format!(r#"{{"sts:ExternalId": "{secret}""#)),
         })
         .await
         .expect_err("invalid JSON");
@@ -606,7 +606,7 @@ fn create_role_operation() -> WireOperation {
         path: PATH.into(),
         description: "d".into(),
         max_session_duration: 3600,
-        trust_policy: trust("a-0123456789").to_string(),
+        trust_policy: SecretDocument::new(trust("a-0123456789").to_string()),
         permissions_boundary: None,
         tags: BTreeMap::new(),
     }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::model::external_id::ExternalId;
 use crate::model::{DesiredInstance, FunctionKind};
 
 /// Setting holding the role ARN.
@@ -19,8 +20,8 @@ pub const EXTERNAL_ID_SETTING: &str = "iamRoleExternalId";
 /// Folder bundles go to by default.
 pub const DEFAULT_BUNDLE_DIR: &str = "bundles";
 
-/// The settings of one function instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The settings of one function instance. `Debug` masks the sensitive ones.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {
     /// Instance name.
     pub instance: String,
@@ -32,18 +33,42 @@ pub struct Bundle {
     pub sensitive: Vec<String>,
 }
 
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settings: BTreeMap<&str, &dyn std::fmt::Debug> = self
+            .settings
+            .iter()
+            .map(|(key, value)| {
+                let shown: &dyn std::fmt::Debug = if self.sensitive.contains(key) {
+                    &"(sensitive)"
+                } else {
+                    value
+                };
+                (key.as_str(), shown)
+            })
+            .collect();
+        formatter
+            .debug_struct("Bundle")
+            .field("instance", &self.instance)
+            .field("kind", &self.kind)
+            .field("settings", &settings)
+            .field("sensitive", &self.sensitive)
+            .finish()
+    }
+}
+
 /// ARN of a role in an account.
 pub fn role_arn(partition: &str, account: &str, path: &str, name: &str) -> String {
     format!("arn:{partition}:iam::{account}:role{path}{name}")
 }
 
 /// The bundle of `instance`, whose role is `role_arn` and accepts `external_id`.
-pub fn build(instance: &DesiredInstance, role_arn: &str, external_id: &str) -> Bundle {
+pub fn build(instance: &DesiredInstance, role_arn: &str, external_id: &ExternalId) -> Bundle {
     let mut settings = instance.settings.clone();
     settings.insert(ROLE_ARN_SETTING.into(), Value::String(role_arn.to_string()));
     settings.insert(
         EXTERNAL_ID_SETTING.into(),
-        Value::String(external_id.to_string()),
+        Value::String(external_id.expose().to_string()),
     );
     Bundle {
         instance: instance.name.clone(),
@@ -70,11 +95,12 @@ pub fn read(directory: &Path, instance: &str) -> std::io::Result<Option<Bundle>>
 }
 
 /// The external ID a bundle holds.
-pub fn external_id_of(bundle: &Bundle) -> Option<&str> {
+pub fn external_id_of(bundle: &Bundle) -> Option<ExternalId> {
     bundle
         .settings
         .get(EXTERNAL_ID_SETTING)
         .and_then(Value::as_str)
+        .map(ExternalId::new)
 }
 
 /// Writes the bundle atomically with mode 0600; returns its path.
@@ -84,7 +110,7 @@ pub fn write(directory: &Path, bundle: &Bundle) -> std::io::Result<PathBuf> {
     let mut text = serde_json::to_string_pretty(bundle).map_err(std::io::Error::other)?;
     text.push('\n');
     remove_stale_temporaries(directory, &bundle.instance);
-    let suffix: String = crate::model::external_id::generate()
+    let suffix: String = crate::model::external_id::random_token()
         .map_err(std::io::Error::other)?
         .chars()
         .take(12)
@@ -169,7 +195,7 @@ fn create_private_dir(directory: &Path) -> std::io::Result<()> {
 
 /// The ID a bundle should carry for a role as it is: the pending one during a
 /// rotation, else the recorded current one, else the only one there is.
-pub fn external_id_from_live(role: &crate::model::LiveRole) -> Option<String> {
+pub fn external_id_from_live(role: &crate::model::LiveRole) -> Option<ExternalId> {
     let (current, pending) = crate::model::trust::current_and_pending(role);
     pending.or(current).or_else(|| {
         let ids = role

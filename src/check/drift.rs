@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::model::digest::{self, Aspect, Cause, Digests};
 
+use crate::model::external_id::ExternalId;
 use crate::model::tags;
 use crate::model::trust;
 use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
@@ -319,7 +320,7 @@ fn check_external_ids(context: &Context<'_>, role: &LiveRole, findings: &mut Vec
         findings.push(context.finding("external-id-mismatch", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the external ID fnctl issued (fingerprint {recorded}): the function is locked out")));
     }
     let issued =
-        |id: &String| Some(id) == state.recorded.as_ref() || Some(id) == state.pending.as_ref();
+        |id: &ExternalId| Some(id) == state.recorded.as_ref() || Some(id) == state.pending.as_ref();
     if state.ids.iter().any(|id| !issued(id)) {
         findings.push(context.finding(
             "trust-broadened",

@@ -100,7 +100,7 @@ fn check_trust_excludes_strangers(
     let ids = trust::external_ids(trust_policy);
     if ids
         .iter()
-        .any(|id| trust_might_admit(trust_policy, STRANGER_ACCOUNT, Some(id)))
+        .any(|id| trust_might_admit(trust_policy, STRANGER_ACCOUNT, Some(id.expose())))
         || trust_might_admit(trust_policy, STRANGER_ACCOUNT, None)
     {
         findings.push(finding(
@@ -150,7 +150,7 @@ fn check_bundle(
             "bundle-external-id-missing",
             "the bundle has no iamRoleExternalId",
         )),
-        Some(id) if !trust_admits(trust_policy, &instance.segment_account, Some(id)) => {
+        Some(id) if !trust_admits(trust_policy, &instance.segment_account, Some(id.expose())) => {
             findings.push(finding(instance, "bundle-external-id-rejected", "the trust policy does not accept the external ID in the bundle: the function cannot assume its role"));
         }
         Some(_) => {}
@@ -246,6 +246,7 @@ fn check_permissions(instance: &DesiredInstance, role: &LiveRole, findings: &mut
 mod tests {
     use super::*;
     use crate::manifest::permissions;
+    use crate::model::external_id::ExternalId;
     use crate::model::tags;
     use crate::model::trust::trust_policy;
     use crate::model::{FunctionKind, LiveDocument, Origin};
@@ -315,7 +316,7 @@ mod tests {
     fn a_correct_role_and_bundle_pass() {
         let desired = instance();
         let live = role(trust_policy("458175278816", &["the-id"]), &desired);
-        let bundle = bundle::build(&desired, &live.arn, "the-id");
+        let bundle = bundle::build(&desired, &live.arn, &ExternalId::new("the-id"));
         assert!(verify_instance(&desired, Some(&live), Some(&bundle)).is_empty());
     }
 
@@ -327,7 +328,7 @@ mod tests {
             serde_json::json!(["458175278816", "111122223333"]);
         let mut live = role(broadened, &desired);
         live.inline_policies.clear();
-        let bundle = bundle::build(&desired, &live.arn, "stale-id");
+        let bundle = bundle::build(&desired, &live.arn, &ExternalId::new("stale-id"));
         let found = codes(&verify_instance(&desired, Some(&live), Some(&bundle)));
         assert!(found.contains(&"trust-admits-other-principal"), "{found:?}");
         assert!(found.contains(&"bundle-external-id-rejected"), "{found:?}");
@@ -341,7 +342,7 @@ mod tests {
         assert!(codes(&verify_instance(
             &desired,
             Some(&live),
-            Some(&bundle::build(&desired, &live.arn, "x"))
+            Some(&bundle::build(&desired, &live.arn, &ExternalId::new("x")))
         ))
         .contains(&"trust-admits-without-external-id"));
         // An open principal behind a condition fnctl cannot evaluate is no proof of safety.
@@ -353,7 +354,11 @@ mod tests {
         let found = codes(&verify_instance(
             &desired,
             Some(&live),
-            Some(&bundle::build(&desired, &live.arn, "the-id")),
+            Some(&bundle::build(
+                &desired,
+                &live.arn,
+                &ExternalId::new("the-id"),
+            )),
         ));
         assert!(
             found.contains(&"trust-admits-anyone")

@@ -287,7 +287,7 @@ fn write_bundles(
                     outcome
                         .external_ids
                         .iter()
-                        .find(|id| Some(&crate::model::external_id::fingerprint(id)) == pending)
+                        .find(|id| Some(&id.fingerprint()) == pending)
                         .or(outcome.external_ids.first())
                         .cloned()
                 }

@@ -12,7 +12,6 @@ use crate::cli::args::{GlobalOptions, RotateArgs};
 use crate::execute::lease as lock;
 use crate::live::aws::iam::AwsIam;
 use crate::live::IamBackend;
-use crate::model::external_id;
 use crate::model::{DesiredInstance, LiveRole};
 use crate::plan::rotation as rotate;
 use crate::plan::PlanOptions;
@@ -154,7 +153,7 @@ async fn rotate_locked(
 ) -> Result<Option<String>, String> {
     let name = &instance.name;
     let steps = if args.start {
-        let new_id = external_id::generate()
+        let new_id = crate::model::external_id::ExternalId::generate()
             .map_err(|e| format!("{name}: cannot read the OS random source: {e}"))?;
         rotate::start(role, &instance.segment_account, &new_id, now_text).map(Some)
     } else {
@@ -214,7 +213,7 @@ async fn rotate_locked(
         &bundle::build(instance, &after.arn, &external_id),
     )
     .map_err(|e| format!("{name}: cannot write the bundle: {e}"))?;
-    let fingerprint = external_id::fingerprint(&external_id);
+    let fingerprint = external_id.fingerprint();
     Ok(Some(if args.start {
         format!(
             "{name}: rotation started; both IDs are accepted; {} holds the new ID (fingerprint {fingerprint}).\n  next: update the function's iamRoleExternalId setting from the bundle, then `fnctl rotate {name} --finish` after {}",

@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 
 use crate::live::{IamBackend, IamError};
-use crate::model::external_id;
-use crate::model::operation::{Operation, WireOperation};
+use crate::model::external_id::ExternalId;
+use crate::model::operation::{Operation, SecretDocument, WireOperation};
 use crate::model::tags;
 use crate::model::trust;
 use crate::model::trust::external_ids;
@@ -32,7 +32,7 @@ pub struct RoleOutcome {
     pub completed_steps: usize,
     /// The external IDs the trust policy now holds, in plan order (secret:
     /// only for bundles); empty when the trust policy was not touched.
-    pub external_ids: Vec<String>,
+    pub external_ids: Vec<ExternalId>,
     /// The failure that stopped the role's steps, when one did.
     pub error: Option<String>,
 }
@@ -55,7 +55,7 @@ pub async fn execute<B: IamBackend>(
     backend: &B,
     plan: &Plan,
     live: &[LiveRole],
-    bundled: &[String],
+    bundled: &[ExternalId],
     parallelism: usize,
     now: &str,
     progress: &(dyn Fn(&str) + Sync),
@@ -126,7 +126,7 @@ async fn execute_change<B: IamBackend>(
     change_index: usize,
     change: &RoleChange,
     live_role: Option<&LiveRole>,
-    bundled: &[String],
+    bundled: &[ExternalId],
     now: &str,
 ) -> RoleOutcome {
     let Some(planned) = live_role.filter(|_| touches_rotation_state(change)) else {
@@ -161,12 +161,12 @@ async fn execute_steps<B: IamBackend>(
     change_index: usize,
     change: &RoleChange,
     live_role: Option<&LiveRole>,
-    bundled: &[String],
+    bundled: &[ExternalId],
     now: &str,
 ) -> RoleOutcome {
     // The IDs a plan may refer to: those in the trust policy, and those of
     // the bundles on disk (a lost ID is restored from its bundle).
-    let mut live_ids: Vec<String> = live_role
+    let mut live_ids: Vec<ExternalId> = live_role
         .and_then(|r| r.trust_policy.valid())
         .map(external_ids)
         .unwrap_or_default();
@@ -188,7 +188,7 @@ async fn execute_steps<B: IamBackend>(
         .iter()
         .any(|s| matches!(s.operation, Operation::CreateRole { .. }));
     for step in &change.steps {
-        let mut generated: Option<String> = None;
+        let mut generated: Option<ExternalId> = None;
         let resolved = step
             .operation
             .clone()
@@ -207,7 +207,7 @@ async fn execute_steps<B: IamBackend>(
             },
         ) = (&generated, &mut operation)
         {
-            role_tags.insert(tags::EXTERNAL_ID.into(), external_id::fingerprint(new_id));
+            role_tags.insert(tags::EXTERNAL_ID.into(), new_id.fingerprint());
             role_tags.insert(tags::EXTERNAL_ID_CREATED.into(), now.to_string());
         }
         if let Operation::CreateRole { trust_policy, .. }
@@ -227,7 +227,7 @@ async fn execute_steps<B: IamBackend>(
         if let Operation::CreateRole { trust_policy, .. }
         | Operation::UpdateTrustPolicy { trust_policy, .. } = &step.operation
         {
-            outcome.external_ids = ids_in_order(trust_policy, &live_ids, generated.as_deref());
+            outcome.external_ids = ids_in_order(trust_policy, &live_ids, generated.as_ref());
         }
         // A trust policy that got a new ID must say so in the tags too.
         if let (Some(new_id), Operation::UpdateTrustPolicy { role, .. }) = (&generated, &operation)
@@ -235,10 +235,7 @@ async fn execute_steps<B: IamBackend>(
             let tag = Operation::TagRole {
                 role: role.clone(),
                 tags: BTreeMap::from([
-                    (
-                        tags::EXTERNAL_ID.to_string(),
-                        external_id::fingerprint(new_id),
-                    ),
+                    (tags::EXTERNAL_ID.to_string(), new_id.fingerprint()),
                     (tags::EXTERNAL_ID_CREATED.to_string(), now.to_string()),
                 ]),
             };
@@ -271,15 +268,19 @@ async fn execute_steps<B: IamBackend>(
     outcome
 }
 
-fn ids_in_order(spec: &TrustSpec, live_ids: &[String], generated: Option<&str>) -> Vec<String> {
+fn ids_in_order(
+    spec: &TrustSpec,
+    live_ids: &[ExternalId],
+    generated: Option<&ExternalId>,
+) -> Vec<ExternalId> {
     spec.external_ids
         .iter()
         .filter_map(|reference| match reference {
             ExternalIdRef::Existing { fingerprint } => live_ids
                 .iter()
-                .find(|id| external_id::fingerprint(id) == *fingerprint)
+                .find(|id| id.fingerprint() == *fingerprint)
                 .cloned(),
-            ExternalIdRef::Generate => generated.map(str::to_string),
+            ExternalIdRef::Generate => generated.cloned(),
         })
         .collect()
 }
@@ -289,18 +290,18 @@ fn ids_in_order(spec: &TrustSpec, live_ids: &[String], generated: Option<&str>) 
 /// policy means IAM moved since the plan: refuse rather than guess.
 fn resolve_trust(
     spec: &TrustSpec,
-    live_ids: &[String],
-    generated: &mut Option<String>,
-) -> Result<String, String> {
+    live_ids: &[ExternalId],
+    generated: &mut Option<ExternalId>,
+) -> Result<SecretDocument, String> {
     let mut ids = Vec::new();
     for reference in &spec.external_ids {
         match reference {
-            ExternalIdRef::Existing { fingerprint } => match live_ids.iter().find(|id| external_id::fingerprint(id) == *fingerprint) {
+            ExternalIdRef::Existing { fingerprint } => match live_ids.iter().find(|id| id.fingerprint() == *fingerprint) {
                 Some(id) => ids.push(id.clone()),
                 None => return Err(format!("the external ID with fingerprint {fingerprint} is no longer in the trust policy; run plan again")),
             },
             ExternalIdRef::Generate => {
-                let id = external_id::generate().map_err(|e| format!("cannot read the OS random source: {e}"))?;
+                let id = ExternalId::generate().map_err(|e| format!("cannot read the OS random source: {e}"))?;
                 *generated = Some(id.clone());
                 ids.push(id);
             }
@@ -309,8 +310,8 @@ fn resolve_trust(
     if ids.is_empty() {
         return Err("refusing to write a trust policy without an external ID".into());
     }
-    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    Ok(trust::trust_policy(&spec.segment_account, &refs).to_string())
+    let refs: Vec<&ExternalId> = ids.iter().collect();
+    Ok(trust::wire_trust(&spec.segment_account, &refs))
 }
 
 /// Whether a CreateRole that failed with EntityAlreadyExists had in fact

@@ -82,7 +82,7 @@ pub async fn acquire<B: IamBackend>(
     backend: &B,
     role: &str,
 ) -> Result<(Lease, LiveRole), LockError> {
-    let owner = crate::model::external_id::generate().map_err(|e| IamError::Transport {
+    let owner = crate::model::external_id::random_token().map_err(|e| IamError::Transport {
         api: "lock",
         message: e.to_string(),
     })?;

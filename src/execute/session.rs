@@ -91,7 +91,7 @@ pub fn bundled_ids(
     let ids = instances
         .iter()
         .filter_map(|i| crate::bundle::read(directory, &i.name).ok().flatten())
-        .filter_map(|b| crate::bundle::external_id_of(&b).map(str::to_string))
+        .filter_map(|b| crate::bundle::external_id_of(&b))
         .collect();
     crate::plan::planner::BundledIds(ids)
 }

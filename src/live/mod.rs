@@ -9,6 +9,7 @@ pub mod snapshot;
 
 use std::future::Future;
 
+use crate::model::external_id::ExternalId;
 use crate::model::operation::WireOperation;
 use crate::model::{LiveAccount, LiveRole};
 
@@ -41,10 +42,10 @@ pub enum IamError {
 impl IamError {
     /// The same error with every occurrence of `secrets` in its message
     /// replaced by `(sensitive)`.
-    pub fn without_secrets(self, secrets: &[String]) -> Self {
+    pub fn without_secrets(self, secrets: &[ExternalId]) -> Self {
         let scrub = |mut message: String| {
             for secret in secrets.iter().filter(|s| !s.is_empty()) {
-                message = message.replace(secret.as_str(), crate::model::trust::SENSITIVE);
+                message = message.replace(secret.expose(), crate::model::trust::SENSITIVE);
             }
             message
         };

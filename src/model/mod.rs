@@ -139,8 +139,9 @@ impl LiveDocument {
     }
 }
 
-/// One IAM role as it is in the account.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One IAM role as it is in the account. `Debug` redacts the external IDs
+/// of its trust policy.
+#[derive(Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveRole {
     /// Role name.
@@ -167,6 +168,30 @@ pub struct LiveRole {
     pub permissions_boundary: Option<String>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for LiveRole {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let trust = match &self.trust_policy {
+            LiveDocument::Valid(document) => LiveDocument::Valid(trust::redact(document)),
+            invalid => invalid.clone(),
+        };
+        formatter
+            .debug_struct("LiveRole")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("arn", &self.arn)
+            .field("role_id", &self.role_id)
+            .field("create_date", &self.create_date)
+            .field("description", &self.description)
+            .field("max_session_duration", &self.max_session_duration)
+            .field("trust_policy", &trust)
+            .field("inline_policies", &self.inline_policies)
+            .field("attached_policies", &self.attached_policies)
+            .field("permissions_boundary", &self.permissions_boundary)
+            .field("tags", &self.tags)
+            .finish()
+    }
 }
 
 impl LiveRole {
@@ -205,4 +230,33 @@ pub struct LiveAccount {
     pub roles: Vec<LiveRole>,
     /// How the read was done, for `-v` output and the benchmark.
     pub read_calls: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_live_role_shows_no_external_id() {
+        let role = LiveRole {
+            name: "r".into(),
+            path: "/".into(),
+            arn: "arn:aws:iam::123456789012:role/r".into(),
+            role_id: "AROA".into(),
+            create_date: None,
+            description: None,
+            max_session_duration: None,
+            trust_policy: LiveDocument::Valid(trust::trust_policy(
+                SEGMENT_DESTINATION_ACCOUNT,
+                &["TopSecretExternalId0123456789"],
+            )),
+            inline_policies: BTreeMap::new(),
+            attached_policies: BTreeSet::new(),
+            permissions_boundary: None,
+            tags: BTreeMap::new(),
+        };
+        let shown = format!("{role:?}");
+        assert!(!shown.contains("TopSecret"), "{shown}");
+        assert!(shown.contains("(sensitive)"), "{shown}");
+    }
 }

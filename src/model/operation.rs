@@ -160,5 +160,28 @@ impl<T> Operation<T> {
     }
 }
 
+/// A trust policy as sent to IAM: JSON text that holds external IDs, so its
+/// `Debug` shows none of it; [`SecretDocument::expose`] is the way to the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretDocument(String);
+
+impl SecretDocument {
+    /// Wraps the JSON text of a trust policy.
+    pub fn new(text: impl Into<String>) -> Self {
+        SecretDocument(text.into())
+    }
+
+    /// The text itself, for the request to IAM.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretDocument {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("SecretDocument((sensitive))")
+    }
+}
+
 /// An operation ready to send: the trust policy is the JSON text, secrets included.
-pub type WireOperation = Operation<String>;
+pub type WireOperation = Operation<SecretDocument>;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::model::operation::{Operation, WireOperation};
+use crate::model::external_id::ExternalId;
+use crate::model::operation::{Operation, SecretDocument, WireOperation};
 use crate::model::{LiveDocument, LiveRole};
 
 /// Sid of the one statement fnctl's trust policies hold.
@@ -48,10 +49,16 @@ fn is_allow(statement: &Value) -> bool {
     statement.get("Effect").and_then(Value::as_str) == Some("Allow")
 }
 
+/// The trust policy with real IDs, ready to send to IAM.
+pub fn wire_trust(segment_account: &str, external_ids: &[&ExternalId]) -> SecretDocument {
+    let ids: Vec<&str> = external_ids.iter().map(|id| id.expose()).collect();
+    SecretDocument::new(trust_policy(segment_account, &ids).to_string())
+}
+
 /// The external IDs a trust policy accepts: `StringEquals` `sts:ExternalId`
 /// values of its Allow statements, in document order, without duplicates.
-pub fn external_ids(document: &Value) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
+pub fn external_ids(document: &Value) -> Vec<ExternalId> {
+    let mut found: Vec<ExternalId> = Vec::new();
     for statement in statements(document).into_iter().filter(|s| is_allow(s)) {
         let Some(conditions) = statement.get("Condition").and_then(Value::as_object) else {
             continue;
@@ -69,8 +76,8 @@ pub fn external_ids(document: &Value) -> Vec<String> {
                 }
                 for value in as_list(values) {
                     if let Some(text) = value.as_str() {
-                        if !found.iter().any(|existing| existing == text) {
-                            found.push(text.to_string());
+                        if !found.iter().any(|existing| existing.expose() == text) {
+                            found.push(ExternalId::new(text));
                         }
                     }
                 }
@@ -83,12 +90,12 @@ pub fn external_ids(document: &Value) -> Vec<String> {
 /// What a role's trust policy and tags say about its external IDs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdState {
-    /// Every ID the trust policy accepts (secrets: never print).
-    pub ids: Vec<String>,
+    /// Every ID the trust policy accepts.
+    pub ids: Vec<ExternalId>,
     /// The ID `fnctl:external-id` records as current, when the trust holds it.
-    pub recorded: Option<String>,
+    pub recorded: Option<ExternalId>,
     /// The new ID of a rotation in progress, when there is one.
-    pub pending: Option<String>,
+    pub pending: Option<ExternalId>,
 }
 
 /// Reads the external-ID state of a role. The pending ID is the one
@@ -104,16 +111,13 @@ pub fn id_state(role: &crate::model::LiveRole) -> IdState {
     let by_tag = |key: &str| {
         role.tags
             .get(key)
-            .and_then(|fingerprint| {
-                ids.iter()
-                    .find(|id| crate::model::external_id::fingerprint(id) == *fingerprint)
-            })
+            .and_then(|fingerprint| ids.iter().find(|id| id.fingerprint() == *fingerprint))
             .cloned()
     };
     let recorded = by_tag(crate::model::tags::EXTERNAL_ID);
     let tagged =
         by_tag(crate::model::tags::ROTATION_PENDING).filter(|p| Some(p) != recorded.as_ref());
-    let others: Vec<&String> = ids
+    let others: Vec<&ExternalId> = ids
         .iter()
         .filter(|id| Some(*id) != recorded.as_ref())
         .collect();
@@ -197,7 +201,7 @@ pub fn describe_difference(live: &LiveDocument, desired: &Value) -> String {
     if live_ids.len() > desired_ids.len() {
         return "trust policy accepts an external ID fnctl did not issue".into();
     }
-    if live_ids != desired_ids && !desired_ids.iter().all(|id| id == SENSITIVE) {
+    if live_ids != desired_ids && !desired_ids.iter().all(|id| id.expose() == SENSITIVE) {
         return "trust policy: external ID condition changed out of band".into();
     }
     if statements(live).len() != 1 {
@@ -259,7 +263,7 @@ pub fn guard_trust(operation: &WireOperation, segment_account: &str) -> Result<(
         return Ok(());
     };
     let refuse = |why: &str| Err(format!("refusing to write a trust policy that {why}"));
-    let Ok(document) = serde_json::from_str::<serde_json::Value>(trust_policy) else {
+    let Ok(document) = serde_json::from_str::<serde_json::Value>(trust_policy.expose()) else {
         return refuse("is not JSON");
     };
     let statements = document
@@ -292,7 +296,7 @@ pub fn guard_trust(operation: &WireOperation, segment_account: &str) -> Result<(
         || conditions != 1
         || !ids
             .iter()
-            .all(|id| crate::model::external_id::is_acceptable(id))
+            .all(|id| crate::model::external_id::is_acceptable(id.expose()))
     {
         return refuse("does not require one or two valid external IDs");
     }
@@ -302,7 +306,7 @@ pub fn guard_trust(operation: &WireOperation, segment_account: &str) -> Result<(
 /// The role's recorded current external ID and, during a rotation, the
 /// pending one (inferred when racing runs left the pending tag naming an ID
 /// the trust policy does not hold).
-pub fn current_and_pending(role: &LiveRole) -> (Option<String>, Option<String>) {
+pub fn current_and_pending(role: &LiveRole) -> (Option<ExternalId>, Option<ExternalId>) {
     let state = id_state(role);
     (state.recorded, state.pending)
 }
@@ -396,7 +400,7 @@ mod tests {
     fn update(trust: &serde_json::Value) -> WireOperation {
         Operation::UpdateTrustPolicy {
             role: "r".into(),
-            trust_policy: trust.to_string(),
+            trust_policy: SecretDocument::new(trust.to_string()),
         }
     }
 

@@ -11,7 +11,7 @@ use super::{
     Action, DocumentChange, ExternalIdRef, Notice, NoticeLevel, Plan, RoleChange, Step, TrustSpec,
 };
 use crate::model::digest::{self, Aspect, Cause, Digests};
-use crate::model::external_id;
+use crate::model::external_id::{self, ExternalId};
 use crate::model::operation::Operation;
 use crate::model::tags;
 use crate::model::trust::{self, SENSITIVE};
@@ -35,7 +35,7 @@ pub struct PlanOptions {
 
 /// External IDs read from bundles. Secrets: `Debug` never shows them.
 #[derive(Clone, Default)]
-pub struct BundledIds(pub Vec<String>);
+pub struct BundledIds(pub Vec<ExternalId>);
 
 impl std::fmt::Debug for BundledIds {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,10 +45,8 @@ impl std::fmt::Debug for BundledIds {
 
 impl BundledIds {
     /// The bundled ID with this fingerprint.
-    pub fn find(&self, fingerprint: &str) -> Option<&String> {
-        self.0
-            .iter()
-            .find(|id| external_id::fingerprint(id) == fingerprint)
+    pub fn find(&self, fingerprint: &str) -> Option<&ExternalId> {
+        self.0.iter().find(|id| id.fingerprint() == fingerprint)
     }
 }
 
@@ -406,7 +404,7 @@ struct ExternalIdPlan {
     /// Fingerprint of the pending rotation ID, when a rotation is in progress.
     pending_fingerprint: Option<String>,
     /// The IDs the live trust policy accepts: secrets, for comparison only, never output.
-    live_ids: Vec<String>,
+    live_ids: Vec<ExternalId>,
 }
 
 fn plan_external_ids<'a>(
@@ -428,7 +426,7 @@ fn plan_external_ids<'a>(
     }
     // The ID fnctl issued is gone from the trust policy, but a bundle on disk
     // still holds it: put it back rather than lock the running function out.
-    let restored: Option<&'a String> = match (current, role.tags.get(tags::EXTERNAL_ID)) {
+    let restored: Option<&'a ExternalId> = match (current, role.tags.get(tags::EXTERNAL_ID)) {
         (None, Some(fingerprint)) => options.bundled_ids.find(fingerprint),
         _ => None,
     };
@@ -444,10 +442,11 @@ fn plan_external_ids<'a>(
         live_ids.push(id.clone());
     }
     let live_ids_for_refs = live_ids.clone();
-    let mut current: Option<&String> =
+    let mut current: Option<&ExternalId> =
         current.or(restored.and_then(|id| live_ids_for_refs.iter().find(|known| *known == id)));
     if current.is_none() {
-        let candidates: Vec<&String> = live_ids.iter().filter(|id| Some(*id) != pending).collect();
+        let candidates: Vec<&ExternalId> =
+            live_ids.iter().filter(|id| Some(*id) != pending).collect();
         if candidates.len() == 1 {
             current = Some(candidates[0]);
             if role.tags.contains_key(tags::EXTERNAL_ID) {
@@ -466,7 +465,7 @@ fn plan_external_ids<'a>(
     match current {
         Some(id) => {
             refs.push(ExternalIdRef::Existing {
-                fingerprint: external_id::fingerprint(id),
+                fingerprint: id.fingerprint(),
             });
             if id.len() < external_id::RECOMMENDED_MINIMUM {
                 notices.push(notice(
@@ -511,7 +510,7 @@ fn plan_external_ids<'a>(
             // Two IDs and none recorded: keep both rather than lock out a running function.
             refs.extend(live_ids.iter().filter(|id| Some(*id) != pending).map(|id| {
                 ExternalIdRef::Existing {
-                    fingerprint: external_id::fingerprint(id),
+                    fingerprint: id.fingerprint(),
                 }
             }));
             notices.push(notice(
@@ -526,13 +525,13 @@ fn plan_external_ids<'a>(
     }
     if let Some(id) = pending {
         refs.push(ExternalIdRef::Existing {
-            fingerprint: external_id::fingerprint(id),
+            fingerprint: id.fingerprint(),
         });
     }
     Some(ExternalIdPlan {
-        current_fingerprint: current.map(|id| external_id::fingerprint(id)),
+        current_fingerprint: current.map(|id| id.fingerprint()),
         current_is_recorded: recorded.is_some() && current == recorded,
-        pending_fingerprint: pending.map(|id| external_id::fingerprint(id)),
+        pending_fingerprint: pending.map(|id| id.fingerprint()),
         refs,
         live_ids,
     })
@@ -624,8 +623,8 @@ fn trust_step(
             ExternalIdRef::Existing { fingerprint } => external
                 .live_ids
                 .iter()
-                .find(|id| external_id::fingerprint(id) == *fingerprint)
-                .map(String::as_str),
+                .find(|id| id.fingerprint() == *fingerprint)
+                .map(ExternalId::expose),
             ExternalIdRef::Generate => None,
         })
         .collect();
@@ -647,7 +646,7 @@ fn trust_step(
             live: role.trust_policy.valid().map(|live| {
                 trust::redact_with(live, &|id| {
                     let kept = spec.external_ids.contains(&ExternalIdRef::Existing {
-                        fingerprint: external_id::fingerprint(id),
+                        fingerprint: ExternalId::new(id).fingerprint(),
                     });
                     if kept {
                         SENSITIVE.to_string()

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use crate::model::external_id;
+use crate::model::external_id::ExternalId;
 use crate::model::operation::{Operation, WireOperation};
 use crate::model::LiveRole;
 
@@ -37,11 +37,14 @@ pub struct PhaseSteps {
     /// Writes, in order (trust documents hold secrets: never print them).
     pub operations: Vec<WireOperation>,
     /// The ID the bundle must carry once the writes are done.
-    pub bundle_external_id: String,
+    pub bundle_external_id: ExternalId,
 }
 
-fn find_by_fingerprint<'a>(ids: &'a [String], fingerprint: Option<&String>) -> Option<&'a String> {
-    fingerprint.and_then(|f| ids.iter().find(|id| external_id::fingerprint(id) == *f))
+fn find_by_fingerprint<'a>(
+    ids: &'a [ExternalId],
+    fingerprint: Option<&String>,
+) -> Option<&'a ExternalId> {
+    fingerprint.and_then(|f| ids.iter().find(|id| id.fingerprint() == *f))
 }
 
 fn parse_time(tag: &'static str, value: &str) -> Result<SystemTime, RotationError> {
@@ -52,7 +55,7 @@ fn parse_time(tag: &'static str, value: &str) -> Result<SystemTime, RotationErro
 }
 
 /// The trust policy's IDs, the recorded current one and the pending one.
-fn ids_of(role: &LiveRole) -> (Vec<String>, Option<String>, Option<String>) {
+fn ids_of(role: &LiveRole) -> (Vec<ExternalId>, Option<ExternalId>, Option<ExternalId>) {
     let state = crate::model::trust::id_state(role);
     (state.ids, state.recorded, state.pending)
 }
@@ -62,7 +65,7 @@ fn ids_of(role: &LiveRole) -> (Vec<String>, Option<String>, Option<String>) {
 pub fn start(
     role: &LiveRole,
     segment_account: &str,
-    new_id: &str,
+    new_id: &ExternalId,
     now: &str,
 ) -> Result<PhaseSteps, RotationError> {
     let (ids, recorded, pending) = ids_of(role);
@@ -70,21 +73,17 @@ pub fn start(
         // Started before (maybe interrupted after the trust update): the bundle gets the pending ID.
         let complete = recorded.is_some() && ids.len() == 2;
         let mut operations = Vec::new();
-        if role.tags.get(tags::ROTATION_PENDING) != Some(&external_id::fingerprint(&pending)) {
+        if role.tags.get(tags::ROTATION_PENDING) != Some(&pending.fingerprint()) {
             operations.push(Operation::TagRole {
                 role: role.name.clone(),
-                tags: BTreeMap::from([(
-                    tags::ROTATION_PENDING.to_string(),
-                    external_id::fingerprint(&pending),
-                )]),
+                tags: BTreeMap::from([(tags::ROTATION_PENDING.to_string(), pending.fingerprint())]),
             });
         }
         if !complete {
             let current = recorded.clone().ok_or(RotationError::NoCurrentId)?;
             operations.push(Operation::UpdateTrustPolicy {
                 role: role.name.clone(),
-                trust_policy: trust::trust_policy(segment_account, &[&current, &pending])
-                    .to_string(),
+                trust_policy: trust::wire_trust(segment_account, &[&current, &pending]),
             });
         }
         return Ok(PhaseSteps {
@@ -102,15 +101,12 @@ pub fn start(
         })
         .ok_or(RotationError::NoCurrentId)?;
     let mut tag_values = BTreeMap::from([
-        (
-            tags::ROTATION_PENDING.to_string(),
-            external_id::fingerprint(new_id),
-        ),
+        (tags::ROTATION_PENDING.to_string(), new_id.fingerprint()),
         (tags::ROTATION_STARTED.to_string(), now.to_string()),
     ]);
     // A current ID adopted without a fingerprint tag gets one now, so finish knows which is old.
-    if role.tags.get(tags::EXTERNAL_ID) != Some(&external_id::fingerprint(&current)) {
-        tag_values.insert(tags::EXTERNAL_ID.into(), external_id::fingerprint(&current));
+    if role.tags.get(tags::EXTERNAL_ID) != Some(&current.fingerprint()) {
+        tag_values.insert(tags::EXTERNAL_ID.into(), current.fingerprint());
     }
     Ok(PhaseSteps {
         operations: vec![
@@ -121,10 +117,10 @@ pub fn start(
             },
             Operation::UpdateTrustPolicy {
                 role: role.name.clone(),
-                trust_policy: trust::trust_policy(segment_account, &[&current, new_id]).to_string(),
+                trust_policy: trust::wire_trust(segment_account, &[&current, new_id]),
             },
         ],
-        bundle_external_id: new_id.to_string(),
+        bundle_external_id: new_id.clone(),
     })
 }
 
@@ -165,16 +161,13 @@ pub fn finish(
     if ids.len() != 1 {
         operations.push(Operation::UpdateTrustPolicy {
             role: role.name.clone(),
-            trust_policy: trust::trust_policy(segment_account, &[&pending]).to_string(),
+            trust_policy: trust::wire_trust(segment_account, &[&pending]),
         });
     }
     operations.push(Operation::TagRole {
         role: role.name.clone(),
         tags: BTreeMap::from([
-            (
-                tags::EXTERNAL_ID.to_string(),
-                external_id::fingerprint(&pending),
-            ),
+            (tags::EXTERNAL_ID.to_string(), pending.fingerprint()),
             (tags::EXTERNAL_ID_CREATED.to_string(), now_text.to_string()),
         ]),
     });
@@ -191,7 +184,7 @@ pub fn finish(
 /// Rotation tags without a rotation: a finish killed after its TagRole (the
 /// new ID is already recorded as current) or a start killed before its trust
 /// update. Removing the tags completes either.
-fn leftover_tags(role: &LiveRole, recorded: Option<String>) -> Option<PhaseSteps> {
+fn leftover_tags(role: &LiveRole, recorded: Option<ExternalId>) -> Option<PhaseSteps> {
     let keys: Vec<String> = [tags::ROTATION_PENDING, tags::ROTATION_STARTED]
         .iter()
         .filter(|k| role.tags.contains_key(**k))
@@ -244,7 +237,7 @@ mod tests {
             match operation {
                 Operation::UpdateTrustPolicy { trust_policy, .. } => {
                     role.trust_policy =
-                        LiveDocument::Valid(serde_json::from_str(trust_policy).unwrap())
+                        LiveDocument::Valid(serde_json::from_str(trust_policy.expose()).unwrap())
                 }
                 Operation::TagRole { tags, .. } => role.tags.extend(tags.clone()),
                 Operation::UntagRole { keys, .. } => keys.iter().for_each(|k| {
@@ -255,21 +248,22 @@ mod tests {
         }
     }
 
-    fn accepts(role: &LiveRole, id: &str) -> bool {
-        crate::policy::evaluate::trust_admits(role.trust_policy.valid().unwrap(), SEGMENT, Some(id))
+    fn accepts(role: &LiveRole, id: &ExternalId) -> bool {
+        crate::policy::evaluate::trust_admits(
+            role.trust_policy.valid().unwrap(),
+            SEGMENT,
+            Some(id.expose()),
+        )
     }
 
     #[test]
     fn start_then_finish_with_a_crash_after_every_step() {
-        let old = "old-id-with-enough-characters-000000000000";
-        let new = "new-id-with-enough-characters-111111111111";
+        let old = &ExternalId::new("old-id-with-enough-characters-000000000000");
+        let new = &ExternalId::new("new-id-with-enough-characters-111111111111");
         let now = SystemTime::now();
-        let base = role(
-            &[old],
-            &[(tags::EXTERNAL_ID, external_id::fingerprint(old))],
-        );
+        let base = role(&[old.expose()], &[(tags::EXTERNAL_ID, old.fingerprint())]);
         let steps = start(&base, SEGMENT, new, "2026-01-01T00:00:00Z").unwrap();
-        assert_eq!(steps.bundle_external_id, new);
+        assert_eq!(&steps.bundle_external_id, new);
         // Kill after each prefix of the start steps; the old bundle works, and re-running start completes.
         for done in 0..=steps.operations.len() {
             let mut partial = base.clone();
@@ -281,7 +275,7 @@ mod tests {
             let rerun = start(
                 &partial,
                 SEGMENT,
-                "another-new-id-222222222222222222222222",
+                &ExternalId::new("another-new-id-222222222222222222222222"),
                 "2026-01-01T00:00:00Z",
             )
             .unwrap();
@@ -312,7 +306,7 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(finishing.bundle_external_id, new);
+        assert_eq!(&finishing.bundle_external_id, new);
         for done in 0..=finishing.operations.len() {
             let mut partial = rotating.clone();
             apply(&mut partial, &finishing.operations[..done]);
@@ -346,10 +340,13 @@ mod tests {
         let rotating = role(
             &["a-current-id", "a-pending-id"],
             &[
-                (tags::EXTERNAL_ID, external_id::fingerprint("a-current-id")),
+                (
+                    tags::EXTERNAL_ID,
+                    ExternalId::new("a-current-id").fingerprint(),
+                ),
                 (
                     tags::ROTATION_PENDING,
-                    external_id::fingerprint("a-pending-id"),
+                    ExternalId::new("a-pending-id").fingerprint(),
                 ),
                 (tags::ROTATION_STARTED, started),
             ],

@@ -103,7 +103,7 @@ pub fn test_id(seed: &str) -> String {
 
 /// fnctl's fingerprint of an ID, the value its tags hold.
 pub fn fingerprint(id: &str) -> String {
-    fnctl::model::external_id::fingerprint(id)
+    fnctl::model::external_id::ExternalId::new(id).fingerprint()
 }
 
 /// One moto, one workspace with `manifests/fnctl.yaml`, and every line fnctl printed.

@@ -87,7 +87,7 @@ impl IamBackend for AwsIam {
         self.send(operation).await.map_err(|error| match operation {
             Operation::CreateRole { trust_policy, .. }
             | Operation::UpdateTrustPolicy { trust_policy, .. } => {
-                let secrets = serde_json::from_str(trust_policy)
+                let secrets = serde_json::from_str(trust_policy.expose())
                     .map(|d| crate::model::trust::external_ids(&d))
                     .unwrap_or_default();
                 error.without_secrets(&secrets)
@@ -117,7 +117,7 @@ impl AwsIam {
                 .path(path)
                 .set_description(non_empty(description))
                 .max_session_duration(*max_session_duration)
-                .assume_role_policy_document(trust_policy)
+                .assume_role_policy_document(trust_policy.expose())
                 .set_permissions_boundary(permissions_boundary.clone())
                 .set_tags(sdk_tags(api, tags)?)
                 .send()
@@ -127,7 +127,7 @@ impl AwsIam {
             Operation::UpdateTrustPolicy { role, trust_policy } => client
                 .update_assume_role_policy()
                 .role_name(role)
-                .policy_document(trust_policy)
+                .policy_document(trust_policy.expose())
                 .send()
                 .await
                 .map(drop)
