@@ -495,6 +495,35 @@ fn every_example_yaml_parses_and_has_fnctl_commands() {
     assert_eq!(pod["serviceAccountName"], account["metadata"]["name"]);
 }
 
+/// The apply jobs apply the plan that was reviewed: `apply --plan FILE`, with
+/// FILE saved by an earlier `plan --out FILE` of the same pipeline.
+#[test]
+fn apply_jobs_apply_a_saved_plan() {
+    for files in [GITHUB, &[GITLAB]] {
+        let commands = pipeline(files);
+        let applies: Vec<&String> = commands
+            .iter()
+            .filter(|l| subcommand(l) == "apply")
+            .collect();
+        assert!(!applies.is_empty(), "{files:?}");
+        for apply in applies {
+            let words: Vec<&str> = apply.split_whitespace().collect();
+            let file = words
+                .windows(2)
+                .find(|w| w[0] == "--plan")
+                .map(|w| w[1])
+                .unwrap_or_else(|| panic!("{files:?}: `{apply}` does not apply a saved plan"));
+            let out = format!("--out {file}");
+            assert!(
+                commands
+                    .iter()
+                    .any(|l| subcommand(l) == "plan" && l.contains(&out)),
+                "{files:?}: no `fnctl plan {out}` before `{apply}`"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_command_extraction_follows_the_convention() {
     assert_eq!(
@@ -502,7 +531,8 @@ fn the_command_extraction_follows_the_convention() {
         vec![
             "fnctl validate",
             "fnctl plan --detailed-exitcode --format markdown > plan.md || code=$?",
-            "fnctl apply --auto-approve --bundle-dir bundles",
+            "fnctl plan --detailed-exitcode --out plan.json --format markdown > plan.md || code=$?",
+            "fnctl apply --plan plan.json --auto-approve --bundle-dir bundles",
             "fnctl verify --bundle-dir bundles",
             "fnctl drift --format markdown > drift.md || code=$?",
         ]
