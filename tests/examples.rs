@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value as Json};
 use serde_yaml::Value;
-use support::{fnctl_offline, iam_client, workspace, Moto, Output};
+use support::{fnctl_offline, iam_client, workspace, Moto, Output, MOTO_ACCOUNT};
 
 /// GitHub comments hold 65,536 characters; fnctl keeps its reports under this.
 const MARKDOWN_LIMIT: usize = 60_000;
@@ -39,6 +39,9 @@ const GITHUB: &[&str] = &[
     "examples/github/fnctl-apply.yml",
     "examples/github/fnctl-drift.yml",
 ];
+/// Drift sharded by account: its commands need a matrix value, so it is run
+/// by a test of its own, not in the GitHub pipeline.
+const GITHUB_MATRIX: &str = "examples/github/fnctl-drift-matrix.yml";
 const GITLAB: &str = "examples/gitlab/.gitlab-ci.yml";
 const CRONJOB: &str = "examples/kubernetes/fnctl-drift-cronjob.yaml";
 
@@ -412,7 +415,7 @@ fn table_actions(markdown: &str) -> Vec<String> {
 
 #[test]
 fn every_example_yaml_parses_and_has_fnctl_commands() {
-    for file in GITHUB.iter().chain([&GITLAB, &CRONJOB]) {
+    for file in GITHUB.iter().chain([&GITHUB_MATRIX, &GITLAB, &CRONJOB]) {
         let docs = documents(file);
         assert!(!docs.is_empty(), "{file} is empty");
         let commands = fnctl_commands(file);
@@ -431,8 +434,10 @@ fn every_example_yaml_parses_and_has_fnctl_commands() {
     assert_eq!(plan["permissions"]["pull-requests"], Value::from("write"));
     let steps = plan["jobs"]["plan"]["steps"].as_sequence().expect("steps");
     let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
+    // Which version: scripts/lint-examples (actionlint) checks that.
     assert!(
-        uses.contains(&"aws-actions/configure-aws-credentials@v4"),
+        uses.iter()
+            .any(|u| u.starts_with("aws-actions/configure-aws-credentials@")),
         "{uses:?}"
     );
     assert!(
@@ -461,7 +466,11 @@ fn every_example_yaml_parses_and_has_fnctl_commands() {
         .expect("steps");
     let upload = steps
         .iter()
-        .find(|s| s["uses"].as_str() == Some("actions/upload-artifact@v4"))
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+        })
         .expect("drift report uploaded as an artifact");
     assert_eq!(upload["if"], Value::from("always()"));
 
@@ -489,6 +498,35 @@ fn every_example_yaml_parses_and_has_fnctl_commands() {
     assert_eq!(pod["serviceAccountName"], account["metadata"]["name"]);
 }
 
+/// The apply jobs apply the plan that was reviewed: `apply --plan FILE`, with
+/// FILE saved by an earlier `plan --out FILE` of the same pipeline.
+#[test]
+fn apply_jobs_apply_a_saved_plan() {
+    for files in [GITHUB, &[GITLAB]] {
+        let commands = pipeline(files);
+        let applies: Vec<&String> = commands
+            .iter()
+            .filter(|l| subcommand(l) == "apply")
+            .collect();
+        assert!(!applies.is_empty(), "{files:?}");
+        for apply in applies {
+            let words: Vec<&str> = apply.split_whitespace().collect();
+            let file = words
+                .windows(2)
+                .find(|w| w[0] == "--plan")
+                .map(|w| w[1])
+                .unwrap_or_else(|| panic!("{files:?}: `{apply}` does not apply a saved plan"));
+            let out = format!("--out {file}");
+            assert!(
+                commands
+                    .iter()
+                    .any(|l| subcommand(l) == "plan" && l.contains(&out)),
+                "{files:?}: no `fnctl plan {out}` before `{apply}`"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_command_extraction_follows_the_convention() {
     assert_eq!(
@@ -496,7 +534,8 @@ fn the_command_extraction_follows_the_convention() {
         vec![
             "fnctl validate",
             "fnctl plan --detailed-exitcode --format markdown > plan.md || code=$?",
-            "fnctl apply --auto-approve --bundle-dir bundles",
+            "fnctl plan --detailed-exitcode --out plan.json --format markdown > plan.md || code=$?",
+            "fnctl apply --plan plan.json --auto-approve --bundle-dir bundles",
             "fnctl verify --bundle-dir bundles",
             "fnctl drift --format markdown > drift.md || code=$?",
         ]
@@ -611,6 +650,62 @@ async fn github_workflows_plan_apply_and_drift_against_moto() {
     assert_no_secret("plan.md after drift", &plan, &ids);
 
     run.assert_plan_table_says_create();
+}
+
+/// The sharded drift workflow: each matrix job runs `fnctl drift --account
+/// <its account>` and sees only that account.
+#[tokio::test(flavor = "multi_thread")]
+async fn github_drift_matrix_shards_by_account_against_moto() {
+    let workflow = &documents(GITHUB_MATRIX)[0];
+    let strategy = &workflow["jobs"]["drift"]["strategy"];
+    assert_eq!(strategy["fail-fast"], Value::from(false), "{strategy:?}");
+    let accounts: Vec<&str> = strategy["matrix"]["account"]
+        .as_sequence()
+        .expect("jobs.drift.strategy.matrix.account")
+        .iter()
+        .map(|a| a.as_str().expect("account IDs are quoted strings"))
+        .collect();
+    assert!(accounts.len() > 1, "{accounts:?}");
+    for account in &accounts {
+        assert!(
+            account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()),
+            "matrix account {account:?} is not an account ID"
+        );
+    }
+    let commands = fnctl_commands(GITHUB_MATRIX);
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    let line = &commands[0];
+    assert_eq!(subcommand(line), "drift", "{line}");
+    assert!(line.contains("--account ${{ matrix.account }}"), "{line}");
+    // What GitHub runs in the job of one matrix value.
+    let shard = |account: &str| line.replace("${{ matrix.account }}", account);
+    let other = accounts.iter().find(|a| **a != MOTO_ACCOUNT).unwrap();
+
+    let sandbox = Sandbox::new(Layout::Checkout);
+    sandbox.assert_fnctl_on_path_is_the_test_build();
+    sandbox.run_line(
+        "setup",
+        "fnctl apply --auto-approve --bundle-dir bundles",
+        0,
+    );
+    sandbox.run_line(GITHUB_MATRIX, &shard(MOTO_ACCOUNT), 0);
+    assert!(sandbox.file("drift.md").contains("No drift"));
+
+    // A hand change in moto's account fails that account's job only.
+    let ids = sandbox.bundle_ids("bundles");
+    let archiver_id = serde_json::from_str::<Json>(&sandbox.file("bundles/s3-archiver-prod.json"))
+        .unwrap()["settings"]["iamRoleExternalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sandbox.broaden_trust(ARCHIVER_ROLE, &archiver_id).await;
+    sandbox.run_line(GITHUB_MATRIX, &shard(MOTO_ACCOUNT), 2);
+    let report = sandbox.file("drift.md");
+    assert!(report.contains("trust-broadened"), "{report}");
+    assert_no_secret("sharded drift.md", &report, &ids);
+    sandbox.run_line(GITHUB_MATRIX, &shard(other), 0);
+    let report = sandbox.file("drift.md");
+    assert!(!report.contains("trust-broadened"), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
