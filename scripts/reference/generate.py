@@ -204,6 +204,21 @@ def render() -> str:
     return "".join(line + "\n" for line in header) + body_text
 
 
+def shown(path: Path) -> str:
+    """A path as the messages print it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def first_difference(current: str, fresh: str) -> str:
+    for number, (old, new) in enumerate(zip(current.splitlines(), fresh.splitlines()), start=1):
+        if old != new:
+            return f"line {number}: {old[:100]!r} should be {new[:100]!r}"
+    return f"{len(current.splitlines())} lines, should be {len(fresh.splitlines())}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed table differs from a fresh one")
@@ -215,16 +230,16 @@ def main() -> int:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != fresh:
             print(
-                f"generate.py: {args.output.relative_to(REPO)} is not what the pinned sources produce; "
-                "run scripts/reference/generate.py and commit the result",
+                f"generate.py: {shown(args.output)} is not what the pinned sources produce "
+                f"({first_difference(current, fresh)}); run scripts/reference/generate.py and commit the result",
                 file=sys.stderr,
             )
             return 1
-        print(f"generate.py: {args.output.relative_to(REPO)} is up to date")
+        print(f"generate.py: {shown(args.output)} is up to date")
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(fresh, encoding="utf-8")
-    print(f"generate.py: wrote {args.output.relative_to(REPO)} ({len(fresh.encode('utf-8'))} bytes)")
+    print(f"generate.py: wrote {shown(args.output)} ({len(fresh.encode('utf-8'))} bytes)")
     return 0
 
 

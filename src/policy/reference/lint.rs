@@ -140,27 +140,42 @@ impl Finding {
                 if needed.as_slice() == ["*"] {
                     format!("`{item}` grants nothing here: it takes only resource `*`")
                 } else {
-                    let formats: Vec<String> = needed.iter().map(|f| format!("`{f}`")).collect();
                     format!(
                         "`{item}` grants nothing here: no resource of the statement is {}",
-                        formats.join(" or ")
+                        list(needed, " or ")
                     )
                 }
             }
             FindingKind::PrivilegeEscalation { methods, actions } => format!(
-                "`{item}` lets the function escalate its privileges ({}; with {})",
-                methods.join(", "),
-                actions.join(", ")
+                "`{item}` lets the function escalate its privileges: with it the policy grants all \
+                 of escalation method {} (through {})",
+                list(methods, ", "),
+                list(actions, ", ")
             ),
             FindingKind::ResourceExposure { actions } => format!(
-                "`{item}` can change who may access resources ({}: permissions management)",
-                actions.join(", ")
+                "`{item}` can change who may access resources: {} (access level \
+                 Permissions management)",
+                list(actions, ", ")
             ),
             FindingKind::UnusedResource => {
                 format!("`{item}` is reached by none of the statement's actions")
             }
         }
     }
+}
+
+/// Items in backquotes, the first few only: `s3:*` grants dozens.
+fn list(items: &[impl AsRef<str>], separator: &str) -> String {
+    const SHOWN: usize = 5;
+    let mut text: Vec<String> = items
+        .iter()
+        .take(SHOWN)
+        .map(|i| format!("`{}`", i.as_ref()))
+        .collect();
+    if items.len() > SHOWN {
+        text.push(format!("{} more", items.len() - SHOWN));
+    }
+    text.join(separator)
 }
 
 fn did_you_mean(suggestion: Option<&str>) -> String {

@@ -304,8 +304,23 @@ fn escalation_methods_combine_across_statements() {
         .find(|f| f.code() == "privilege-escalation")
         .map(|f| f.message("iam:PassRole"))
         .unwrap_or_default();
+    assert_eq!(
+        message,
+        "`iam:PassRole` lets the function escalate its privileges: with it the policy grants all \
+         of escalation method `PassExistingRoleToNewLambdaThenInvoke` (through `iam:PassRole`)"
+    );
+    let exposure = reference.lint_statement(&strings(&["s3:*"]), &strings(&["*"]));
+    let message = exposure
+        .first()
+        .map(|f| f.message("s3:*"))
+        .unwrap_or_default();
     assert!(
-        message.contains("PassExistingRoleToNewLambdaThenInvoke"),
+        message
+            .starts_with("`s3:*` can change who may access resources: `s3:AssociateAccessGrantsIdentityCenter`, "),
+        "{message}"
+    );
+    assert!(
+        message.contains(" more (access level Permissions management)"),
         "{message}"
     );
     // A statement that grants nothing for an action completes no method.
