@@ -34,8 +34,10 @@ pub use model::{
 };
 pub use table::TableError;
 
-/// The generated table, as compiled into fnctl.
-pub const EMBEDDED: &str = include_str!("aws-reference.tsv");
+/// The generated table, as compiled into fnctl. A `static`, not a `const`:
+/// a const's value is copied to every place that uses it, and this one is
+/// 0.8 MB.
+pub static EMBEDDED: &str = include_str!("aws-reference.tsv");
 
 static PARSED: OnceLock<Result<Reference, TableError>> = OnceLock::new();
 
