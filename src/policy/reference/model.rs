@@ -280,7 +280,7 @@ impl Reference {
     ///   says), so only a resource that can be `*` reaches it;
     /// * a resource with wildcards reaches a type when *some* expansion of
     ///   the wildcard is an ARN of that type (`arn:aws:s3:::b*` reaches
-    ///   buckets and objects); see [`Pattern::intersects`].
+    ///   buckets and objects); see `arn::Pattern::intersects`.
     pub fn matches_any_resource(&self, action: &Action, resources: &[String]) -> ResourceMatch {
         let formats: Vec<&Pattern> = if action.resource_types.is_empty() {
             Vec::new()
