@@ -8,6 +8,7 @@ pub mod diff;
 pub mod evaluate;
 pub mod glob;
 pub mod normalize;
+pub mod reference;
 
 pub use decode::{decode_document, DocumentError, MAXIMUM_DOCUMENT_BYTES};
 pub use diff::document_diff;
