@@ -12,6 +12,7 @@ install Prism). Standard library only.
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import socket
@@ -247,6 +248,15 @@ def run(b, c):
             and s.get("settings", {}).get("apiKey") == BULLET * 14 + "dada", "source name/enabled updated, apiKey kept", s)
     r = b.api("PATCH", dest, {"settings": {"iamRoleArn": "x"}}, content_type="application/json")
     c.clean(r, "PATCH with Content-Type application/json accepted (Prism is lenient)", 200)
+
+    print("concurrency")
+    ctl("POST", "/instances", {"kind": "destination", "id": "parallel"})
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        rs = list(ex.map(lambda i: b.api("PATCH", "/destinations/parallel", {"settings": {f"k{i}": i}}), range(48)))
+    c.check(all(r.status == 200 and not r.violations for r in rs), "48 PATCHes, 16 at a time: all 200",
+            [r for r in rs if r.status != 200][:2])
+    raw = ctl("GET", "/instances/destination/parallel/settings")["settings"]
+    c.check(raw == {f"k{i}": i for i in range(48)}, "merge lost no concurrent write", len(raw))
 
     print("masked value written back")
     since = b.log()[-1]["seq"]
