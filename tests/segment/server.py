@@ -434,11 +434,11 @@ class Handler(BaseHTTPRequestHandler):
             "maskedValueKeys": [],
             "fault": None,
         }
-        delay = 0
+        self.fault_delay = 0
         with st.lock:
             st.consume()
             try:
-                status, body, ctype, headers, delay = self.api_locked(path, raw_body, entry)
+                status, body, ctype, headers = self.api_locked(path, raw_body, entry)
             except ApiError as e:
                 status, body, ctype = e.status, {"errors": [e.error]}, ERROR_MEDIA_TYPE
                 headers = {**st.rate_headers(), **e.headers}
@@ -448,8 +448,8 @@ class Handler(BaseHTTPRequestHandler):
             entry["time"] = time.time()
             entry["status"] = status
             st.log.append(entry)
-        if delay:
-            time.sleep(delay / 1000)
+        if self.fault_delay:
+            time.sleep(self.fault_delay / 1000)
         self.send(status, body, ctype, headers, raw=not isinstance(body, dict))
 
     def api_locked(self, path, raw_body, entry):
@@ -468,10 +468,9 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
         fault = st.take_fault(self.command, path)
-        delay = 0
         if fault:
             entry["fault"] = fault["status"] if fault["status"] else f"delay {fault['delayMs']}ms"
-            delay = fault["delayMs"]
+            self.fault_delay = fault["delayMs"]
             if fault["status"] == 429:
                 reset_at = time.time() + fault["msBeforeNext"] / 1000
                 raise ApiError(
@@ -493,7 +492,7 @@ class Handler(BaseHTTPRequestHandler):
                 if fault["retryAfter"] is not None:
                     headers["Retry-After"] = str(fault["retryAfter"])
                 if fault["body"] is not None:
-                    return fault["status"], fault["body"], fault["contentType"] or "text/plain", headers, delay
+                    return fault["status"], fault["body"], fault["contentType"] or "text/plain", headers
                 msg = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
                        504: "Gateway Timeout"}[fault["status"]]
                 return (
@@ -501,7 +500,6 @@ class Handler(BaseHTTPRequestHandler):
                     {"errors": [{"type": "ServerError", "message": msg}]},
                     ERROR_MEDIA_TYPE,
                     headers,
-                    delay,
                 )
 
         if st.consumed > st.rate_limit:
@@ -527,7 +525,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "PATCH":
             self.patch(inst, raw_body, entry)
         body = {"data": {kind: st.public_view(inst)}}
-        return 200, body, self.ok_media_type(), st.rate_headers(), delay
+        return 200, body, self.ok_media_type(), st.rate_headers()
 
     def ok_media_type(self):
         accept = self.headers.get("Accept") or ""
@@ -543,7 +541,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw_body.decode("utf-8")) if raw_body else None
         except (UnicodeDecodeError, json.JSONDecodeError):
-            # A real 400 would be Segment's answer; the spec declares 422.
+            # Through Prism this never arrives (Prism answers 400 itself);
+            # straight to the server, 422 is the nearest code the spec declares.
             raise ApiError(422, "ValidationFailure", "Request body is not valid JSON")
         if not isinstance(body, dict):
             raise ApiError(422, "ValidationFailure", "Request body must be an object")
