@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::model::digest::{self, Aspect, Cause, Digests};
 
 use crate::model::external_id::ExternalId;
+use crate::model::segment::{shows, LiveSettings};
 use crate::model::tags;
 use crate::model::trust;
 use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
@@ -330,3 +331,64 @@ fn check_external_ids(context: &Context<'_>, role: &LiveRole, findings: &mut Vec
         ));
     }
 }
+/// Segment-side drift of one instance: `live` is what Segment shows (`None`:
+/// no such instance), `expected` the non-secret settings fnctl delivers. The
+/// external ID is judged by the characters Segment shows of it against the
+/// IDs the trust policy accepts: no match means the function is locked out.
+pub fn detect_segment(
+    account: &str,
+    instance: &DesiredInstance,
+    role: Option<&LiveRole>,
+    live: Option<&LiveSettings>,
+    expected: &serde_json::Map<String, serde_json::Value>,
+    secret_key: &str,
+) -> Vec<Finding> {
+    let context = Context {
+        account,
+        instance: Some(instance),
+        role: &instance.role_name,
+    };
+    let Some(live) = live else {
+        return vec![context.finding(
+            "segment-instance-missing",
+            Severity::Warning,
+            FindingKind::Drift,
+            "the Segment instance is gone (or the token's workspace does not hold it): its settings cannot be delivered",
+        )];
+    };
+    let mut findings = Vec::new();
+    let accepted: Vec<ExternalId> = role
+        .and_then(|r| r.trust_policy.valid())
+        .map(trust::external_ids)
+        .unwrap_or_default();
+    let shown = live
+        .settings
+        .get(secret_key)
+        .and_then(serde_json::Value::as_str);
+    if role.is_some() && !shown.is_some_and(|value| accepted.iter().any(|id| shows(value, id))) {
+        findings.push(context.finding(
+            "segment-external-id-rejected",
+            Severity::High,
+            FindingKind::Drift,
+            "the external ID Segment holds is not accepted by the role's trust policy: the function is locked out",
+        ));
+    }
+    let changed: Vec<&str> = expected
+        .iter()
+        .filter(|(key, value)| live.settings.get(*key) != Some(*value))
+        .map(|(key, _)| key.as_str())
+        .collect();
+    if !changed.is_empty() {
+        findings.push(context.finding(
+            "segment-settings-changed",
+            Severity::Medium,
+            FindingKind::Drift,
+            format!(
+                "Segment holds other values than fnctl delivers for {}",
+                changed.join(", ")
+            ),
+        ));
+    }
+    findings
+}
+

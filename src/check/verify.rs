@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::bundle::{self, Bundle};
+use crate::model::segment::LiveSettings;
 use crate::model::trust;
 use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
 use crate::policy::evaluate::{evaluate, trust_admits, trust_might_admit, Decision, Request};
@@ -242,6 +243,40 @@ fn check_permissions(instance: &DesiredInstance, role: &LiveRole, findings: &mut
     }
 }
 
+/// Checks that Segment holds the bundle's settings (the external ID by the
+/// characters Segment shows of it). `live` is `None` when Segment has no
+/// such instance.
+pub fn verify_segment(
+    instance: &DesiredInstance,
+    bundle: Option<&Bundle>,
+    live: Option<&LiveSettings>,
+) -> Vec<Finding> {
+    let (Some(bundle), Some(target)) = (bundle, instance.segment.as_ref()) else {
+        return Vec::new();
+    };
+    let Some(live) = live else {
+        return vec![finding(
+            instance,
+            "segment-instance-missing",
+            format!("Segment has no {}", target.path()),
+        )];
+    };
+    let owned: serde_json::Map<String, Value> = bundle.settings.clone().into_iter().collect();
+    let differ = crate::plan::segment::push_body(&owned, bundle::EXTERNAL_ID_SETTING, live);
+    if differ.is_empty() {
+        return Vec::new();
+    }
+    vec![finding(
+        instance,
+        "segment-settings-differ",
+        format!(
+            "Segment {} does not hold the bundle's {}",
+            target.path(),
+            differ.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    )]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +312,7 @@ mod tests {
             ),
             managed_policies: Default::default(),
             rotate_after_days: None,
+            segment: None,
             settings: BTreeMap::new(),
             origin: Origin {
                 file: "m.yaml".into(),

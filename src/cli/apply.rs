@@ -4,7 +4,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use crate::bundle;
+use futures::StreamExt;
+
+use crate::bundle::{self, Bundle};
+use crate::execute::segment::{deliver, Delivery};
+use crate::live::segment::HttpSegment;
+use crate::model::segment::SegmentTarget;
 use crate::cli::args::{ApplyArgs, GlobalOptions};
 use crate::cli::output::use_color;
 use crate::execute::executor::{execute, RoleOutcome};
@@ -19,6 +24,7 @@ use crate::execute::session::{self as reconcile, AccountRun};
 /// Applies the plan of every account; exit 1 if anything failed.
 pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
     let now = reconcile::now();
+    let segment;
     let (runs, saved_plans) = match &args.plan {
         Some(path) => {
             let saved = SavedPlan::read(path)?;
@@ -28,6 +34,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
                 .iter()
                 .flat_map(|a| a.instances.clone())
                 .collect();
+            segment = super::settings::segment_backend(&instances)?;
             let options = PlanOptions {
                 adopt: false,
                 prune: false,
@@ -42,6 +49,12 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
             )
             .await?;
             check_not_stale(&saved, &runs)?;
+            if let Some(segment) = &segment {
+                let mut fresh = runs.clone();
+                crate::execute::segment::plan_runs(segment, &mut fresh, &options.bundled_ids.0)
+                    .await?;
+                check_segment_not_stale(&saved, &fresh)?;
+            }
             let plans: Vec<Plan> = runs
                 .iter()
                 .map(|run| {
@@ -57,31 +70,29 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
         }
         None => {
             let set = super::settings::load_manifests(&args.reconcile.manifests)?;
+            segment = super::settings::segment_backend(&set.instances)?;
             let options = PlanOptions {
                 adopt: args.reconcile.adopt,
                 prune: args.reconcile.prune,
                 now: now.clone(),
                 bundled_ids: reconcile::bundled_ids(&set.instances, &args.reconcile.bundle_dir),
             };
-            let runs = reconcile::observe(
+            let mut runs = reconcile::observe(
                 &super::settings::session(global),
                 &set.instances,
                 &options,
                 args.reconcile.parallelism.into(),
             )
             .await?;
+            if let Some(segment) = &segment {
+                crate::execute::segment::plan_runs(segment, &mut runs, &options.bundled_ids.0)
+                    .await?;
+            }
             let plans = runs.iter().map(|run| run.plan.clone()).collect();
             (runs, plans)
         }
     };
-    let combined = Plan {
-        changes: saved_plans.iter().flat_map(|p| p.changes.clone()).collect(),
-        notices: saved_plans.iter().flat_map(|p| p.notices.clone()).collect(),
-        unchanged: saved_plans
-            .iter()
-            .flat_map(|p| p.unchanged.clone())
-            .collect(),
-    };
+    let combined = Plan::merged(&saved_plans);
     crate::out!("{}", report::text(&combined, use_color(global.color)));
     if combined.has_conflicts() {
         anyhow::bail!("the plan has conflicts (see above); nothing was changed");
@@ -92,6 +103,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
     }
     let mut failures = Vec::new();
     let mut bundles_written = 0;
+    let mut deliveries = Vec::new();
     let (mut created, mut updated, mut deleted) = (0, 0, 0);
     // Accounts are applied concurrently, each within its own parallelism.
     let parallelism: usize = args.reconcile.parallelism.into();
@@ -130,15 +142,26 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
                 },
             }
         }
-        bundles_written += write_bundles(
+        let written = write_bundles(
             run,
             plan,
             outcomes,
             &args.reconcile.bundle_dir,
             &mut failures,
         );
+        bundles_written += written.len();
+        for (instance, bundle) in written {
+            if let Some(target) = instance.segment {
+                deliveries.push((instance.name, target, bundle));
+            }
+        }
     }
-    eprintln!("Apply complete: {created} created, {updated} updated, {deleted} deleted; {bundles_written} bundle(s) written to {}.", args.reconcile.bundle_dir.display());
+    let mut delivery_line = String::new();
+    if let Some(segment) = &segment {
+        let (pushed, unchanged) = deliver_all(segment, &deliveries, &mut failures).await;
+        delivery_line = format!(" Segment: {pushed} instance(s) updated, {unchanged} already up to date.");
+    }
+    eprintln!("Apply complete: {created} created, {updated} updated, {deleted} deleted; {bundles_written} bundle(s) written to {}.{delivery_line}", args.reconcile.bundle_dir.display());
     if failures.is_empty() {
         return Ok(0);
     }
@@ -257,15 +280,64 @@ fn confirmed(auto_approve: bool) -> anyhow::Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-/// Writes the bundle of every instance whose role is now right; returns how many.
+/// Delivers every written bundle to its Segment instance (concurrently,
+/// bounded); returns how many were pushed and how many already matched.
+async fn deliver_all(
+    segment: &HttpSegment,
+    deliveries: &[(String, SegmentTarget, Bundle)],
+    failures: &mut Vec<String>,
+) -> (usize, usize) {
+    let results: Vec<_> = futures::stream::iter(deliveries)
+        .map(|(instance, target, bundle)| async move {
+            (instance, target, deliver(segment, target, bundle).await)
+        })
+        .buffered(crate::execute::segment::CONCURRENCY)
+        .collect()
+        .await;
+    let (mut pushed, mut unchanged) = (0, 0);
+    for (instance, target, result) in results {
+        match result {
+            Ok(Delivery::Pushed(_)) => pushed += 1,
+            Ok(Delivery::Unchanged) => unchanged += 1,
+            Err(error) => failures.push(format!(
+                "instance {instance}: settings not delivered to Segment {}: {error}",
+                target.path()
+            )),
+        }
+    }
+    (pushed, unchanged)
+}
+
+/// A saved plan covers Segment too: refuse it when an instance's settings in
+/// Segment are not what they were when the plan was made.
+fn check_segment_not_stale(saved: &SavedPlan, fresh: &[AccountRun]) -> anyhow::Result<()> {
+    let planned = Plan::merged(saved.accounts.iter().map(|a| &a.plan));
+    let now = Plan::merged(fresh.iter().map(|run| &run.plan));
+    let moved: Vec<&String> = now
+        .segment_fingerprints
+        .iter()
+        .filter(|(instance, print)| planned.segment_fingerprints.get(*instance) != Some(*print))
+        .map(|(instance, _)| instance)
+        .collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the saved plan is stale, Segment has moved past it for instance(s) {}; run `fnctl plan` again",
+        moved.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Writes the bundle of every instance whose role is now right; returns the
+/// instances and bundles written.
 fn write_bundles(
     run: &AccountRun,
     plan: &Plan,
     outcomes: &[RoleOutcome],
     directory: &Path,
     failures: &mut Vec<String>,
-) -> usize {
-    let mut written = 0;
+) -> Vec<(DesiredInstance, Bundle)> {
+    let mut written = Vec::new();
     for instance in &run.instances {
         let change = plan
             .changes
@@ -308,17 +380,10 @@ fn write_bundles(
         };
         // IAM's own ARN when the role was there already (its name may differ in
         // case from the manifest's); the ARN a create makes otherwise.
-        let arn = match live {
-            Some(role) => role.arn.clone(),
-            None => bundle::role_arn(
-                &run.partition,
-                &run.account,
-                &instance.role_path,
-                &instance.role_name,
-            ),
-        };
-        match bundle::write(directory, &bundle::build(instance, &arn, &external_id)) {
-            Ok(_) => written += 1,
+        let arn = run.role_arn(instance);
+        let built = bundle::build(instance, &arn, &external_id);
+        match bundle::write(directory, &built) {
+            Ok(_) => written.push((instance.clone(), built)),
             Err(error) => failures.push(format!(
                 "instance {}: cannot write bundle in {}: {error}",
                 instance.name,

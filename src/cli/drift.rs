@@ -2,6 +2,7 @@
 
 use crate::check::drift::{self, FindingKind};
 use crate::cli::args::{DriftArgs, Format, GlobalOptions};
+use crate::execute::segment;
 use crate::plan::PlanOptions;
 use crate::report::drift as drift_report;
 
@@ -30,10 +31,31 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
             .await?
         }
     };
-    let findings: Vec<drift::Finding> = runs
+    let mut findings: Vec<drift::Finding> = runs
         .iter()
         .flat_map(|run| drift::detect(&run.account, &run.instances, &run.live.roles, &now))
         .collect();
+    if args.snapshot.is_none() {
+        if let Some(backend) = super::settings::segment_backend(&set.instances)? {
+            let read = segment::read_all(&backend, segment::targets(&runs)).await?;
+            for run in &runs {
+                for instance in run.instances.iter().filter(|i| i.segment.is_some()) {
+                    let live = read
+                        .iter()
+                        .find(|(name, ..)| *name == instance.name)
+                        .and_then(|(_, _, live)| live.as_ref());
+                    findings.extend(drift::detect_segment(
+                        &run.account,
+                        instance,
+                        run.role_of(instance),
+                        live,
+                        &segment::expected_settings(run, instance),
+                        crate::bundle::EXTERNAL_ID_SETTING,
+                    ));
+                }
+            }
+        }
+    }
     match args.format {
         Format::Text => crate::out!("{}", drift_report::text(&findings)),
         Format::Json => crate::outln!(

@@ -23,13 +23,19 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
-            reconcile::observe(
+            let segment = super::settings::segment_backend(&set.instances)?;
+            let mut runs = reconcile::observe(
                 &super::settings::session(global),
                 &set.instances,
                 &options,
                 args.reconcile.parallelism.into(),
             )
-            .await?
+            .await?;
+            if let Some(segment) = &segment {
+                crate::execute::segment::plan_runs(segment, &mut runs, &options.bundled_ids.0)
+                    .await?;
+            }
+            runs
         }
     };
     let plan = reconcile::combined_plan(&runs);

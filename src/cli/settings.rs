@@ -4,6 +4,8 @@
 use super::args::{GlobalOptions, ManifestOptions};
 use crate::execute::session;
 use crate::live::aws::AwsSettings;
+use crate::live::segment::{HttpSegment, Token};
+use crate::model::DesiredInstance;
 use crate::manifest::{self, ManifestSet};
 
 /// The SDK choices of the global options.
@@ -37,4 +39,16 @@ pub fn load_manifests(options: &ManifestOptions) -> anyhow::Result<ManifestSet> 
         eprint!("{}", set.render_diagnostics());
     }
     Ok(set)
+}
+
+/// The Segment client, when some instance names a Segment counterpart; an
+/// error naming the variable when the token is missing.
+pub fn segment_backend(instances: &[DesiredInstance]) -> anyhow::Result<Option<HttpSegment>> {
+    if !instances.iter().any(|i| i.segment.is_some()) {
+        return Ok(None);
+    }
+    let token = Token::from_environment().map_err(anyhow::Error::msg)?;
+    HttpSegment::new(token)
+        .map(Some)
+        .map_err(anyhow::Error::msg)
 }

@@ -2,7 +2,8 @@
 //! with the ID in its bundle and that nobody else can.
 
 use crate::bundle;
-use crate::check::verify::{verify_instance, Finding};
+use crate::check::verify::{verify_instance, verify_segment, Finding};
+use crate::execute::segment;
 use crate::cli::args::{Format, GlobalOptions, VerifyArgs};
 use crate::plan::PlanOptions;
 
@@ -24,11 +25,22 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
     .await?;
     let mut findings: Vec<Finding> = Vec::new();
     let mut checked = 0;
+    let segment_settings = match super::settings::segment_backend(&set.instances)? {
+        Some(backend) => segment::read_all(&backend, segment::targets(&runs)).await?,
+        None => Vec::new(),
+    };
     for run in &runs {
         for instance in &run.instances {
             let live = run.role_of(instance);
             match bundle::read(&args.bundle_dir, &instance.name) {
-                Ok(on_disk) => findings.extend(verify_instance(instance, live, on_disk.as_ref())),
+                Ok(on_disk) => {
+                    findings.extend(verify_instance(instance, live, on_disk.as_ref()));
+                    let shown = segment_settings
+                        .iter()
+                        .find(|(name, ..)| *name == instance.name)
+                        .and_then(|(_, _, live)| live.as_ref());
+                    findings.extend(verify_segment(instance, on_disk.as_ref(), shown));
+                }
                 Err(error) => {
                     findings.push(Finding {
                         instance: instance.name.clone(),

@@ -4,4 +4,5 @@
 
 pub mod executor;
 pub mod lease;
+pub mod segment;
 pub mod session;

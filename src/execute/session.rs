@@ -12,6 +12,7 @@ use crate::model::LiveAccount;
 use crate::plan::{self, planner, Plan, PlanOptions};
 
 /// One account after reading IAM and planning.
+#[derive(Debug, Clone)]
 pub struct AccountRun {
     /// Account id per STS.
     pub account: String,
@@ -74,6 +75,20 @@ impl AccountRun {
             ));
         }
         Ok(role)
+    }
+
+    /// The ARN of an instance's role: IAM's own when the role exists (its
+    /// name may differ in case from the manifest's), else the one a create makes.
+    pub fn role_arn(&self, instance: &DesiredInstance) -> String {
+        match self.role_of(instance) {
+            Some(role) => role.arn.clone(),
+            None => crate::bundle::role_arn(
+                &self.partition,
+                &self.account,
+                &instance.role_path,
+                &instance.role_name,
+            ),
+        }
     }
 
     /// An IAM backend for this account.
@@ -258,13 +273,5 @@ pub fn observe_snapshot(
 
 /// All account plans as one (for output).
 pub fn combined_plan(runs: &[AccountRun]) -> Plan {
-    let mut combined = Plan::default();
-    for run in runs {
-        combined.changes.extend(run.plan.changes.iter().cloned());
-        combined.notices.extend(run.plan.notices.iter().cloned());
-        combined
-            .unchanged
-            .extend(run.plan.unchanged.iter().cloned());
-    }
-    combined
+    Plan::merged(runs.iter().map(|run| &run.plan))
 }

@@ -339,6 +339,23 @@ pub fn check_action(action: &str) -> Result<(), String> {
     }
 }
 
+/// A Segment destination or source id: Segment's ids are short runs of
+/// letters and digits (`fP7qoQw2HTWt9WdMr718gn`); anything else cannot name
+/// one and would end up in a URL path.
+pub fn check_segment_id(id: &str) -> Result<(), String> {
+    if !(6..=64).contains(&id.len()) {
+        return Err(format!(
+            "`{id}` is not a Segment id: 6 to 64 letters and digits expected"
+        ));
+    }
+    match id.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+        Some(bad) => Err(format!(
+            "`{bad}` cannot appear in a Segment id (letters, digits, `_` and `-`)"
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 
+pub use crate::model::segment::SegmentRegion;
 pub use crate::model::FunctionKind;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,26 @@ pub struct Defaults {
     pub assume_role: Option<String>,
     /// Segment's AWS accounts that run functions, when they differ from the documented ones.
     pub segment_accounts: Option<SegmentAccounts>,
+    /// Where this file's instances live in Segment's Public API.
+    pub segment: Option<SegmentDefaults>,
+}
+
+/// Segment Public API settings shared by a file's instances.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct SegmentDefaults {
+    /// API region of the workspace: `us` (api.segmentapis.com, the default) or `eu` (eu1.api.segmentapis.com).
+    pub region: Option<SegmentRegion>,
+}
+
+/// The Segment function instance whose settings fnctl delivers.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct SegmentSpec {
+    /// The destination id (destination functions) or source id (source functions) in Segment.
+    pub id: String,
 }
 
 /// Overrides of the Segment account that assumes the role, per function kind.
@@ -81,6 +102,9 @@ pub struct InstanceSpec {
     pub managed_policies: Vec<String>,
     /// External ID life cycle.
     pub external_id: Option<ExternalIdSpec>,
+    /// The Segment instance (destination or source, by `kind`) that fnctl delivers the settings to
+    /// through Segment's Public API (token from `SEGMENT_PUBLIC_API_TOKEN`).
+    pub segment: Option<SegmentSpec>,
     /// Extra, non-secret function settings merged into the bundle.
     #[serde(default)]
     pub settings: BTreeMap<String, serde_json::Value>,

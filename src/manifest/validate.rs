@@ -15,6 +15,7 @@ use super::permissions;
 use super::rules;
 use super::spec::{Defaults, Effect, InstanceSpec, ManifestFile};
 use crate::model::trust;
+use crate::model::segment::{SegmentRegion, SegmentTarget};
 use crate::model::{self, DesiredInstance, Origin};
 
 /// Setting names fnctl generates; extra `settings` may not reuse them.
@@ -93,6 +94,7 @@ struct FileDefaults {
     assume_role: Option<String>,
     source_account: String,
     destination_account: String,
+    segment_region: SegmentRegion,
 }
 
 /// Validates every file and returns the desired instances of the whole set.
@@ -235,6 +237,11 @@ fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<
         destination_account: segment
             .destination
             .unwrap_or_else(|| model::SEGMENT_DESTINATION_ACCOUNT.into()),
+        segment_region: defaults
+            .segment
+            .as_ref()
+            .and_then(|s| s.region)
+            .unwrap_or_default(),
     })
 }
 
@@ -430,6 +437,18 @@ fn check_instance(
         inline_policy,
         managed_policies,
         rotate_after_days: spec.external_id.as_ref().and_then(|e| e.rotate_after_days),
+        segment: spec.segment.as_ref().map(|segment| {
+            checker.check(
+                "invalid-segment-id",
+                &field.key("segment").key("id"),
+                rules::check_segment_id(&segment.id),
+            );
+            SegmentTarget {
+                id: segment.id.clone(),
+                region: defaults.segment_region,
+                kind: spec.kind,
+            }
+        }),
         settings,
         origin: Origin {
             file: checker.path.to_path_buf(),

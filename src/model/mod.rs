@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub mod digest;
 pub mod external_id;
 pub mod operation;
+pub mod segment;
 pub mod tags;
 pub mod trust;
 
@@ -101,6 +102,9 @@ pub struct DesiredInstance {
     pub managed_policies: BTreeSet<String>,
     /// Rotate the external ID this many days after it was made.
     pub rotate_after_days: Option<u32>,
+    /// The Segment function instance its settings are delivered to, when named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<segment::SegmentTarget>,
     /// Non-secret settings of the bundle besides the role ARN and external ID.
     pub settings: BTreeMap<String, serde_json::Value>,
     /// Where it was declared.

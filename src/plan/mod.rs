@@ -5,6 +5,7 @@
 pub mod planner;
 pub mod rotation;
 pub mod saved;
+pub mod segment;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -160,12 +161,34 @@ pub struct Plan {
     pub notices: Vec<Notice>,
     /// Instances whose role already matches.
     pub unchanged: Vec<String>,
+    /// Settings apply pushes to Segment, after IAM and the bundles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segment: Vec<segment::SegmentChange>,
+    /// What Segment showed of each instance with `segment:` when planned: a
+    /// saved plan is refused when Segment moved since.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub segment_fingerprints: std::collections::BTreeMap<String, String>,
 }
 
 impl Plan {
     /// Whether apply would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.segment.is_empty()
+    }
+
+    /// Several account plans as one (for output and for apply).
+    pub fn merged<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> Plan {
+        let mut combined = Plan::default();
+        for plan in plans {
+            combined.changes.extend(plan.changes.iter().cloned());
+            combined.notices.extend(plan.notices.iter().cloned());
+            combined.unchanged.extend(plan.unchanged.iter().cloned());
+            combined.segment.extend(plan.segment.iter().cloned());
+            combined
+                .segment_fingerprints
+                .extend(plan.segment_fingerprints.clone());
+        }
+        combined
     }
 
     /// Whether a conflict stops the run.

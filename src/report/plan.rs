@@ -9,7 +9,9 @@ use crate::plan::{Action, NoticeLevel, Plan, RoleChange, Step};
 use crate::policy::document_diff;
 use crate::report::style::{paint, Color};
 
+use crate::model::trust::SENSITIVE;
 use crate::model::FORMAT_VERSION;
+use crate::plan::segment::SegmentChange;
 
 fn action_words(action: Action) -> (&'static str, &'static str, Color) {
     match action {
@@ -128,6 +130,18 @@ pub fn text(plan: &Plan, color: bool) -> String {
         }
         out.push('\n');
     }
+    for push in &plan.segment {
+        out.push_str(&paint(
+            &format!("~ {}", segment_heading(push)),
+            Color::Yellow,
+            color,
+        ));
+        out.push('\n');
+        for line in segment_lines(push) {
+            out.push_str(&format!("    {line}\n"));
+        }
+        out.push_str(&format!("        because: {}\n\n", push.reason));
+    }
     for notice in &plan.notices {
         let (label, tint) = match notice.level {
             NoticeLevel::Conflict => ("conflict", Color::Red),
@@ -162,16 +176,51 @@ pub fn text(plan: &Plan, color: bool) -> String {
     out
 }
 
-/// "Plan: 2 to create, 1 to update, 0 to delete." or the no-change line.
+fn segment_heading(push: &SegmentChange) -> String {
+    format!(
+        "Segment {} (instance {}) settings updated",
+        push.target.path(),
+        push.instance
+    )
+}
+
+/// One line per setting: `~ key: live -> desired` (the ID only as `(sensitive)`).
+fn segment_lines(push: &SegmentChange) -> Vec<String> {
+    push.settings
+        .iter()
+        .map(|setting| {
+            let shown = |value: &Value| match value {
+                Value::String(text) if text.starts_with(SENSITIVE) => text.clone(),
+                other => other.to_string(),
+            };
+            match &setting.live {
+                Some(live) => format!(
+                    "~ {}: {} -> {}",
+                    setting.key,
+                    shown(live),
+                    shown(&setting.desired)
+                ),
+                None => format!("+ {}: {}", setting.key, shown(&setting.desired)),
+            }
+        })
+        .collect()
+}
+
+/// "Plan: 2 to create, 1 to update, 0 to delete." or the no-change line;
+/// Segment pushes are counted when there are any.
 pub fn summary_line(plan: &Plan) -> String {
     let (create, update, delete) = plan.counts();
+    let pushes = match plan.segment.len() {
+        0 => String::new(),
+        count => format!(" {count} Segment instance(s) to update."),
+    };
     if plan.is_empty() {
         format!(
             "No changes. IAM matches the manifests ({} role(s) checked).",
             plan.unchanged.len()
         )
     } else {
-        format!("Plan: {create} to create, {update} to update, {delete} to delete.")
+        format!("Plan: {create} to create, {update} to update, {delete} to delete.{pushes}")
     }
 }
 
@@ -180,7 +229,7 @@ pub fn json(plan: &Plan) -> Value {
     let (create, update, delete) = plan.counts();
     json!({
         "format_version": FORMAT_VERSION,
-        "summary": { "create": create, "update": update, "delete": delete, "unchanged": plan.unchanged.len(), "conflicts": plan.notices.iter().filter(|n| n.level == NoticeLevel::Conflict).count() },
+        "summary": { "create": create, "update": update, "delete": delete, "unchanged": plan.unchanged.len(), "conflicts": plan.notices.iter().filter(|n| n.level == NoticeLevel::Conflict).count(), "segment": plan.segment.len() },
         "changes": plan.changes.iter().map(|change| json!({
             "instance": change.instance,
             "role": change.role,
@@ -189,6 +238,7 @@ pub fn json(plan: &Plan) -> Value {
             "reasons": change.steps.iter().map(|s| s.reason.clone()).collect::<Vec<_>>(),
             "steps": change.steps,
         })).collect::<Vec<_>>(),
+        "segment": plan.segment,
         "notices": plan.notices,
         "unchanged": plan.unchanged,
     })
@@ -246,6 +296,14 @@ pub fn markdown(plan: &Plan) -> String {
     if omitted > 0 {
         out.push_str(&format!("\n_{omitted} more role change(s) left out to fit a comment; run `fnctl plan` for all of them._\n"));
     }
+    for push in &plan.segment {
+        out.push_str(&format!(
+            "\n<details><summary>{}</summary>\n\n```\n{}\n```\n{}\n</details>\n",
+            segment_heading(push),
+            segment_lines(push).join("\n"),
+            push.reason
+        ));
+    }
     for notice in &plan.notices {
         out.push_str(&format!(
             "\n- **{:?}** `{}`: {}",
@@ -287,6 +345,7 @@ mod tests {
             changes: (0..1000).map(change).collect(),
             notices: Vec::new(),
             unchanged: Vec::new(),
+            ..Plan::default()
         };
         let text = markdown(&plan);
         assert!(text.len() < MARKDOWN_LIMIT, "{} characters", text.len());
@@ -306,6 +365,7 @@ mod tests {
             changes: vec![change(1)],
             notices: Vec::new(),
             unchanged: vec!["other".into()],
+            ..Plan::default()
         };
         let text = text(&plan, false);
         assert!(text.contains("~ role segment-fn-instance-1 (instance instance-1, account 123456789012) will be updated in place"));

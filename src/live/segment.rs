@@ -1,0 +1,315 @@
+//! Segment's Public API behind a trait: read an instance's settings (masked
+//! as Segment shows them) and update some of them. The HTTP implementation
+//! retries 429 after the time Segment names and 5xx with backoff, bounded,
+//! and no error it returns holds the token or a value it carried.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::model::segment::{LiveSettings, SegmentTarget};
+
+/// Environment variable holding the Public API token.
+pub const TOKEN_VARIABLE: &str = "SEGMENT_PUBLIC_API_TOKEN";
+/// Environment variable overriding the API's base URL (tests, proxies).
+pub const URL_VARIABLE: &str = "SEGMENT_API_URL";
+
+/// Segment's versioned media type for requests and answers.
+const MEDIA_TYPE: &str = "application/vnd.segment.v1+json";
+/// Attempts per request (429 and 5xx are retried).
+const ATTEMPTS: u32 = 6;
+/// Longest wait fnctl accepts from a 429 before giving up on the request.
+const LONGEST_WAIT: Duration = Duration::from_secs(120);
+
+/// Why a Segment request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// The token was refused (401/403).
+    #[error("Segment refused the token in {TOKEN_VARIABLE} (HTTP {status})")]
+    Unauthorized { status: u16 },
+    /// Still rate-limited after the retries.
+    #[error("{path}: Segment kept answering 429 Too Many Requests after {ATTEMPTS} attempts")]
+    RateLimited { path: String },
+    /// Any other answer that is not a success.
+    #[error("{path}: HTTP {status}: {message}")]
+    Status {
+        path: String,
+        status: u16,
+        message: String,
+    },
+    /// No answer (connection refused, timeout, TLS).
+    #[error("{path}: no answer from {base}")]
+    Transport {
+        path: String,
+        base: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An answer that is not what the API documents.
+    #[error("{path}: unexpected answer: {message}")]
+    Unexpected { path: String, message: String },
+}
+
+/// Reading and writing Segment function instances.
+pub trait SegmentBackend: Send + Sync {
+    /// The instance's settings; `None` when Segment has no such instance (404).
+    fn read(
+        &self,
+        target: &SegmentTarget,
+    ) -> impl Future<Output = Result<Option<LiveSettings>, SegmentError>> + Send;
+
+    /// Sends `settings` (only these keys) as the instance's settings update.
+    fn update(
+        &self,
+        target: &SegmentTarget,
+        settings: &Map<String, Value>,
+    ) -> impl Future<Output = Result<(), SegmentError>> + Send;
+}
+
+/// The Public API token: never shown, in `Debug` or anywhere else.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    /// The token from `SEGMENT_PUBLIC_API_TOKEN`, or why there is none.
+    pub fn from_environment() -> Result<Self, String> {
+        match std::env::var(TOKEN_VARIABLE) {
+            Ok(token) if !token.trim().is_empty() => Ok(Token(token.trim().to_string())),
+            _ => Err(format!(
+                "{TOKEN_VARIABLE} is not set: instances with `segment:` need a Segment Public API token"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Token((sensitive))")
+    }
+}
+
+/// The Public API over HTTPS.
+#[derive(Debug, Clone)]
+pub struct HttpSegment {
+    client: reqwest::Client,
+    token: Token,
+    base_override: Option<String>,
+}
+
+impl HttpSegment {
+    /// A client with `token`; `SEGMENT_API_URL` replaces every region's base URL.
+    pub fn new(token: Token) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("fnctl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+        let base_override = std::env::var(URL_VARIABLE)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| url.trim().trim_end_matches('/').to_string());
+        Ok(HttpSegment {
+            client,
+            token,
+            base_override,
+        })
+    }
+
+    fn base(&self, target: &SegmentTarget) -> String {
+        self.base_override
+            .clone()
+            .unwrap_or_else(|| target.region.base_url().to_string())
+    }
+
+    /// Sends a request, retrying 429 (after `msBeforeNext` or
+    /// `X-RateLimit-Reset`) and 5xx (with backoff); returns the final answer.
+    async fn send(
+        &self,
+        target: &SegmentTarget,
+        body: Option<&Value>,
+        secrets: &[&str],
+    ) -> Result<(u16, String), SegmentError> {
+        let path = target.path();
+        let base = self.base(target);
+        let url = format!("{base}{path}");
+        let mut backoff = Duration::from_millis(200);
+        for attempt in 1..=ATTEMPTS {
+            let mut request = match body {
+                Some(body) => self
+                    .client
+                    .patch(&url)
+                    .header(reqwest::header::CONTENT_TYPE, MEDIA_TYPE)
+                    .body(body.to_string()),
+                None => self.client.get(&url),
+            };
+            request = request
+                .header(reqwest::header::ACCEPT, MEDIA_TYPE)
+                .bearer_auth(&self.token.0);
+            let started = std::time::Instant::now();
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(source) => {
+                    return Err(SegmentError::Transport {
+                        path,
+                        base,
+                        source: source.without_url(),
+                    })
+                }
+            };
+            let status = response.status().as_u16();
+            let reset = header_millis(&response, "x-ratelimit-reset");
+            let text = response.text().await.unwrap_or_default();
+            log::debug!(
+                "Segment {} {path}: {status} in {} ms",
+                if body.is_some() { "PATCH" } else { "GET" },
+                started.elapsed().as_millis()
+            );
+            let retry = match status {
+                429 => Some(wait_before_next(&text, reset).min(LONGEST_WAIT)),
+                500..=599 => Some(backoff),
+                _ => None,
+            };
+            match retry {
+                Some(wait) if attempt < ATTEMPTS => {
+                    log::info!(
+                        "Segment answered {status} for {path}; retrying in {} ms",
+                        wait.as_millis()
+                    );
+                    tokio::time::sleep(wait).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                _ if status == 429 => return Err(SegmentError::RateLimited { path }),
+                _ => return Ok((status, redact(&text, &self.token.0, secrets))),
+            }
+        }
+        Err(SegmentError::RateLimited { path })
+    }
+}
+
+impl SegmentBackend for HttpSegment {
+    async fn read(&self, target: &SegmentTarget) -> Result<Option<LiveSettings>, SegmentError> {
+        let path = target.path();
+        let (status, text) = self.send(target, None, &[]).await?;
+        match status {
+            200 => {}
+            404 => return Ok(None),
+            _ => return Err(status_error(&path, status, &text)),
+        }
+        let answer: Value = serde_json::from_str(&text).map_err(|error| SegmentError::Unexpected {
+            path: path.clone(),
+            message: format!("not JSON: {error}"),
+        })?;
+        let resource = match target.kind {
+            crate::model::FunctionKind::Destination => "destination",
+            crate::model::FunctionKind::Source => "source",
+        };
+        let settings = answer
+            .pointer(&format!("/data/{resource}/settings"))
+            .and_then(Value::as_object)
+            .cloned()
+            .ok_or_else(|| SegmentError::Unexpected {
+                path,
+                message: format!("no data.{resource}.settings object"),
+            })?;
+        Ok(Some(LiveSettings { settings }))
+    }
+
+    async fn update(
+        &self,
+        target: &SegmentTarget,
+        settings: &Map<String, Value>,
+    ) -> Result<(), SegmentError> {
+        let secrets: Vec<&str> = settings.values().filter_map(Value::as_str).collect();
+        let body = serde_json::json!({ "settings": settings });
+        let (status, text) = self.send(target, Some(&body), &secrets).await?;
+        match status {
+            200..=299 => Ok(()),
+            _ => Err(status_error(&target.path(), status, &text)),
+        }
+    }
+}
+
+fn status_error(path: &str, status: u16, text: &str) -> SegmentError {
+    if status == 401 || status == 403 {
+        return SegmentError::Unauthorized { status };
+    }
+    let message = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|body| {
+            body.pointer("/errors/0/message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| text.chars().take(200).collect());
+    SegmentError::Status {
+        path: path.to_string(),
+        status,
+        message,
+    }
+}
+
+/// How long a 429 says to wait: `msBeforeNext` in the body, else the
+/// `X-RateLimit-Reset` header, else one second.
+fn wait_before_next(body: &str, reset_millis: Option<u64>) -> Duration {
+    let from_body = serde_json::from_str::<Value>(body).ok().and_then(|value| {
+        value
+            .pointer("/errors/0/data/msBeforeNext")
+            .and_then(Value::as_u64)
+    });
+    Duration::from_millis(from_body.or(reset_millis).unwrap_or(1000))
+}
+
+/// `X-RateLimit-Reset` as milliseconds to wait: Segment documents it as the
+/// time until the window resets; a value that looks like an epoch timestamp
+/// is turned into a delay.
+fn header_millis(response: &reqwest::Response, name: &str) -> Option<u64> {
+    let value: u64 = response.headers().get(name)?.to_str().ok()?.trim().parse().ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(if value > 1_000_000_000_000 {
+        value.saturating_sub(now.as_millis() as u64)
+    } else if value > 1_000_000_000 {
+        (value.saturating_sub(now.as_secs())) * 1000
+    } else {
+        value
+    })
+}
+
+/// An error body with the token and every value the request carried removed:
+/// APIs echo what they were sent.
+fn redact(text: &str, token: &str, secrets: &[&str]) -> String {
+    let mut text = text.replace(token, "(sensitive)");
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        text = text.replace(secret, "(sensitive)");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_429_waits_as_told() {
+        let body = r#"{"errors":[{"type":"RequestError","message":"Too many requests","data":{"remainingPoints":0,"msBeforeNext":1500,"consumedPoints":21}}]}"#;
+        assert_eq!(wait_before_next(body, Some(9000)), Duration::from_millis(1500));
+        assert_eq!(wait_before_next("{}", Some(700)), Duration::from_millis(700));
+        assert_eq!(wait_before_next("", None), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn echoed_values_and_the_token_are_redacted() {
+        let text = r#"{"errors":[{"message":"bad value SECRETVALUE for token tok123"}]}"#;
+        let clean = redact(text, "tok123", &["SECRETVALUE"]);
+        assert!(!clean.contains("SECRETVALUE") && !clean.contains("tok123"), "{clean}");
+    }
+
+    #[test]
+    fn the_token_never_shows_in_debug() {
+        let token = Token("super-secret-token".into());
+        assert!(!format!("{token:?}").contains("super-secret"));
+    }
+}
