@@ -391,4 +391,3 @@ pub fn detect_segment(
     }
     findings
 }
-

@@ -7,12 +7,12 @@ use std::path::Path;
 use futures::StreamExt;
 
 use crate::bundle::{self, Bundle};
-use crate::execute::segment::{deliver, Delivery};
-use crate::live::segment::HttpSegment;
-use crate::model::segment::SegmentTarget;
 use crate::cli::args::{ApplyArgs, GlobalOptions};
 use crate::cli::output::use_color;
 use crate::execute::executor::{execute, RoleOutcome};
+use crate::execute::segment::{deliver, Delivery};
+use crate::live::segment::HttpSegment;
+use crate::model::segment::SegmentTarget;
 use crate::model::tags;
 use crate::model::DesiredInstance;
 use crate::plan::saved::SavedPlan;
@@ -159,7 +159,8 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
     let mut delivery_line = String::new();
     if let Some(segment) = &segment {
         let (pushed, unchanged) = deliver_all(segment, &deliveries, &mut failures).await;
-        delivery_line = format!(" Segment: {pushed} instance(s) updated, {unchanged} already up to date.");
+        delivery_line =
+            format!(" Segment: {pushed} instance(s) updated, {unchanged} already up to date.");
     }
     eprintln!("Apply complete: {created} created, {updated} updated, {deleted} deleted; {bundles_written} bundle(s) written to {}.{delivery_line}", args.reconcile.bundle_dir.display());
     if failures.is_empty() {

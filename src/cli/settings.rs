@@ -5,8 +5,8 @@ use super::args::{GlobalOptions, ManifestOptions};
 use crate::execute::session;
 use crate::live::aws::AwsSettings;
 use crate::live::segment::{HttpSegment, Token};
-use crate::model::DesiredInstance;
 use crate::manifest::{self, ManifestSet};
+use crate::model::DesiredInstance;
 
 /// The SDK choices of the global options.
 pub fn aws(global: &GlobalOptions) -> AwsSettings {

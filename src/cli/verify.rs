@@ -3,8 +3,8 @@
 
 use crate::bundle;
 use crate::check::verify::{verify_instance, verify_segment, Finding};
-use crate::execute::segment;
 use crate::cli::args::{Format, GlobalOptions, VerifyArgs};
+use crate::execute::segment;
 use crate::plan::PlanOptions;
 
 use crate::execute::session as reconcile;

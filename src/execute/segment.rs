@@ -85,7 +85,9 @@ pub async fn plan_runs<S: SegmentBackend>(
                         instance.kind.as_str(),
                         target.id
                     ),
-                    hint: Some("check `segment.id` in the manifest and the token's workspace".into()),
+                    hint: Some(
+                        "check `segment.id` in the manifest and the token's workspace".into(),
+                    ),
                 }),
                 SegmentDecision::Push(push) => run.plan.segment.push(push),
             }
@@ -202,10 +204,7 @@ pub async fn deliver<S: SegmentBackend>(
             restored,
         });
     }
-    let unconfirmed: Vec<String> = push_body(&owned, key, &after)
-        .keys()
-        .cloned()
-        .collect();
+    let unconfirmed: Vec<String> = push_body(&owned, key, &after).keys().cloned().collect();
     if !unconfirmed.is_empty() {
         return Err(DeliveryError::NotConfirmed(unconfirmed));
     }

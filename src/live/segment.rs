@@ -197,10 +197,11 @@ impl SegmentBackend for HttpSegment {
             404 => return Ok(None),
             _ => return Err(status_error(&path, status, &text)),
         }
-        let answer: Value = serde_json::from_str(&text).map_err(|error| SegmentError::Unexpected {
-            path: path.clone(),
-            message: format!("not JSON: {error}"),
-        })?;
+        let answer: Value =
+            serde_json::from_str(&text).map_err(|error| SegmentError::Unexpected {
+                path: path.clone(),
+                message: format!("not JSON: {error}"),
+            })?;
         let resource = match target.kind {
             crate::model::FunctionKind::Destination => "destination",
             crate::model::FunctionKind::Source => "source",
@@ -265,7 +266,14 @@ fn wait_before_next(body: &str, reset_millis: Option<u64>) -> Duration {
 /// time until the window resets; a value that looks like an epoch timestamp
 /// is turned into a delay.
 fn header_millis(response: &reqwest::Response, name: &str) -> Option<u64> {
-    let value: u64 = response.headers().get(name)?.to_str().ok()?.trim().parse().ok()?;
+    let value: u64 = response
+        .headers()
+        .get(name)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?;
@@ -295,8 +303,14 @@ mod tests {
     #[test]
     fn a_429_waits_as_told() {
         let body = r#"{"errors":[{"type":"RequestError","message":"Too many requests","data":{"remainingPoints":0,"msBeforeNext":1500,"consumedPoints":21}}]}"#;
-        assert_eq!(wait_before_next(body, Some(9000)), Duration::from_millis(1500));
-        assert_eq!(wait_before_next("{}", Some(700)), Duration::from_millis(700));
+        assert_eq!(
+            wait_before_next(body, Some(9000)),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            wait_before_next("{}", Some(700)),
+            Duration::from_millis(700)
+        );
         assert_eq!(wait_before_next("", None), Duration::from_secs(1));
     }
 
@@ -304,7 +318,10 @@ mod tests {
     fn echoed_values_and_the_token_are_redacted() {
         let text = r#"{"errors":[{"message":"bad value SECRETVALUE for token tok123"}]}"#;
         let clean = redact(text, "tok123", &["SECRETVALUE"]);
-        assert!(!clean.contains("SECRETVALUE") && !clean.contains("tok123"), "{clean}");
+        assert!(
+            !clean.contains("SECRETVALUE") && !clean.contains("tok123"),
+            "{clean}"
+        );
     }
 
     #[test]

@@ -348,7 +348,10 @@ pub fn check_segment_id(id: &str) -> Result<(), String> {
             "`{id}` is not a Segment id: 6 to 64 letters and digits expected"
         ));
     }
-    match id.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+    match id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
         Some(bad) => Err(format!(
             "`{bad}` cannot appear in a Segment id (letters, digits, `_` and `-`)"
         )),

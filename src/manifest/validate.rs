@@ -14,8 +14,8 @@ use super::location::{FieldPath, LocationIndex};
 use super::permissions;
 use super::rules;
 use super::spec::{Defaults, Effect, InstanceSpec, ManifestFile};
-use crate::model::trust;
 use crate::model::segment::{SegmentRegion, SegmentTarget};
+use crate::model::trust;
 use crate::model::{self, DesiredInstance, Origin};
 
 /// Setting names fnctl generates; extra `settings` may not reuse them.

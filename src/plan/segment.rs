@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use super::{ExternalIdRef, RoleChange};
 use crate::model::external_id::ExternalId;
 use crate::model::operation::Operation;
-use crate::model::LiveRole;
 use crate::model::segment::{is_masked, shows, LiveSettings, SegmentTarget};
 use crate::model::trust::SENSITIVE;
+use crate::model::LiveRole;
 
 /// The external ID the instance's bundle holds once apply has run.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,17 +251,29 @@ mod tests {
 
     #[test]
     fn in_sync_when_segment_shows_the_ids_last_characters() {
-        let shown = live(json!({"iamRoleArn": "arn:aws:iam::1:role/r", "s3Bucket": "b", "iamRoleExternalId": "••••••••dada", "foreign": 1}));
-        let decision = decide("i", &target(), &desired(BundleId::Known(ExternalId::new(ID))), Some(&shown));
+        let shown = live(
+            json!({"iamRoleArn": "arn:aws:iam::1:role/r", "s3Bucket": "b", "iamRoleExternalId": "••••••••dada", "foreign": 1}),
+        );
+        let decision = decide(
+            "i",
+            &target(),
+            &desired(BundleId::Known(ExternalId::new(ID))),
+            Some(&shown),
+        );
         assert_eq!(decision, SegmentDecision::InSync);
     }
 
     #[test]
     fn a_different_id_or_setting_is_a_push_that_shows_no_secret() {
-        let shown = live(json!({"iamRoleArn": "arn:aws:iam::1:role/other", "s3Bucket": "b", "iamRoleExternalId": "••••••••zzzz"}));
-        let SegmentDecision::Push(change) =
-            decide("i", &target(), &desired(BundleId::Known(ExternalId::new(ID))), Some(&shown))
-        else {
+        let shown = live(
+            json!({"iamRoleArn": "arn:aws:iam::1:role/other", "s3Bucket": "b", "iamRoleExternalId": "••••••••zzzz"}),
+        );
+        let SegmentDecision::Push(change) = decide(
+            "i",
+            &target(),
+            &desired(BundleId::Known(ExternalId::new(ID))),
+            Some(&shown),
+        ) else {
             panic!("expected a push");
         };
         let keys: Vec<&str> = change.settings.iter().map(|s| s.key.as_str()).collect();
@@ -272,7 +284,9 @@ mod tests {
 
     #[test]
     fn a_new_id_is_always_pushed_and_a_missing_instance_is_missing() {
-        let shown = live(json!({"iamRoleArn": "arn:aws:iam::1:role/r", "s3Bucket": "b", "iamRoleExternalId": "••••••••dada"}));
+        let shown = live(
+            json!({"iamRoleArn": "arn:aws:iam::1:role/r", "s3Bucket": "b", "iamRoleExternalId": "••••••••dada"}),
+        );
         assert!(matches!(
             decide("i", &target(), &desired(BundleId::New), Some(&shown)),
             SegmentDecision::Push(_)
@@ -289,7 +303,9 @@ mod tests {
             .as_object()
             .cloned()
             .unwrap();
-        let shown = live(json!({"iamRoleArn": "arn:aws:iam::1:role/r", "s3Bucket": "old", "iamRoleExternalId": "••••dada", "apiKey": "••••abcd"}));
+        let shown = live(
+            json!({"iamRoleArn": "arn:aws:iam::1:role/r", "s3Bucket": "old", "iamRoleExternalId": "••••dada", "apiKey": "••••abcd"}),
+        );
         let body = push_body(&bundle, "iamRoleExternalId", &shown);
         assert_eq!(Value::Object(body), json!({"s3Bucket": "b"}));
         let stale = live(json!({"iamRoleExternalId": "••••zzzz"}));
@@ -305,6 +321,9 @@ mod tests {
         let merged = live(json!({"iamRoleArn": "x", "apiKey": "••••abcd", "flag": true}));
         let replaced = live(json!({"iamRoleArn": "x"}));
         assert!(lost_settings(&before, &merged, &owned).is_empty());
-        assert_eq!(lost_settings(&before, &replaced, &owned), ["apiKey", "flag"]);
+        assert_eq!(
+            lost_settings(&before, &replaced, &owned),
+            ["apiKey", "flag"]
+        );
     }
 }
