@@ -703,9 +703,15 @@ async fn github_drift_matrix_shards_by_account_against_moto() {
     let report = sandbox.file("drift.md");
     assert!(report.contains("trust-broadened"), "{report}");
     assert_no_secret("sharded drift.md", &report, &ids);
-    sandbox.run_line(GITHUB_MATRIX, &shard(other), 0);
-    let report = sandbox.file("drift.md");
-    assert!(!report.contains("trust-broadened"), "{report}");
+    // An account no manifest reaches is a typo in the matrix: that job
+    // fails instead of passing green forever.
+    let typo = sandbox.sh(without_fallback(&shard(other)));
+    assert_eq!(typo.status, 1, "{}", typo.stderr);
+    assert!(
+        typo.stderr.contains("matches no account"),
+        "{}",
+        typo.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

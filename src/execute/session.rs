@@ -166,6 +166,32 @@ pub async fn observe(
             None => accounts.push((identity, config, group)),
         }
     }
+    // `--account` that matches no account of the manifests is a typo in a CI
+    // matrix, not "no drift": refuse it rather than pass green forever.
+    let unmatched: Vec<&String> = settings
+        .accounts
+        .iter()
+        .filter(|account| {
+            !accounts
+                .iter()
+                .any(|(identity, ..)| identity.account == **account)
+        })
+        .collect();
+    if !unmatched.is_empty() {
+        anyhow::bail!(
+            "--account {} matches no account the manifests reach (they reach: {})",
+            unmatched
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            accounts
+                .iter()
+                .map(|(identity, ..)| identity.account.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let runs = futures::future::join_all(
         accounts
             .into_iter()

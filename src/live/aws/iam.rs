@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -73,7 +74,10 @@ impl IamBackend for AwsIam {
     }
 
     async fn get_role(&self, name: &str) -> Result<Option<LiveRole>, IamError> {
-        match self.client.get_role().role_name(name).send().await {
+        let started = Instant::now();
+        let answer = self.client.get_role().role_name(name).send().await;
+        log::debug!("IAM GetRole {name}: {} ms", started.elapsed().as_millis());
+        match answer {
             Ok(output) => Ok(output.role.map(from_role)),
             Err(error) => match sdk_error("GetRole", &error) {
                 IamError::NoSuchEntity { .. } => Ok(None),
@@ -83,8 +87,17 @@ impl IamBackend for AwsIam {
     }
 
     async fn execute(&self, operation: &WireOperation) -> Result<(), IamError> {
+        let started = Instant::now();
+        let result = self.send(operation).await;
+        log::debug!(
+            "IAM {} {}: {} in {} ms",
+            operation.api_name(),
+            operation.role(),
+            if result.is_ok() { "ok" } else { "failed" },
+            started.elapsed().as_millis()
+        );
         // Whatever an error message echoes, the IDs this request carried never leave.
-        self.send(operation).await.map_err(|error| match operation {
+        result.map_err(|error| match operation {
             Operation::CreateRole { trust_policy, .. }
             | Operation::UpdateTrustPolicy { trust_policy, .. } => {
                 let secrets = serde_json::from_str(trust_policy.expose())
@@ -236,31 +249,32 @@ impl Reader<'_> {
     }
 
     /// Every role with trust, inline and attached policies, boundary and tags.
+    /// The SDK's paginator follows the markers (and stops on a repeated one);
+    /// every page counts as a call.
     async fn authorization_details(&self) -> Result<Vec<LiveRole>, IamError> {
         const API: &str = "GetAccountAuthorizationDetails";
         let mut roles = Vec::new();
-        let mut marker = None;
+        let mut pages = self
+            .client
+            .get_account_authorization_details()
+            .filter(EntityType::Role)
+            .into_paginator()
+            .page_size(PAGE_SIZE)
+            .send();
         loop {
+            let started = Instant::now();
+            let Some(page) = pages.next().await else {
+                return Ok(roles);
+            };
             self.count();
-            let page = self
-                .client
-                .get_account_authorization_details()
-                .filter(EntityType::Role)
-                .max_items(PAGE_SIZE)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(API, &e))?;
-            roles.extend(
-                page.role_detail_list
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(from_detail),
+            let page = page.map_err(|e| sdk_error(API, &e))?;
+            let details = page.role_detail_list.unwrap_or_default();
+            log::debug!(
+                "IAM {API}: {} role(s) in {} ms",
+                details.len(),
+                started.elapsed().as_millis()
             );
-            match (page.is_truncated, page.marker) {
-                (true, Some(next)) => marker = Some(next),
-                _ => return Ok(roles),
-            }
+            roles.extend(details.into_iter().map(from_detail));
         }
     }
 
@@ -272,27 +286,32 @@ impl Reader<'_> {
         Ok(pages.into_iter().flatten().collect())
     }
 
-    /// Every role under `prefix` (all roles without one), all pages.
+    /// Every role under `prefix` (all roles without one), all pages, through
+    /// the SDK's paginator; every page counts as a call.
     async fn list_roles(&self, prefix: Option<&str>) -> Result<Vec<Role>, IamError> {
         const API: &str = "ListRoles";
         let mut roles = Vec::new();
-        let mut marker = None;
+        let mut pages = self
+            .client
+            .list_roles()
+            .set_path_prefix(prefix.map(str::to_string))
+            .into_paginator()
+            .page_size(PAGE_SIZE)
+            .send();
         loop {
+            let started = Instant::now();
+            let Some(page) = pages.next().await else {
+                return Ok(roles);
+            };
             self.count();
-            let page = self
-                .client
-                .list_roles()
-                .set_path_prefix(prefix.map(str::to_string))
-                .max_items(PAGE_SIZE)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(API, &e))?;
+            let page = page.map_err(|e| sdk_error(API, &e))?;
+            log::debug!(
+                "IAM {API} {}: {} role(s) in {} ms",
+                prefix.unwrap_or("/"),
+                page.roles.len(),
+                started.elapsed().as_millis()
+            );
             roles.extend(page.roles);
-            match (page.is_truncated, page.marker) {
-                (true, Some(next)) => marker = Some(next),
-                _ => return Ok(roles),
-            }
         }
     }
 

@@ -83,7 +83,10 @@ impl Connection {
     }
 
     /// Which account and principal the credentials reach (STS GetCallerIdentity).
+    /// An explicitly configured endpoint that refuses connections fails at
+    /// once, named, instead of after the SDK's retries.
     pub async fn caller_identity(&self) -> anyhow::Result<CallerIdentity> {
+        probe_configured_endpoints().await?;
         caller_identity(&self.config).await
     }
 
@@ -91,6 +94,69 @@ impl Connection {
     pub fn iam(&self, concurrency: usize) -> iam::AwsIam {
         iam::AwsIam::new(&self.config, concurrency)
     }
+}
+
+/// The variables that point fnctl at an endpoint other than AWS's own.
+const ENDPOINT_VARIABLES: [&str; 3] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_IAM",
+];
+
+/// Connects once to every explicitly configured endpoint. The SDK retries a
+/// refused connection like a 5xx (eight attempts, ~10 s); for an endpoint the
+/// user typed, a refusal is almost always a typo or a stopped server, so it
+/// is reported at once with the variable and URL named. Throttling and 5xx
+/// answers are still retried by the SDK.
+async fn probe_configured_endpoints() -> anyhow::Result<()> {
+    for variable in ENDPOINT_VARIABLES {
+        let Ok(url) = std::env::var(variable) else {
+            continue;
+        };
+        let Some(address) = host_and_port(&url) else {
+            continue;
+        };
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(address.as_str()),
+        )
+        .await;
+        if let Ok(Err(error)) = attempt {
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+            ) || error.to_string().contains("failed to lookup")
+            {
+                anyhow::bail!(
+                    "cannot connect to {url} ({variable}): {error}; check the URL, or start the server it names"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `host:port` of an `http(s)://host[:port]/…` URL (the scheme's port when none).
+fn host_and_port(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    if authority.is_empty() {
+        return None;
+    }
+    let has_port = match authority.rfind(':') {
+        Some(colon) => !authority[colon..].contains(']'),
+        None => false,
+    };
+    if has_port {
+        return Some(authority.to_string());
+    }
+    let port = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    Some(format!("{authority}:{port}"))
 }
 
 /// Loads the SDK configuration the way every AWS tool does.
@@ -207,5 +273,31 @@ where
             None => "request could not be built".to_string(),
         },
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::host_and_port;
+
+    #[test]
+    fn endpoints_are_read_as_host_and_port() {
+        assert_eq!(
+            host_and_port("http://127.0.0.1:5000").as_deref(),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(
+            host_and_port("https://iam.example.com/").as_deref(),
+            Some("iam.example.com:443")
+        );
+        assert_eq!(
+            host_and_port("http://[::1]:9/x").as_deref(),
+            Some("[::1]:9")
+        );
+        assert_eq!(
+            host_and_port("http://localhost").as_deref(),
+            Some("localhost:80")
+        );
+        assert_eq!(host_and_port("not a url"), None);
     }
 }
