@@ -18,6 +18,10 @@ pub const ROTATION_STARTED: &str = "fnctl:rotation-started";
 /// Fingerprint of the new ID of a rotation in progress.
 pub const ROTATION_PENDING: &str = "fnctl:rotation-pending";
 
+/// When Segment was seen holding the pending ID of a rotation:
+/// `<fingerprint> <RFC 3339>`; `rotate --finish` counts `--min-age` from it.
+pub const SEGMENT_DELIVERED: &str = "fnctl:segment-delivered";
+
 /// Digests of the state the last apply wrote (see [`crate::model::digest`]).
 pub const APPLIED: &str = "fnctl:applied";
 

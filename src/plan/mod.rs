@@ -4,6 +4,7 @@
 
 pub mod planner;
 pub mod rotation;
+pub mod rotation_schedule;
 pub mod saved;
 pub mod segment;
 
