@@ -6,6 +6,11 @@ pub mod planner;
 pub mod rotation;
 pub mod saved;
 
+#[cfg(test)]
+mod planner_tests;
+#[cfg(test)]
+mod saved_tests;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
