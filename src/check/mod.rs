@@ -4,3 +4,6 @@
 
 pub mod drift;
 pub mod verify;
+
+#[cfg(test)]
+mod drift_tests;

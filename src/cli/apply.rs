@@ -180,7 +180,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
 /// write, every trust policy it would write must name the Segment account of
 /// its instance's kind — the documented one, or the override the current
 /// manifests declare for that very instance.
-fn check_segment_accounts(
+pub(crate) fn check_segment_accounts(
     saved: &SavedPlan,
     manifests: &crate::cli::args::ManifestOptions,
 ) -> anyhow::Result<()> {
@@ -227,7 +227,7 @@ fn check_segment_accounts(
 }
 
 /// Refuses a saved plan when any role it looked at changed since.
-fn check_not_stale(saved: &SavedPlan, runs: &[AccountRun]) -> anyhow::Result<()> {
+pub(crate) fn check_not_stale(saved: &SavedPlan, runs: &[AccountRun]) -> anyhow::Result<()> {
     let mut moved = Vec::new();
     for account in &saved.accounts {
         let Some(run) = runs.iter().find(|r| r.account == account.account) else {

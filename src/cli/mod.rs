@@ -16,6 +16,9 @@ mod validate;
 mod verify;
 mod whoami;
 
+#[cfg(test)]
+mod apply_tests;
+
 use args::{Cli, Command};
 
 /// Exit code of a run that failed.

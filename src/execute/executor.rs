@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
+use crate::execute::lease::Timing;
 use crate::live::{IamBackend, IamError};
 use crate::model::external_id::ExternalId;
 use crate::model::operation::{Operation, SecretDocument, WireOperation};
@@ -60,6 +61,32 @@ pub async fn execute<B: IamBackend>(
     now: &str,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Vec<RoleOutcome> {
+    let lock = Timing::configured();
+    execute_with(
+        backend,
+        plan,
+        live,
+        bundled,
+        parallelism,
+        now,
+        lock,
+        progress,
+    )
+    .await
+}
+
+/// [`execute`] with the timings of the role lock given (tests shorten them).
+#[allow(clippy::too_many_arguments)] // `execute`'s own, plus the lock's timings
+pub(crate) async fn execute_with<B: IamBackend>(
+    backend: &B,
+    plan: &Plan,
+    live: &[LiveRole],
+    bundled: &[ExternalId],
+    parallelism: usize,
+    now: &str,
+    lock: Timing,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Vec<RoleOutcome> {
     let total = plan.changes.len();
     let finished = std::sync::atomic::AtomicUsize::new(0);
     let finished = &finished;
@@ -69,7 +96,8 @@ pub async fn execute<B: IamBackend>(
                 .iter()
                 .find(|role| role.name.eq_ignore_ascii_case(&change.role));
             async move {
-                let outcome = execute_change(backend, index, change, live_role, bundled, now).await;
+                let outcome =
+                    execute_change(backend, index, change, live_role, bundled, now, lock).await;
                 let done = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 let status = match &outcome.error {
                     None => "done".to_string(),
@@ -128,6 +156,7 @@ async fn execute_change<B: IamBackend>(
     live_role: Option<&LiveRole>,
     bundled: &[ExternalId],
     now: &str,
+    lock: Timing,
 ) -> RoleOutcome {
     let Some(planned) = live_role.filter(|_| touches_rotation_state(change)) else {
         return execute_steps(backend, change_index, change, live_role, bundled, now).await;
@@ -135,7 +164,9 @@ async fn execute_change<B: IamBackend>(
     // A rotation (or another apply) must not interleave with a change to the
     // trust policy: take the role's lease, and refuse if the role moved since
     // it was read.
-    let (lease, current) = match crate::execute::lease::acquire(backend, &change.role).await {
+    let (lease, current) = match crate::execute::lease::acquire_with(backend, &change.role, lock)
+        .await
+    {
         Ok(held) => held,
         Err(error) => return RoleOutcome::failed_before_any_step(change_index, error.to_string()),
     };

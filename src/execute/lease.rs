@@ -77,22 +77,57 @@ fn held_by_other(role: &LiveRole, mine: &str, now: SystemTime) -> Option<String>
     live.then(|| value.clone())
 }
 
+/// How long the lock's waits last. Commands use [`Timing::configured`];
+/// in-process tests pass short ones rather than set the process environment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    /// How long a lease lasts ([`lease`]).
+    pub(crate) lease: Duration,
+    /// How long to wait for a held lock before giving up.
+    pub(crate) patience: Duration,
+    /// Time IAM gets to settle before the lease is read back.
+    pub(crate) settle: Duration,
+    /// Wait between two looks at a held lock.
+    pub(crate) poll: Duration,
+}
+
+impl Timing {
+    /// The timings in force: defaults, or what the environment sets.
+    pub(crate) fn configured() -> Self {
+        Timing {
+            lease: lease(),
+            patience: patience(),
+            settle: settle(),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Takes the lock on `role`; returns the lease and the role as read once held.
 pub async fn acquire<B: IamBackend>(
     backend: &B,
     role: &str,
 ) -> Result<(Lease, LiveRole), LockError> {
+    acquire_with(backend, role, Timing::configured()).await
+}
+
+/// [`acquire`] with the given timings.
+pub(crate) async fn acquire_with<B: IamBackend>(
+    backend: &B,
+    role: &str,
+    timing: Timing,
+) -> Result<(Lease, LiveRole), LockError> {
     let owner = crate::model::external_id::random_token().map_err(|e| IamError::Transport {
         api: "lock",
         message: e.to_string(),
     })?;
-    let deadline = SystemTime::now() + patience();
+    let deadline = SystemTime::now() + timing.patience;
     loop {
         let now = SystemTime::now();
         let value = format!(
             "{} {}",
             &owner[..16],
-            humantime::format_rfc3339_seconds(now + lease())
+            humantime::format_rfc3339_seconds(now + timing.lease)
         );
         let current = backend
             .get_role(role)
@@ -105,7 +140,7 @@ pub async fn acquire<B: IamBackend>(
                     lease: other,
                 });
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(timing.poll).await;
             continue;
         }
         backend
@@ -114,7 +149,7 @@ pub async fn acquire<B: IamBackend>(
                 tags: BTreeMap::from([(tags::LOCK.to_string(), value.clone())]),
             })
             .await?;
-        tokio::time::sleep(settle()).await;
+        tokio::time::sleep(timing.settle).await;
         let after = backend
             .get_role(role)
             .await?

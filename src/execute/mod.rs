@@ -6,3 +6,8 @@ pub mod executor;
 pub mod lease;
 pub mod segment;
 pub mod session;
+
+#[cfg(test)]
+mod executor_tests;
+#[cfg(test)]
+mod lease_tests;

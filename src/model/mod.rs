@@ -14,6 +14,11 @@ pub mod segment;
 pub mod tags;
 pub mod trust;
 
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+mod golden_tests;
+
 /// Version of every JSON format fnctl writes (plans, saved plans, drift,
 /// verify, validate): CI scripts rely on it.
 pub const FORMAT_VERSION: &str = "1";

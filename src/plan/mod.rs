@@ -8,6 +8,11 @@ pub mod rotation_schedule;
 pub mod saved;
 pub mod segment;
 
+#[cfg(test)]
+mod planner_tests;
+#[cfg(test)]
+mod saved_tests;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -111,8 +111,14 @@ mod tests {
 
     fn role(ids: &[&str], extra: &[(&str, String)]) -> LiveRole {
         let mut tags = BTreeMap::from([
-            (tags::EXTERNAL_ID.to_string(), ExternalId::new(OLD).fingerprint()),
-            (tags::EXTERNAL_ID_CREATED.to_string(), "2026-01-01T00:00:00Z".to_string()),
+            (
+                tags::EXTERNAL_ID.to_string(),
+                ExternalId::new(OLD).fingerprint(),
+            ),
+            (
+                tags::EXTERNAL_ID_CREATED.to_string(),
+                "2026-01-01T00:00:00Z".to_string(),
+            ),
         ]);
         tags.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
         LiveRole {
@@ -149,27 +155,74 @@ mod tests {
     fn the_cron_walks_a_rotation_through_push_wait_and_finish() {
         let now = "2026-06-01T00:10:00Z";
         // Not due, nothing in progress: nothing.
-        assert_eq!(next_step(&role(&[OLD], &[]), Some(365), Some(true), at(now), now, HOUR), NextStep::Nothing);
+        assert_eq!(
+            next_step(
+                &role(&[OLD], &[]),
+                Some(365),
+                Some(true),
+                at(now),
+                now,
+                HOUR
+            ),
+            NextStep::Nothing
+        );
         // Due: start.
-        assert_eq!(next_step(&role(&[OLD], &[]), Some(90), Some(true), at(now), now, HOUR), NextStep::Start);
+        assert_eq!(
+            next_step(&role(&[OLD], &[]), Some(90), Some(true), at(now), now, HOUR),
+            NextStep::Start
+        );
         // Started, Segment still holds the old ID: push.
-        assert_eq!(next_step(&rotating(None), None.or(Some(90)), Some(false), at(now), now, HOUR), NextStep::Push);
+        assert_eq!(
+            next_step(
+                &rotating(None),
+                None.or(Some(90)),
+                Some(false),
+                at(now),
+                now,
+                HOUR
+            ),
+            NextStep::Push
+        );
         // Segment shows the new ID but fnctl never recorded when: push (records it).
-        assert_eq!(next_step(&rotating(None), Some(90), Some(true), at(now), now, HOUR), NextStep::Push);
+        assert_eq!(
+            next_step(&rotating(None), Some(90), Some(true), at(now), now, HOUR),
+            NextStep::Push
+        );
         // Delivered ten minutes ago: wait.
         assert!(matches!(
-            next_step(&rotating(Some("2026-06-01T00:00:00Z")), Some(90), Some(true), at(now), now, HOUR),
+            next_step(
+                &rotating(Some("2026-06-01T00:00:00Z")),
+                Some(90),
+                Some(true),
+                at(now),
+                now,
+                HOUR
+            ),
             NextStep::Wait { .. }
         ));
         // An hour after delivery: finish.
         let later = "2026-06-01T01:00:00Z";
         assert_eq!(
-            next_step(&rotating(Some("2026-06-01T00:00:00Z")), Some(90), Some(true), at(later), later, HOUR),
+            next_step(
+                &rotating(Some("2026-06-01T00:00:00Z")),
+                Some(90),
+                Some(true),
+                at(later),
+                later,
+                HOUR
+            ),
             NextStep::Finish
         );
         // A hand edit in Segment back to the old ID after delivery: push again, never finish.
         assert_eq!(
-            next_step(&rotating(Some("2026-06-01T00:00:00Z")), Some(90), Some(false), at(later), later, HOUR),
+            next_step(
+                &rotating(Some("2026-06-01T00:00:00Z")),
+                Some(90),
+                Some(false),
+                at(later),
+                later,
+                HOUR
+            ),
             NextStep::Push
         );
     }
@@ -177,9 +230,15 @@ mod tests {
     #[test]
     fn without_segment_a_rotation_finishes_by_its_age() {
         let now = "2026-06-01T00:10:00Z";
-        assert!(matches!(next_step(&rotating(None), Some(90), None, at(now), now, HOUR), NextStep::Wait { .. }));
+        assert!(matches!(
+            next_step(&rotating(None), Some(90), None, at(now), now, HOUR),
+            NextStep::Wait { .. }
+        ));
         let later = "2026-06-01T02:00:00Z";
-        assert_eq!(next_step(&rotating(None), Some(90), None, at(later), later, HOUR), NextStep::Finish);
+        assert_eq!(
+            next_step(&rotating(None), Some(90), None, at(later), later, HOUR),
+            NextStep::Finish
+        );
     }
 
     #[test]
