@@ -311,3 +311,49 @@ async fn a_create_whose_answer_was_lost_is_not_mistaken_for_a_conflict() {
     assert!(error.contains("CreateRole failed"), "{error}");
     assert_eq!(outcomes[0].completed_steps, 0);
 }
+
+/// Issue 12.6: the structs that hold external IDs (`IdState`, `RoleOutcome`,
+/// `PhaseSteps`, `Bundle`, wire operations) print none in `Debug`, so a
+/// failing `assert_eq!` or a debug line cannot leak one.
+#[test]
+fn debug_output_of_everything_that_holds_an_id_shows_none() {
+    const SECRET: &str = "LeakCanaryExternalId0123456789abcdefghijklmnop";
+    let id = ExternalId::new(SECRET);
+    let mut role = fixtures::applied_role(&instance("alpha"), SECRET);
+    role.tags.insert(
+        tags::ROTATION_PENDING.into(),
+        ExternalId::new("PendingCanary0123456789").fingerprint(),
+    );
+    let state = crate::model::trust::id_state(&role);
+    let outcome = crate::execute::executor::RoleOutcome {
+        change_index: 0,
+        completed_steps: 1,
+        external_ids: vec![id.clone()],
+        error: None,
+    };
+    let steps = crate::plan::rotation::start(
+        &role,
+        "458175278816",
+        &ExternalId::new("PendingCanary0123456789"),
+        fixtures::NOW,
+    )
+    .expect("start steps");
+    let bundle = crate::bundle::build(&instance("alpha"), "arn:aws:iam::1:role/r", &id);
+    let wire: Operation<crate::model::operation::SecretDocument> = Operation::UpdateTrustPolicy {
+        role: "r".into(),
+        trust_policy: crate::model::trust::wire_trust("458175278816", &[&id]),
+    };
+    for shown in [
+        format!("{state:?}"),
+        format!("{outcome:?}"),
+        format!("{steps:?}"),
+        format!("{bundle:?}"),
+        format!("{wire:?}"),
+        format!("{role:?}"),
+    ] {
+        assert!(
+            !shown.contains("Canary"),
+            "an ID leaked through Debug: {shown}"
+        );
+    }
+}
