@@ -8,7 +8,6 @@ use crate::bundle;
 use crate::cli::args::{ApplyArgs, GlobalOptions};
 use crate::cli::output::use_color;
 use crate::execute::executor::{execute, RoleOutcome};
-use crate::model::tags;
 use crate::model::DesiredInstance;
 use crate::plan::saved::SavedPlan;
 use crate::plan::{planner, Plan, PlanOptions};
@@ -280,19 +279,9 @@ fn write_bundles(
                 if outcome.error.is_some() {
                     continue;
                 }
-                if outcome.external_ids.is_empty() {
-                    live.and_then(bundle::external_id_from_live)
-                } else {
-                    let pending = live.and_then(|r| r.tags.get(tags::ROTATION_PENDING));
-                    outcome
-                        .external_ids
-                        .iter()
-                        .find(|id| Some(&id.fingerprint()) == pending)
-                        .or(outcome.external_ids.first())
-                        .cloned()
-                }
+                planner::bundle_external_id(Some(&plan.changes[index]), live, &outcome.external_ids)
             }
-            None => live.and_then(bundle::external_id_from_live),
+            None => planner::bundle_external_id(None, live, &[]),
         };
         let Some(external_id) = external_id else {
             // Two unrecorded IDs were kept on purpose (the plan warned): no

@@ -6,6 +6,9 @@ pub mod planner;
 pub mod rotation;
 pub mod saved;
 
+#[cfg(test)]
+pub(crate) mod external_id_table_tests;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
