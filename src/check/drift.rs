@@ -309,16 +309,27 @@ fn broadens(live: Option<&Value>, desired: Option<&Value>) -> bool {
         .any(|s| s.get("Effect").and_then(Value::as_str) == Some("Allow") && !wanted.contains(s))
 }
 
+/// Findings about the external IDs fnctl issued: one the trust policy no
+/// longer accepts locks out the functions configured with it. During a
+/// rotation either ID may be the one a function uses, so each gets its own
+/// finding (distinct from `external-id-mismatch`, the ID outside a rotation).
 fn check_external_ids(context: &Context<'_>, role: &LiveRole, findings: &mut Vec<Finding>) {
     if role.trust_policy.valid().is_none() {
         return;
     }
-    let state = trust::id_state(role);
-    let Some(recorded) = role.tags.get(tags::EXTERNAL_ID) else {
+    if !role.tags.contains_key(tags::EXTERNAL_ID) {
         return;
-    };
-    if state.recorded.is_none() && state.pending.is_none() {
-        findings.push(context.finding("external-id-mismatch", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the external ID fnctl issued (fingerprint {recorded}): the function is locked out")));
+    }
+    let state = trust::id_state(role);
+    if let Some(lost) = &state.recorded_lost {
+        if state.pending.is_none() {
+            findings.push(context.finding("external-id-mismatch", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the external ID fnctl issued (fingerprint {lost}): the function is locked out")));
+        } else {
+            findings.push(context.finding("rotation-old-id-removed", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the old external ID of the rotation in progress (fingerprint {lost}): a function not yet switched to the new bundle is locked out; `fnctl plan` says whether a bundle on disk restores it")));
+        }
+    }
+    if let Some(lost) = &state.pending_lost {
+        findings.push(context.finding("rotation-new-id-removed", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the new external ID of the rotation in progress (fingerprint {lost}): a function already switched to it is locked out; `fnctl plan` says whether a bundle on disk restores it")));
     }
     let issued =
         |id: &ExternalId| Some(id) == state.recorded.as_ref() || Some(id) == state.pending.as_ref();
@@ -331,6 +342,7 @@ fn check_external_ids(context: &Context<'_>, role: &LiveRole, findings: &mut Vec
         ));
     }
 }
+
 /// Segment-side drift of one instance: `live` is what Segment shows (`None`:
 /// no such instance), `expected` the non-secret settings fnctl delivers. The
 /// external ID is judged by the characters Segment shows of it against the
@@ -390,4 +402,56 @@ pub fn detect_segment(
         ));
     }
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::plan::external_id_table_tests::{applied, instance, role, ROWS};
+
+    /// The categories of the external-ID decision table's drift column.
+    const ID_CATEGORIES: [&str; 5] = [
+        "external-id-mismatch",
+        "rotation-new-id-removed",
+        "rotation-old-id-removed",
+        "trust-broadened",
+        "unmanaged-role",
+    ];
+
+    fn id_findings(role: &LiveRole) -> Vec<&'static str> {
+        let found: BTreeSet<&'static str> = detect(
+            "123456789012",
+            &[instance()],
+            std::slice::from_ref(role),
+            "2026-06-01T00:00:00Z",
+        )
+        .into_iter()
+        .filter(|f| ID_CATEGORIES.contains(&f.category))
+        .inspect(|f| {
+            if f.category.starts_with("rotation-") {
+                assert_eq!(f.severity, Severity::High, "{f:?}");
+                assert_eq!(f.kind, FindingKind::Drift, "{f:?}");
+            }
+        })
+        .map(|f| f.category)
+        .collect();
+        found.into_iter().collect()
+    }
+
+    #[test]
+    fn drift_column_of_the_external_id_table() {
+        for row in ROWS {
+            assert_eq!(id_findings(&role(row)), row.drift, "{}: drift", row.case);
+            if let (_, Some((after, _))) = applied(row) {
+                assert_eq!(
+                    id_findings(&after),
+                    Vec::<&str>::new(),
+                    "{}: no external-ID drift after apply",
+                    row.case
+                );
+            }
+        }
+    }
 }

@@ -13,7 +13,6 @@ use crate::execute::executor::{execute, RoleOutcome};
 use crate::execute::segment::{deliver, Delivery};
 use crate::live::segment::HttpSegment;
 use crate::model::segment::SegmentTarget;
-use crate::model::tags;
 use crate::model::DesiredInstance;
 use crate::plan::saved::SavedPlan;
 use crate::plan::{planner, Plan, PlanOptions};
@@ -353,19 +352,9 @@ fn write_bundles(
                 if outcome.error.is_some() {
                     continue;
                 }
-                if outcome.external_ids.is_empty() {
-                    live.and_then(bundle::external_id_from_live)
-                } else {
-                    let pending = live.and_then(|r| r.tags.get(tags::ROTATION_PENDING));
-                    outcome
-                        .external_ids
-                        .iter()
-                        .find(|id| Some(&id.fingerprint()) == pending)
-                        .or(outcome.external_ids.first())
-                        .cloned()
-                }
+                planner::bundle_external_id(Some(&plan.changes[index]), live, &outcome.external_ids)
             }
-            None => live.and_then(bundle::external_id_from_live),
+            None => planner::bundle_external_id(None, live, &[]),
         };
         let Some(external_id) = external_id else {
             // Two unrecorded IDs were kept on purpose (the plan warned): no

@@ -96,6 +96,17 @@ pub struct IdState {
     pub recorded: Option<ExternalId>,
     /// The new ID of a rotation in progress, when there is one.
     pub pending: Option<ExternalId>,
+    /// The fingerprint in `fnctl:external-id` when the trust policy no longer
+    /// accepts that ID: removed or replaced by hand, or a `rotate --finish`
+    /// interrupted between its trust update and its tags.
+    pub recorded_lost: Option<String>,
+    /// The fingerprint in `fnctl:rotation-pending` when the trust policy no
+    /// longer accepts that ID (and it is not the recorded one): removed or
+    /// replaced by hand after `rotate --start`, a `--start` interrupted
+    /// before its trust update, or the loser of two racing starts. Only a
+    /// bundle on disk can tell these apart (it holds the ID when `--start`
+    /// completed), so the planner decides, not this reading.
+    pub pending_lost: Option<String>,
 }
 
 /// Reads the external-ID state of a role. The pending ID is the one
@@ -114,7 +125,16 @@ pub fn id_state(role: &crate::model::LiveRole) -> IdState {
             .and_then(|fingerprint| ids.iter().find(|id| id.fingerprint() == *fingerprint))
             .cloned()
     };
+    let lost = |key: &str| {
+        role.tags
+            .get(key)
+            .filter(|fingerprint| !ids.iter().any(|id| id.fingerprint() == **fingerprint))
+            .cloned()
+    };
     let recorded = by_tag(crate::model::tags::EXTERNAL_ID);
+    let recorded_lost = lost(crate::model::tags::EXTERNAL_ID);
+    let pending_lost = lost(crate::model::tags::ROTATION_PENDING)
+        .filter(|fingerprint| role.tags.get(crate::model::tags::EXTERNAL_ID) != Some(fingerprint));
     let tagged =
         by_tag(crate::model::tags::ROTATION_PENDING).filter(|p| Some(p) != recorded.as_ref());
     let others: Vec<&ExternalId> = ids
@@ -135,6 +155,8 @@ pub fn id_state(role: &crate::model::LiveRole) -> IdState {
         ids,
         recorded,
         pending,
+        recorded_lost,
+        pending_lost,
     }
 }
 

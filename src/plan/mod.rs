@@ -13,6 +13,9 @@ mod planner_tests;
 #[cfg(test)]
 mod saved_tests;
 
+#[cfg(test)]
+pub(crate) mod external_id_table_tests;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -212,12 +212,17 @@ fn external_id_table() -> Vec<Row> {
               expect: "unchanged" },
         Row { why: "rotation in progress: both IDs stay", owner: OWNED, trust: Trust::Ids(&["A", "B"]), recorded: Some("A"), pending: Some("B"), bundle: &[], adopt: false,
               expect: "unchanged; rotation-in-progress" },
+        // A race between two `--start`s looks exactly like a hand edit that put C
+        // in place of the new ID B: C is kept (a function may use it) and the
+        // plan says the ID is not the one the tags name.
         Row { why: "raced rotations: the pending ID is the one beside the recorded", owner: OWNED, trust: Trust::Ids(&["A", "C"]), recorded: Some("A"), pending: Some("B"), bundle: &[], adopt: false,
-              expect: "update; records A; pending C; rotation-in-progress" },
+              expect: "update; records A; pending C; external-id-changed; rotation-in-progress" },
+        // The old ID is gone and no bundle holds it: the rotation is complete,
+        // and the plan says so (it may also be a hand edit of the old ID).
         Row { why: "finish interrupted after the trust write: the pending ID becomes current", owner: OWNED, trust: Trust::Ids(&["B"]), recorded: Some("A"), pending: Some("B"), bundle: &[], adopt: false,
-              expect: "update; records B; untags fnctl:rotation-pending" },
+              expect: "update; records B; untags fnctl:rotation-pending; rotation-completed" },
         Row { why: "pending tag only: that ID is current", owner: OWNED, trust: Trust::Ids(&["B"]), recorded: None, pending: Some("B"), bundle: &[], adopt: false,
-              expect: "update; records B; untags fnctl:rotation-pending" },
+              expect: "update; records B; untags fnctl:rotation-pending; rotation-completed" },
         Row { why: "an ID fnctl did not issue beside the recorded one is removed", owner: OWNED, trust: Trust::Ids(&["A", "Z"]), recorded: Some("A"), pending: None, bundle: &[], adopt: false,
               expect: "update; trust A; records A" },
         Row { why: "three IDs, one recorded: only the recorded one stays", owner: OWNED, trust: Trust::Ids(&["A", "B", "C"]), recorded: Some("A"), pending: None, bundle: &[], adopt: false,

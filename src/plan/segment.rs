@@ -69,9 +69,10 @@ pub enum SegmentDecision {
     Push(SegmentChange),
 }
 
-/// The external ID the instance's bundle will hold after apply: the one
-/// apply's trust step writes (the pending one during a rotation), or, when
-/// the trust policy is left alone, the one the bundle gets from IAM today.
+/// The external ID the instance's bundle will hold after apply, as apply
+/// chooses it ([`super::planner::bundle_external_id`]): `New` when apply
+/// generates one (or none can be vouched for), else the ID the trust policy
+/// will accept under the tags the plan leaves.
 pub fn expected_bundle_id(
     change: Option<&RoleChange>,
     role: Option<&LiveRole>,
@@ -84,34 +85,24 @@ pub fn expected_bundle_id(
             _ => None,
         })
     });
-    let Some(trust) = trust else {
-        return role
-            .and_then(crate::bundle::external_id_from_live)
-            .map_or(BundleId::New, BundleId::Known);
-    };
-    let mut known: Vec<ExternalId> = role
-        .and_then(|r| r.trust_policy.valid())
-        .map(crate::model::trust::external_ids)
-        .unwrap_or_default();
-    known.extend(bundled.iter().cloned());
-    let mut resolved = Vec::new();
-    for reference in &trust.external_ids {
-        match reference {
-            ExternalIdRef::Generate => return BundleId::New,
-            ExternalIdRef::Existing { fingerprint } => {
-                match known.iter().find(|id| id.fingerprint() == *fingerprint) {
-                    Some(id) => resolved.push(id.clone()),
-                    None => return BundleId::New,
-                }
+    let mut written = Vec::new();
+    if let Some(trust) = trust {
+        let mut known: Vec<ExternalId> = role
+            .and_then(|r| r.trust_policy.valid())
+            .map(crate::model::trust::external_ids)
+            .unwrap_or_default();
+        known.extend(bundled.iter().cloned());
+        for reference in &trust.external_ids {
+            let ExternalIdRef::Existing { fingerprint } = reference else {
+                return BundleId::New;
+            };
+            match known.iter().find(|id| id.fingerprint() == *fingerprint) {
+                Some(id) => written.push(id.clone()),
+                None => return BundleId::New,
             }
         }
     }
-    let pending = role.and_then(|r| r.tags.get(crate::model::tags::ROTATION_PENDING));
-    resolved
-        .iter()
-        .find(|id| Some(&id.fingerprint()) == pending)
-        .or(resolved.first())
-        .cloned()
+    super::planner::bundle_external_id(change, role, &written)
         .map_or(BundleId::New, BundleId::Known)
 }
 
