@@ -7,6 +7,7 @@ pub mod lint;
 pub mod load;
 pub mod location;
 pub mod permissions;
+pub mod reference_lint;
 pub mod rules;
 pub mod spec;
 pub mod validate;

@@ -111,6 +111,10 @@ pub struct InstanceSpec {
     /// Allow wildcard and privilege-escalating permissions (off by default).
     #[serde(default)]
     pub allow_wildcards: bool,
+    /// Lint codes this instance accepts on purpose (e.g. `resource-exposure`,
+    /// `unknown-action` for an action newer than fnctl's AWS reference).
+    #[serde(default)]
+    pub allow_findings: Vec<String>,
 }
 
 /// The IAM role of an instance.

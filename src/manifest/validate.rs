@@ -517,6 +517,45 @@ fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileC
             }
         }
     }
+    check_against_reference(spec, field, checker);
+}
+
+/// AWS's own reference over the instance's statements (see
+/// [`super::reference_lint`] for the rule per code).
+fn check_against_reference(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileChecker<'_>) {
+    for (position, code) in spec.allow_findings.iter().enumerate() {
+        if !super::reference_lint::ACCEPTABLE_CODES.contains(&code.as_str()) {
+            checker.error(
+                "invalid-allow-finding",
+                &field.key("allowFindings").index(position),
+                format!(
+                    "`{code}` is not a finding an instance can accept (one of: {})",
+                    super::reference_lint::ACCEPTABLE_CODES.join(", ")
+                ),
+            );
+        }
+    }
+    for finding in super::reference_lint::lint(spec) {
+        let path = field
+            .key("permissions")
+            .index(finding.statement)
+            .key(finding.list)
+            .index(finding.index);
+        // The wildcard lint may have said it already (`privilege-escalation` on an IAM write).
+        let field_text = path.to_string();
+        if checker
+            .diagnostics
+            .iter()
+            .any(|d| d.code == finding.code && d.field == field_text && d.file == checker.path)
+        {
+            continue;
+        }
+        let diagnostic = checker.error(finding.code, &path, finding.message);
+        diagnostic.hint = Some(finding.hint);
+        if finding.warning {
+            diagnostic.severity = super::diagnostic::Severity::Warning;
+        }
+    }
 }
 
 fn is_condition_scalar(value: &Value) -> bool {
