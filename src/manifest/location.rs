@@ -2,7 +2,7 @@
 //! (`instances[2].role.name`). serde tells *what* is wrong and at which path;
 //! this index turns the path into the line and column a person can jump to.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -97,7 +97,9 @@ struct NodePositions {
 #[derive(Debug, Default)]
 pub struct LocationIndex {
     nodes: HashMap<FieldPath, NodePositions>,
-    plain_scalars: HashSet<FieldPath>,
+    /// Unquoted scalars, as written: YAML may read them as numbers, booleans
+    /// or null, and a string field still takes their text.
+    plain_scalars: HashMap<FieldPath, String>,
 }
 
 impl LocationIndex {
@@ -125,7 +127,13 @@ impl LocationIndex {
     /// Whether the value at `path` is an unquoted scalar (YAML may read it as
     /// a number or boolean).
     pub fn is_plain_scalar(&self, path: &FieldPath) -> bool {
-        self.plain_scalars.contains(path)
+        self.plain_scalars.contains_key(path)
+    }
+
+    /// The text of the unquoted scalar at `path`, as written (`1.10`, not the
+    /// number 1.1), when there is one.
+    pub fn plain_text(&self, path: &FieldPath) -> Option<&str> {
+        self.plain_scalars.get(path).map(String::as_str)
     }
 
     /// Where the value at `path` starts, or the closest ancestor that is known.
@@ -173,7 +181,7 @@ enum Frame {
 struct IndexBuilder {
     stack: Vec<Frame>,
     nodes: HashMap<FieldPath, NodePositions>,
-    plain_scalars: HashSet<FieldPath>,
+    plain_scalars: HashMap<FieldPath, String>,
     documents: usize,
 }
 
@@ -236,7 +244,7 @@ impl MarkedEventReceiver for IndexBuilder {
                 if let Some(path) = self.next_node_path(Some(&value), mark) {
                     self.record_value(&path, mark);
                     if style == TScalarStyle::Plain {
-                        self.plain_scalars.insert(path);
+                        self.plain_scalars.insert(path, value);
                     }
                 }
             }

@@ -7,6 +7,8 @@ pub mod lint;
 pub mod load;
 pub mod location;
 pub mod permissions;
+pub mod recover;
+pub mod regions;
 pub mod rules;
 pub mod spec;
 pub mod validate;
