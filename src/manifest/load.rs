@@ -270,6 +270,14 @@ fn problem_diagnostic(problem: &Problem, path: &Path, index: &LocationIndex) -> 
             field,
             &problem.message,
         ),
+        // At the key, which the index files under `?`.
+        ProblemKind::KeyNotText => Diagnostic::error(
+            "wrong-type",
+            path,
+            index.key(&field.key("?")),
+            field,
+            &problem.message,
+        ),
         ProblemKind::InvalidValue => Diagnostic::error(
             "invalid-value",
             path,

@@ -100,6 +100,8 @@ pub struct LocationIndex {
     /// Unquoted scalars, as written: YAML may read them as numbers, booleans
     /// or null, and a string field still takes their text.
     plain_scalars: HashMap<FieldPath, String>,
+    /// The keys of each mapping, in order, as written.
+    keys: HashMap<FieldPath, Vec<String>>,
 }
 
 impl LocationIndex {
@@ -121,6 +123,7 @@ impl LocationIndex {
         LocationIndex {
             nodes: builder.nodes,
             plain_scalars: builder.plain_scalars,
+            keys: builder.keys,
         }
     }
 
@@ -134,6 +137,12 @@ impl LocationIndex {
     /// number 1.1), when there is one.
     pub fn plain_text(&self, path: &FieldPath) -> Option<&str> {
         self.plain_scalars.get(path).map(String::as_str)
+    }
+
+    /// The keys of the mapping at `path` in document order, as written
+    /// (`~`, not null), when it is indexed.
+    pub fn keys(&self, path: &FieldPath) -> Option<&[String]> {
+        self.keys.get(path).map(Vec::as_slice)
     }
 
     /// Where the value at `path` starts, or the closest ancestor that is known.
@@ -169,7 +178,7 @@ enum Frame {
     Mapping {
         path: FieldPath,
         pending_key: Option<(String, Marker)>,
-        keys_seen: usize,
+        keys: Vec<String>,
     },
     Sequence {
         path: FieldPath,
@@ -182,6 +191,7 @@ struct IndexBuilder {
     stack: Vec<Frame>,
     nodes: HashMap<FieldPath, NodePositions>,
     plain_scalars: HashMap<FieldPath, String>,
+    keys: HashMap<FieldPath, Vec<String>>,
     documents: usize,
 }
 
@@ -198,7 +208,7 @@ impl IndexBuilder {
             Some(Frame::Mapping {
                 path,
                 pending_key,
-                keys_seen,
+                keys,
             }) => match pending_key.take() {
                 Some((key, key_mark)) => {
                     let node_path = path.key(&key);
@@ -208,7 +218,7 @@ impl IndexBuilder {
                 None => {
                     // yaml-rust2 marks a block mapping where its first `:` is; the
                     // mapping really starts at its first key.
-                    if *keys_seen == 0 {
+                    if keys.is_empty() {
                         let first_key: Position = mark.into();
                         let node = self.nodes.entry(path.clone()).or_default();
                         if node
@@ -218,9 +228,10 @@ impl IndexBuilder {
                             node.value = Some(first_key);
                         }
                     }
-                    *keys_seen += 1;
                     // Complex (non-scalar) keys are indexed under a placeholder.
-                    *pending_key = Some((scalar_key.unwrap_or("?").to_string(), mark));
+                    let key = scalar_key.unwrap_or("?").to_string();
+                    keys.push(key.clone());
+                    *pending_key = Some((key, mark));
                     None
                 }
             },
@@ -261,7 +272,7 @@ impl MarkedEventReceiver for IndexBuilder {
                 self.stack.push(Frame::Mapping {
                     path,
                     pending_key: None,
-                    keys_seen: 0,
+                    keys: Vec::new(),
                 });
             }
             Event::SequenceStart(..) => {
@@ -275,7 +286,9 @@ impl MarkedEventReceiver for IndexBuilder {
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                self.stack.pop();
+                if let Some(Frame::Mapping { path, keys, .. }) = self.stack.pop() {
+                    self.keys.insert(path, keys);
+                }
             }
             _ => {}
         }
@@ -335,6 +348,25 @@ mod tests {
             .key("role")
             .key("name");
         assert_eq!(index.value(&missing), Position { line: 6, column: 5 });
+    }
+
+    #[test]
+    fn keeps_plain_scalars_and_keys_as_written() {
+        let index = LocationIndex::build(
+            "version: 1.10\nname: \"1.10\"\ntags: {~: a, 0x1F: b, \"q\": c}\nempty:\n",
+        );
+        let root = FieldPath::root();
+        assert_eq!(index.plain_text(&root.key("version")), Some("1.10"));
+        assert_eq!(index.plain_text(&root.key("name")), None);
+        assert_eq!(index.plain_text(&root.key("empty")), Some(""));
+        assert_eq!(
+            index.keys(&root.key("tags")),
+            Some(&["~".to_string(), "0x1F".to_string(), "q".to_string()][..])
+        );
+        assert_eq!(
+            index.keys(&root),
+            Some(&["version", "name", "tags", "empty"].map(String::from)[..])
+        );
     }
 
     #[test]

@@ -28,10 +28,10 @@
 //! the strict one, so valid manifests cost nothing extra.
 //!
 //! It follows serde_yaml's reading of YAML: any scalar is a string, as
-//! written (`1.10` stays `1.10`); a YAML tag is ignored except by `settings`
-//! and `conditions`, which refuse it. Where it is more lenient (a `~` where
-//! a list belongs reads as an empty list), `load` keeps the strict read's
-//! error as well, so no error is ever lost.
+//! written (`1.10` stays `1.10`); an empty value is an empty list or map,
+//! `~` or `null` is not; a YAML tag is ignored except by `settings` and
+//! `conditions`, which refuse it. Should the two reads still disagree on a
+//! value, `load` keeps the strict read's error as well: none is ever lost.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -60,6 +60,9 @@ pub enum ProblemKind {
     MissingField,
     /// A field the spec type does not have; it is skipped.
     UnknownField,
+    /// A key that is not text (a list or a map used as a key); the path
+    /// names the map, as serde does, and the entry is skipped.
+    KeyNotText,
 }
 
 /// One value the lenient read could not take.
@@ -88,8 +91,12 @@ impl Recovered {
     pub fn unread(&self) -> Unread {
         let mut unread = Unread::default();
         for problem in &self.problems {
-            if problem.kind != ProblemKind::UnknownField {
-                unread.insert(problem.path.clone());
+            match problem.kind {
+                ProblemKind::WrongType | ProblemKind::InvalidValue | ProblemKind::MissingField => {
+                    unread.insert(problem.path.clone());
+                }
+                // Skipped entries: the rest of their map is read.
+                ProblemKind::UnknownField | ProblemKind::KeyNotText => {}
             }
         }
         unread
@@ -312,17 +319,48 @@ impl<'a> Node<'a> {
         })
     }
 
-    /// A mapping key as text; a key that is not a scalar is reported and skipped.
-    fn key_text(&self, key: &'a Value) -> Option<String> {
+    /// The value as a number or boolean field reads it. serde_yaml reads
+    /// those from any unquoted scalar, even one tagged `!!str`, which a
+    /// `Value` keeps as a string.
+    fn typed_scalar(&self) -> Cow<'a, Value> {
+        let value = untagged(self.value);
+        if let (Value::String(_), Some(written)) = (value, self.reader.index.plain_text(&self.path))
+        {
+            if let Ok(resolved) = serde_yaml::from_str::<Value>(written) {
+                if !matches!(resolved, Value::String(_) | Value::Null) {
+                    return Cow::Owned(resolved);
+                }
+            }
+        }
+        Cow::Borrowed(value)
+    }
+
+    /// Whether the value was written empty (`tags:`), which serde_yaml reads
+    /// as an empty list or map, unlike an explicit `~` or `null`. Values
+    /// the index does not know (behind an alias) are given the benefit.
+    fn written_empty(&self) -> bool {
+        self.reader
+            .index
+            .plain_text(&self.path)
+            .is_none_or(str::is_empty)
+    }
+
+    /// A mapping key as text, as written (serde_yaml reads `~:` as the key
+    /// `~`); a key that is not a scalar is reported and skipped.
+    fn key_text(&self, key: &'a Value, written: Option<&str>) -> Option<String> {
         match untagged(key) {
             Value::String(text) => Some(text.clone()),
-            Value::Null => Some("null".into()),
-            Value::Bool(boolean) => Some(boolean.to_string()),
-            Value::Number(number) => Some(number.to_string()),
+            scalar @ (Value::Null | Value::Bool(_) | Value::Number(_)) => Some(match written {
+                Some(written) => written.to_string(),
+                None if scalar.is_null() => String::new(),
+                None => serde_yaml::to_string(scalar)
+                    .map(|text| text.trim_end().to_string())
+                    .unwrap_or_default(),
+            }),
             other => {
                 self.reader.record(
-                    ProblemKind::WrongType,
-                    self.path.key("?"),
+                    ProblemKind::KeyNotText,
+                    self.path.clone(),
                     format!(
                         "invalid type: {} as a key, expected a string",
                         describe(other)
@@ -334,10 +372,18 @@ impl<'a> Node<'a> {
     }
 
     fn entries(&self, mapping: &'a serde_yaml::Mapping) -> Vec<(String, Option<Node<'a>>)> {
+        // The index has the keys as written, unless the mapping sits behind
+        // an alias (then the counts differ, or there is no entry).
+        let written = self
+            .reader
+            .index
+            .keys(&self.path)
+            .filter(|keys| keys.len() == mapping.len());
         mapping
             .iter()
-            .filter_map(|(key, value)| {
-                let key = self.key_text(key)?;
+            .enumerate()
+            .filter_map(|(position, (key, value))| {
+                let key = self.key_text(key, written.map(|keys| keys[position].as_str()))?;
                 let path = self.path.key(&key);
                 Some((key, Some(self.child(value, path))))
             })
@@ -351,7 +397,7 @@ impl<'a> Node<'a> {
         max: i128,
     ) -> Result<V::Value, Unreadable> {
         let expected = integer_words(min, max);
-        if let Value::Number(number) = untagged(self.value) {
+        if let Value::Number(number) = self.typed_scalar().as_ref() {
             let integer = number
                 .as_i64()
                 .map(i128::from)
@@ -411,7 +457,7 @@ impl<'de> Deserializer<'de> for Node<'_> {
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unreadable> {
-        match untagged(self.value) {
+        match self.typed_scalar().as_ref() {
             Value::Bool(boolean) => visitor.visit_bool(*boolean),
             _ => {
                 self.wrong_type("a boolean");
@@ -430,7 +476,7 @@ impl<'de> Deserializer<'de> for Node<'_> {
     }
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unreadable> {
-        match untagged(self.value) {
+        match self.typed_scalar().as_ref() {
             Value::Number(number) => visitor.visit_f64(number.as_f64().unwrap_or(f64::NAN)),
             _ => {
                 self.wrong_type("a number");
@@ -465,8 +511,9 @@ impl<'de> Deserializer<'de> for Node<'_> {
         self.deserialize_bytes(visitor)
     }
 
+    /// Null is none; as for serde_yaml, a tagged empty value (`!tag`) is not.
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unreadable> {
-        match untagged(self.value) {
+        match self.value {
             Value::Null => visitor.visit_none(),
             _ => visitor.visit_some(self),
         }
@@ -495,14 +542,14 @@ impl<'de> Deserializer<'de> for Node<'_> {
         visitor.visit_newtype_struct(self)
     }
 
-    /// A sequence; null (an empty value) reads as an empty one.
+    /// A sequence; an empty value reads as an empty one.
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unreadable> {
         match untagged(self.value) {
             Value::Sequence(items) => visitor.visit_seq(Elements {
                 parent: &self,
                 items: items.iter().enumerate(),
             }),
-            Value::Null => visitor.visit_seq(Nothing),
+            Value::Null if self.written_empty() => visitor.visit_seq(Nothing),
             _ => {
                 self.wrong_type("a sequence");
                 visitor.visit_seq(Nothing)
@@ -527,11 +574,11 @@ impl<'de> Deserializer<'de> for Node<'_> {
         self.deserialize_seq(visitor)
     }
 
-    /// A map with any keys; null (an empty value) reads as an empty one.
+    /// A map with any keys; an empty value reads as an empty one.
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unreadable> {
         match untagged(self.value) {
             Value::Mapping(mapping) => visitor.visit_map(Entries::new(self.entries(mapping))),
-            Value::Null => visitor.visit_map(Nothing),
+            Value::Null if self.written_empty() => visitor.visit_map(Nothing),
             _ => {
                 self.wrong_type("a map");
                 visitor.visit_map(Nothing)
@@ -549,7 +596,7 @@ impl<'de> Deserializer<'de> for Node<'_> {
     ) -> Result<V::Value, Unreadable> {
         let mut entries = match untagged(self.value) {
             Value::Mapping(mapping) => self.entries(mapping),
-            Value::Null => Vec::new(),
+            Value::Null if self.written_empty() => Vec::new(),
             _ => {
                 self.wrong_type("a map");
                 return Placeholder.deserialize_struct(name, fields, visitor);
@@ -937,6 +984,21 @@ mod tests {
         );
         let bucket = recovered.manifest.instances[0].bucket.as_ref().unwrap();
         assert_eq!(bucket.region, "us-west-2");
+    }
+
+    #[test]
+    fn an_empty_value_is_an_empty_list_and_null_is_a_wrong_type() {
+        let recovered = read(
+            "version: 1\ndefaults:\n  tags:\ninstances:\n  - name: a\n    kind: source\n    managedPolicies: ~\n  - name: b\n    kind: source\n    permissions:\n",
+        );
+        assert_eq!(
+            problems(&recovered),
+            [(
+                ProblemKind::WrongType,
+                "instances[0].managedPolicies".to_string()
+            )]
+        );
+        assert_eq!(recovered.manifest.instances.len(), 2);
     }
 
     #[test]
