@@ -9,7 +9,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use fnctl::manifest::location::LocationIndex;
 use fnctl::manifest::recover::{self, ProblemKind};
 use fnctl::manifest::spec::ManifestFile;
 use fnctl::manifest::{self, ManifestSet};
@@ -706,8 +705,7 @@ proptest! {
         // loader then keeps the strict read's error alone, as before.
         let as_value = serde_yaml::from_str::<serde_yaml::Value>(&text);
         if let (Ok(strict), Ok(_)) = (serde_yaml::from_str::<ManifestFile>(&text), as_value) {
-            let index = LocationIndex::build(&text);
-            let lenient = recover::read_manifest(&text, &index);
+            let lenient = recover::read_manifest(&text);
             prop_assert!(lenient.is_some(), "the lenient read refused\n{}", text);
             let lenient = lenient.unwrap();
             prop_assert_eq!(content(&lenient.manifest), content(&strict), "{}", text);
@@ -731,7 +729,7 @@ proptest! {
         render_block(&doc, 0, &mut text);
         // Documents the lenient read cannot take at all (YAML syntax, no
         // mapping) report one parse error whatever they hold.
-        prop_assume!(recover::read_manifest(&text, &LocationIndex::build(&text)).is_some());
+        prop_assume!(recover::read_manifest(&text).is_some());
         let (address, leaf) = &leaves[pick.index(leaves.len())];
         let mut mistyped = doc.clone();
         let nested = Node::Flow(Box::new(Node::Seq(vec![Node::Seq(vec![Node::Scalar("x".into())])])));

@@ -198,7 +198,7 @@ fn deserialize(
     };
     let field = tracked_path(&track.path());
     let strict = type_error(&error, &field, path, index);
-    let Some(recovered) = recover::read_manifest(text, index) else {
+    let Some(recovered) = recover::read_manifest(text) else {
         // Not a mapping, or past a parser limit: the strict error says it all.
         for field in &unknown_fields {
             diagnostics.push(unknown_field(field, path, index));

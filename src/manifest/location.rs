@@ -2,7 +2,7 @@
 //! (`instances[2].role.name`). serde tells *what* is wrong and at which path;
 //! this index turns the path into the line and column a person can jump to.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -97,10 +97,20 @@ struct NodePositions {
 #[derive(Debug, Default)]
 pub struct LocationIndex {
     nodes: HashMap<FieldPath, NodePositions>,
-    /// Unquoted scalars, as written: YAML may read them as numbers, booleans
-    /// or null, and a string field still takes their text.
+    plain_scalars: HashSet<FieldPath>,
+    written: Option<WrittenText>,
+}
+
+/// The text of scalars and keys as written, which a `serde_yaml::Value`
+/// loses (`1.10` becomes the number 1.1, the key `~` becomes null).
+/// Only reading a manifest value by value needs it (see `recover`), so only
+/// [`LocationIndex::build_keeping_text`] keeps it: valid manifests do not
+/// pay for it.
+#[derive(Debug, Default)]
+struct WrittenText {
+    /// Unquoted scalars.
     plain_scalars: HashMap<FieldPath, String>,
-    /// The keys of each mapping, in order, as written.
+    /// The keys of each mapping, in order.
     keys: HashMap<FieldPath, Vec<String>>,
 }
 
@@ -108,7 +118,19 @@ impl LocationIndex {
     /// Indexes `source`; a document the scanner rejects yields an empty index
     /// (serde reports the syntax error with its own position).
     pub fn build(source: &str) -> Self {
-        let mut builder = IndexBuilder::default();
+        Self::index(source, None)
+    }
+
+    /// Indexes `source` and keeps the text of its plain scalars and keys.
+    pub fn build_keeping_text(source: &str) -> Self {
+        Self::index(source, Some(WrittenText::default()))
+    }
+
+    fn index(source: &str, written: Option<WrittenText>) -> Self {
+        let mut builder = IndexBuilder {
+            written,
+            ..IndexBuilder::default()
+        };
         let mut parser = Parser::new_from_str(source);
         // Event by event rather than `Parser::load`, which recurses and can
         // overflow the stack on hostile nesting; deeper than any manifest
@@ -123,26 +145,28 @@ impl LocationIndex {
         LocationIndex {
             nodes: builder.nodes,
             plain_scalars: builder.plain_scalars,
-            keys: builder.keys,
+            written: builder.written,
         }
     }
 
     /// Whether the value at `path` is an unquoted scalar (YAML may read it as
     /// a number or boolean).
     pub fn is_plain_scalar(&self, path: &FieldPath) -> bool {
-        self.plain_scalars.contains_key(path)
+        self.plain_scalars.contains(path)
     }
 
     /// The text of the unquoted scalar at `path`, as written (`1.10`, not the
-    /// number 1.1), when there is one.
+    /// number 1.1), when there is one and the text was kept.
     pub fn plain_text(&self, path: &FieldPath) -> Option<&str> {
-        self.plain_scalars.get(path).map(String::as_str)
+        let written = self.written.as_ref()?;
+        written.plain_scalars.get(path).map(String::as_str)
     }
 
     /// The keys of the mapping at `path` in document order, as written
-    /// (`~`, not null), when it is indexed.
+    /// (`~`, not null), when it is indexed and the text was kept.
     pub fn keys(&self, path: &FieldPath) -> Option<&[String]> {
-        self.keys.get(path).map(Vec::as_slice)
+        let written = self.written.as_ref()?;
+        written.keys.get(path).map(Vec::as_slice)
     }
 
     /// Where the value at `path` starts, or the closest ancestor that is known.
@@ -178,6 +202,8 @@ enum Frame {
     Mapping {
         path: FieldPath,
         pending_key: Option<(String, Marker)>,
+        keys_seen: usize,
+        /// The keys so far, when the text is kept.
         keys: Vec<String>,
     },
     Sequence {
@@ -190,8 +216,8 @@ enum Frame {
 struct IndexBuilder {
     stack: Vec<Frame>,
     nodes: HashMap<FieldPath, NodePositions>,
-    plain_scalars: HashMap<FieldPath, String>,
-    keys: HashMap<FieldPath, Vec<String>>,
+    plain_scalars: HashSet<FieldPath>,
+    written: Option<WrittenText>,
     documents: usize,
 }
 
@@ -208,6 +234,7 @@ impl IndexBuilder {
             Some(Frame::Mapping {
                 path,
                 pending_key,
+                keys_seen,
                 keys,
             }) => match pending_key.take() {
                 Some((key, key_mark)) => {
@@ -218,7 +245,7 @@ impl IndexBuilder {
                 None => {
                     // yaml-rust2 marks a block mapping where its first `:` is; the
                     // mapping really starts at its first key.
-                    if keys.is_empty() {
+                    if *keys_seen == 0 {
                         let first_key: Position = mark.into();
                         let node = self.nodes.entry(path.clone()).or_default();
                         if node
@@ -228,9 +255,12 @@ impl IndexBuilder {
                             node.value = Some(first_key);
                         }
                     }
+                    *keys_seen += 1;
                     // Complex (non-scalar) keys are indexed under a placeholder.
                     let key = scalar_key.unwrap_or("?").to_string();
-                    keys.push(key.clone());
+                    if self.written.is_some() {
+                        keys.push(key.clone());
+                    }
                     *pending_key = Some((key, mark));
                     None
                 }
@@ -255,7 +285,10 @@ impl MarkedEventReceiver for IndexBuilder {
                 if let Some(path) = self.next_node_path(Some(&value), mark) {
                     self.record_value(&path, mark);
                     if style == TScalarStyle::Plain {
-                        self.plain_scalars.insert(path, value);
+                        if let Some(written) = &mut self.written {
+                            written.plain_scalars.insert(path.clone(), value);
+                        }
+                        self.plain_scalars.insert(path);
                     }
                 }
             }
@@ -272,6 +305,7 @@ impl MarkedEventReceiver for IndexBuilder {
                 self.stack.push(Frame::Mapping {
                     path,
                     pending_key: None,
+                    keys_seen: 0,
                     keys: Vec::new(),
                 });
             }
@@ -286,8 +320,11 @@ impl MarkedEventReceiver for IndexBuilder {
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                if let Some(Frame::Mapping { path, keys, .. }) = self.stack.pop() {
-                    self.keys.insert(path, keys);
+                let frame = self.stack.pop();
+                if let (Some(written), Some(Frame::Mapping { path, keys, .. })) =
+                    (&mut self.written, frame)
+                {
+                    written.keys.insert(path, keys);
                 }
             }
             _ => {}
@@ -352,9 +389,12 @@ mod tests {
 
     #[test]
     fn keeps_plain_scalars_and_keys_as_written() {
-        let index = LocationIndex::build(
-            "version: 1.10\nname: \"1.10\"\ntags: {~: a, 0x1F: b, \"q\": c}\nempty:\n",
+        let source = "version: 1.10\nname: \"1.10\"\ntags: {~: a, 0x1F: b, \"q\": c}\nempty:\n";
+        assert_eq!(
+            LocationIndex::build(source).plain_text(&FieldPath::root().key("version")),
+            None
         );
+        let index = LocationIndex::build_keeping_text(source);
         let root = FieldPath::root();
         assert_eq!(index.plain_text(&root.key("version")), Some("1.10"));
         assert_eq!(index.plain_text(&root.key("name")), None);

@@ -131,14 +131,15 @@ impl Unread {
 /// Reads a manifest value by value. `None` when the text is not a YAML
 /// mapping at all, or breaks a limit of the parser (the strict read's error
 /// says why).
-pub fn read_manifest(text: &str, index: &LocationIndex) -> Option<Recovered> {
+pub fn read_manifest(text: &str) -> Option<Recovered> {
     let value: Value = serde_yaml::from_str(text).ok()?;
     if !value.is_mapping() {
         return None;
     }
+    let index = LocationIndex::build_keeping_text(text);
     let reader = Reader {
         problems: RefCell::new(Vec::new()),
-        index,
+        index: &index,
     };
     let node = Node {
         reader: &reader,
@@ -894,7 +895,7 @@ mod tests {
     use crate::model::FunctionKind;
 
     fn read(text: &str) -> Recovered {
-        read_manifest(text, &LocationIndex::build(text)).expect("a YAML mapping")
+        read_manifest(text).expect("a YAML mapping")
     }
 
     /// The problems found, by path.
@@ -1032,10 +1033,7 @@ mod tests {
     #[test]
     fn documents_that_are_not_mappings_are_left_to_the_strict_read() {
         for text in ["", "~", "- a\n- b\n", "just text", "a: [1\n"] {
-            assert!(
-                read_manifest(text, &LocationIndex::build(text)).is_none(),
-                "{text:?}"
-            );
+            assert!(read_manifest(text).is_none(), "{text:?}");
         }
     }
 }
