@@ -207,8 +207,8 @@ fn deserialize(
         return (None, Unread::default());
     };
     let mut unread = recovered.unread();
-    // The lenient read is a little more lenient than serde_yaml (a `~` where
-    // a list belongs is an empty list there); never lose the strict error.
+    // The lenient read follows serde_yaml; should the two ever disagree on a
+    // value, the strict error is kept, so no error is lost.
     let covered = recovered.problems.iter().any(|problem| {
         problem.path == field
             || (problem.kind == ProblemKind::MissingField && problem.path.parent() == field)
@@ -388,4 +388,57 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> FieldPath {
     let mut segments = Vec::new();
     walk(path, &mut segments);
     FieldPath(segments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<(&'static str, String)> {
+        let mut diagnostics = Vec::new();
+        let index = LocationIndex::build(text);
+        deserialize(text, Path::new("m.yaml"), &index, &mut diagnostics);
+        let mut found: Vec<(&'static str, String)> =
+            diagnostics.into_iter().map(|d| (d.code, d.field)).collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn every_wrong_value_of_a_file_is_reported() {
+        assert_eq!(
+            problems("version: 1\ninstances:\n  - { name: a, kind: lambda }\n  - { name: [b], kind: source, extra: 1 }\n"),
+            [
+                ("invalid-value", "instances[0].kind".to_string()),
+                ("unknown-field", "instances[1].extra".to_string()),
+                ("wrong-type", "instances[1].name".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_strict_error_is_kept_where_the_lenient_read_accepts_more() {
+        // serde_yaml refuses a quoted number as an integer even when tagged
+        // `!!int`; its `Value` takes it. The strict error is kept.
+        assert_eq!(
+            problems("version: 1\ninstances:\n  - { name: a, kind: source, role: { maxSessionDuration: !!int \"4000\" } }\n  - { name: b, kind: lambda }\n"),
+            [
+                ("invalid-value", "instances[1].kind".to_string()),
+                ("wrong-type", "instances[0].role.maxSessionDuration".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_document_the_lenient_read_cannot_take_keeps_the_strict_error() {
+        // An integer beyond 64 bits: serde_yaml skips it under an unknown
+        // field, but cannot hold it in a `Value`.
+        assert_eq!(
+            problems("version: 1\nbogus: 99999999999999999999999\ninstances:\n  - { name: a, kind: lambda }\n"),
+            [
+                ("invalid-value", "instances[0].kind".to_string()),
+                ("unknown-field", "bogus".to_string()),
+            ]
+        );
+    }
 }
