@@ -1,12 +1,16 @@
 //! The untrusted-input guarantee: the manifest loader never panics, whatever
 //! the file holds — arbitrary bytes, YAML-ish text built from the manifest's
 //! own field names, alias bombs, absurd nesting — and every problem it
-//! reports has a real place (line and column from 1).
+//! reports has a real place (line and column from 1). And the promise that a
+//! wrong type hides nothing: the value-by-value read agrees with serde where
+//! serde reads, and mistyping one field changes no other diagnostic.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 
+use fnctl::manifest::recover::{self, ProblemKind};
+use fnctl::manifest::spec::ManifestFile;
 use fnctl::manifest::{self, ManifestSet};
 use proptest::prelude::*;
 use support::{fnctl_offline, workspace, write_file};
@@ -502,6 +506,278 @@ proptest! {
             // A valid document yields every instance it declares.
             prop_assert_eq!(set.instances.len(), instances, "{}", text);
         }
+    }
+}
+
+// ------------------------------------------- reading value by value
+
+/// A manifest's content as JSON, to compare two reads of it.
+fn content(manifest: &ManifestFile) -> serde_json::Value {
+    serde_json::to_value(manifest).expect("a manifest serializes")
+}
+
+/// A tree position: the child taken at each level (entry of a map, element
+/// of a sequence; a flow wrapper is stepped through).
+type Address = Vec<usize>;
+
+/// Leaves whose value no other check depends on, as steps under an
+/// instance: a key, `#` for any element, `*` for any (plain) map key.
+const INDEPENDENT_LEAVES: &[&[&str]] = &[
+    &["role", "description"],
+    &["role", "permissionsBoundary"],
+    &["role", "maxSessionDuration"],
+    &["role", "tags", "*"],
+    &["bucket", "prefix"],
+    &["permissions", "#", "actions", "#"],
+    &["permissions", "#", "resources", "#"],
+];
+
+fn unwrap_flow(node: &Node) -> (&Node, bool) {
+    match node {
+        Node::Flow(inner) => (inner, true),
+        other => (other, false),
+    }
+}
+
+/// Follows `steps` from `node`, collecting (address, field path) of every match.
+fn find_leaves(
+    node: &Node,
+    steps: &[&str],
+    address: Address,
+    field: String,
+    found: &mut Vec<(Address, String)>,
+) {
+    let Some((step, rest)) = steps.split_first() else {
+        // A scalar that is there (an empty one in a flow list is no
+        // element) and defines no anchor another node may use.
+        if let Node::Scalar(text) = node {
+            if !text.trim().is_empty() && !text.starts_with('&') {
+                found.push((address, field));
+            }
+        }
+        return;
+    };
+    let (node, wrapped) = unwrap_flow(node);
+    let mut address = address;
+    if wrapped {
+        address.push(0);
+    }
+    match (node, *step) {
+        (Node::Seq(items), "#") => {
+            for (n, item) in items.iter().enumerate() {
+                let mut next = address.clone();
+                next.push(n);
+                find_leaves(item, rest, next, format!("{field}[{n}]"), found);
+            }
+        }
+        (Node::Map(entries), step) => {
+            for (n, (key, value)) in entries.iter().enumerate() {
+                let plain = !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_:-".contains(c));
+                if (step == "*" && plain) || key == step {
+                    let mut next = address.clone();
+                    next.push(n);
+                    find_leaves(value, rest, next, format!("{field}.{key}"), found);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn replace_at(node: &mut Node, address: &[usize], new: Node) {
+    let Some((first, rest)) = address.split_first() else {
+        *node = new;
+        return;
+    };
+    match node {
+        Node::Flow(inner) => replace_at(inner, rest, new),
+        Node::Map(entries) => replace_at(&mut entries[*first].1, rest, new),
+        Node::Seq(items) => replace_at(&mut items[*first], rest, new),
+        Node::Scalar(_) => unreachable!("addresses lead through containers"),
+    }
+}
+
+/// Every independent scalar leaf of every instance of a document.
+fn independent_leaves(doc: &Node) -> Vec<(Address, String)> {
+    let mut found = Vec::new();
+    let Node::Map(entries) = doc else {
+        return found;
+    };
+    for (n, (key, instances)) in entries.iter().enumerate() {
+        if key != "instances" {
+            continue;
+        }
+        let (list, wrapped) = unwrap_flow(instances);
+        let Node::Seq(items) = list else { continue };
+        for (i, item) in items.iter().enumerate() {
+            let mut address = vec![n];
+            if wrapped {
+                address.push(0);
+            }
+            address.push(i);
+            for steps in INDEPENDENT_LEAVES {
+                find_leaves(
+                    item,
+                    steps,
+                    address.clone(),
+                    format!("instances[{i}]"),
+                    &mut found,
+                );
+            }
+        }
+    }
+    found
+}
+
+/// The value at a field path like `instances[0].role.tags.k` (keys of
+/// letters, digits and `_:-` only, as `find_leaves` picks them).
+fn value_at<'v>(
+    value: &'v mut serde_yaml::Value,
+    field: &str,
+) -> Option<&'v mut serde_yaml::Value> {
+    let mut current = value;
+    for part in field.split('.') {
+        let mut pieces = part.split('[');
+        let key = pieces.next()?;
+        current = current.get_mut(key)?;
+        for index in pieces {
+            current = current.get_mut(index.strip_suffix(']')?.parse::<usize>().ok()?)?;
+        }
+    }
+    Some(current)
+}
+
+/// (severity, code, field) of every diagnostic, sorted.
+fn summary(set: &ManifestSet) -> Vec<(String, String, String)> {
+    let mut list: Vec<(String, String, String)> = set
+        .diagnostics
+        .iter()
+        .map(|d| {
+            (
+                format!("{:?}", d.severity),
+                d.code.to_string(),
+                d.field.clone(),
+            )
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+fn at_or_under(field: &str, leaf: &str) -> bool {
+    field == leaf
+        || field
+            .strip_prefix(leaf)
+            .is_some_and(|rest| rest.starts_with(['.', '[']))
+}
+
+/// Documents of shaped instances, which usually have independent leaves.
+fn shaped_document() -> impl Strategy<Value = (Node, usize)> {
+    prop::collection::vec(shaped_instance(), 1..4).prop_map(|instances| {
+        let count = instances.len();
+        let doc = Node::Map(vec![
+            ("version".to_string(), Node::Scalar("1".into())),
+            ("instances".to_string(), Node::Seq(instances)),
+        ]);
+        (doc, count)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        // Documents without an independent leaf are skipped.
+        max_global_rejects: 100_000,
+        ..ProptestConfig::with_cases(CASES)
+    })]
+
+    /// The value-by-value read follows serde_yaml: where serde reads a
+    /// document, it reads the same content and finds nothing but the unknown
+    /// fields serde skips.
+    #[test]
+    fn the_lenient_read_agrees_with_serde_where_serde_reads((doc, _) in document()) {
+        let mut text = String::new();
+        render_block(&doc, 0, &mut text);
+        // serde_yaml refuses some documents as a `Value` that it reads as a
+        // manifest (an integer beyond 64 bits under an unknown field): the
+        // loader then keeps the strict read's error alone, as before.
+        let as_value = serde_yaml::from_str::<serde_yaml::Value>(&text);
+        if let (Ok(strict), Ok(_)) = (serde_yaml::from_str::<ManifestFile>(&text), as_value) {
+            let lenient = recover::read_manifest(&text);
+            prop_assert!(lenient.is_some(), "the lenient read refused\n{}", text);
+            let lenient = lenient.unwrap();
+            prop_assert_eq!(content(&lenient.manifest), content(&strict), "{}", text);
+            for problem in &lenient.problems {
+                prop_assert_eq!(problem.kind, ProblemKind::UnknownField, "{:?}\n{}", problem, text);
+            }
+        }
+    }
+
+    /// A wrong type in one field changes nothing but that field's own
+    /// diagnostics: every other problem is still reported, and nothing new
+    /// appears but the wrong type itself.
+    #[test]
+    fn a_wrong_type_in_one_field_changes_nothing_else(
+        (doc, _) in prop_oneof![document(), shaped_document()],
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let leaves = independent_leaves(&doc);
+        prop_assume!(!leaves.is_empty());
+        let mut text = String::new();
+        render_block(&doc, 0, &mut text);
+        // Documents the lenient read cannot take at all (YAML syntax, no
+        // mapping) report one parse error whatever they hold.
+        prop_assume!(recover::read_manifest(&text).is_some());
+        let (address, leaf) = &leaves[pick.index(leaves.len())];
+        let mut mistyped = doc.clone();
+        let nested = Node::Flow(Box::new(Node::Seq(vec![Node::Seq(vec![Node::Scalar("x".into())])])));
+        replace_at(&mut mistyped, address, nested);
+        let mut mistyped_text = String::new();
+        render_block(&mistyped, 0, &mut mistyped_text);
+        // The rendered YAML must mean what the tree says (a scalar like `#`
+        // can turn the rest of a line into a comment): the leaf is a scalar
+        // before and the nested list after.
+        let parsed = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).ok();
+        let (Some(mut expected_yaml), Some(changed)) = (parsed(&text), parsed(&mistyped_text)) else {
+            return Err(TestCaseError::reject("not YAML"));
+        };
+        let replaced = value_at(&mut expected_yaml, leaf)
+            .filter(|v| !v.is_sequence() && !v.is_mapping() && !v.is_null())
+            .map(|v| *v = serde_yaml::from_str("[[x]]").expect("YAML"))
+            .is_some();
+        prop_assume!(replaced && expected_yaml == changed);
+
+        let (before, _dir) = load_bytes(text.as_bytes());
+        let (after, _dir2) = load_bytes(mistyped_text.as_bytes());
+        // The reference lint judges an action by the resources (and other
+        // actions) of its statements: a mistyped permission item takes away
+        // part of what these findings are about, so they are not "other"
+        // problems of that instance's permissions.
+        let cross_field = |(_, code, field): &(String, String, String)| {
+            leaf.contains(".permissions[")
+                && field.split(".permissions[").next() == leaf.split(".permissions[").next()
+                && ["resource-mismatch", "privilege-escalation", "resource-exposure", "unused-resource"]
+                    .contains(&code.as_str())
+        };
+        let mut expected: Vec<(String, String, String)> = summary(&before)
+            .into_iter()
+            .filter(|(_, _, field)| !at_or_under(field, leaf))
+            .filter(|item| !cross_field(item))
+            .collect();
+        expected.push(("Error".into(), "wrong-type".into(), leaf.clone()));
+        expected.sort();
+        let after: Vec<(String, String, String)> =
+            summary(&after).into_iter().filter(|item| !cross_field(item)).collect();
+        prop_assert_eq!(
+            after,
+            expected,
+            "mistyped {}\n--- before ---\n{}\n--- after ---\n{}",
+            leaf,
+            text,
+            mistyped_text
+        );
     }
 }
 

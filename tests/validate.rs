@@ -651,30 +651,11 @@ fn the_text_report_lists_the_same_problems_as_json() {
         .run();
     out.assert_exit(1)
         .assert_stderr_contains("nothing was sent to AWS");
-    assert!(out.stdout.is_empty(), "text diagnostics go to stderr");
-    let list = diagnostics(&report);
-    assert!(list.len() >= set.expected.len(), "{report:#}");
-    for d in list {
-        let heading = format!(
-            "error[{}]: {}",
-            d["code"].as_str().unwrap(),
-            d["message"].as_str().unwrap()
-        );
-        // A problem with the whole file names no field in the text form.
-        let field = match d["field"].as_str().unwrap() {
-            "(document)" => String::new(),
-            field => format!(" ({field})"),
-        };
-        let place = format!(
-            "--> {}:{}:{}{field}",
-            d["file"].as_str().unwrap(),
-            d["line"],
-            d["column"],
-        );
-        out.assert_stderr_contains(&heading)
-            .assert_stderr_contains(&place);
-    }
-    out.assert_stderr_contains(&format!("{} error(s)", list.len()));
+    assert!(
+        diagnostics(&report).len() >= set.expected.len(),
+        "{report:#}"
+    );
+    assert_text_lists_the_json_diagnostics(&out, &report);
 }
 
 #[test]
@@ -704,6 +685,565 @@ instances:
     let dir_text = dir.path().display().to_string();
     let stderr = out.stderr.replace(&dir_text, "[DIR]");
     insta::assert_snapshot!(stderr);
+}
+
+// ------------------------------------------- a wrong type hides nothing
+
+/// (file name, line, column, code, field path) of one diagnostic.
+type Located = (String, usize, usize, String, String);
+
+fn located(report: &Value) -> BTreeSet<Located> {
+    diagnostics(report)
+        .iter()
+        .map(|d| {
+            (
+                file_name(d),
+                d["line"].as_u64().expect("`line` is a number") as usize,
+                d["column"].as_u64().expect("`column` is a number") as usize,
+                d["code"].as_str().expect("`code` is a string").to_string(),
+                d["field"]
+                    .as_str()
+                    .expect("`field` is a string")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Says what is missing and what is extra between two sets of diagnostics.
+#[track_caller]
+fn assert_located(actual: &BTreeSet<Located>, expected: &BTreeSet<Located>, report: &Value) {
+    if actual == expected {
+        return;
+    }
+    let mut message = String::from("diagnostics differ from the expected set\n");
+    for place in expected.difference(actual) {
+        writeln!(message, "  missing:    {place:?}").unwrap();
+    }
+    for place in actual.difference(expected) {
+        writeln!(message, "  unexpected: {place:?}").unwrap();
+    }
+    writeln!(
+        message,
+        "--- report ---\n{}",
+        serde_json::to_string_pretty(report).unwrap()
+    )
+    .unwrap();
+    panic!("{message}");
+}
+
+/// Every diagnostic of the JSON report appears in the text report, with its
+/// code, message, place and field path, and the error count matches.
+#[track_caller]
+fn assert_text_lists_the_json_diagnostics(text: &Output, report: &Value) {
+    assert!(text.stdout.is_empty(), "text diagnostics go to stderr");
+    let list = diagnostics(report);
+    let mut errors = 0;
+    for d in list {
+        let severity = d["severity"].as_str().unwrap();
+        if severity == "error" {
+            errors += 1;
+        }
+        let heading = format!(
+            "{severity}[{}]: {}",
+            d["code"].as_str().unwrap(),
+            d["message"].as_str().unwrap()
+        );
+        // A problem with the whole file names no field in the text form.
+        let field = match d["field"].as_str().unwrap() {
+            "(document)" => String::new(),
+            field => format!(" ({field})"),
+        };
+        let place = format!(
+            "--> {}:{}:{}{field}",
+            d["file"].as_str().unwrap(),
+            d["line"],
+            d["column"],
+        );
+        text.assert_stderr_contains(&heading)
+            .assert_stderr_contains(&place);
+    }
+    text.assert_stderr_contains(&format!("{errors} error(s)"));
+}
+
+/// Two files where wrong types and values (an enum, scalars, containers,
+/// list elements; in `defaults` and in instances; the `version` itself) sit
+/// next to every other kind of problem. Each file and each instance is
+/// checked whole: a wrong type hides nothing, and causes nothing else (no
+/// "missing field" for a field that is there, no check run on a value that
+/// was not read).
+fn wrong_types_set() -> BrokenSet {
+    let mut set = BrokenSet::new();
+    set.file(
+        "s1_types.yaml",
+        r#"version: 1
+defaults:
+  rolePath: segment
+  tags: [team, data]
+  colour: red
+instances:
+  - name: types-kind
+    kind: lambda
+    role:
+      name: bad role!
+      maxSessionDuration: one hour
+    bucket:
+      name: Bad_Bucket
+      region: us-west-2
+  - name: types-list
+    kind: destination
+    managedPolicies:
+      - arn:aws:iam::aws:policy/ReadOnlyAccess
+      - { arn: x }
+      - arn:aws:s3:::not-a-policy
+    permissions:
+      - actions: ["*"]
+        resources: ["arn:aws:s3:::b/*"]
+      - actions: [sqs:SendMessage, [nested]]
+        resources: "*"
+  - name: dup
+    kind: source
+    role:
+      tags: [a, b]
+      nmae: x
+"#,
+        &[],
+    );
+    set.file(
+        "s2_types.yaml",
+        r#"version: 1
+defaults:
+  account: [012345678901]
+  assumeRole: arn:aws:iam::111122223333:role/deployer
+instances:
+  - name: dup
+    kind: destination
+    allowWildcards: "yes"
+    permissions:
+      - actions: ["s3:*"]
+        resources: ["*"]
+  - name: [not, a, name]
+    kind: source
+  - kind: destination
+    role: { name: "bad name" }
+  - name: values
+    kind: source
+    bucket: { name: [x], region: us-west-2, access: everything }
+    externalId: { rotateAfterDays: -5 }
+"#,
+        &[],
+    );
+    let long_name = format!("long-{}", "x".repeat(55));
+    set.file(
+        "s3_version.yaml",
+        &format!(
+            r#"version: "1"
+instances:
+  - name: {long_name}
+    kind: source
+    role: [x]
+    bucket: {{ name: A, region: us-west-2 }}
+"#
+        ),
+        &[],
+    );
+    set
+}
+
+fn wrong_types_expected() -> BTreeSet<Located> {
+    let problems: &[(&str, usize, usize, &str, &str)] = &[
+        // s1: defaults.
+        (
+            "s1_types.yaml",
+            3,
+            13,
+            "invalid-role-path",
+            "defaults.rolePath",
+        ),
+        ("s1_types.yaml", 4, 9, "wrong-type", "defaults.tags"),
+        ("s1_types.yaml", 5, 3, "unknown-field", "defaults.colour"),
+        // s1: a wrong enum value and a wrong scalar next to a bad role and bucket name.
+        ("s1_types.yaml", 8, 11, "invalid-value", "instances[0].kind"),
+        (
+            "s1_types.yaml",
+            10,
+            13,
+            "invalid-role-name",
+            "instances[0].role.name",
+        ),
+        (
+            "s1_types.yaml",
+            11,
+            27,
+            "wrong-type",
+            "instances[0].role.maxSessionDuration",
+        ),
+        (
+            "s1_types.yaml",
+            13,
+            13,
+            "invalid-bucket-name",
+            "instances[0].bucket.name",
+        ),
+        // s1: wrong list elements, a string where a list belongs, a wildcard grant.
+        (
+            "s1_types.yaml",
+            19,
+            9,
+            "wrong-type",
+            "instances[1].managedPolicies[1]",
+        ),
+        (
+            "s1_types.yaml",
+            20,
+            9,
+            "invalid-arn",
+            "instances[1].managedPolicies[2]",
+        ),
+        (
+            "s1_types.yaml",
+            22,
+            19,
+            "wildcard-action",
+            "instances[1].permissions[0].actions[0]",
+        ),
+        (
+            "s1_types.yaml",
+            24,
+            36,
+            "wrong-type",
+            "instances[1].permissions[1].actions[1]",
+        ),
+        (
+            "s1_types.yaml",
+            25,
+            20,
+            "wrong-type",
+            "instances[1].permissions[1].resources",
+        ),
+        // s1: a list where a map belongs, and an unknown field beside it.
+        (
+            "s1_types.yaml",
+            29,
+            13,
+            "wrong-type",
+            "instances[2].role.tags",
+        ),
+        (
+            "s1_types.yaml",
+            30,
+            7,
+            "unknown-field",
+            "instances[2].role.nmae",
+        ),
+        // s2: the account is unknown, so `assumeRole` cannot mismatch it.
+        ("s2_types.yaml", 3, 12, "wrong-type", "defaults.account"),
+        // s2: still a duplicate of s1's `dup`; no lint, as `allowWildcards` was not read.
+        (
+            "s2_types.yaml",
+            6,
+            11,
+            "duplicate-instance",
+            "instances[0].name",
+        ),
+        (
+            "s2_types.yaml",
+            8,
+            21,
+            "wrong-type",
+            "instances[0].allowWildcards",
+        ),
+        // s2: a mistyped name is not missing, nor an invalid or duplicate name.
+        ("s2_types.yaml", 12, 11, "wrong-type", "instances[1].name"),
+        // s2: a name that is really missing, and the rest of that instance.
+        ("s2_types.yaml", 14, 5, "missing-field", "instances[2].name"),
+        (
+            "s2_types.yaml",
+            15,
+            19,
+            "invalid-role-name",
+            "instances[2].role.name",
+        ),
+        // s2: wrong values in flow mappings; a mistyped bucket name is not missing.
+        (
+            "s2_types.yaml",
+            18,
+            21,
+            "wrong-type",
+            "instances[3].bucket.name",
+        ),
+        (
+            "s2_types.yaml",
+            18,
+            53,
+            "invalid-value",
+            "instances[3].bucket.access",
+        ),
+        (
+            "s2_types.yaml",
+            19,
+            36,
+            "invalid-value",
+            "instances[3].externalId.rotateAfterDays",
+        ),
+        // s3: a quoted version does not hide the file; a role that was not read
+        // gives no default role name to check.
+        ("s3_version.yaml", 1, 10, "wrong-type", "version"),
+        ("s3_version.yaml", 5, 11, "wrong-type", "instances[0].role"),
+        (
+            "s3_version.yaml",
+            6,
+            21,
+            "invalid-bucket-name",
+            "instances[0].bucket.name",
+        ),
+    ];
+    problems
+        .iter()
+        .map(|(file, line, column, code, field)| {
+            (
+                file.to_string(),
+                *line,
+                *column,
+                code.to_string(),
+                field.to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_wrong_type_or_value_hides_no_other_problem() {
+    let set = wrong_types_set();
+    let out = fnctl_offline()
+        .current_dir(set.dir.path())
+        .args(["validate", "-f", "broken", "--format", "json"])
+        .run();
+    out.assert_exit(1);
+    let report = json_report(&out);
+    assert_eq!(report["valid"], Value::Bool(false), "{report:#}");
+    assert_located(&located(&report), &wrong_types_expected(), &report);
+    for diagnostic in diagnostics(&report) {
+        assert_eq!(diagnostic["severity"], "error", "{diagnostic:#}");
+    }
+
+    let text = fnctl_offline()
+        .current_dir(set.dir.path())
+        .args(["validate", "-f", "broken"])
+        .run();
+    text.assert_exit(1)
+        .assert_stderr_contains("nothing was sent to AWS");
+    assert_text_lists_the_json_diagnostics(&text, &report);
+}
+
+#[test]
+fn type_errors_say_what_was_expected_and_what_was_found() {
+    let set = wrong_types_set();
+    let out = fnctl_offline()
+        .current_dir(set.dir.path())
+        .args(["validate", "-f", "broken", "--format", "json"])
+        .run();
+    let report = json_report(&out);
+    let message = |field: &str| -> String {
+        diagnostics(&report)
+            .iter()
+            .find(|d| d["field"] == field && file_name(d) != "s3_version.yaml")
+            .unwrap_or_else(|| panic!("no diagnostic for {field}\n{report:#}"))["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let kind = message("instances[0].kind");
+    assert!(
+        kind.contains("lambda") && kind.contains("`source`") && kind.contains("`destination`"),
+        "{kind}"
+    );
+    let duration = message("instances[0].role.maxSessionDuration");
+    assert!(
+        duration.contains("one hour") && duration.contains("integer"),
+        "{duration}"
+    );
+    let tags = message("defaults.tags");
+    assert!(tags.contains("sequence") && tags.contains("map"), "{tags}");
+    let missing = message("instances[2].name");
+    assert!(missing.contains("missing field `name`"), "{missing}");
+}
+
+#[test]
+fn one_wrong_type_among_many_problems_renders_like_a_compiler() {
+    let dir = workspace();
+    write_file(
+        &dir,
+        "bad.yaml",
+        r#"version: 1
+instances:
+  - name: snap
+    kind: lambda
+    role:
+      name: bad role
+      maxSessionDuration: one hour
+    bucket:
+      name: Bad_Bucket
+      region: us-west-2
+    permissions:
+      - actions: ["*"]
+        resources: ["*"]
+"#,
+    );
+    let out = fnctl_offline()
+        .current_dir(dir.path())
+        .args(["validate", "-f"])
+        .arg(dir.path().join("bad.yaml"))
+        .run();
+    out.assert_exit(1);
+    let dir_text = dir.path().display().to_string();
+    let stderr = out.stderr.replace(&dir_text, "[DIR]");
+    insta::assert_snapshot!(stderr);
+}
+
+// ------------------------------------------------------------------ regions
+
+#[test]
+fn regions_of_every_partition_are_valid() {
+    let dir = workspace();
+    let regions = [
+        "us-east-1",
+        "us-west-2",
+        "mx-central-1",
+        "ap-southeast-7",
+        "il-central-1",
+        "ca-west-1",
+        "cn-northwest-1",
+        "us-gov-east-1",
+        "us-iso-west-1",
+        "us-isob-east-1",
+        "eu-isoe-west-1",
+        "us-isof-south-1",
+        "eusc-de-east-1",
+    ];
+    let mut text = String::from("version: 1\ninstances:\n");
+    for (n, region) in regions.iter().enumerate() {
+        writeln!(
+            text,
+            "  - name: region-{n}\n    kind: destination\n    bucket: {{ name: acme-region-{n}, region: {region} }}\n    permissions:\n      - actions: [sqs:SendMessage]\n        resources: [\"arn:aws:sqs:{region}:123456789012:q\"]"
+        )
+        .unwrap();
+    }
+    write_file(&dir, "regions.yaml", &text);
+    let out = fnctl_offline()
+        .current_dir(dir.path())
+        .args(["validate", "--format", "json", "-f", "regions.yaml"])
+        .run();
+    out.assert_exit(0);
+    let report = json_report(&out);
+    assert!(diagnostics(&report).is_empty(), "{report:#}");
+    assert_eq!(report["instances"], regions.len(), "{report:#}");
+}
+
+#[test]
+fn an_unknown_region_of_a_valid_shape_is_a_warning() {
+    let dir = workspace();
+    write_file(
+        &dir,
+        "regions.yaml",
+        r#"version: 1
+instances:
+  - name: new-region
+    kind: destination
+    bucket: { name: acme-new-region, region: us-west-9 }
+    permissions:
+      - actions: [sqs:SendMessage]
+        resources: ["arn:aws:sqs:eu-central-7:123456789012:q"]
+"#,
+    );
+    let out = fnctl_offline()
+        .current_dir(dir.path())
+        .args(["validate", "--format", "json", "-f", "regions.yaml"])
+        .run();
+    // AWS adds regions: one this fnctl does not know yet is not an error.
+    out.assert_exit(0);
+    let report = json_report(&out);
+    assert_eq!(report["valid"], Value::Bool(true), "{report:#}");
+    assert_eq!(report["instances"], 1, "{report:#}");
+    let expected: BTreeSet<Located> = [
+        (5, 46, "instances[0].bucket.region"),
+        (8, 21, "instances[0].permissions[0].resources[0]"),
+    ]
+    .iter()
+    .map(|(line, column, field)| {
+        (
+            "regions.yaml".to_string(),
+            *line,
+            *column,
+            "unknown-region".to_string(),
+            field.to_string(),
+        )
+    })
+    .collect();
+    assert_located(&located(&report), &expected, &report);
+    for diagnostic in diagnostics(&report) {
+        assert_eq!(diagnostic["severity"], "warning", "{diagnostic:#}");
+    }
+    let bucket = &diagnostics(&report)[0];
+    assert!(
+        bucket["message"].as_str().unwrap().contains("us-west-9"),
+        "{bucket:#}"
+    );
+
+    let text = fnctl_offline()
+        .current_dir(dir.path())
+        .args(["validate", "-f", "regions.yaml"])
+        .run();
+    text.assert_exit(0)
+        .assert_stderr_contains("warning[unknown-region]")
+        .assert_stderr_contains("valid, 2 warning(s)");
+}
+
+#[test]
+fn a_region_of_no_partition_shape_is_an_error() {
+    let dir = workspace();
+    write_file(
+        &dir,
+        "regions.yaml",
+        r#"version: 1
+instances:
+  - name: bad-regions
+    kind: destination
+    bucket: { name: acme-bad-regions, region: us-middle-1 }
+  - name: eusc-shape
+    kind: destination
+    bucket: { name: acme-eusc-shape, region: eu-eusc-east-1 }
+"#,
+    );
+    let out = fnctl_offline()
+        .current_dir(dir.path())
+        .args(["validate", "--format", "json", "-f", "regions.yaml"])
+        .run();
+    out.assert_exit(1);
+    let report = json_report(&out);
+    let codes: Vec<(String, String)> = diagnostics(&report)
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["field"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (
+                "invalid-region".to_string(),
+                "instances[0].bucket.region".to_string()
+            ),
+            (
+                "invalid-region".to_string(),
+                "instances[1].bucket.region".to_string()
+            ),
+        ],
+        "{report:#}"
+    );
 }
 
 // ------------------------------------------------------------------- paths

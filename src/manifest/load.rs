@@ -1,11 +1,12 @@
 //! Finding manifest files and reading each into its serde types, collecting
-//! every unknown field and the first type error of each file, each placed at
-//! its line and column.
+//! every unknown field, wrong type and wrong value of each file, each placed
+//! at its line and column.
 
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::Diagnostic;
 use super::location::{FieldPath, LocationIndex, PathSegment, Position};
+use super::recover::{self, Problem, ProblemKind, Unread};
 use super::spec::ManifestFile;
 
 /// Manifests larger than this are refused unread: a thousand instances take
@@ -21,8 +22,12 @@ pub struct SourceFile {
     pub text: String,
     /// Positions of its nodes.
     pub index: LocationIndex,
-    /// Its content, when it deserialized.
+    /// Its content, when it deserialized (with placeholders where a value
+    /// had the wrong type or value: see `unread`).
     pub manifest: Option<ManifestFile>,
+    /// Paths whose values could not be read and hold placeholders; every
+    /// one is already reported.
+    pub unread: Unread,
 }
 
 /// Every `*.yaml` / `*.yml` under the given files and folders, in a stable
@@ -89,6 +94,7 @@ pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
         text: String::new(),
         index: LocationIndex::default(),
         manifest: None,
+        unread: Unread::default(),
     };
     let at_start = Position { line: 1, column: 1 };
     let root = FieldPath::root();
@@ -138,16 +144,23 @@ pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
         }
     }
     source.index = LocationIndex::build(&source.text);
-    source.manifest = deserialize(&source.text, path, &source.index, diagnostics);
+    (source.manifest, source.unread) = deserialize(&source.text, path, &source.index, diagnostics);
     source
 }
 
+const UNKNOWN_FIELD_HINT: &str =
+    "see schemas/fnctl.schema.json (or `fnctl schema`) for the fields a manifest may have";
+
+/// Reads a manifest strictly, as serde_yaml does; when that fails, reads it
+/// again value by value (`recover`) so that every wrong type, wrong value,
+/// unknown and missing field of the file is reported, not only the first.
+/// Valid files — nearly all of them — are read once.
 fn deserialize(
     text: &str,
     path: &Path,
     index: &LocationIndex,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Option<ManifestFile> {
+) -> (Option<ManifestFile>, Unread) {
     if text
         .trim()
         .lines()
@@ -163,7 +176,7 @@ fn deserialize(
             )
             .with_hint("a manifest starts with `version: 1` and lists `instances:`"),
         );
-        return None;
+        return (None, Unread::default());
     }
     let mut unknown_fields = Vec::new();
     let mut track = serde_path_to_error::Track::new();
@@ -174,23 +187,104 @@ fn deserialize(
             unknown_fields.push(ignored_path(&ignored))
         })
     };
-    for field in &unknown_fields {
-        let name = match field.0.last() {
-            Some(PathSegment::Key(key)) => key.clone(),
-            _ => "?".into(),
-        };
-        diagnostics.push(
-            Diagnostic::error("unknown-field", path, index.key(field), field, format!("unknown field `{name}`"))
-                .with_hint("see schemas/fnctl.schema.json (or `fnctl schema`) for the fields a manifest may have"),
-        );
-    }
-    match result {
-        Ok(manifest) => Some(manifest),
-        Err(error) => {
-            let field = tracked_path(&track.path());
-            diagnostics.push(type_error(&error, &field, path, index));
-            None
+    let error = match result {
+        Ok(manifest) => {
+            for field in &unknown_fields {
+                diagnostics.push(unknown_field(field, path, index));
+            }
+            return (Some(manifest), Unread::default());
         }
+        Err(error) => error,
+    };
+    let field = tracked_path(&track.path());
+    let strict = type_error(&error, &field, path, index);
+    let Some(recovered) = recover::read_manifest(text) else {
+        // Not a mapping, or past a parser limit: the strict error says it all.
+        for field in &unknown_fields {
+            diagnostics.push(unknown_field(field, path, index));
+        }
+        diagnostics.push(strict);
+        return (None, Unread::default());
+    };
+    let mut unread = recovered.unread();
+    // The lenient read follows serde_yaml; should the two ever disagree on a
+    // value, the strict error is kept, so no error is lost.
+    let covered = recovered.problems.iter().any(|problem| {
+        problem.path == field
+            || (problem.kind == ProblemKind::MissingField && problem.path.parent() == field)
+    });
+    if !covered {
+        if !field.0.is_empty() {
+            unread.insert(field);
+        }
+        diagnostics.push(strict);
+    }
+    for problem in &recovered.problems {
+        diagnostics.push(problem_diagnostic(problem, path, index));
+    }
+    (Some(recovered.manifest), unread)
+}
+
+fn unknown_field(field: &FieldPath, path: &Path, index: &LocationIndex) -> Diagnostic {
+    let name = match field.0.last() {
+        Some(PathSegment::Key(key)) => key.as_str(),
+        _ => "?",
+    };
+    Diagnostic::error(
+        "unknown-field",
+        path,
+        index.key(field),
+        field,
+        format!("unknown field `{name}`"),
+    )
+    .with_hint(UNKNOWN_FIELD_HINT)
+}
+
+/// A problem of the lenient read as a diagnostic, with the same codes as
+/// the strict read's errors.
+fn problem_diagnostic(problem: &Problem, path: &Path, index: &LocationIndex) -> Diagnostic {
+    let field = &problem.path;
+    match problem.kind {
+        ProblemKind::UnknownField => unknown_field(field, path, index),
+        ProblemKind::MissingField if *field == FieldPath::root().key("version") => {
+            Diagnostic::error(
+                "missing-version",
+                path,
+                index.value(field),
+                field,
+                &problem.message,
+            )
+            .with_hint("start the manifest with `version: 1`")
+        }
+        ProblemKind::MissingField => Diagnostic::error(
+            "missing-field",
+            path,
+            index.value(field),
+            field,
+            &problem.message,
+        ),
+        ProblemKind::WrongType => Diagnostic::error(
+            "wrong-type",
+            path,
+            index.value(field),
+            field,
+            &problem.message,
+        ),
+        // At the key, which the index files under `?`.
+        ProblemKind::KeyNotText => Diagnostic::error(
+            "wrong-type",
+            path,
+            index.key(&field.key("?")),
+            field,
+            &problem.message,
+        ),
+        ProblemKind::InvalidValue => Diagnostic::error(
+            "invalid-value",
+            path,
+            index.value(field),
+            field,
+            &problem.message,
+        ),
     }
 }
 
@@ -294,4 +388,57 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> FieldPath {
     let mut segments = Vec::new();
     walk(path, &mut segments);
     FieldPath(segments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<(&'static str, String)> {
+        let mut diagnostics = Vec::new();
+        let index = LocationIndex::build(text);
+        deserialize(text, Path::new("m.yaml"), &index, &mut diagnostics);
+        let mut found: Vec<(&'static str, String)> =
+            diagnostics.into_iter().map(|d| (d.code, d.field)).collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn every_wrong_value_of_a_file_is_reported() {
+        assert_eq!(
+            problems("version: 1\ninstances:\n  - { name: a, kind: lambda }\n  - { name: [b], kind: source, extra: 1 }\n"),
+            [
+                ("invalid-value", "instances[0].kind".to_string()),
+                ("unknown-field", "instances[1].extra".to_string()),
+                ("wrong-type", "instances[1].name".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_strict_error_is_kept_where_the_lenient_read_accepts_more() {
+        // serde_yaml refuses a quoted number as an integer even when tagged
+        // `!!int`; its `Value` takes it. The strict error is kept.
+        assert_eq!(
+            problems("version: 1\ninstances:\n  - { name: a, kind: source, role: { maxSessionDuration: !!int \"4000\" } }\n  - { name: b, kind: lambda }\n"),
+            [
+                ("invalid-value", "instances[1].kind".to_string()),
+                ("wrong-type", "instances[0].role.maxSessionDuration".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_document_the_lenient_read_cannot_take_keeps_the_strict_error() {
+        // An integer beyond 64 bits: serde_yaml skips it under an unknown
+        // field, but cannot hold it in a `Value`.
+        assert_eq!(
+            problems("version: 1\nbogus: 99999999999999999999999\ninstances:\n  - { name: a, kind: lambda }\n"),
+            [
+                ("invalid-value", "instances[0].kind".to_string()),
+                ("unknown-field", "bogus".to_string()),
+            ]
+        );
+    }
 }

@@ -98,13 +98,39 @@ struct NodePositions {
 pub struct LocationIndex {
     nodes: HashMap<FieldPath, NodePositions>,
     plain_scalars: HashSet<FieldPath>,
+    written: Option<WrittenText>,
+}
+
+/// The text of scalars and keys as written, which a `serde_yaml::Value`
+/// loses (`1.10` becomes the number 1.1, the key `~` becomes null).
+/// Only reading a manifest value by value needs it (see `recover`), so only
+/// [`LocationIndex::build_keeping_text`] keeps it: valid manifests do not
+/// pay for it.
+#[derive(Debug, Default)]
+struct WrittenText {
+    /// Unquoted scalars.
+    plain_scalars: HashMap<FieldPath, String>,
+    /// The keys of each mapping, in order.
+    keys: HashMap<FieldPath, Vec<String>>,
 }
 
 impl LocationIndex {
     /// Indexes `source`; a document the scanner rejects yields an empty index
     /// (serde reports the syntax error with its own position).
     pub fn build(source: &str) -> Self {
-        let mut builder = IndexBuilder::default();
+        Self::index(source, None)
+    }
+
+    /// Indexes `source` and keeps the text of its plain scalars and keys.
+    pub fn build_keeping_text(source: &str) -> Self {
+        Self::index(source, Some(WrittenText::default()))
+    }
+
+    fn index(source: &str, written: Option<WrittenText>) -> Self {
+        let mut builder = IndexBuilder {
+            written,
+            ..IndexBuilder::default()
+        };
         let mut parser = Parser::new_from_str(source);
         // Event by event rather than `Parser::load`, which recurses and can
         // overflow the stack on hostile nesting; deeper than any manifest
@@ -119,6 +145,7 @@ impl LocationIndex {
         LocationIndex {
             nodes: builder.nodes,
             plain_scalars: builder.plain_scalars,
+            written: builder.written,
         }
     }
 
@@ -126,6 +153,20 @@ impl LocationIndex {
     /// a number or boolean).
     pub fn is_plain_scalar(&self, path: &FieldPath) -> bool {
         self.plain_scalars.contains(path)
+    }
+
+    /// The text of the unquoted scalar at `path`, as written (`1.10`, not the
+    /// number 1.1), when there is one and the text was kept.
+    pub fn plain_text(&self, path: &FieldPath) -> Option<&str> {
+        let written = self.written.as_ref()?;
+        written.plain_scalars.get(path).map(String::as_str)
+    }
+
+    /// The keys of the mapping at `path` in document order, as written
+    /// (`~`, not null), when it is indexed and the text was kept.
+    pub fn keys(&self, path: &FieldPath) -> Option<&[String]> {
+        let written = self.written.as_ref()?;
+        written.keys.get(path).map(Vec::as_slice)
     }
 
     /// Where the value at `path` starts, or the closest ancestor that is known.
@@ -162,6 +203,8 @@ enum Frame {
         path: FieldPath,
         pending_key: Option<(String, Marker)>,
         keys_seen: usize,
+        /// The keys so far, when the text is kept.
+        keys: Vec<String>,
     },
     Sequence {
         path: FieldPath,
@@ -174,6 +217,7 @@ struct IndexBuilder {
     stack: Vec<Frame>,
     nodes: HashMap<FieldPath, NodePositions>,
     plain_scalars: HashSet<FieldPath>,
+    written: Option<WrittenText>,
     documents: usize,
 }
 
@@ -191,6 +235,7 @@ impl IndexBuilder {
                 path,
                 pending_key,
                 keys_seen,
+                keys,
             }) => match pending_key.take() {
                 Some((key, key_mark)) => {
                     let node_path = path.key(&key);
@@ -212,7 +257,11 @@ impl IndexBuilder {
                     }
                     *keys_seen += 1;
                     // Complex (non-scalar) keys are indexed under a placeholder.
-                    *pending_key = Some((scalar_key.unwrap_or("?").to_string(), mark));
+                    let key = scalar_key.unwrap_or("?").to_string();
+                    if self.written.is_some() {
+                        keys.push(key.clone());
+                    }
+                    *pending_key = Some((key, mark));
                     None
                 }
             },
@@ -236,6 +285,9 @@ impl MarkedEventReceiver for IndexBuilder {
                 if let Some(path) = self.next_node_path(Some(&value), mark) {
                     self.record_value(&path, mark);
                     if style == TScalarStyle::Plain {
+                        if let Some(written) = &mut self.written {
+                            written.plain_scalars.insert(path.clone(), value);
+                        }
                         self.plain_scalars.insert(path);
                     }
                 }
@@ -254,6 +306,7 @@ impl MarkedEventReceiver for IndexBuilder {
                     path,
                     pending_key: None,
                     keys_seen: 0,
+                    keys: Vec::new(),
                 });
             }
             Event::SequenceStart(..) => {
@@ -267,7 +320,12 @@ impl MarkedEventReceiver for IndexBuilder {
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                self.stack.pop();
+                let frame = self.stack.pop();
+                if let (Some(written), Some(Frame::Mapping { path, keys, .. })) =
+                    (&mut self.written, frame)
+                {
+                    written.keys.insert(path, keys);
+                }
             }
             _ => {}
         }
@@ -327,6 +385,28 @@ mod tests {
             .key("role")
             .key("name");
         assert_eq!(index.value(&missing), Position { line: 6, column: 5 });
+    }
+
+    #[test]
+    fn keeps_plain_scalars_and_keys_as_written() {
+        let source = "version: 1.10\nname: \"1.10\"\ntags: {~: a, 0x1F: b, \"q\": c}\nempty:\n";
+        assert_eq!(
+            LocationIndex::build(source).plain_text(&FieldPath::root().key("version")),
+            None
+        );
+        let index = LocationIndex::build_keeping_text(source);
+        let root = FieldPath::root();
+        assert_eq!(index.plain_text(&root.key("version")), Some("1.10"));
+        assert_eq!(index.plain_text(&root.key("name")), None);
+        assert_eq!(index.plain_text(&root.key("empty")), Some(""));
+        assert_eq!(
+            index.keys(&root.key("tags")),
+            Some(&["~".to_string(), "0x1F".to_string(), "q".to_string()][..])
+        );
+        assert_eq!(
+            index.keys(&root),
+            Some(&["version", "name", "tags", "empty"].map(String::from)[..])
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::rules::partition_of_region;
+use super::regions::partition_of_region;
 use super::spec::{BucketAccess, BucketSpec, PermissionSpec};
 
 /// The inline policy `fnctl-permissions`: the bucket shorthand and the extra

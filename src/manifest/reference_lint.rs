@@ -15,6 +15,10 @@
 //!   grants): error — it can open a resource to other accounts.
 //! - `unused-resource`: warning — a resource no action of the statement uses.
 //!
+//! `allowWildcards: true` (which already accepts broad and escalating grants)
+//! accepts `privilege-escalation` and `resource-exposure` too; typos and
+//! grants of nothing are still reported.
+//!
 //! An instance accepts a finding on purpose by listing its code in
 //! `allowFindings` (in the spirit of `allowWildcards`): for an action AWS
 //! added after fnctl's reference was generated, or a function that really
@@ -86,11 +90,15 @@ pub fn lint(spec: &InstanceSpec) -> Vec<PlacedFinding> {
             )
         })
         .collect();
-    let statements: Vec<Statement<'_>> = allow.iter().map(|(_, s)| s.clone()).collect();
+    let statements: Vec<Statement<'_>> = allow.iter().map(|(_, s)| *s).collect();
     reference
         .lint_policy(&statements)
         .into_iter()
         .filter(|finding| !spec.allow_findings.iter().any(|c| c == finding.code()))
+        .filter(|finding| {
+            !(spec.allow_wildcards
+                && matches!(finding.code(), "privilege-escalation" | "resource-exposure"))
+        })
         .map(|finding| place(&finding, allow[finding.statement].0, spec))
         .collect()
 }
@@ -107,7 +115,12 @@ fn place(finding: &Finding, statement: usize, spec: &InstanceSpec) -> PlacedFind
         "unknown-action" | "unknown-service" | "malformed-action" => "check the spelling against AWS's Service Authorization Reference; list the code in `allowFindings` if AWS added the action recently",
         "resource-mismatch" => "point the statement at a resource of the type the action acts on",
         "unused-resource" => "remove the resource, or add the action that needs it",
-        _ => "drop the action if the function does not need it, or list the code in `allowFindings` on the instance if it is intended",
+        _ => "",
+    };
+    let hint = if hint.is_empty() {
+        format!("drop the action if the function does not need it, or accept it on purpose on the instance: `allowFindings: [{code}]` (or `allowWildcards: true`)")
+    } else {
+        hint.to_string()
     };
     PlacedFinding {
         statement,
@@ -116,6 +129,6 @@ fn place(finding: &Finding, statement: usize, spec: &InstanceSpec) -> PlacedFind
         code,
         message: finding.message(item),
         warning: code == "unused-resource",
-        hint: hint.into(),
+        hint,
     }
 }

@@ -2,6 +2,8 @@
 //! the test server, enforces none of them). Each check returns why a value is
 //! wrong, in words that fit after "…: ".
 
+use super::regions::{check_region, PARTITIONS};
+
 /// IAM role name: 1–64 characters of `[A-Za-z0-9+=,.@_-]`.
 pub fn check_role_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 {
@@ -78,18 +80,6 @@ pub fn check_account_id(account: &str) -> Result<(), String> {
     }
 }
 
-/// Partitions an ARN may name.
-const PARTITIONS: &[&str] = &[
-    "aws",
-    "aws-cn",
-    "aws-us-gov",
-    "aws-iso",
-    "aws-iso-b",
-    "aws-iso-e",
-    "aws-iso-f",
-    "aws-eusc",
-];
-
 /// The parts of an ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arn<'a> {
@@ -122,7 +112,7 @@ pub fn parse_arn(text: &str, allow_wildcards: bool) -> Result<Arn<'_>, String> {
             "`{text}` is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)"
         ));
     };
-    if !PARTITIONS.contains(&partition) {
+    if !PARTITIONS.iter().any(|known| known.id == partition) {
         return Err(format!(
             "`{partition}` is not an AWS partition (aws, aws-cn, aws-us-gov, …)"
         ));
@@ -217,56 +207,6 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// AWS region name like `us-west-2`, `ap-southeast-5` or `us-gov-east-1`.
-pub fn check_region(region: &str) -> Result<(), String> {
-    const DIRECTIONS: &[&str] = &[
-        "north",
-        "south",
-        "east",
-        "west",
-        "central",
-        "northeast",
-        "northwest",
-        "southeast",
-        "southwest",
-    ];
-    const QUALIFIERS: &[&str] = &["gov", "iso", "isob", "isoe", "isof", "eusc"];
-    let parts: Vec<&str> = region.split('-').collect();
-    let (area, qualifier, direction, number) = match parts.as_slice() {
-        [area, direction, number] => (*area, None, *direction, *number),
-        [area, qualifier, direction, number] => (*area, Some(*qualifier), *direction, *number),
-        _ => {
-            return Err(format!(
-                "`{region}` is not an AWS region name (like us-west-2)"
-            ))
-        }
-    };
-    let valid = area.len() == 2
-        && area.chars().all(|c| c.is_ascii_lowercase())
-        && qualifier.is_none_or(|q| QUALIFIERS.contains(&q))
-        && DIRECTIONS.contains(&direction)
-        && (1..=2).contains(&number.len())
-        && number.chars().all(|c| c.is_ascii_digit());
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{region}` is not an AWS region name (like us-west-2)"
-        ))
-    }
-}
-
-/// The partition that holds a region (for S3 ARNs).
-pub fn partition_of_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 /// An IAM tag key: 1–128 characters of letters, digits, spaces and `_.:/=+-@`.
@@ -431,33 +371,6 @@ mod tests {
         ] {
             assert!(check_bucket_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn regions() {
-        for good in [
-            "us-west-2",
-            "eu-central-1",
-            "ap-southeast-5",
-            "us-gov-west-1",
-            "cn-north-1",
-            "il-central-1",
-        ] {
-            assert!(check_region(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "us-west",
-            "uswest2",
-            "us-middle-1",
-            "USA-west-2",
-            "us-west-2a",
-            "",
-        ] {
-            assert!(check_region(bad).is_err(), "{bad}");
-        }
-        assert_eq!(partition_of_region("cn-north-1"), "aws-cn");
-        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
-        assert_eq!(partition_of_region("eu-west-1"), "aws");
     }
 
     #[test]

@@ -1,17 +1,21 @@
 //! Checks a deserialized manifest set and turns it into the desired model.
 //! Every problem of the whole set is collected, not just the first, and each
-//! names its file, line, column and field.
+//! names its file, line, column and field. Values that could not be read
+//! (wrong type or value, already reported) hold placeholders: no check
+//! judges them, nor anything that depends on them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::diagnostic::Diagnostic;
+use super::diagnostic::{Diagnostic, Severity};
 use super::lint::{lint_allow_statement, Part};
 use super::load::SourceFile;
 use super::location::{FieldPath, LocationIndex};
 use super::permissions;
+use super::recover::Unread;
+use super::regions::{self, Region};
 use super::rules;
 use super::spec::{Defaults, Effect, InstanceSpec, ManifestFile};
 use crate::model::segment::{SegmentRegion, SegmentTarget};
@@ -37,23 +41,72 @@ pub const MAX_INLINE_POLICY_LENGTH: usize = 10240;
 struct FileChecker<'a> {
     path: &'a Path,
     index: &'a LocationIndex,
+    unread: &'a Unread,
     diagnostics: &'a mut Vec<Diagnostic>,
+    /// Where a diagnostic about a placeholder goes instead of `diagnostics`.
+    discarded: Option<Diagnostic>,
 }
 
 impl FileChecker<'_> {
+    /// Whether the value at `field` (or around it) could not be read: it is
+    /// a placeholder, and its own problem is already reported.
+    fn unread(&self, field: &FieldPath) -> bool {
+        self.unread.covers(field)
+    }
+
+    fn warning(
+        &mut self,
+        code: &'static str,
+        field: &FieldPath,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        let diagnostic = self.error(code, field, message);
+        diagnostic.severity = Severity::Warning;
+        diagnostic
+    }
+
+    /// A region: an error when it has no partition's shape, a warning when
+    /// it has one but is not a region fnctl knows.
+    fn check_region(&mut self, field: &FieldPath, region: &str) {
+        match regions::check_region(region) {
+            Err(message) => {
+                self.error("invalid-region", field, message);
+            }
+            Ok(Region {
+                known: false,
+                partition,
+            }) => {
+                self.warning(
+                    "unknown-region",
+                    field,
+                    format!(
+                        "`{region}` is not a region of partition `{partition}` that fnctl knows"
+                    ),
+                )
+                .hint = Some(
+                    "check the spelling; a region AWS opened after this fnctl was released is fine"
+                        .into(),
+                );
+            }
+            Ok(_) => {}
+        }
+    }
+
+    /// Reports a problem, unless `field` holds a placeholder: a check of a
+    /// value that was not read would judge the placeholder, and the value's
+    /// own problem is reported already.
     fn error(
         &mut self,
         code: &'static str,
         field: &FieldPath,
         message: impl Into<String>,
     ) -> &mut Diagnostic {
-        self.diagnostics.push(Diagnostic::error(
-            code,
-            self.path,
-            self.index.value(field),
-            field,
-            message,
-        ));
+        let diagnostic =
+            Diagnostic::error(code, self.path, self.index.value(field), field, message);
+        if self.unread(field) {
+            return self.discarded.insert(diagnostic);
+        }
+        self.diagnostics.push(diagnostic);
         self.diagnostics.last_mut().expect("just pushed")
     }
 
@@ -87,6 +140,9 @@ impl FileChecker<'_> {
 
 /// File-level settings after their own checks.
 struct FileDefaults {
+    /// Whether the account the roles live in is known (`account` and
+    /// `assumeRole` were read).
+    account_is_read: bool,
     scope: String,
     account: Option<String>,
     role_path: String,
@@ -111,7 +167,9 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
         let mut checker = FileChecker {
             path: &file.path,
             index: &file.index,
+            unread: &file.unread,
             diagnostics,
+            discarded: None,
         };
         let Some(defaults) = check_file(manifest, &mut checker) else {
             continue;
@@ -123,7 +181,9 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
                 file.path.display().to_string(),
                 file.index.value(&field).line,
             );
-            if let Some((other_file, other_line)) = instance_names.get(&spec.name) {
+            if checker.unread(&field.key("name")) {
+                // A placeholder is no name: nothing to compare.
+            } else if let Some((other_file, other_line)) = instance_names.get(&spec.name) {
                 checker
                     .error(
                         "duplicate-instance",
@@ -144,7 +204,11 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
                 instance.target_account().unwrap_or("").to_string(),
                 instance.role_name.to_ascii_lowercase(),
             );
-            if let Some((other_file, other_line)) = role_names.get(&role_key) {
+            let role_is_read =
+                defaults.account_is_read && role_name_is_read(spec, &field, &checker);
+            if !role_is_read {
+                // Account or role name unknown: nothing to compare.
+            } else if let Some((other_file, other_line)) = role_names.get(&role_key) {
                 let role_field = if spec.role.as_ref().is_some_and(|r| r.name.is_some()) {
                     field.key("role").key("name")
                 } else {
@@ -162,8 +226,23 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
     instances
 }
 
+/// Whether the role name of an instance is known: given and read, or the
+/// default from a name that was read.
+fn role_name_is_read(spec: &InstanceSpec, field: &FieldPath, checker: &FileChecker<'_>) -> bool {
+    let role = field.key("role");
+    if checker.unread(&role) {
+        return false;
+    }
+    match spec.role.as_ref().and_then(|r| r.name.as_ref()) {
+        Some(_) => !checker.unread(&role.key("name")),
+        None => !checker.unread(&field.key("name")),
+    }
+}
+
 fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<FileDefaults> {
-    if manifest.version != 1 {
+    // A version that could not be read (`version: "1"`) is reported; the
+    // rest of the file is still checked as the only version there is.
+    if manifest.version != 1 && !checker.unread(&FieldPath::root().key("version")) {
         checker
             .error(
                 "unsupported-version",
@@ -203,7 +282,11 @@ fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<
                 checker.error("invalid-arn", &field.key("assumeRole"), message);
             }
             Ok(role_account) => {
-                if let Some(account) = defaults.account.as_ref().filter(|a| **a != role_account) {
+                let account = defaults
+                    .account
+                    .as_ref()
+                    .filter(|_| !checker.unread(&field.key("account")));
+                if let Some(account) = account.filter(|a| **a != role_account) {
                     checker.error(
                         "account-mismatch",
                         &field.key("assumeRole"),
@@ -226,6 +309,8 @@ fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<
         }
     }
     Some(FileDefaults {
+        account_is_read: !checker.unread(&field.key("account"))
+            && !checker.unread(&field.key("assumeRole")),
         scope,
         account: defaults.account.clone(),
         role_path,
@@ -292,7 +377,9 @@ fn check_instance(
         }
         None => {
             let name = format!("segment-fn-{}", spec.name);
-            if let Err(message) = rules::check_role_name(&name) {
+            // A `role` that could not be read may have named the role.
+            let judged = !checker.unread(&role_field);
+            if let (true, Err(message)) = (judged, rules::check_role_name(&name)) {
                 checker
                     .error(
                         "invalid-role-name",
@@ -348,11 +435,7 @@ fn check_instance(
             &bucket_field.key("name"),
             rules::check_bucket_name(&bucket.name),
         );
-        checker.check(
-            "invalid-region",
-            &bucket_field.key("region"),
-            rules::check_region(&bucket.region),
-        );
+        checker.check_region(&bucket_field.key("region"), &bucket.region);
         if let Some(prefix) = &bucket.prefix {
             if prefix.contains(['*', '?']) || prefix.starts_with('/') || prefix.len() > 1024 {
                 checker.error("invalid-bucket-prefix", &bucket_field.key("prefix"), "a prefix is a literal key prefix like `segment/`: no wildcards, no leading `/`, at most 1024 characters");
@@ -383,6 +466,9 @@ fn check_instance(
     let mut managed_policies = BTreeSet::new();
     for (position, arn) in spec.managed_policies.iter().enumerate() {
         let policy_field = field.key("managedPolicies").index(position);
+        if checker.unread(&policy_field) {
+            continue;
+        }
         checker.check("invalid-arn", &policy_field, rules::check_policy_arn(arn));
         if !managed_policies.insert(arn.clone()) {
             checker.error(
@@ -482,14 +568,18 @@ fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileC
             );
         }
         for (index, resource) in permission.resources.iter().enumerate() {
-            if resource != "*" {
-                if let Err(message) = rules::parse_arn(resource, true) {
-                    checker.error(
-                        "invalid-arn",
-                        &statement.key("resources").index(index),
-                        message,
-                    );
+            if resource == "*" {
+                continue;
+            }
+            let resource_field = statement.key("resources").index(index);
+            match rules::parse_arn(resource, true) {
+                Err(message) => {
+                    checker.error("invalid-arn", &resource_field, message);
                 }
+                Ok(arn) if !arn.region.is_empty() && !arn.region.contains(['*', '?']) => {
+                    checker.check_region(&resource_field, arn.region);
+                }
+                Ok(_) => {}
             }
         }
         if let Some(conditions) = &permission.conditions {
@@ -505,7 +595,13 @@ fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileC
                 }
             }
         }
-        if permission.effect == Effect::Allow && !spec.allow_wildcards {
+        // Whether a broad grant is meant (`allowWildcards`), or is a Deny,
+        // is unknown when those values could not be read.
+        let lint = permission.effect == Effect::Allow
+            && !spec.allow_wildcards
+            && !checker.unread(&field.key("allowWildcards"))
+            && !checker.unread(&statement.key("effect"));
+        if lint {
             for finding in lint_allow_statement(&permission.actions, &permission.resources) {
                 let list = match finding.part {
                     Part::Action => "actions",
@@ -523,6 +619,37 @@ fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileC
 /// AWS's own reference over the instance's statements (see
 /// [`super::reference_lint`] for the rule per code).
 fn check_against_reference(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileChecker<'_>) {
+    // A placeholder stands where a value was not read: judging it would
+    // invent findings, and which codes the instance accepts is unknown.
+    if checker.unread.touches(&field.key("allowFindings")) {
+        return;
+    }
+    // Unread items are left out of the lint (their indices kept through a
+    // map); a statement with an unread resource or effect keeps only the
+    // findings that depend on an action's text alone.
+    let mut judged = spec.clone();
+    let mut index_maps: Vec<(Vec<usize>, Vec<usize>, bool)> = Vec::new();
+    for (position, permission) in judged.permissions.iter_mut().enumerate() {
+        let statement = field.key("permissions").index(position);
+        let keep = |list: &str, items: &mut Vec<String>| -> Vec<usize> {
+            let kept: Vec<usize> = (0..items.len())
+                .filter(|i| !checker.unread.touches(&statement.key(list).index(*i)))
+                .collect();
+            *items = kept.iter().map(|i| items[*i].clone()).collect();
+            kept
+        };
+        let actions = keep("actions", &mut permission.actions);
+        let resources = keep("resources", &mut permission.resources);
+        // An invalid ARN is reported already; what it would match is unknown.
+        let partial = checker.unread.touches(&statement.key("resources"))
+            || checker.unread.touches(&statement.key("effect"))
+            || permission
+                .resources
+                .iter()
+                .any(|r| r != "*" && rules::parse_arn(r, true).is_err());
+        index_maps.push((actions, resources, partial));
+    }
+    let spec = &judged;
     for (position, code) in spec.allow_findings.iter().enumerate() {
         if !super::reference_lint::ACCEPTABLE_CODES.contains(&code.as_str()) {
             checker.error(
@@ -535,19 +662,45 @@ fn check_against_reference(spec: &InstanceSpec, field: &FieldPath, checker: &mut
             );
         }
     }
-    for finding in super::reference_lint::lint(spec) {
+    for mut finding in super::reference_lint::lint(spec) {
+        let (actions, resources, partial) = &index_maps[finding.statement];
+        let text_only = matches!(
+            finding.code,
+            "unknown-service" | "unknown-action" | "malformed-action"
+        );
+        if *partial && !text_only {
+            continue;
+        }
+        // Whether broad grants are accepted is unknown when `allowWildcards` was not read.
+        if checker.unread.touches(&field.key("allowWildcards"))
+            && matches!(finding.code, "privilege-escalation" | "resource-exposure")
+        {
+            continue;
+        }
+        finding.index = match finding.list {
+            "actions" => actions[finding.index],
+            _ => resources[finding.index],
+        };
         let path = field
             .key("permissions")
             .index(finding.statement)
             .key(finding.list)
             .index(finding.index);
-        // The wildcard lint may have said it already (`privilege-escalation` on an IAM write).
+        // The wildcard lint may have judged the item already (`*`, `s3:*`,
+        // an IAM write): its error says it is too broad, and listing what a
+        // wildcard expands to would only repeat it at length.
         let field_text = path.to_string();
-        if checker
-            .diagnostics
-            .iter()
-            .any(|d| d.code == finding.code && d.field == field_text && d.file == checker.path)
-        {
+        let judged_broad = |d: &Diagnostic| {
+            d.field == field_text
+                && d.file == checker.path
+                && (d.code == finding.code
+                    || (matches!(finding.code, "privilege-escalation" | "resource-exposure")
+                        && matches!(
+                            d.code,
+                            "wildcard-action" | "service-wildcard" | "privilege-escalation"
+                        )))
+        };
+        if checker.diagnostics.iter().any(judged_broad) {
             continue;
         }
         let diagnostic = checker.error(finding.code, &path, finding.message);
