@@ -144,7 +144,7 @@ pub struct ReconcileOptions {
     #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
     pub bundle_dir: PathBuf,
     /// How many IAM writes (and per-role reads) run at once, per account.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = crate::execute::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
 }
 

@@ -34,8 +34,13 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
         now: reconcile::now(),
         ..PlanOptions::default()
     };
-    let runs =
-        reconcile::observe(&super::settings::session(global), &selected, &options, 8).await?;
+    let runs = reconcile::observe(
+        &super::settings::session(global),
+        &selected,
+        &options,
+        crate::execute::DEFAULT_PARALLELISM.into(),
+    )
+    .await?;
     let mut problems = Vec::new();
     let mut written = 0;
     for run in &runs {

@@ -26,7 +26,7 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
                 &super::settings::session(global),
                 &set.instances,
                 &options,
-                8,
+                crate::execute::DEFAULT_PARALLELISM.into(),
             )
             .await?
         }

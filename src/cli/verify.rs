@@ -20,7 +20,7 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
         &super::settings::session(global),
         &set.instances,
         &options,
-        8,
+        crate::execute::DEFAULT_PARALLELISM.into(),
     )
     .await?;
     let mut findings: Vec<Finding> = Vec::new();

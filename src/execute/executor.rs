@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
-use crate::execute::lease::Timing;
+use crate::execute::lease;
 use crate::live::{IamBackend, IamError};
 use crate::model::external_id::ExternalId;
 use crate::model::operation::{Operation, SecretDocument, WireOperation};
@@ -51,7 +51,9 @@ impl RoleOutcome {
 }
 
 /// Executes every change of `plan`; `live` are the roles it was planned from.
-/// `progress` receives one line per finished role.
+/// `progress` receives one line per finished role. Changes to a trust policy
+/// or the external-ID tags of an existing role run under the role's lease,
+/// taken for all of them at once after the other changes are done.
 pub async fn execute<B: IamBackend>(
     backend: &B,
     plan: &Plan,
@@ -61,7 +63,7 @@ pub async fn execute<B: IamBackend>(
     now: &str,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Vec<RoleOutcome> {
-    let lock = Timing::configured();
+    let lock = lease::Timing::from_env();
     execute_with(
         backend,
         plan,
@@ -84,42 +86,123 @@ pub(crate) async fn execute_with<B: IamBackend>(
     bundled: &[ExternalId],
     parallelism: usize,
     now: &str,
-    lock: Timing,
+    lock: lease::Timing,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Vec<RoleOutcome> {
     let total = plan.changes.len();
     let finished = std::sync::atomic::AtomicUsize::new(0);
-    let finished = &finished;
-    let mut outcomes: Vec<RoleOutcome> = stream::iter(plan.changes.iter().enumerate())
-        .map(|(index, change)| {
-            let live_role = live
-                .iter()
-                .find(|role| role.name.eq_ignore_ascii_case(&change.role));
-            async move {
-                let outcome =
-                    execute_change(backend, index, change, live_role, bundled, now, lock).await;
-                let done = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                let status = match &outcome.error {
-                    None => "done".to_string(),
-                    Some(error) => format!("FAILED: {error}"),
-                };
-                progress(&format!(
-                    "[{done}/{total}] {} {}: {status}",
-                    change.action.as_str(),
-                    change.role
-                ));
-                outcome
-            }
+    let report = |change: &RoleChange, outcome: &RoleOutcome| {
+        let done = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let status = match &outcome.error {
+            None => "done".to_string(),
+            Some(error) => format!("FAILED: {error}"),
+        };
+        progress(&format!(
+            "[{done}/{total}] {} {}: {status}",
+            change.action.as_str(),
+            change.role
+        ));
+    };
+    let report = &report;
+    let mut leased: Vec<(usize, &LiveRole)> = Vec::new();
+    let mut free: Vec<(usize, Option<&LiveRole>)> = Vec::new();
+    for (index, change) in plan.changes.iter().enumerate() {
+        let live_role = live
+            .iter()
+            .find(|role| role.name.eq_ignore_ascii_case(&change.role));
+        match live_role.filter(|_| touches_rotation_state(change)) {
+            Some(planned) => leased.push((index, planned)),
+            None => free.push((index, live_role)),
+        }
+    }
+    let mut outcomes: Vec<RoleOutcome> = stream::iter(free)
+        .map(|(index, live_role)| async move {
+            let change = &plan.changes[index];
+            let outcome = execute_steps(backend, index, change, live_role, bundled, now).await;
+            report(change, &outcome);
+            outcome
         })
         .buffer_unordered(parallelism.max(1))
         .collect()
         .await;
+    outcomes.extend(
+        execute_leased(
+            backend,
+            plan,
+            &leased,
+            bundled,
+            parallelism,
+            now,
+            lock,
+            report,
+        )
+        .await,
+    );
     outcomes.sort_by_key(|o| o.change_index);
     outcomes
 }
 
+/// Executes the changes in `leased` (change index, role as planned from)
+/// under their roles' leases. A rotation (or another apply) must not
+/// interleave with a change to the trust policy: each change runs only if
+/// the role is still as it was read when planned.
+#[allow(clippy::too_many_arguments)] // the executor's inputs, plus the lease timing and the reporter
+async fn execute_leased<B: IamBackend>(
+    backend: &B,
+    plan: &Plan,
+    leased: &[(usize, &LiveRole)],
+    bundled: &[ExternalId],
+    parallelism: usize,
+    now: &str,
+    lock: lease::Timing,
+    report: &(dyn Fn(&RoleChange, &RoleOutcome) + Sync),
+) -> Vec<RoleOutcome> {
+    if leased.is_empty() {
+        return Vec::new();
+    }
+    let roles: Vec<String> = leased
+        .iter()
+        .map(|(index, _)| plan.changes[*index].role.clone())
+        .collect();
+    let batch = lease::Batch {
+        parallelism,
+        // A trust update, the external-ID tags, the lease's release.
+        writes_per_role: 3,
+        timing: lock,
+    };
+    let results = lease::run(backend, &roles, None, &batch, |position, current| {
+        let (index, planned) = leased[position];
+        let change = &plan.changes[index];
+        async move {
+            let outcome = if unchanged_since_planned(planned, &current) {
+                execute_steps(backend, index, change, Some(planned), bundled, now).await
+            } else {
+                RoleOutcome::failed_before_any_step(
+                    index,
+                    "the role's trust policy or tags changed since they were read (another fnctl run?); nothing was changed; run apply again".into(),
+                )
+            };
+            report(change, &outcome);
+            outcome
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .zip(leased)
+        .map(|(result, (index, _))| match result {
+            Ok(done) => done.value,
+            Err(error) => {
+                let outcome = RoleOutcome::failed_before_any_step(*index, error.to_string());
+                report(&plan.changes[*index], &outcome);
+                outcome
+            }
+        })
+        .collect()
+}
+
 /// Whether a change touches what a rotation also writes (the trust policy
-/// or the external-ID tags): such changes run under the role's lease lock.
+/// or the external-ID tags): such changes run under the role's lease.
 fn touches_rotation_state(change: &RoleChange) -> bool {
     let rotation_tag = |key: &str| {
         [
@@ -147,44 +230,6 @@ fn unchanged_since_planned(planned: &LiveRole, now: &LiveRole) -> bool {
     };
     let trust = |role: &LiveRole| role.trust_policy.valid().map(crate::policy::normalize);
     trust(planned) == trust(now) && without_lock(planned) == without_lock(now)
-}
-
-async fn execute_change<B: IamBackend>(
-    backend: &B,
-    change_index: usize,
-    change: &RoleChange,
-    live_role: Option<&LiveRole>,
-    bundled: &[ExternalId],
-    now: &str,
-    lock: Timing,
-) -> RoleOutcome {
-    let Some(planned) = live_role.filter(|_| touches_rotation_state(change)) else {
-        return execute_steps(backend, change_index, change, live_role, bundled, now).await;
-    };
-    // A rotation (or another apply) must not interleave with a change to the
-    // trust policy: take the role's lease, and refuse if the role moved since
-    // it was read.
-    let (lease, current) = match crate::execute::lease::acquire_with(backend, &change.role, lock)
-        .await
-    {
-        Ok(held) => held,
-        Err(error) => return RoleOutcome::failed_before_any_step(change_index, error.to_string()),
-    };
-    let outcome = if unchanged_since_planned(planned, &current) {
-        execute_steps(backend, change_index, change, live_role, bundled, now).await
-    } else {
-        RoleOutcome::failed_before_any_step(
-            change_index,
-            "the role's trust policy or tags changed since they were read (another fnctl run?); nothing was changed; run apply again".into(),
-        )
-    };
-    if let Err(error) = crate::execute::lease::release(backend, &lease).await {
-        log::warn!(
-            "could not release the lock on {} ({error}); it expires by itself",
-            change.role
-        );
-    }
-    outcome
 }
 
 async fn execute_steps<B: IamBackend>(

@@ -31,7 +31,6 @@ fn no_waits() -> Timing {
         lease: Duration::from_secs(60),
         patience: Duration::from_secs(5),
         settle: Duration::ZERO,
-        poll: Duration::from_millis(1),
     }
 }
 

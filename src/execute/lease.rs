@@ -1,21 +1,37 @@
-//! A lease lock on one role, kept in the role's own tag `fnctl:lock`, so two
-//! rotations of the same role never interleave. IAM has no compare-and-swap,
-//! so the lock is taken by writing a lease with a unique owner, waiting for
-//! IAM to settle, and reading it back: whoever's lease is still there holds
-//! the lock; the other waits. A lease expires, so a killed run never blocks
-//! the role for long.
+//! Lease locks on roles, kept in each role's own tag `fnctl:lock`, so that
+//! two runs never change the trust policy or external-ID tags of one role
+//! at once (a rotation, or apply's repair of them). IAM has no
+//! compare-and-swap, so a lease is taken by writing it with a unique owner,
+//! waiting for IAM to settle, and reading it back: whoever's lease is still
+//! there holds the lock; the others wait. A lease expires, so a killed run
+//! never blocks a role for long.
+//!
+//! Leases are taken a batch at a time ([`run`]): every lease of the batch is
+//! written, IAM settles once, and all are read back with one batch read
+//! (the whole account at once when that is cheaper than one read per role),
+//! so a run pays the settle time once rather than once per role. The work
+//! on each held role follows, then one more batch read tells which leases
+//! are still this run's to give back (and shows the callers what IAM holds
+//! after their writes). A lease is never trusted without its read-back, and
+//! a role whose lease would run out before its work is done is put back and
+//! leased again.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::stream::{self, StreamExt};
 
 use crate::live::{IamBackend, IamError};
 use crate::model::operation::Operation;
 use crate::model::tags;
 use crate::model::LiveRole;
 
-/// How long a lease lasts: a rotation of one role takes seconds, and a run
-/// killed while holding it blocks the role no longer than this.
-/// `FNCTL_LOCK_LEASE_SECONDS` changes it (tests that kill runs shorten it).
+/// How long a lease lasts beyond the time its batch is expected to take:
+/// a run killed while holding it blocks the role no longer than this (and
+/// the rest of its batch). `FNCTL_LOCK_LEASE_SECONDS` changes it (tests
+/// that kill runs shorten it).
 pub fn lease() -> Duration {
     Duration::from_secs(
         std::env::var("FNCTL_LOCK_LEASE_SECONDS")
@@ -25,33 +41,7 @@ pub fn lease() -> Duration {
     )
 }
 
-/// How long to wait for a held lock before giving up: one lease and a margin.
-fn patience() -> Duration {
-    lease() + Duration::from_secs(30)
-}
-
-/// Why the lock was not taken.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    /// Another run holds it.
-    #[error("another fnctl run holds the lock on role {role} (lease `{lease}`); try again later")]
-    Held { role: String, lease: String },
-    /// The role is gone.
-    #[error("role {0} does not exist")]
-    NoRole(String),
-    /// IAM failed.
-    #[error(transparent)]
-    Iam(#[from] IamError),
-}
-
-/// A held lease.
-#[derive(Debug, Clone)]
-pub struct Lease {
-    role: String,
-    value: String,
-}
-
-/// Time IAM gets to settle between writing the lease and reading it back.
+/// Time IAM gets to settle between writing leases and reading them back.
 /// `FNCTL_LOCK_SETTLE_MS` shortens it for tests against a local endpoint.
 fn settle() -> Duration {
     std::env::var("FNCTL_LOCK_SETTLE_MS")
@@ -61,6 +51,101 @@ fn settle() -> Duration {
         .unwrap_or(Duration::from_millis(1500))
 }
 
+/// Longest a lease is written for, however large its batch: a killed run
+/// must not block roles for longer than this.
+const MAXIMUM_HOLD: Duration = Duration::from_secs(3600);
+/// The write rate assumed for a lease's expiry before any lease write of
+/// the batch has been answered (IAM's order of magnitude, unthrottled).
+const ASSUMED_WRITES_PER_SECOND: f64 = 50.0;
+/// How long to wait before trying again for leases other runs hold.
+const RETRY_WAIT: Duration = Duration::from_secs(1);
+/// How often a role's lease is taken again because it ran short before the
+/// role's turn came (a batch far slower than expected) before giving up.
+const MAXIMUM_RENEWALS: usize = 3;
+
+/// The timing of leases.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long a lease lasts beyond its batch's expected time.
+    pub lease: Duration,
+    /// Time IAM gets to settle before leases are read back.
+    pub settle: Duration,
+    /// How long to wait for a lease another run holds.
+    pub patience: Duration,
+}
+
+impl Timing {
+    /// The timing of real runs: [`lease`] and the settle time, from the
+    /// environment where tests shorten them; patience of one lease and a margin.
+    pub fn from_env() -> Self {
+        let lease = lease();
+        Timing {
+            lease,
+            settle: settle(),
+            patience: lease + Duration::from_secs(30),
+        }
+    }
+
+    /// The least time a held lease must have left for work on its role to
+    /// start: the work on one role is a few writes, which even a throttled
+    /// account admits well within half a lease.
+    fn margin(&self) -> Duration {
+        self.lease / 2
+    }
+}
+
+/// How a batch runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    /// Roles worked on at once (lease writes and reads run as many at once).
+    pub parallelism: usize,
+    /// About how many writes the work on one role makes, releasing its
+    /// lease included: sizes how long the batch's leases last.
+    pub writes_per_role: usize,
+    pub timing: Timing,
+}
+
+/// Why a role's lease was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another run holds it.
+    #[error("another fnctl run holds the lock on role {role} (lease `{lease}`); try again later")]
+    Held { role: String, lease: String },
+    /// The role is gone.
+    #[error("role {0} does not exist")]
+    NoRole(String),
+    /// IAM failed (a batch read or the lease write).
+    #[error("{0}")]
+    Iam(String),
+    /// The lease kept running short before the role's turn came.
+    #[error("the lease on role {0} ran short {MAXIMUM_RENEWALS} times before its turn came (IAM too slow?); nothing was changed; run the command again")]
+    RanShort(String),
+}
+
+impl From<&IamError> for LockError {
+    fn from(error: &IamError) -> Self {
+        LockError::Iam(error.to_string())
+    }
+}
+
+/// The work done on one role under its lease.
+#[derive(Debug)]
+pub struct Leased<T> {
+    /// What the work returned.
+    pub value: T,
+    /// The role as read once the batch's work was done (`None`: it is gone),
+    /// or why it could not be read.
+    pub after: Result<Option<LiveRole>, String>,
+}
+
+/// A lease this run wrote on one role: the tag's value.
+#[derive(Debug, Clone)]
+struct Written {
+    index: usize,
+    value: String,
+    expiry: SystemTime,
+}
+
 fn expiry_of(value: &str) -> Option<SystemTime> {
     value
         .split(' ')
@@ -68,115 +153,296 @@ fn expiry_of(value: &str) -> Option<SystemTime> {
         .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
 }
 
-fn held_by_other(role: &LiveRole, mine: &str, now: SystemTime) -> Option<String> {
+/// The lease another run holds on `role` (a live one, not this run's).
+fn held_by_other(role: &LiveRole, owner: &str, now: SystemTime) -> Option<String> {
     let value = role.tags.get(tags::LOCK)?;
-    if value == mine {
+    if value.split(' ').next() == Some(owner) {
         return None;
     }
     let live = expiry_of(value).is_some_and(|expiry| expiry > now);
     live.then(|| value.clone())
 }
 
-/// How long the lock's waits last. Commands use [`Timing::configured`];
-/// in-process tests pass short ones rather than set the process environment.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timing {
-    /// How long a lease lasts ([`lease`]).
-    pub(crate) lease: Duration,
-    /// How long to wait for a held lock before giving up.
-    pub(crate) patience: Duration,
-    /// Time IAM gets to settle before the lease is read back.
-    pub(crate) settle: Duration,
-    /// Wait between two looks at a held lock.
-    pub(crate) poll: Duration,
-}
-
-impl Timing {
-    /// The timings in force: defaults, or what the environment sets.
-    pub(crate) fn configured() -> Self {
-        Timing {
-            lease: lease(),
-            patience: patience(),
-            settle: settle(),
-            poll: Duration::from_secs(1),
-        }
-    }
-}
-
-/// Takes the lock on `role`; returns the lease and the role as read once held.
-pub async fn acquire<B: IamBackend>(
+/// Takes the leases of `roles`, runs `work` on each role held (with the role
+/// as read under its lease), reads the roles back and gives the leases back.
+/// `known` are the roles as just read, if the caller has read them moments
+/// ago (they decide which leases are free to take in the first round; a
+/// fresh read does otherwise). The results are in the order of `roles`.
+pub async fn run<B, W, F, T>(
     backend: &B,
-    role: &str,
-) -> Result<(Lease, LiveRole), LockError> {
-    acquire_with(backend, role, Timing::configured()).await
-}
-
-/// [`acquire`] with the given timings.
-pub(crate) async fn acquire_with<B: IamBackend>(
-    backend: &B,
-    role: &str,
-    timing: Timing,
-) -> Result<(Lease, LiveRole), LockError> {
-    let owner = crate::model::external_id::random_token().map_err(|e| IamError::Transport {
-        api: "lock",
-        message: e.to_string(),
-    })?;
-    let deadline = SystemTime::now() + timing.patience;
-    loop {
-        let now = SystemTime::now();
-        let value = format!(
-            "{} {}",
-            &owner[..16],
-            humantime::format_rfc3339_seconds(now + timing.lease)
-        );
-        let current = backend
-            .get_role(role)
-            .await?
-            .ok_or_else(|| LockError::NoRole(role.to_string()))?;
-        if let Some(other) = held_by_other(&current, &value, now) {
-            if now > deadline {
-                return Err(LockError::Held {
-                    role: role.to_string(),
-                    lease: other,
-                });
-            }
-            tokio::time::sleep(timing.poll).await;
-            continue;
+    roles: &[String],
+    known: Option<&[LiveRole]>,
+    batch: &Batch,
+    work: W,
+) -> Vec<Result<Leased<T>, LockError>>
+where
+    B: IamBackend,
+    W: Fn(usize, LiveRole) -> F,
+    F: Future<Output = T>,
+{
+    let mut results: Vec<Option<Result<Leased<T>, LockError>>> =
+        roles.iter().map(|_| None).collect();
+    let owner = match crate::model::external_id::random_token() {
+        Ok(random) => random[..16].to_string(),
+        Err(error) => {
+            let message = format!("cannot read the OS random source: {error}");
+            return roles
+                .iter()
+                .map(|_| Err(LockError::Iam(message.clone())))
+                .collect();
         }
-        backend
-            .execute(&Operation::TagRole {
-                role: role.to_string(),
-                tags: BTreeMap::from([(tags::LOCK.to_string(), value.clone())]),
-            })
-            .await?;
-        tokio::time::sleep(timing.settle).await;
-        let after = backend
-            .get_role(role)
-            .await?
-            .ok_or_else(|| LockError::NoRole(role.to_string()))?;
-        if after.tags.get(tags::LOCK) == Some(&value) {
-            return Ok((
-                Lease {
-                    role: role.to_string(),
-                    value,
-                },
-                after,
-            ));
-        }
-    }
-}
-
-/// Gives the lock back, if it is still ours.
-pub async fn release<B: IamBackend>(backend: &B, lease: &Lease) -> Result<(), IamError> {
-    if let Some(role) = backend.get_role(&lease.role).await? {
-        if role.tags.get(tags::LOCK) == Some(&lease.value) {
-            backend
-                .execute(&Operation::UntagRole {
-                    role: lease.role.clone(),
-                    keys: vec![tags::LOCK.into()],
+    };
+    let parallelism = batch.parallelism.max(1);
+    let mut pending: Vec<usize> = (0..roles.len()).collect();
+    // When each role was first found held by another run.
+    let mut blocked_since: HashMap<usize, Instant> = HashMap::new();
+    let mut renewals: HashMap<usize, usize> = HashMap::new();
+    let mut known = known;
+    while !pending.is_empty() {
+        // 1. Which leases are free: as the caller read them moments ago, or now.
+        let names: Vec<String> = pending.iter().map(|&i| roles[i].clone()).collect();
+        let current = match known.take() {
+            Some(read) => names
+                .iter()
+                .map(|name| {
+                    read.iter()
+                        .find(|r| r.name.eq_ignore_ascii_case(name))
+                        .cloned()
                 })
-                .await?;
+                .collect(),
+            None => match backend.get_roles(&names).await {
+                Ok(current) => current,
+                Err(error) => {
+                    for &i in &pending {
+                        results[i] = Some(Err(LockError::from(&error)));
+                    }
+                    break;
+                }
+            },
+        };
+        let now = SystemTime::now();
+        let mut free = Vec::new();
+        let mut blocked: Vec<(usize, String)> = Vec::new();
+        for (&i, role) in pending.iter().zip(current) {
+            match role {
+                None => results[i] = Some(Err(LockError::NoRole(roles[i].clone()))),
+                Some(role) => match held_by_other(&role, &owner, now) {
+                    Some(other) => blocked.push((i, other)),
+                    None => free.push(i),
+                },
+            }
+        }
+
+        // 2. Write the free leases, settle once, read them all back.
+        let written = write_leases(backend, roles, &free, &owner, batch, &mut results).await;
+        let mut held: Vec<(Written, LiveRole)> = Vec::new();
+        if !written.is_empty() {
+            tokio::time::sleep(batch.timing.settle).await;
+            let names: Vec<String> = written.iter().map(|w| roles[w.index].clone()).collect();
+            match backend.get_roles(&names).await {
+                Ok(back) => {
+                    for (lease, role) in written.into_iter().zip(back) {
+                        match role {
+                            None => {
+                                results[lease.index] =
+                                    Some(Err(LockError::NoRole(roles[lease.index].clone())))
+                            }
+                            Some(role) if role.tags.get(tags::LOCK) == Some(&lease.value) => {
+                                held.push((lease, role))
+                            }
+                            // Another run's lease landed after ours: it holds
+                            // the lock, or will find ours gone; try again.
+                            Some(role) => blocked.push((
+                                lease.index,
+                                role.tags.get(tags::LOCK).cloned().unwrap_or_default(),
+                            )),
+                        }
+                    }
+                }
+                Err(error) => {
+                    // Unknown whether they are held: nothing is done under them.
+                    // They expire by themselves.
+                    for lease in &written {
+                        results[lease.index] = Some(Err(LockError::from(&error)));
+                    }
+                }
+            }
+        }
+
+        // 3. The work, on roles whose lease has time enough left.
+        let margin = batch.timing.margin();
+        let work = &work;
+        let outcomes: Vec<(Written, Option<T>)> = stream::iter(held)
+            .map(|(lease, role)| async move {
+                let left = lease
+                    .expiry
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default();
+                if left < margin {
+                    return (lease, None);
+                }
+                let value = work(lease.index, role).await;
+                (lease, Some(value))
+            })
+            .buffer_unordered(parallelism)
+            .collect()
+            .await;
+        let mut again: Vec<usize> = Vec::new();
+        let mut done: Vec<(Written, T)> = Vec::new();
+        for (lease, value) in outcomes {
+            match value {
+                Some(value) => done.push((lease, value)),
+                None => {
+                    let renewed = renewals.entry(lease.index).or_default();
+                    *renewed += 1;
+                    if *renewed >= MAXIMUM_RENEWALS {
+                        results[lease.index] =
+                            Some(Err(LockError::RanShort(roles[lease.index].clone())));
+                    } else {
+                        again.push(lease.index);
+                    }
+                }
+            }
+        }
+
+        // 4. Read the roles back; give back the leases still ours.
+        let names: Vec<String> = done.iter().map(|(w, _)| roles[w.index].clone()).collect();
+        let after: Vec<Result<Option<LiveRole>, String>> = if names.is_empty() {
+            Vec::new()
+        } else {
+            match backend.get_roles(&names).await {
+                Ok(after) => after.into_iter().map(Ok).collect(),
+                Err(error) => names.iter().map(|_| Err(error.to_string())).collect(),
+            }
+        };
+        let releases: Vec<&str> = done
+            .iter()
+            .zip(&after)
+            .filter(|((lease, _), after)| {
+                matches!(after, Ok(Some(role)) if role.tags.get(tags::LOCK) == Some(&lease.value))
+            })
+            .map(|((lease, _), _)| roles[lease.index].as_str())
+            .collect();
+        release(backend, &releases, parallelism).await;
+        for ((lease, value), after) in done.into_iter().zip(after) {
+            results[lease.index] = Some(Ok(Leased { value, after }));
+        }
+
+        // 5. What is left: leases put back, and those other runs hold.
+        let now = Instant::now();
+        for (i, other) in blocked {
+            let since = *blocked_since.entry(i).or_insert(now);
+            if now.duration_since(since) > batch.timing.patience {
+                results[i] = Some(Err(LockError::Held {
+                    role: roles[i].clone(),
+                    lease: other,
+                }));
+            } else {
+                again.push(i);
+            }
+        }
+        again.sort_unstable();
+        let only_waiting = again.iter().all(|i| blocked_since.contains_key(i));
+        pending = again;
+        if !pending.is_empty() && only_waiting {
+            tokio::time::sleep(RETRY_WAIT).await;
         }
     }
-    Ok(())
+    results
+        .into_iter()
+        .zip(roles)
+        .map(|(result, role)| {
+            result.unwrap_or_else(|| Err(LockError::Iam(format!("role {role}: no lease taken"))))
+        })
+        .collect()
 }
+
+/// Writes this run's lease on each role of `free` (at most `parallelism`
+/// at once). Each lease lasts [`Timing::lease`] beyond the time the batch is
+/// expected to take from its writing, estimated from the rate at which the
+/// batch's lease writes have been answered so far. A failed write is
+/// recorded in `results`.
+async fn write_leases<B: IamBackend, T>(
+    backend: &B,
+    roles: &[String],
+    free: &[usize],
+    owner: &str,
+    batch: &Batch,
+    results: &mut [Option<Result<Leased<T>, LockError>>],
+) -> Vec<Written> {
+    let started = Instant::now();
+    let answered = AtomicUsize::new(0);
+    let total = free.len();
+    let answered = &answered;
+    let outcomes: Vec<(usize, Result<Written, IamError>)> = stream::iter(free.iter().enumerate())
+        .map(|(order, &index)| async move {
+            let done = answered.load(Ordering::SeqCst);
+            let elapsed = started.elapsed().as_secs_f64();
+            let rate = if done > 0 && elapsed > 0.0 {
+                done as f64 / elapsed
+            } else {
+                ASSUMED_WRITES_PER_SECOND
+            };
+            let writes_ahead = (total - order) + total * batch.writes_per_role;
+            let expected = Duration::from_secs_f64(writes_ahead as f64 / rate).min(MAXIMUM_HOLD);
+            let expiry = SystemTime::now() + batch.timing.settle + expected + batch.timing.lease;
+            let value = format!("{owner} {}", humantime::format_rfc3339_seconds(expiry));
+            let written = backend
+                .execute(&Operation::TagRole {
+                    role: roles[index].clone(),
+                    tags: BTreeMap::from([(tags::LOCK.to_string(), value.clone())]),
+                })
+                .await;
+            answered.fetch_add(1, Ordering::SeqCst);
+            (
+                index,
+                written.map(|()| Written {
+                    index,
+                    value,
+                    expiry,
+                }),
+            )
+        })
+        .buffer_unordered(batch.parallelism.max(1))
+        .collect()
+        .await;
+    let mut written = Vec::new();
+    for (index, outcome) in outcomes {
+        match outcome {
+            Ok(lease) => written.push(lease),
+            Err(IamError::NoSuchEntity { .. }) => {
+                results[index] = Some(Err(LockError::NoRole(roles[index].clone())))
+            }
+            Err(error) => results[index] = Some(Err(LockError::from(&error))),
+        }
+    }
+    written.sort_by_key(|w| w.index);
+    written
+}
+
+/// Removes this run's leases from `roles` (at most `parallelism` at once).
+/// A failure only delays the next run: the lease expires by itself.
+async fn release<B: IamBackend>(backend: &B, roles: &[&str], parallelism: usize) {
+    let failures: Vec<(String, IamError)> = stream::iter(roles)
+        .map(|role| async move {
+            let operation = Operation::UntagRole {
+                role: role.to_string(),
+                keys: vec![tags::LOCK.into()],
+            };
+            backend
+                .execute(&operation)
+                .await
+                .err()
+                .map(|e| (role.to_string(), e))
+        })
+        .buffer_unordered(parallelism.max(1))
+        .filter_map(|failure| async move { failure })
+        .collect()
+        .await;
+    for (role, error) in failures {
+        log::warn!("could not release the lock on {role} ({error}); it expires by itself");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,16 @@
 //! Services that act: a session reads the manifests and each account and
 //! plans; the executor applies a plan through a live backend; rotation and
-//! apply's trust changes run under a lease.
+//! apply's trust changes run under leases taken a batch at a time.
 
 pub mod executor;
 pub mod lease;
+pub mod rotate;
 pub mod segment;
 pub mod session;
+
+/// Roles worked on at once per account when a command has no
+/// `--parallelism` (and its default where it has one).
+pub const DEFAULT_PARALLELISM: u16 = 8;
 
 #[cfg(test)]
 mod executor_tests;

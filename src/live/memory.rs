@@ -594,6 +594,14 @@ impl IamBackend for MemoryIam {
         }
     }
 
+    async fn get_roles(&self, names: &[String]) -> Result<Vec<Option<LiveRole>>, IamError> {
+        let mut roles = Vec::with_capacity(names.len());
+        for name in names {
+            roles.push(self.get_role(name).await?);
+        }
+        Ok(roles)
+    }
+
     async fn execute(&self, operation: &WireOperation) -> Result<(), IamError> {
         let account = self.account.clone();
         let tag_keys = match operation {

@@ -94,6 +94,16 @@ pub trait IamBackend: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<LiveRole>, IamError>> + Send;
 
+    /// The named roles as IAM holds them now, in the order of `names`,
+    /// `None` for those that do not exist: trust policy, tags and ARN at
+    /// least (no inline or attached policies; description and duration may
+    /// be missing). For batch reads around leases; the backend reads them
+    /// the cheaper way (one GetRole each, or the whole account at once).
+    fn get_roles(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<LiveRole>>, IamError>> + Send;
+
     /// Sends one write.
     fn execute(
         &self,

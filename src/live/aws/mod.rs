@@ -3,7 +3,9 @@
 //! `AWS_ENDPOINT_URL` for local stand-ins, retries and timeouts.
 
 pub mod iam;
+pub mod throttle;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -35,11 +37,13 @@ pub struct AwsSettings {
     pub region: Option<String>,
 }
 
-/// What reaches one AWS account: the SDK configuration and its credentials.
-/// Opaque, so that no SDK type leaves this module.
+/// What reaches one AWS account: the SDK configuration and its credentials,
+/// and the pace of the account's writes, which every backend made from this
+/// connection shares. Opaque, so that no SDK type leaves this module.
 #[derive(Debug, Clone)]
 pub struct Connection {
     config: SdkConfig,
+    pace: Arc<iam::AccountPace>,
 }
 
 impl Connection {
@@ -47,6 +51,7 @@ impl Connection {
     pub async fn load(settings: &AwsSettings) -> Self {
         Connection {
             config: load_config(settings).await,
+            pace: Arc::default(),
         }
     }
 
@@ -54,6 +59,7 @@ impl Connection {
     pub fn offline() -> Self {
         Connection {
             config: SdkConfig::builder().build(),
+            pace: Arc::default(),
         }
     }
 
@@ -74,6 +80,7 @@ impl Connection {
                 .to_builder()
                 .credentials_provider(SharedCredentialsProvider::new(provider))
                 .build(),
+            pace: Arc::default(),
         }
     }
 
@@ -90,9 +97,11 @@ impl Connection {
         caller_identity(&self.config).await
     }
 
-    /// An IAM backend for this account, with at most `concurrency` requests in flight.
+    /// An IAM backend for this account, with at most `concurrency` per-role
+    /// reads in flight, pacing its writes with every other backend of this
+    /// connection.
     pub fn iam(&self, concurrency: usize) -> iam::AwsIam {
-        iam::AwsIam::new(&self.config, concurrency)
+        iam::AwsIam::sharing(&self.config, concurrency, self.pace.clone())
     }
 }
 
@@ -162,7 +171,9 @@ fn host_and_port(url: &str) -> Option<String> {
 /// Loads the SDK configuration the way every AWS tool does.
 async fn load_config(global: &AwsSettings) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        // Throttling and 5xx are retried with backoff; IAM's buckets refill within seconds.
+        // 5xx and transport failures are retried with backoff, and so is
+        // throttling of reads; throttled writes go to the account's
+        // write limiter instead (see `throttle`).
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(8)

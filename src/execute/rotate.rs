@@ -1,0 +1,342 @@
+//! The rotation service behind `fnctl rotate`: selects the instances, checks
+//! what each phase would do to each role as just read (so that a `--finish`
+//! refused by `--min-age` writes nothing, not even a lease), then runs the
+//! phase on every role that has work under leases taken for all of them at
+//! once, and writes the bundles from what IAM holds afterwards. The
+//! decisions themselves are pure, in [`crate::plan::rotation`].
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::bundle;
+use crate::execute::lease;
+use crate::execute::session::{self, AccountRun};
+use crate::live::IamBackend;
+use crate::model::external_id::{self, ExternalId};
+use crate::model::operation::WireOperation;
+use crate::model::{tags, trust};
+use crate::model::{DesiredInstance, LiveRole};
+use crate::plan::rotation::{self, PhaseSteps, RotationError};
+use crate::plan::PlanOptions;
+
+/// Which phase to run.
+#[derive(Debug, Clone, Copy)]
+pub enum Phase {
+    /// Accept a new ID beside the current one; the bundle gets the new one.
+    Start,
+    /// Accept only the new ID; refused for rotations younger than
+    /// `min_age` unless `force`.
+    Finish { min_age: Duration, force: bool },
+}
+
+/// What to rotate, and how.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub phase: Phase,
+    /// Instances named on the command line.
+    pub names: Vec<String>,
+    /// Also every instance whose ID is older than its `rotateAfterDays`.
+    pub due: bool,
+    /// Every instance.
+    pub all: bool,
+    /// Where bundles are written.
+    pub bundle_dir: PathBuf,
+    /// Roles rotated at once per account.
+    pub parallelism: usize,
+}
+
+/// What happened to one instance.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `--start` done: `bundle` holds the new ID (`fingerprint`);
+    /// `concurrent` when another run's new ID was found instead of this one's.
+    Started {
+        instance: String,
+        bundle: PathBuf,
+        fingerprint: String,
+        concurrent: bool,
+    },
+    /// `--finish` done: only the ID in `bundle` is accepted.
+    Finished {
+        instance: String,
+        bundle: PathBuf,
+        fingerprint: String,
+    },
+    /// `--finish` found no rotation in progress.
+    NothingToFinish { instance: String },
+    /// The instance was not rotated; the message names it.
+    Failed(String),
+}
+
+/// Why a request cannot run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// Nothing selected.
+    #[error("name the instances to rotate, or select them with --due or --all")]
+    NothingSelected,
+    /// Names no manifest declares.
+    #[error("no instance named {0} in the manifests")]
+    Unknown(String),
+}
+
+/// Runs one phase over the selected instances of every account; the
+/// outcomes follow the order of the instances per account.
+pub async fn rotate(
+    settings: &session::Settings,
+    instances: &[DesiredInstance],
+    request: &Request,
+) -> anyhow::Result<Vec<Outcome>> {
+    if request.names.is_empty() && !request.due && !request.all {
+        return Err(RequestError::NothingSelected.into());
+    }
+    let unknown: Vec<&str> = request
+        .names
+        .iter()
+        .filter(|n| !instances.iter().any(|i| &i.name == *n))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(RequestError::Unknown(unknown.join(", ")).into());
+    }
+    let named: Vec<DesiredInstance> = instances
+        .iter()
+        .filter(|i| request.all || request.due || request.names.contains(&i.name))
+        .cloned()
+        .collect();
+    let now = session::now();
+    let options = PlanOptions {
+        now: now.clone(),
+        ..PlanOptions::default()
+    };
+    let runs = session::observe(settings, &named, &options, request.parallelism).await?;
+    let mut outcomes = Vec::new();
+    for run in &runs {
+        outcomes.extend(rotate_account(run, request, &now).await);
+    }
+    Ok(outcomes)
+}
+
+/// One instance whose role the phase will lease.
+struct Selected<'a> {
+    instance: &'a DesiredInstance,
+    /// The new ID `--start` adds, unless a rotation is in progress already.
+    new_id: ExternalId,
+}
+
+/// Runs the phase over the selected instances of one account.
+async fn rotate_account(run: &AccountRun, request: &Request, now: &str) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    let mut selected: Vec<Selected> = Vec::new();
+    for instance in &run.instances {
+        let role = match run.owned_role_of(instance) {
+            Ok(role) => role,
+            Err(failure) => {
+                outcomes.push(Outcome::Failed(failure));
+                continue;
+            }
+        };
+        let by_name = request.all || request.names.contains(&instance.name);
+        let due = request.due
+            && (matches!(request.phase, Phase::Finish { .. })
+                || trust::is_due(role, instance.rotate_after_days, now));
+        if !(by_name || due) {
+            continue;
+        }
+        // What the phase would do to the role as just read: a refusal needs
+        // no lease, and neither does a role with nothing to finish, unless a
+        // killed run left its lease there (leasing replaces it, releasing
+        // removes it).
+        let new_id = match request.phase {
+            Phase::Start => match external_id::ExternalId::generate() {
+                Ok(id) => id,
+                Err(e) => {
+                    outcomes.push(Outcome::Failed(format!(
+                        "{}: cannot read the OS random source: {e}",
+                        instance.name
+                    )));
+                    continue;
+                }
+            },
+            Phase::Finish { .. } => ExternalId::new(""),
+        };
+        match steps_for(&request.phase, role, instance, &new_id, now) {
+            Err(error) => outcomes.push(Outcome::Failed(format!("{}: {error}", instance.name))),
+            Ok(None) if !role.tags.contains_key(tags::LOCK) => {
+                outcomes.push(Outcome::NothingToFinish {
+                    instance: instance.name.clone(),
+                })
+            }
+            Ok(_) => selected.push(Selected { instance, new_id }),
+        }
+    }
+    if selected.is_empty() {
+        return outcomes;
+    }
+    let backend = run.backend(request.parallelism);
+    let roles: Vec<String> = selected
+        .iter()
+        .map(|s| s.instance.role_name.clone())
+        .collect();
+    let batch = lease::Batch {
+        parallelism: request.parallelism,
+        // Start: the pending tags and the trust update; finish: the trust
+        // update and two tag writes; and the lease's release.
+        writes_per_role: match request.phase {
+            Phase::Start => 3,
+            Phase::Finish { .. } => 4,
+        },
+        timing: lease::Timing::from_env(),
+    };
+    let backend = &backend;
+    let selected = &selected;
+    let results = lease::run(
+        backend,
+        &roles,
+        Some(&run.live.roles),
+        &batch,
+        |position, role| async move {
+            let Selected { instance, new_id } = &selected[position];
+            write_phase(backend, &request.phase, instance, &role, new_id, now).await
+        },
+    )
+    .await;
+    for (chosen, result) in selected.iter().zip(results) {
+        let name = &chosen.instance.name;
+        outcomes.push(match result {
+            Err(error) => Outcome::Failed(format!("{name}: {error}")),
+            Ok(done) => match done.value {
+                Err(failure) => Outcome::Failed(failure),
+                Ok(None) => Outcome::NothingToFinish {
+                    instance: name.clone(),
+                },
+                Ok(Some(steps)) => conclude(
+                    chosen.instance,
+                    &request.phase,
+                    &steps,
+                    done.after,
+                    &request.bundle_dir,
+                ),
+            },
+        });
+    }
+    outcomes
+}
+
+/// The phase's steps for `role`; `Ok(None)` when there is nothing to finish.
+fn steps_for(
+    phase: &Phase,
+    role: &LiveRole,
+    instance: &DesiredInstance,
+    new_id: &ExternalId,
+    now: &str,
+) -> Result<Option<PhaseSteps>, RotationError> {
+    match phase {
+        Phase::Start => rotation::start(role, &instance.segment_account, new_id, now).map(Some),
+        Phase::Finish { min_age, force } => rotation::finish(
+            role,
+            &instance.segment_account,
+            SystemTime::now(),
+            now,
+            *min_age,
+            *force,
+        ),
+    }
+}
+
+/// The phase's writes on one role, decided again on the role as read under
+/// its lease; `Ok(None)` when there was nothing to finish after all.
+async fn write_phase<B: IamBackend>(
+    backend: &B,
+    phase: &Phase,
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    new_id: &ExternalId,
+    now: &str,
+) -> Result<Option<PhaseSteps>, String> {
+    let name = &instance.name;
+    let Some(steps) =
+        steps_for(phase, role, instance, new_id, now).map_err(|e| format!("{name}: {e}"))?
+    else {
+        return Ok(None);
+    };
+    for operation in &steps.operations {
+        send(backend, instance, operation).await?;
+    }
+    Ok(Some(steps))
+}
+
+async fn send<B: IamBackend>(
+    backend: &B,
+    instance: &DesiredInstance,
+    operation: &WireOperation,
+) -> Result<(), String> {
+    let name = &instance.name;
+    trust::guard_trust(operation, &instance.segment_account).map_err(|e| format!("{name}: {e}"))?;
+    backend.execute(operation).await.map_err(|error| {
+        format!(
+            "{name}: {} failed: {error}; the bundle on disk still works; re-run the same command to complete it",
+            operation.api_name()
+        )
+    })
+}
+
+/// Checks what IAM holds after the phase's writes and writes the bundle
+/// from it: another run may have rotated the same role at the same moment
+/// (a lease without compare-and-swap can be outrun by a slow network), so
+/// the bundle says what IAM holds now rather than what this run meant to do.
+fn conclude(
+    instance: &DesiredInstance,
+    phase: &Phase,
+    steps: &PhaseSteps,
+    after: Result<Option<LiveRole>, String>,
+    bundle_dir: &Path,
+) -> Outcome {
+    let name = &instance.name;
+    let after = match after {
+        Ok(Some(after)) => after,
+        Ok(None) => {
+            return Outcome::Failed(format!("{name}: role {} disappeared", instance.role_name))
+        }
+        Err(e) => return Outcome::Failed(format!("{name}: reading the role back: {e}")),
+    };
+    let Some(external_id) = bundle::external_id_from_live(&after) else {
+        return Outcome::Failed(format!(
+            "{name}: the trust policy holds no external ID fnctl can vouch for"
+        ));
+    };
+    let accepted = after
+        .trust_policy
+        .valid()
+        .map(trust::external_ids)
+        .unwrap_or_default();
+    match phase {
+        Phase::Finish { .. } if accepted.len() != 1 || trust::in_progress(&after) => {
+            return Outcome::Failed(format!("{name}: the trust policy still accepts {} external IDs after --finish (a concurrent run?); re-run `fnctl rotate {name} --finish`", accepted.len()));
+        }
+        Phase::Start if !trust::in_progress(&after) => {
+            return Outcome::Failed(format!("{name}: the rotation is not in a consistent state after --start (a concurrent run?); the bundle was not changed; re-run `fnctl rotate {name} --start`"));
+        }
+        _ => {}
+    }
+    let bundle = match bundle::write(
+        bundle_dir,
+        &bundle::build(instance, &after.arn, &external_id),
+    ) {
+        Ok(path) => path,
+        Err(e) => return Outcome::Failed(format!("{name}: cannot write the bundle: {e}")),
+    };
+    let fingerprint = external_id.fingerprint();
+    match phase {
+        Phase::Start => Outcome::Started {
+            instance: name.clone(),
+            bundle,
+            fingerprint,
+            concurrent: external_id != steps.bundle_external_id,
+        },
+        Phase::Finish { .. } => Outcome::Finished {
+            instance: name.clone(),
+            bundle,
+            fingerprint,
+        },
+    }
+}
