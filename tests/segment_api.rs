@@ -297,3 +297,154 @@ fn the_contract_check_itself_catches_a_request_off_the_spec() {
         segment.prism_log_text()
     );
 }
+
+/// The external IDs a role's trust policy accepts, read from IAM (moto).
+async fn trust_ids(env: &Env, role: &str) -> Vec<String> {
+    let iam = support::iam_client(&env.moto).await;
+    let got = iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .expect("GetRole");
+    let text = got
+        .role()
+        .unwrap()
+        .assume_role_policy_document()
+        .unwrap()
+        .to_string();
+    let decoded = percent_decode(&text);
+    let document: Value = serde_json::from_str(&decoded).expect("trust policy JSON");
+    let ids = &document["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"];
+    match ids {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).expect("UTF-8")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_auto_takes_an_instance_through_a_whole_rotation_with_no_human() {
+    let env = Env::start();
+    // Rotate the archiver every 30 days, and make its ID look 6 years old.
+    let manifest = std::fs::read_to_string(env.ws.path().join("manifests/main.yaml")).unwrap();
+    write_file(
+        env.ws.path(),
+        "manifests/main.yaml",
+        &manifest.replace(
+            &format!("    segment: {{ id: {DESTINATION} }}\n"),
+            &format!(
+                "    segment: {{ id: {DESTINATION} }}\n    externalId: {{ rotateAfterDays: 30 }}\n"
+            ),
+        ),
+    );
+    env.apply().assert_exit(0);
+    let role = "segment-fn-archiver";
+    let old = bundle_settings(&env.bundles(), "archiver")["iamRoleExternalId"].clone();
+    support::iam_client(&env.moto)
+        .await
+        .tag_role()
+        .role_name(role)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("fnctl:external-id-created")
+                .value("2020-01-01T00:00:00Z")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("age the ID");
+
+    // The cron run: starts the due rotation and pushes the new ID.
+    let auto = |min_age: &str| env.run(&["rotate", "--auto", "--min-age", min_age]);
+    auto("2s").assert_exit(0);
+    let new = bundle_settings(&env.bundles(), "archiver")["iamRoleExternalId"].clone();
+    assert_ne!(new, old, "a new ID in the bundle");
+    assert_eq!(
+        held(&env, "destination", DESTINATION)["iamRoleExternalId"],
+        new,
+        "Segment holds the new ID"
+    );
+    let accepted = trust_ids(&env, role).await;
+    assert!(
+        accepted.contains(&old.as_str().unwrap().to_string())
+            && accepted.contains(&new.as_str().unwrap().to_string()),
+        "both IDs work during the overlap"
+    );
+    assert_eq!(
+        held(&env, "destination", DESTINATION)["apiKey"],
+        "foreign-secret-value-9876"
+    );
+
+    // Too young to finish: the next run waits and changes nothing.
+    auto("1h")
+        .assert_exit(0)
+        .assert_stderr_contains("rotation in progress");
+    assert_eq!(trust_ids(&env, role).await.len(), 2);
+    env.run(&["rotate", "archiver", "--finish", "--min-age", "1h"])
+        .assert_exit(1);
+
+    // Once Segment has held the new ID for the minimum age: finished.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    auto("2s").assert_exit(0);
+    assert_eq!(
+        trust_ids(&env, role).await,
+        [new.as_str().unwrap().to_string()],
+        "only the new ID"
+    );
+    assert_eq!(
+        held(&env, "destination", DESTINATION)["iamRoleExternalId"],
+        new
+    );
+    // Twice in a row: the second run changes nothing.
+    let patches = env.patches(DESTINATION);
+    auto("2s").assert_exit(0);
+    assert_eq!(
+        trust_ids(&env, role).await,
+        [new.as_str().unwrap().to_string()]
+    );
+    assert_eq!(env.patches(DESTINATION), patches);
+    env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
+    env.finish();
+}
+
+#[test]
+fn finish_refuses_while_segment_does_not_hold_the_new_id() {
+    let env = Env::start();
+    env.apply().assert_exit(0);
+    let old = bundle_settings(&env.bundles(), "webhook")["iamRoleExternalId"].clone();
+    env.run(&["rotate", "webhook", "--start"]).assert_exit(0);
+    // Someone puts the old ID back in Segment by hand.
+    env.segment.edit("source", SOURCE, "iamRoleExternalId", old);
+    env.run(&["rotate", "webhook", "--finish", "--min-age", "0s"])
+        .assert_exit(1)
+        .assert_stderr_contains("Segment does not hold the new external ID");
+    // `--auto` pushes it again instead of finishing.
+    env.run(&["rotate", "--auto", "--min-age", "0s"])
+        .assert_exit(0);
+    let new = bundle_settings(&env.bundles(), "webhook")["iamRoleExternalId"].clone();
+    assert_eq!(held(&env, "source", SOURCE)["iamRoleExternalId"], new);
+    env.finish();
+}

@@ -92,7 +92,7 @@ pub enum Command {
     Drift(DriftArgs),
     /// Rotate external IDs in two phases, without downtime.
     #[command(
-        after_help = "Examples:\n  fnctl rotate s3-archiver-prod --start   # new ID beside the old; bundle gets the new one\n  # ...update the function's settings from the bundle, wait for cached sessions to expire...\n  fnctl rotate s3-archiver-prod --finish  # old ID removed\n  fnctl rotate --due --start              # every instance older than rotateAfterDays\n\nExit codes: 0 done, 1 error."
+        after_help = "Examples:\n  fnctl rotate s3-archiver-prod --start   # new ID beside the old; bundle gets the new one\n  # ...update the function's settings from the bundle, wait for cached sessions to expire...\n  fnctl rotate s3-archiver-prod --finish  # old ID removed\n  fnctl rotate --due --start              # every instance older than rotateAfterDays\n  fnctl rotate --auto                     # cron: start due rotations, push to Segment, finish safe ones\n\nExit codes: 0 done, 1 error."
     )]
     Rotate(RotateArgs),
     /// Write settings bundles from IAM as it is (no changes).
@@ -194,14 +194,15 @@ pub struct ApplyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("phase").required(true).args(["start", "finish"])))]
+#[command(group(clap::ArgGroup::new("phase").required(true).args(["start", "finish", "auto"])))]
 pub struct RotateArgs {
     #[command(flatten)]
     pub manifests: ManifestOptions,
     /// Instances to rotate.
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
-    /// Phase 1: add a new external ID beside the current one and write the bundle with it.
+    /// Phase 1: add a new external ID beside the current one and write the bundle with it
+    /// (and push it to Segment for instances with `segment:`).
     #[arg(long)]
     pub start: bool,
     /// Phase 2: remove the old external ID.
@@ -216,9 +217,13 @@ pub struct RotateArgs {
     /// `--finish` refuses rotations younger than this (functions cache sessions).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub min_age: std::time::Duration,
-    /// Finish even if the rotation is younger than --min-age.
+    /// Finish even if the rotation is younger than --min-age (or Segment's copy is).
     #[arg(long)]
     pub force: bool,
+    /// The cron form: finish every rotation that is safe to finish, push new IDs to
+    /// Segment, start every rotation that is due (rotateAfterDays); nothing else.
+    #[arg(long, conflicts_with_all = ["start", "finish", "due", "all", "force", "names"])]
+    pub auto: bool,
     /// Where settings bundles are written.
     #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
     pub bundle_dir: PathBuf,

@@ -24,8 +24,21 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
         bundle_dir: args.bundle_dir.clone(),
         parallelism: DEFAULT_PARALLELISM.into(),
     };
-    let outcomes =
-        rotate::rotate(&super::settings::session(global), &set.instances, &request).await?;
+    let segment = super::settings::segment_backend(&set.instances)?;
+    let settings = super::settings::session(global);
+    let outcomes = if args.auto {
+        rotate::auto(
+            &settings,
+            &set.instances,
+            &args.bundle_dir,
+            args.min_age,
+            DEFAULT_PARALLELISM.into(),
+            segment.as_ref(),
+        )
+        .await?
+    } else {
+        rotate::rotate(&settings, &set.instances, &request, segment.as_ref()).await?
+    };
     let mut failures = Vec::new();
     let mut rotated = 0;
     for outcome in outcomes {
@@ -54,6 +67,12 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
                 eprintln!("{instance}: rotation finished; only the new ID (fingerprint {fingerprint}) is accepted; {} is current.", bundle.display());
                 rotated += 1;
             }
+            Outcome::Pushed { instance } => {
+                eprintln!("{instance}: Segment now holds the new external ID; `--finish` (or the next `--auto`) drops the old one after {}", humantime::format_duration(args.min_age));
+            }
+            Outcome::Waiting { instance, why } => {
+                eprintln!("{instance}: rotation in progress; {why}");
+            }
             Outcome::NothingToFinish { instance } => {
                 eprintln!("{instance}: no rotation in progress; nothing to finish")
             }
@@ -62,7 +81,9 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
     }
     eprintln!(
         "{rotated} instance(s) {}.",
-        if args.start {
+        if args.auto {
+            "advanced (started or finished)"
+        } else if args.start {
             "started rotating"
         } else {
             "finished rotating"

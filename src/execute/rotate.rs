@@ -11,12 +11,14 @@ use std::time::{Duration, SystemTime};
 use crate::bundle;
 use crate::execute::lease;
 use crate::execute::session::{self, AccountRun};
+use crate::live::segment::SegmentBackend;
 use crate::live::IamBackend;
 use crate::model::external_id::{self, ExternalId};
 use crate::model::operation::WireOperation;
 use crate::model::{tags, trust};
 use crate::model::{DesiredInstance, LiveRole};
 use crate::plan::rotation::{self, PhaseSteps, RotationError};
+use crate::plan::rotation_schedule::NextStep;
 use crate::plan::PlanOptions;
 
 /// Which phase to run.
@@ -64,6 +66,10 @@ pub enum Outcome {
     },
     /// `--finish` found no rotation in progress.
     NothingToFinish { instance: String },
+    /// Segment now holds the bundle's new ID (delivered and recorded).
+    Pushed { instance: String },
+    /// `--auto`: a rotation in progress, not yet safe to finish.
+    Waiting { instance: String, why: String },
     /// The instance was not rotated; the message names it.
     Failed(String),
 }
@@ -81,10 +87,11 @@ pub enum RequestError {
 
 /// Runs one phase over the selected instances of every account; the
 /// outcomes follow the order of the instances per account.
-pub async fn rotate(
+pub async fn rotate<S: SegmentBackend>(
     settings: &session::Settings,
     instances: &[DesiredInstance],
     request: &Request,
+    segment: Option<&S>,
 ) -> anyhow::Result<Vec<Outcome>> {
     if request.names.is_empty() && !request.due && !request.all {
         return Err(RequestError::NothingSelected.into());
@@ -109,11 +116,92 @@ pub async fn rotate(
         ..PlanOptions::default()
     };
     let runs = session::observe(settings, &named, &options, request.parallelism).await?;
+    let shown = match segment {
+        Some(backend) => segment_shows(backend, &runs).await?,
+        None => Vec::new(),
+    };
     let mut outcomes = Vec::new();
     for run in &runs {
-        outcomes.extend(rotate_account(run, request, &now).await);
+        outcomes.extend(rotate_account(run, request, &now, &shown, segment).await);
     }
     Ok(outcomes)
+}
+
+/// What Segment shows of each instance's external-ID setting (`None`: the
+/// instance or the setting is missing), for the instances that name one.
+async fn segment_shows<S: SegmentBackend>(
+    backend: &S,
+    runs: &[AccountRun],
+) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    let read = super::segment::read_all(backend, super::segment::targets(runs)).await?;
+    Ok(read
+        .into_iter()
+        .map(|(name, _, live)| {
+            let value = live.and_then(|l| {
+                l.settings
+                    .get(bundle::EXTERNAL_ID_SETTING)
+                    .and_then(|v| v.as_str().map(str::to_string))
+            });
+            (name, value)
+        })
+        .collect())
+}
+
+fn shown_for<'a>(shown: &'a [(String, Option<String>)], instance: &str) -> Option<&'a str> {
+    shown
+        .iter()
+        .find(|(name, _)| name == instance)
+        .and_then(|(_, value)| value.as_deref())
+}
+
+/// Delivers the instance's bundle (which holds the pending ID) to Segment and
+/// records in the role's tags when Segment took it: `--finish` and `--auto`
+/// count `--min-age` from then.
+async fn push_to_segment<B: IamBackend, S: SegmentBackend>(
+    backend: &B,
+    segment: &S,
+    instance: &DesiredInstance,
+    bundle_dir: &Path,
+    now: &str,
+) -> Outcome {
+    let name = &instance.name;
+    let Some(target) = &instance.segment else {
+        return Outcome::Failed(format!("{name}: no `segment:` in the manifest"));
+    };
+    let on_disk = match bundle::read(bundle_dir, name) {
+        Ok(Some(on_disk)) => on_disk,
+        Ok(None) => {
+            return Outcome::Failed(format!(
+                "{name}: no bundle in {} to push; run `fnctl bundle` first",
+                bundle_dir.display()
+            ))
+        }
+        Err(error) => return Outcome::Failed(format!("{name}: cannot read the bundle: {error}")),
+    };
+    if let Err(error) = super::segment::deliver(segment, target, &on_disk).await {
+        return Outcome::Failed(format!(
+            "{name}: the new external ID did not reach Segment {}: {error}; both IDs stay accepted; re-run `fnctl rotate --auto`",
+            target.path()
+        ));
+    }
+    let Some(id) = bundle::external_id_of(&on_disk) else {
+        return Outcome::Failed(format!("{name}: the bundle holds no external ID"));
+    };
+    let tag = crate::model::operation::Operation::TagRole {
+        role: instance.role_name.clone(),
+        tags: std::collections::BTreeMap::from([(
+            tags::SEGMENT_DELIVERED.to_string(),
+            crate::plan::rotation_schedule::delivered_tag(&id.fingerprint(), now),
+        )]),
+    };
+    match backend.execute(&tag).await {
+        Ok(()) => Outcome::Pushed {
+            instance: name.clone(),
+        },
+        Err(error) => Outcome::Failed(format!(
+            "{name}: Segment holds the new ID, but recording when failed: {error}; re-run `fnctl rotate --auto`"
+        )),
+    }
 }
 
 /// One instance whose role the phase will lease.
@@ -124,7 +212,13 @@ struct Selected<'a> {
 }
 
 /// Runs the phase over the selected instances of one account.
-async fn rotate_account(run: &AccountRun, request: &Request, now: &str) -> Vec<Outcome> {
+async fn rotate_account<S: SegmentBackend>(
+    run: &AccountRun,
+    request: &Request,
+    now: &str,
+    shown: &[(String, Option<String>)],
+    segment: Option<&S>,
+) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     let mut selected: Vec<Selected> = Vec::new();
     for instance in &run.instances {
@@ -159,6 +253,28 @@ async fn rotate_account(run: &AccountRun, request: &Request, now: &str) -> Vec<O
             },
             Phase::Finish { .. } => ExternalId::new(""),
         };
+        // With Segment, the old ID may go only once Segment holds the new one
+        // and has held it for --min-age (counted from its delivery).
+        if let (
+            Phase::Finish {
+                min_age,
+                force: false,
+            },
+            Some(_),
+            true,
+        ) = (&request.phase, &instance.segment, trust::in_progress(role))
+        {
+            let allowed = crate::plan::rotation_schedule::segment_allows_finish(
+                role,
+                shown_for(shown, &instance.name),
+                SystemTime::now(),
+                *min_age,
+            );
+            if let Err(why) = allowed {
+                outcomes.push(Outcome::Failed(format!("{}: {why}", instance.name)));
+                continue;
+            }
+        }
         match steps_for(&request.phase, role, instance, &new_id, now) {
             Err(error) => outcomes.push(Outcome::Failed(format!("{}: {error}", instance.name))),
             Ok(None) if !role.tags.contains_key(tags::LOCK) => {
@@ -202,7 +318,7 @@ async fn rotate_account(run: &AccountRun, request: &Request, now: &str) -> Vec<O
     .await;
     for (chosen, result) in selected.iter().zip(results) {
         let name = &chosen.instance.name;
-        outcomes.push(match result {
+        let outcome = match result {
             Err(error) => Outcome::Failed(format!("{name}: {error}")),
             Ok(done) => match done.value {
                 Err(failure) => Outcome::Failed(failure),
@@ -217,9 +333,107 @@ async fn rotate_account(run: &AccountRun, request: &Request, now: &str) -> Vec<O
                     &request.bundle_dir,
                 ),
             },
-        });
+        };
+        let started = matches!(outcome, Outcome::Started { .. });
+        outcomes.push(outcome);
+        // `--start` pushes the new ID to Segment at once.
+        if let (true, Some(segment), Some(_)) = (started, segment, &chosen.instance.segment) {
+            outcomes.push(
+                push_to_segment(backend, segment, chosen.instance, &request.bundle_dir, now).await,
+            );
+        }
     }
     outcomes
+}
+
+/// `rotate --auto`, the cron form: for every instance, the next safe step of
+/// its rotation ([`crate::plan::rotation_schedule::next_step`]) — start the
+/// due ones, push the new ID to Segment, finish those whose new ID has been
+/// in use for `min_age` — and nothing else. Run twice in a row, the second
+/// run changes nothing.
+pub async fn auto<S: SegmentBackend>(
+    settings: &session::Settings,
+    instances: &[DesiredInstance],
+    bundle_dir: &Path,
+    min_age: Duration,
+    parallelism: usize,
+    segment: Option<&S>,
+) -> anyhow::Result<Vec<Outcome>> {
+    let now = session::now();
+    let options = PlanOptions {
+        now: now.clone(),
+        ..PlanOptions::default()
+    };
+    let runs = session::observe(settings, instances, &options, parallelism).await?;
+    let shown = match segment {
+        Some(backend) => segment_shows(backend, &runs).await?,
+        None => Vec::new(),
+    };
+    let mut outcomes = Vec::new();
+    let (mut starting, mut finishing) = (Vec::new(), Vec::new());
+    for run in &runs {
+        let backend = run.backend(parallelism);
+        for instance in &run.instances {
+            let Ok(role) = run.owned_role_of(instance) else {
+                continue;
+            };
+            let segment_view = match (&instance.segment, segment) {
+                (Some(_), Some(_)) => {
+                    let pending = trust::id_state(role).pending;
+                    Some(match (pending, shown_for(&shown, &instance.name)) {
+                        (Some(id), Some(value)) => crate::model::segment::shows(value, &id),
+                        _ => false,
+                    })
+                }
+                _ => None,
+            };
+            match crate::plan::rotation_schedule::next_step(
+                role,
+                instance.rotate_after_days,
+                segment_view,
+                SystemTime::now(),
+                &now,
+                min_age,
+            ) {
+                NextStep::Nothing => {}
+                NextStep::Start => starting.push(instance.name.clone()),
+                NextStep::Finish => finishing.push(instance.name.clone()),
+                NextStep::Wait { why } => outcomes.push(Outcome::Waiting {
+                    instance: instance.name.clone(),
+                    why,
+                }),
+                NextStep::Push => match segment {
+                    Some(segment) => outcomes
+                        .push(push_to_segment(&backend, segment, instance, bundle_dir, &now).await),
+                    None => {}
+                },
+            }
+        }
+    }
+    for (names, phase) in [
+        (starting, Phase::Start),
+        (
+            finishing,
+            Phase::Finish {
+                min_age,
+                force: false,
+            },
+        ),
+    ] {
+        if names.is_empty() {
+            continue;
+        }
+        let request = Request {
+            phase,
+            names,
+            due: false,
+            all: false,
+            bundle_dir: bundle_dir.to_path_buf(),
+            parallelism,
+        };
+        outcomes.extend(rotate(settings, instances, &request, segment).await?);
+    }
+    Ok(outcomes)
 }
 
 /// The phase's steps for `role`; `Ok(None)` when there is nothing to finish.

@@ -27,7 +27,7 @@ pub const GENERATED_SETTINGS: &[&str] = &["iamRoleArn", "iamRoleExternalId"];
 /// Settings the bucket shorthand generates.
 pub const BUCKET_SETTINGS: &[&str] = &["s3Bucket", "s3BucketRegion"];
 /// Tags fnctl may put on a role besides the user's, counted against IAM's 50.
-pub const RESERVED_TAG_COUNT: usize = 9;
+pub const RESERVED_TAG_COUNT: usize = 10;
 /// IAM's tag limit per role.
 pub const MAX_TAGS_PER_ROLE: usize = 50;
 /// IAM's hard limit of managed policies attached to one role.

@@ -655,6 +655,10 @@ fn tag_steps(
         if let Some(started) = role.tags.get(tags::ROTATION_STARTED) {
             desired.insert(tags::ROTATION_STARTED.into(), started.clone());
         }
+        // When Segment took the new ID: `rotate` owns it for the rotation's life.
+        if let Some(delivered) = role.tags.get(tags::SEGMENT_DELIVERED) {
+            desired.insert(tags::SEGMENT_DELIVERED.into(), delivered.clone());
+        }
     }
     let changed: BTreeMap<String, String> = desired
         .iter()

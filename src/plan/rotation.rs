@@ -171,9 +171,13 @@ pub fn finish(
             (tags::EXTERNAL_ID_CREATED.to_string(), now_text.to_string()),
         ]),
     });
+    let mut keys = vec![tags::ROTATION_PENDING.into(), tags::ROTATION_STARTED.into()];
+    if role.tags.contains_key(tags::SEGMENT_DELIVERED) {
+        keys.push(tags::SEGMENT_DELIVERED.into());
+    }
     operations.push(Operation::UntagRole {
         role: role.name.clone(),
-        keys: vec![tags::ROTATION_PENDING.into(), tags::ROTATION_STARTED.into()],
+        keys,
     });
     Ok(Some(PhaseSteps {
         operations,
@@ -185,11 +189,15 @@ pub fn finish(
 /// new ID is already recorded as current) or a start killed before its trust
 /// update. Removing the tags completes either.
 fn leftover_tags(role: &LiveRole, recorded: Option<ExternalId>) -> Option<PhaseSteps> {
-    let keys: Vec<String> = [tags::ROTATION_PENDING, tags::ROTATION_STARTED]
-        .iter()
-        .filter(|k| role.tags.contains_key(**k))
-        .map(|k| k.to_string())
-        .collect();
+    let keys: Vec<String> = [
+        tags::ROTATION_PENDING,
+        tags::ROTATION_STARTED,
+        tags::SEGMENT_DELIVERED,
+    ]
+    .iter()
+    .filter(|k| role.tags.contains_key(**k))
+    .map(|k| k.to_string())
+    .collect();
     let current = recorded?;
     if keys.is_empty() {
         return None;

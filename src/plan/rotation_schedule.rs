@@ -44,6 +44,36 @@ pub fn delivered_tag(fingerprint: &str, now: &str) -> String {
     format!("{fingerprint} {now}")
 }
 
+/// Whether `rotate --finish` may drop the old ID of an instance whose
+/// settings Segment holds: only once Segment shows the new ID and has held
+/// it (since fnctl recorded its delivery) for `min_age`. `shown` is the
+/// external-ID setting as Segment shows it.
+pub fn segment_allows_finish(
+    role: &LiveRole,
+    shown: Option<&str>,
+    now: SystemTime,
+    min_age: Duration,
+) -> Result<(), String> {
+    let Some(pending) = id_state(role).pending else {
+        return Ok(());
+    };
+    if !shown.is_some_and(|value| crate::model::segment::shows(value, &pending)) {
+        return Err("Segment does not hold the new external ID; finishing would lock the function out (push it: `fnctl rotate --auto`, or `fnctl apply`)".into());
+    }
+    let Some(delivered) = delivered_at(role) else {
+        return Err("fnctl has no record of when Segment took the new external ID; `fnctl rotate --auto` records it and finishes after --min-age".into());
+    };
+    let age = now.duration_since(delivered).unwrap_or_default();
+    if age < min_age {
+        return Err(format!(
+            "Segment has held the new external ID for {}, less than --min-age {} (functions cache their sessions)",
+            humantime::format_duration(Duration::from_secs(age.as_secs())),
+            humantime::format_duration(min_age)
+        ));
+    }
+    Ok(())
+}
+
 /// Decides the next step. `segment_shows_pending` is `None` for an instance
 /// without `segment:` (its rotation finishes by age since it started, as
 /// `rotate --finish` does), else whether Segment shows the pending ID.
