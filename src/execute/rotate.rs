@@ -402,11 +402,13 @@ pub async fn auto<S: SegmentBackend>(
                     instance: instance.name.clone(),
                     why,
                 }),
-                NextStep::Push => match segment {
-                    Some(segment) => outcomes
-                        .push(push_to_segment(&backend, segment, instance, bundle_dir, &now).await),
-                    None => {}
-                },
+                NextStep::Push => {
+                    if let Some(segment) = segment {
+                        outcomes.push(
+                            push_to_segment(&backend, segment, instance, bundle_dir, &now).await,
+                        );
+                    }
+                }
             }
         }
     }
