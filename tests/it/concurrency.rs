@@ -6,16 +6,19 @@
 //! role's `fnctl:lock` tag). The proxy orders the races deterministically
 //! where it matters; seeds are printed.
 
-mod fault_proxy;
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use fault_proxy::*;
-use support::{iam_client, write_file, Moto, Output};
+use crate::support::command::{fnctl_command, run_command, Output};
+use crate::support::env::{workspace, write_file};
+use crate::support::fault_proxy::*;
+use crate::support::generated::*;
+use crate::support::moto::{iam_client, Moto};
+use crate::support::spec::{role_of, INLINE};
+use crate::support::transcript::Transcript;
+use crate::support::trust::trust_accepts;
 
 const SCOPE: &str = "race";
 
@@ -58,7 +61,7 @@ async fn two_applies_at_once_then_one_more_converges() {
     const COUNT: usize = 24;
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     write_file(
         dir,
@@ -73,7 +76,7 @@ async fn two_applies_at_once_then_one_more_converges() {
             // repair (a lost tag, a lost inline policy, a stranger in the trust).
             let before = live_roles(&iam).await;
             for i in 0..COUNT {
-                let role = role_name(&instance_name("fn", i));
+                let role = role_of(&instance_name("fn", i));
                 if i % 4 == 1 {
                     let mut trust = before[&role].trust.clone();
                     trust["Statement"]
@@ -203,7 +206,7 @@ async fn assert_rotation_sound(
 ) {
     let account = generated_account(instance);
     let roles = live_roles(iam).await;
-    let role = &roles[&role_name(instance)];
+    let role = &roles[&role_of(instance)];
     let ids = role.external_ids();
     let (bundles, temporaries) = read_bundle_dir(&dir.join("bundles"));
     assert!(temporaries.is_empty(), "{temporaries:?}");
@@ -255,7 +258,7 @@ async fn assert_rotation_sound(
     let (bundles, _) = read_bundle_dir(&dir.join("bundles"));
     let final_id = bundles[instance].external_id.clone();
     secrets.insert(final_id.clone());
-    let left = roles[&role_name(instance)].external_ids();
+    let left = roles[&role_of(instance)].external_ids();
     assert!(
         left == [final_id.clone()],
         "{what}: after --finish the trust policy must hold exactly the bundle's ID; it holds {} ID(s), the bundle's {}, the old one {}",
@@ -268,7 +271,7 @@ async fn assert_rotation_sound(
         "{what}: --finish must keep the ID the start put in the bundle"
     );
     assert!(
-        !roles[&role_name(instance)].tags.contains_key("fnctl:lock"),
+        !roles[&role_of(instance)].tags.contains_key("fnctl:lock"),
         "{what}: a lease was left behind"
     );
     secrets.insert(old.to_string());
@@ -279,7 +282,7 @@ async fn assert_rotation_sound(
 async fn two_rotate_starts_at_once_never_leave_three_ids_or_a_stale_bundle() {
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     let transcript = Transcript::default();
     let current = applied(&moto, dir, &transcript).await;
@@ -343,7 +346,7 @@ async fn two_rotate_starts_at_once_never_leave_three_ids_or_a_stale_bundle() {
 async fn rotate_lock_holds_when_a_lease_write_is_delayed_past_the_settle_time() {
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     let transcript = Transcript::default();
     let current = applied(&moto, dir, &transcript).await;
@@ -397,7 +400,7 @@ async fn rotate_lock_holds_when_a_lease_write_is_delayed_past_the_settle_time() 
 async fn an_apply_during_a_rotation_does_not_undo_it() {
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     let transcript = Transcript::default();
     let current = applied(&moto, dir, &transcript).await;

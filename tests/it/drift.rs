@@ -3,10 +3,11 @@
 //! `--fail-on` sets the threshold, and an offline GAAD snapshot gives the
 //! same findings as the live read.
 
-mod reconcile_support;
-mod support;
-
-use reconcile_support::*;
+use crate::support::command::fnctl_offline;
+use crate::support::env::{workspace, write_file, Env, BUNDLES};
+use crate::support::percent::decode_document;
+use crate::support::spec::*;
+use crate::support::standard::*;
 use serde_json::{json, Value};
 
 /// (category, severity, kind) of every finding in `drift --format json`.
@@ -248,8 +249,8 @@ async fn a_snapshot_gives_the_same_findings_as_the_live_read() {
     let snapshot = export_snapshot(&env).await;
     // An IAM export holds the external IDs, like IAM does: keep it outside the
     // workspace the leak check scans.
-    let export_dir = support::workspace();
-    let path = support::write_file(
+    let export_dir = workspace();
+    let path = write_file(
         export_dir.path(),
         "gaad.json",
         &serde_json::to_string_pretty(&snapshot).unwrap(),
@@ -259,7 +260,7 @@ async fn a_snapshot_gives_the_same_findings_as_the_live_read() {
     assert_eq!(live.0, 2);
     assert_eq!(live, offline);
     // Plan reads the snapshot too, and never calls AWS for it.
-    let plan = support::fnctl_offline()
+    let plan = fnctl_offline()
         .current_dir(env.path())
         .args([
             "plan",
@@ -274,14 +275,14 @@ async fn a_snapshot_gives_the_same_findings_as_the_live_read() {
         "{}",
         plan.stdout
     );
-    let drift = support::fnctl_offline()
+    let drift = fnctl_offline()
         .current_dir(env.path())
         .args(["drift", "--snapshot", path.to_str().unwrap()])
         .run();
     drift.assert_exit(2);
-    env.remember_secret(&env.bundle_id(ARCHIVER));
+    env.remember_secret(&env.bundle_id(BUNDLES, ARCHIVER));
     assert!(
-        !plan.stdout.contains(&env.bundle_id(ARCHIVER))
-            && !drift.stdout.contains(&env.bundle_id(ARCHIVER))
+        !plan.stdout.contains(&env.bundle_id(BUNDLES, ARCHIVER))
+            && !drift.stdout.contains(&env.bundle_id(BUNDLES, ARCHIVER))
     );
 }

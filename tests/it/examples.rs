@@ -9,8 +9,6 @@
 //! dropped so that the test sees fnctl's own exit code. A Kubernetes
 //! `command` list starting with "fnctl" is one invocation.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,7 +16,10 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value as Json};
 use serde_yaml::Value;
-use support::{fnctl_offline, iam_client, workspace, Moto, Output};
+
+use crate::support::command::{fnctl_offline, Output};
+use crate::support::env::workspace;
+use crate::support::moto::{iam_client, Moto};
 
 /// GitHub comments hold 65,536 characters; fnctl keeps its reports under this.
 const MARKDOWN_LIMIT: usize = 60_000;

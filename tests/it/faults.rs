@@ -1,18 +1,21 @@
 //! Convergence under injected faults: fnctl against moto through the
-//! fault-injecting proxy (`tests/fault_proxy`). Throttling, 500, 503,
+//! fault-injecting proxy (`support::fault_proxy`). Throttling, 500, 503,
 //! dropped connections (before and after moto did the write) and delays
 //! must end in IAM exactly as declared after at most a few re-runs, with a
 //! failure report that tells the truth, and never a bundle that cannot
 //! assume its role. Seeds are printed; reproduce with `FNCTL_FAULT_SEED=N`.
 
-mod fault_proxy;
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use fault_proxy::*;
-use support::{iam_client, write_file, Moto, Output};
+use crate::support::command::{fnctl_command, run_command, Output};
+use crate::support::env::{workspace, write_file};
+use crate::support::fault_proxy::*;
+use crate::support::generated::*;
+use crate::support::moto::{iam_client, Moto, MOTO_ACCOUNT};
+use crate::support::spec::*;
+use crate::support::transcript::Transcript;
+use crate::support::trust::trust_accepts;
 
 const SCOPE: &str = "faults";
 
@@ -55,7 +58,7 @@ fn reported_failures(stderr: &str) -> BTreeMap<String, String> {
         let name = name.trim_end_matches(':').to_string();
         let name = match kind {
             "role" => name,
-            "instance" => role_name(&name),
+            "instance" => role_of(&name),
             _ => continue,
         };
         failed.insert(name, item.to_string());
@@ -104,7 +107,7 @@ async fn apply_200_instances_under_20_percent_faults_converges_and_reports_truth
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
     let proxy = FaultProxy::start(moto.port(), FaultConfig::mixed(0.2));
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     write_file(
         dir,
@@ -194,7 +197,7 @@ async fn apply_200_instances_under_20_percent_faults_converges_and_reports_truth
     let ids: BTreeSet<&String> = bundles.values().map(|b| &b.external_id).collect();
     assert_eq!(ids.len(), COUNT, "every role has its own external ID");
     for bundle in bundles.values() {
-        let role = &roles[&role_name(&bundle.instance)];
+        let role = &roles[&role_of(&bundle.instance)];
         assert_eq!(
             bundle.role_arn, role.arn,
             "bundle ARN of {}",
@@ -245,12 +248,12 @@ async fn a_failed_trust_repair_keeps_the_bundle_working_and_a_rerun_completes() 
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
     let proxy = FaultProxy::start(moto.port(), FaultConfig::quiet());
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     let transcript = Transcript::default();
     let bundles = applied_small(&moto, &proxy, dir, &transcript).await;
     let instance = instance_name("fn", 0);
-    let role = role_name(&instance);
+    let role = role_of(&instance);
     let id = bundles[&instance].external_id.clone();
 
     // Out of band: a stranger is let in beside Segment (the ID kept).
@@ -323,12 +326,12 @@ async fn a_failed_trust_update_in_rotate_start_keeps_the_bundle_working_and_a_re
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
     let proxy = FaultProxy::start(moto.port(), FaultConfig::quiet());
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     let transcript = Transcript::default();
     let bundles = applied_small(&moto, &proxy, dir, &transcript).await;
     let instance = instance_name("fn", 1);
-    let role = role_name(&instance);
+    let role = role_of(&instance);
     let old = bundles[&instance].external_id.clone();
     let rotate = |phase: &[&str]| {
         let mut args = vec![
@@ -402,7 +405,7 @@ async fn create_role_answer_lost_after_moto_created_it() {
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
     let proxy = FaultProxy::start(moto.port(), FaultConfig::quiet());
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     let transcript = Transcript::default();
     write_file(
@@ -457,13 +460,13 @@ async fn create_role_answer_lost_after_moto_created_it() {
 async fn a_wrong_account_stops_before_any_write() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(moto.port(), FaultConfig::quiet());
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     let transcript = Transcript::default();
     applied_small(&moto, &proxy, dir, &transcript).await;
     let iam = iam_client(&moto).await;
     iam.untag_role()
-        .role_name(role_name(&instance_name("fn", 0)))
+        .role_name(role_of(&instance_name("fn", 0)))
         .tag_keys("team")
         .send()
         .await
@@ -506,7 +509,7 @@ async fn a_wrong_account_stops_before_any_write() {
         let out = fnctl(&proxy.endpoint(), dir, &args, &transcript);
         out.assert_exit(1);
         assert!(
-            out.stderr.contains("111111111111") && out.stderr.contains(support::MOTO_ACCOUNT),
+            out.stderr.contains("111111111111") && out.stderr.contains(MOTO_ACCOUNT),
             "the guard error names both accounts:\n{}",
             out.stderr
         );
@@ -527,7 +530,7 @@ async fn a_wrong_account_stops_before_any_write() {
 async fn prune_never_deletes_a_role_without_fnctl_tags_for_the_scope() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(moto.port(), FaultConfig::quiet());
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     let transcript = Transcript::default();
     applied_small(&moto, &proxy, dir, &transcript).await;
@@ -545,7 +548,7 @@ async fn prune_never_deletes_a_role_without_fnctl_tags_for_the_scope() {
     let create = |name: &'static str, tags: Vec<aws_sdk_iam::types::Tag>| {
         iam.create_role()
             .role_name(name)
-            .path(ROLE_PATH)
+            .path(PATH)
             .assume_role_policy_document(trust.clone())
             .set_tags(if tags.is_empty() { None } else { Some(tags) })
             .send()
@@ -582,7 +585,7 @@ async fn prune_never_deletes_a_role_without_fnctl_tags_for_the_scope() {
         .filter(|e| !e.action.starts_with("Get") && !e.action.starts_with("List"))
         .filter_map(|e| e.role.clone())
         .collect();
-    let pruned = role_name(&instance_name("fn", 3));
+    let pruned = role_of(&instance_name("fn", 3));
     assert_eq!(
         touched,
         BTreeSet::from([pruned.clone()]),

@@ -1,10 +1,9 @@
-//! Tests of the integration-test harness itself (tests/support).
-
-mod support;
+//! Tests of the integration-test harness itself (tests/it/support).
 
 use std::net::TcpStream;
 
-use support::{fnctl, iam_client, Moto, MOTO_ACCOUNT};
+use crate::support::command::fnctl;
+use crate::support::moto::{iam_client, Moto, MOTO_ACCOUNT};
 
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::458175278816:root"},"Action":"sts:AssumeRole"}]}"#;
 

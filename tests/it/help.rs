@@ -1,10 +1,9 @@
 //! `fnctl --help` and every `fnctl <command> --help`, pinned by insta
 //! snapshots (review changes with `cargo insta review`, or
-//! `INSTA_UPDATE=always cargo test --test help`), and shell completions.
+//! `INSTA_UPDATE=always cargo test --test it help::`), and shell completions.
 
-mod support;
-
-use support::{fnctl_offline, Output};
+use crate::support::command::{fnctl_offline, Output};
+use crate::support::env::{workspace, write_file};
 
 /// The subcommands of src/cli.rs, in the order `fnctl --help` lists them.
 const COMMANDS: &[&str] = &[
@@ -136,8 +135,8 @@ fn completions_for_each_shell() {
 fn bash_completions_are_valid_bash() {
     let out = fnctl_offline().args(["completions", "bash"]).run();
     out.assert_success();
-    let dir = support::workspace();
-    let script = support::write_file(dir.path(), "fnctl.bash", &out.stdout);
+    let dir = workspace();
+    let script = write_file(dir.path(), "fnctl.bash", &out.stdout);
     let check = std::process::Command::new("bash")
         .arg("-n")
         .arg(&script)

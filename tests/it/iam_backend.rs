@@ -2,8 +2,6 @@
 //! server, and against a tiny scripted HTTP server for the answers moto never
 //! gives (documents echoed in errors, HTML error pages).
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -15,9 +13,9 @@ use fnctl::live::{IamBackend, IamError};
 use fnctl::model::operation::{Operation, WireOperation};
 use fnctl::model::{LiveDocument, LiveRole};
 use serde_json::{json, Value};
-use support::{iam_client, Moto, MOTO_ACCOUNT};
 
-const PATH: &str = "/segment-functions/";
+use crate::support::moto::{iam_client, Moto, MOTO_ACCOUNT};
+use crate::support::spec::PATH;
 
 fn trust(external_id: &str) -> Value {
     json!({

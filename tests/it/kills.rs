@@ -7,16 +7,18 @@
 //! bundle is right. The proxy slows requests down (delay faults) so that
 //! kills land mid-run. Reproduce with `FNCTL_FAULT_SEED=N` (printed).
 
-mod fault_proxy;
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use fault_proxy::*;
-use support::{iam_client, write_file, Moto, Output};
+use crate::support::command::{fnctl_command, run_command, Output};
+use crate::support::env::{workspace, write_file};
+use crate::support::fault_proxy::*;
+use crate::support::generated::*;
+use crate::support::moto::{iam_client, Moto};
+use crate::support::spec::*;
+use crate::support::transcript::Transcript;
 
 const SCOPE: &str = "kills";
 const COUNT: usize = 30;
@@ -256,7 +258,7 @@ async fn apply_killed_at_random_points_then_rerun_converges() {
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
     let proxy = slow_proxy(&moto, seed);
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     write_file(
         dir,
@@ -309,7 +311,7 @@ async fn rotate_killed_at_random_points_never_locks_a_function_out() {
     let iam = iam_client(&moto).await;
     let proxy = slow_proxy(&moto, seed);
     proxy.set_fraction(0.0);
-    let ws = support::workspace();
+    let ws = workspace();
     let dir = ws.path();
     write_file(
         dir,
@@ -372,7 +374,7 @@ async fn rotate_killed_at_random_points_never_locks_a_function_out() {
         let started = assert_safe_after_kill(&iam, dir, "after rotate --start", &mut secrets).await;
         let roles = live_roles(&iam).await;
         for (instance, bundle) in &started {
-            let role = &roles[&role_name(instance)];
+            let role = &roles[&role_of(instance)];
             assert_eq!(
                 role.external_ids().len(),
                 2,
@@ -400,7 +402,7 @@ async fn rotate_killed_at_random_points_never_locks_a_function_out() {
         let (after, _) = read_bundle_dir(&dir.join("bundles"));
         for (instance, bundle) in &after {
             assert_eq!(
-                roles[&role_name(instance)].external_ids(),
+                roles[&role_of(instance)].external_ids(),
                 vec![bundle.external_id.clone()],
                 "{instance}: exactly the bundle's ID after --finish"
             );

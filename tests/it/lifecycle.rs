@@ -3,13 +3,14 @@
 //! missing ones), `fnctl bundle` writes bundles from IAM as it is, and
 //! `fnctl verify` finds each way a function or its role can be broken.
 
-mod lifecycle_support;
-mod support;
-
 use std::collections::BTreeSet;
 
-use lifecycle_support::*;
 use serde_json::{json, Value};
+
+use crate::support::env::{Env, BUNDLES};
+use crate::support::external_id::test_id;
+use crate::support::spec::*;
+use crate::support::trust::trust_document;
 
 const ALPHA: &str = "alpha";
 const BETA: &str = "beta";
@@ -60,7 +61,7 @@ fn notices_with(plan_json: &str, code: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn adoption_keeps_the_running_id_flags_weak_ones_and_fills_missing_ones() {
-    let env = Env::start(&adoption_manifest()).await;
+    let env = Env::with_manifest(&adoption_manifest()).await;
     // Roles made by hand, as Segment's docs describe (bare account principal).
     let kept_id = "Kept-by-hand_0123456789abcdefghijklmnopq"; // 40 characters
     let weak_id = "short12345"; // 10 characters
@@ -87,7 +88,7 @@ async fn adoption_keeps_the_running_id_flags_weak_ones_and_fills_missing_ones() 
         .await;
 
     // Without --adopt: conflicts, nothing changes.
-    let refused = env.apply();
+    let refused = env.apply(&[]);
     assert_ne!(
         refused.status, 0,
         "apply without --adopt must refuse unmanaged roles"
@@ -223,8 +224,8 @@ fn files_in(dir: &std::path::Path) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bundle_writes_what_apply_wrote_and_changes_nothing() {
-    let env = Env::start(&manifest()).await;
-    env.apply().assert_success();
+    let env = Env::with_manifest(&manifest()).await;
+    env.apply(&[]).assert_success();
     let roles = [role_of(ALPHA), role_of(BETA)];
     let mut before = Vec::new();
     for role in &roles {
@@ -329,8 +330,8 @@ fn assert_finding(env: &Env, bundle_dir: &str, code: &str, instance: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_finds_every_way_a_function_or_its_role_breaks() {
-    let env = Env::start(&manifest()).await;
-    env.apply().assert_success();
+    let env = Env::with_manifest(&manifest()).await;
+    env.apply(&[]).assert_success();
     let alpha = role_of(ALPHA);
     env.assert_verified(BUNDLES, "right after apply");
     let id = env.bundle_id(BUNDLES, ALPHA);
@@ -357,11 +358,11 @@ async fn verify_finds_every_way_a_function_or_its_role_breaks() {
     ]);
     env.put_trust(&alpha, &trust).await;
     assert_finding(&env, BUNDLES, "trust-admits-other-principal", ALPHA);
-    env.apply().assert_success();
+    env.apply(&[]).assert_success();
     env.assert_verified(BUNDLES, "after apply repaired the principal");
 
     // The inline policy deleted.
-    env.iam()
+    env.iam
         .delete_role_policy()
         .role_name(&alpha)
         .policy_name("fnctl-permissions")
@@ -369,14 +370,14 @@ async fn verify_finds_every_way_a_function_or_its_role_breaks() {
         .await
         .expect("DeleteRolePolicy");
     assert_finding(&env, BUNDLES, "permissions-missing", ALPHA);
-    env.apply().assert_success();
+    env.apply(&[]).assert_success();
     env.assert_verified(BUNDLES, "after apply restored the inline policy");
 
     // The external ID condition removed: any Segment customer could assume it.
     env.put_trust(&alpha, &trust_document(DESTINATION_ACCOUNT, &[]))
         .await;
     assert_finding(&env, BUNDLES, "trust-admits-without-external-id", ALPHA);
-    env.apply().assert_success();
+    env.apply(&[]).assert_success();
     env.assert_verified(BUNDLES, "after apply restored a condition");
     let new_id = env.bundle_id(BUNDLES, ALPHA);
 

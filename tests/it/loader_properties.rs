@@ -3,13 +3,13 @@
 //! own field names, alias bombs, absurd nesting — and every problem it
 //! reports has a real place (line and column from 1).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
 use fnctl::manifest::{self, ManifestSet};
 use proptest::prelude::*;
-use support::{fnctl_offline, workspace, write_file};
+
+use crate::support::command::fnctl_offline;
+use crate::support::env::{workspace, write_file};
 
 /// Cases per property: enough to find shallow bugs, few enough to stay fast.
 const CASES: u32 = 256;

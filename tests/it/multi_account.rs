@@ -8,8 +8,6 @@
 //! and to look at each account; fnctl itself only ever gets the default
 //! account's credentials and reaches the others through STS.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,11 +16,13 @@ use aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_iam::error::BoxError;
 use serde_json::{json, Value};
-use support::{fnctl, fnctl_offline, workspace, write_file, Moto, Output, MOTO_ACCOUNT};
+
+use crate::support::command::{fnctl, fnctl_offline, Output};
+use crate::support::env::{workspace, write_file};
+use crate::support::moto::{iam_client, Moto, MOTO_ACCOUNT};
+use crate::support::spec::{role_of, INLINE, PATH};
 
 const ACCOUNTS: [&str; 3] = ["111111111111", "222222222222", "333333333333"];
-const PATH: &str = "/segment-functions/";
-const INLINE: &str = "fnctl-permissions";
 const BUNDLES: &str = "bundles";
 
 /// Adds `x-moto-account-id` to every request of a client.
@@ -50,7 +50,7 @@ impl Intercept for MotoAccount {
 
 /// An IAM client acting in `account` of `moto`.
 async fn iam_in(moto: &Moto, account: &str) -> aws_sdk_iam::Client {
-    let base = support::iam_client(moto).await;
+    let base = iam_client(moto).await;
     let config = base
         .config()
         .to_builder()
@@ -71,10 +71,6 @@ fn instances(account: &str) -> Vec<String> {
     } else {
         vec![format!("archiver-{short}")]
     }
-}
-
-fn role_of(instance: &str) -> String {
-    format!("segment-fn-{instance}")
 }
 
 fn manifest(account: &str) -> String {
@@ -144,7 +140,7 @@ impl World {
             );
             clients.insert(account, iam);
         }
-        let default = support::iam_client(&moto).await;
+        let default = iam_client(&moto).await;
         let ws = workspace();
         for account in ACCOUNTS {
             write_file(

@@ -2,10 +2,10 @@
 //! behind fnctl's back with the SDK; `plan --detailed-exitcode` must exit 2
 //! and say why, `apply` must repair it, and the next plan must be empty.
 
-mod reconcile_support;
-mod support;
-
-use reconcile_support::*;
+use crate::support::env::{Env, BUNDLES};
+use crate::support::moto::MOTO_ACCOUNT;
+use crate::support::spec::*;
+use crate::support::standard::*;
 use serde_json::json;
 
 #[derive(Debug, Clone, Copy)]
@@ -104,10 +104,7 @@ impl Change {
             Change::ManagedPolicyAttached => {
                 iam.attach_role_policy()
                     .role_name(role)
-                    .policy_arn(format!(
-                        "arn:aws:iam::{}:policy/oob-extra",
-                        support::MOTO_ACCOUNT
-                    ))
+                    .policy_arn(format!("arn:aws:iam::{}:policy/oob-extra", MOTO_ACCOUNT))
                     .send()
                     .await
                     .unwrap();
@@ -221,7 +218,7 @@ async fn repair(change: Change) {
     let before = env.existing_role(ARCHIVER_ROLE).await;
     assert_archiver_as_declared(&before);
     let id_before = assert_bundle_matches(&env, ARCHIVER, &before);
-    let reader_id = env.bundle_id(READER);
+    let reader_id = env.bundle_id(BUNDLES, READER);
 
     change.make(&env).await;
 
@@ -260,7 +257,7 @@ async fn repair(change: Change) {
         );
     }
     assert_eq!(
-        env.bundle_id(READER),
+        env.bundle_id(BUNDLES, READER),
         reader_id,
         "the other instance's ID changed"
     );
@@ -284,9 +281,9 @@ async fn repairs_removed_external_id_condition_with_a_new_id_when_no_bundle_has_
     let env = Env::start().await;
     env.write_manifest(&standard_manifest());
     env.apply(&[]).assert_exit(0);
-    let id_before = env.bundle_id(ARCHIVER);
+    let id_before = env.bundle_id(BUNDLES, ARCHIVER);
     Change::ExternalIdConditionRemoved.make(&env).await;
-    std::fs::remove_dir_all(env.path().join(BUNDLE_DIR)).unwrap();
+    std::fs::remove_dir_all(env.path().join(BUNDLES)).unwrap();
     let plan = env.plan(&[]);
     plan.assert_exit(2)
         .assert_stdout_contains("external ID condition removed")

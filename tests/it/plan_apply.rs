@@ -2,14 +2,16 @@
 //! moto per test. Every test also checks (on drop of its `Env`) that no
 //! external ID appears in anything fnctl printed or saved besides bundles.
 
-mod reconcile_support;
-mod support;
-
 use std::collections::BTreeSet;
 
-use reconcile_support::*;
 use serde_json::{json, Value};
-use support::MOTO_ACCOUNT;
+
+use crate::support::env::{Env, RoleState, BUNDLES};
+use crate::support::external_id::assert_external_id_shape;
+use crate::support::moto::MOTO_ACCOUNT;
+use crate::support::spec::*;
+use crate::support::standard::*;
+use crate::support::trust::statements;
 
 const EQUIVALENT_NOTE: &str = "an equivalent rewrite must not show up as a change";
 
@@ -71,12 +73,12 @@ async fn create_from_scratch_then_second_apply_is_a_no_op() {
         archiver_id,
         "second apply changed the ID"
     );
-    assert_eq!(env.bundle_id(ARCHIVER), archiver_id);
+    assert_eq!(env.bundle_id(BUNDLES, ARCHIVER), archiver_id);
     assert_eq!(
         env.existing_role(READER_ROLE).await.external_id(),
         reader_id
     );
-    assert_eq!(env.bundle_id(READER), reader_id);
+    assert_eq!(env.bundle_id(BUNDLES, READER), reader_id);
     assert_eq!(
         archiver_after.tags, archiver.tags,
         "second apply rewrote tags"
@@ -90,7 +92,7 @@ async fn bundles_are_private_and_hold_the_settings_of_the_spec() {
     env.apply(&[]).assert_exit(0);
 
     for instance in [ARCHIVER, READER] {
-        let path = env.bundle_path(instance);
+        let path = env.bundle_path(BUNDLES, instance);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -98,7 +100,7 @@ async fn bundles_are_private_and_hold_the_settings_of_the_spec() {
             assert_eq!(mode, 0o600, "{} has mode {mode:o}", path.display());
         }
     }
-    let names: BTreeSet<String> = std::fs::read_dir(env.path().join(BUNDLE_DIR))
+    let names: BTreeSet<String> = std::fs::read_dir(env.path().join(BUNDLES))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -112,7 +114,7 @@ async fn bundles_are_private_and_hold_the_settings_of_the_spec() {
     let id = archiver.external_id();
     assert_external_id_shape(&id);
     assert_eq!(
-        env.bundle(ARCHIVER),
+        env.bundle(BUNDLES, ARCHIVER),
         json!({
             "instance": "archiver",
             "kind": "destination",
@@ -128,7 +130,7 @@ async fn bundles_are_private_and_hold_the_settings_of_the_spec() {
     );
     let reader = env.existing_role(READER_ROLE).await;
     assert_eq!(
-        env.bundle(READER),
+        env.bundle(BUNDLES, READER),
         json!({
             "instance": "reader",
             "kind": "source",
@@ -147,13 +149,13 @@ async fn bundles_are_private_and_hold_the_settings_of_the_spec() {
 async fn apply_without_auto_approve_and_no_terminal_refuses() {
     let env = Env::start().await;
     env.write_manifest(&standard_manifest());
-    let out = env.fnctl(&["apply", "--bundle-dir", BUNDLE_DIR]);
+    let out = env.fnctl(&["apply", "--bundle-dir", BUNDLES]);
     out.assert_exit(1).assert_stderr_contains("--auto-approve");
     // "yes" on a pipe is not a terminal's answer either.
-    env.fnctl_with_stdin(&["apply", "--bundle-dir", BUNDLE_DIR], "yes\n")
+    env.fnctl_with_stdin(&["apply", "--bundle-dir", BUNDLES], "yes\n")
         .assert_exit(1);
     assert!(env.role_names().await.is_empty(), "apply created roles");
-    assert!(!env.path().join(BUNDLE_DIR).exists(), "apply wrote bundles");
+    assert!(!env.path().join(BUNDLES).exists(), "apply wrote bundles");
 }
 
 /// Writes `document` as the trust policy of `role`.
@@ -297,7 +299,7 @@ async fn equivalent_rewrites_out_of_band_are_no_change() {
     // And apply agrees: it changes nothing, the ID stays.
     env.apply(&[]).assert_exit(0);
     assert_eq!(env.existing_role(ARCHIVER_ROLE).await.external_id(), id);
-    assert_eq!(env.bundle_id(ARCHIVER), id);
+    assert_eq!(env.bundle_id(BUNDLES, ARCHIVER), id);
 }
 
 const LEGACY_ID: &str = "legacyExternalId0123456789abcdefghijklmnopq";
@@ -359,14 +361,21 @@ async fn unmanaged_role_is_a_conflict_until_adopted() {
         env.existing_role(READER_ROLE).await.tags.is_empty(),
         "the other conflicting role was changed"
     );
-    assert!(!env.bundle_path(ARCHIVER).exists(), "bundle written");
+    assert!(
+        !env.bundle_path(BUNDLES, ARCHIVER).exists(),
+        "bundle written"
+    );
 
     env.plan(&["--adopt"]).assert_exit(2);
     env.apply(&["--adopt"]).assert_exit(0);
 
     let adopted = env.existing_role(ARCHIVER_ROLE).await;
     assert_archiver_as_declared_with_id(&adopted, LEGACY_ID);
-    assert_eq!(env.bundle_id(ARCHIVER), LEGACY_ID, "bundle has the kept ID");
+    assert_eq!(
+        env.bundle_id(BUNDLES, ARCHIVER),
+        LEGACY_ID,
+        "bundle has the kept ID"
+    );
     let reader = env.existing_role(READER_ROLE).await;
     assert_reader_as_declared(&reader);
     assert_bundle_matches(&env, READER, &reader);
@@ -514,7 +523,7 @@ async fn saved_prune_plan_deletes_the_orphan() {
         "prune.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ])
     .assert_exit(0);
     assert!(
@@ -593,7 +602,7 @@ async fn saved_plan_creates_roles() {
         "create.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ])
     .assert_exit(0);
     let archiver = env.existing_role(ARCHIVER_ROLE).await;
@@ -611,7 +620,7 @@ async fn saved_plan_creates_roles() {
         "create.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ])
     .assert_exit(1)
     .assert_stderr_contains("stale");
@@ -646,7 +655,7 @@ async fn saved_plan_is_refused_once_iam_moved() {
         "tag.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ]);
     stale
         .assert_exit(1)
@@ -668,7 +677,7 @@ async fn saved_plan_is_refused_once_iam_moved() {
         "fresh.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ])
     .assert_exit(0);
     let repaired = env.existing_role(ARCHIVER_ROLE).await;
@@ -700,7 +709,7 @@ async fn saved_plan_for_a_create_is_refused_when_the_role_appeared() {
         "p.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ])
     .assert_exit(1)
     .assert_stderr_contains("segment-fn-bare")
@@ -710,7 +719,7 @@ async fn saved_plan_for_a_create_is_refused_when_the_role_appeared() {
         role.tags.is_empty() && role.attached.is_empty(),
         "changed: {role:?}"
     );
-    assert!(!env.bundle_path("bare").exists(), "bundle written");
+    assert!(!env.bundle_path(BUNDLES, "bare").exists(), "bundle written");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -743,7 +752,7 @@ async fn tampered_saved_plan_is_refused() {
         "p.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ]);
     out.assert_exit(1);
     assert!(
@@ -764,7 +773,7 @@ async fn tampered_saved_plan_is_refused() {
         "p.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ])
     .assert_exit(0);
     let role = env.existing_role("segment-fn-bare").await;
@@ -779,7 +788,7 @@ async fn tampered_saved_plan_is_refused() {
         "p.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ])
     .assert_exit(1);
 }
@@ -804,7 +813,7 @@ async fn account_guard_stops_plan_and_apply_before_any_write() {
         env.role_names().await.is_empty(),
         "roles created in the wrong account"
     );
-    assert!(!env.path().join(BUNDLE_DIR).exists(), "bundles written");
+    assert!(!env.path().join(BUNDLES).exists(), "bundles written");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -814,7 +823,7 @@ async fn external_ids_never_appear_in_any_output() {
     env.fnctl(&["-vv", "plan"])
         .assert_exit(0)
         .assert_stdout_contains("(sensitive)");
-    env.fnctl(&["-vv", "apply", "--auto-approve", "--bundle-dir", BUNDLE_DIR])
+    env.fnctl(&["-vv", "apply", "--auto-approve", "--bundle-dir", BUNDLES])
         .assert_exit(0);
     let archiver = env.existing_role(ARCHIVER_ROLE).await;
     let id = assert_bundle_matches(&env, ARCHIVER, &archiver);
@@ -851,7 +860,7 @@ async fn external_ids_never_appear_in_any_output() {
         "p.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ])
     .assert_exit(0);
     env.fnctl(&["-vv", "plan", "--detailed-exitcode"])

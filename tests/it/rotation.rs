@@ -9,12 +9,13 @@
 //! - crash safety: every interruption point replayed with the SDK; the
 //!   bundle on disk keeps working and re-running the command completes it.
 
-mod lifecycle_support;
-mod support;
-
 use std::time::SystemTime;
 
-use lifecycle_support::*;
+use crate::support::command::Output;
+use crate::support::env::{Env, BUNDLES};
+use crate::support::external_id::{fingerprint, sorted, test_id};
+use crate::support::spec::*;
+use crate::support::trust::trust_document;
 
 const ALPHA: &str = "alpha";
 const BETA: &str = "beta";
@@ -53,7 +54,7 @@ fn assert_generated_shape(id: &str) {
 /// apply, then the ID of `alpha` (trust and bundle agree) and a snapshot of
 /// the bundles in `old-bundles/`.
 async fn applied(env: &Env) -> String {
-    env.apply().assert_success();
+    env.apply(&[]).assert_success();
     env.assert_plan_clean("after apply");
     let ids = env.trust_ids(&role_of(ALPHA)).await;
     assert_eq!(ids.len(), 1, "apply makes one external ID: {}", ids.len());
@@ -63,7 +64,7 @@ async fn applied(env: &Env) -> String {
     old
 }
 
-fn rotate(env: &Env, args: &[&str]) -> support::Output {
+fn rotate(env: &Env, args: &[&str]) -> Output {
     let mut all = vec!["rotate"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--bundle-dir", BUNDLES]);
@@ -72,7 +73,7 @@ fn rotate(env: &Env, args: &[&str]) -> support::Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn start_accepts_both_ids_and_finish_only_the_new_one() {
-    let env = Env::start(&manifest()).await;
+    let env = Env::with_manifest(&manifest()).await;
     let alpha = role_of(ALPHA);
     let old = applied(&env).await;
     let beta_before = env.trust_ids(&role_of(BETA)).await;
@@ -200,8 +201,8 @@ async fn start_accepts_both_ids_and_finish_only_the_new_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn all_rotates_every_instance_and_force_skips_the_min_age() {
-    let env = Env::start(&manifest()).await;
-    env.apply().assert_success();
+    let env = Env::with_manifest(&manifest()).await;
+    env.apply(&[]).assert_success();
     let before: Vec<String> = vec![env.bundle_id(BUNDLES, ALPHA), env.bundle_id(BUNDLES, BETA)];
     rotate(&env, &["--all", "--start"]).assert_success();
     for (instance, old) in [ALPHA, BETA].iter().zip(&before) {
@@ -225,8 +226,8 @@ async fn all_rotates_every_instance_and_force_skips_the_min_age() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn due_selects_only_instances_older_than_rotate_after_days() {
-    let env = Env::start(&manifest()).await;
-    env.apply().assert_success();
+    let env = Env::with_manifest(&manifest()).await;
+    env.apply(&[]).assert_success();
     let alpha_old = env.bundle_id(BUNDLES, ALPHA);
     let beta_old = env.bundle_id(BUNDLES, BETA);
 
@@ -304,7 +305,7 @@ async fn due_selects_only_instances_older_than_rotate_after_days() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn start_killed_after_tagging_the_pending_id() {
-    let env = Env::start(&manifest()).await;
+    let env = Env::with_manifest(&manifest()).await;
     let alpha = role_of(ALPHA);
     let old = applied(&env).await;
     // start's first write (TagRole) done; its trust update never happened.
@@ -333,7 +334,7 @@ async fn start_killed_after_tagging_the_pending_id() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn start_killed_after_the_trust_update_before_the_bundle() {
-    let env = Env::start(&manifest()).await;
+    let env = Env::with_manifest(&manifest()).await;
     let alpha = role_of(ALPHA);
     let old = applied(&env).await;
     // start's writes both done (tags, then trust with both IDs); the bundle
@@ -383,7 +384,7 @@ async fn started(env: &Env) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn finish_killed_after_the_trust_update_before_the_tags() {
-    let env = Env::start(&manifest()).await;
+    let env = Env::with_manifest(&manifest()).await;
     let alpha = role_of(ALPHA);
     let (old, new) = started(&env).await;
     // finish's trust update done (only the new ID); its tag writes never happened.
@@ -410,7 +411,7 @@ async fn finish_killed_after_the_trust_update_before_the_tags() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn finish_killed_after_tagging_before_untagging() {
-    let env = Env::start(&manifest()).await;
+    let env = Env::with_manifest(&manifest()).await;
     let alpha = role_of(ALPHA);
     let (_old, new) = started(&env).await;
     // finish's trust update and TagRole (current = new) done; UntagRole of

@@ -2,11 +2,10 @@
 //! do: it has no key) still cannot make fnctl write a trust policy that
 //! admits anything but the Segment account of the instance's kind.
 
-mod reconcile_support;
-mod support;
-
 use fnctl::plan::saved::SavedPlan;
-use reconcile_support::*;
+
+use crate::support::env::{Env, BUNDLES};
+use crate::support::standard::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resigned_plan_naming_another_principal_is_refused_before_any_write() {
@@ -38,7 +37,7 @@ async fn a_resigned_plan_naming_another_principal_is_refused_before_any_write() 
         "plan.json",
         "--auto-approve",
         "--bundle-dir",
-        BUNDLE_DIR,
+        BUNDLES,
     ]);
     out.assert_exit(1);
     assert!(

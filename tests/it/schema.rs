@@ -2,12 +2,10 @@
 //! `schemas/fnctl.schema.json`, and every manifest the repository ships
 //! points editors at it and validates.
 
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use support::fnctl_offline;
+use crate::support::command::fnctl_offline;
 
 const SCHEMA: &str = "schemas/fnctl.schema.json";
 const MODELINE: &str = "# yaml-language-server: $schema=";

@@ -8,16 +8,19 @@
 //! the policy document (whole, percent-encoded, a fragment, or the bare
 //! value) must be redacted too.
 
-mod fault_proxy;
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::{json, Value};
 
-use fault_proxy::*;
-use support::{iam_client, write_file, Moto, Output};
+use crate::support::command::{fnctl_command, run_command, Output};
+use crate::support::env::{collect_files, workspace, write_file};
+use crate::support::fault_proxy::*;
+use crate::support::generated::*;
+use crate::support::moto::{iam_client, Moto};
+use crate::support::percent::decode_document;
+use crate::support::spec::*;
+use crate::support::transcript::Transcript;
 
 const SCOPE: &str = "secrets";
 
@@ -81,7 +84,7 @@ async fn world() -> World {
     let moto = Moto::start();
     let iam = iam_client(&moto).await;
     let proxy = FaultProxy::start(moto.port(), FaultConfig::quiet());
-    let ws = support::workspace();
+    let ws = workspace();
     write_file(
         ws.path(),
         "manifests/main.yaml",
@@ -217,7 +220,7 @@ async fn no_command_prints_or_saves_an_external_id_even_at_full_verbosity() {
     // Drift: a stranger in one trust policy (the ID kept), a changed
     // inline policy, a lost tag. Plans and drift reports now diff documents.
     let roles = live_roles(&w.iam).await;
-    let tampered = role_name(&instance_name("fn", 0));
+    let tampered = role_of(&instance_name("fn", 0));
     let mut trust = roles[&tampered].trust.clone();
     trust["Statement"].as_array_mut().unwrap().push(json!({
         "Effect": "Allow",
@@ -234,7 +237,7 @@ async fn no_command_prints_or_saves_an_external_id_even_at_full_verbosity() {
         .unwrap();
     w.iam
         .put_role_policy()
-        .role_name(role_name(&instance_name("fn", 1)))
+        .role_name(role_of(&instance_name("fn", 1)))
         .policy_name(INLINE)
         .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
         .send()
@@ -242,7 +245,7 @@ async fn no_command_prints_or_saves_an_external_id_even_at_full_verbosity() {
         .unwrap();
     w.iam
         .untag_role()
-        .role_name(role_name(&instance_name("fn", 2)))
+        .role_name(role_of(&instance_name("fn", 2)))
         .tag_keys("team")
         .send()
         .await
@@ -420,20 +423,6 @@ async fn no_command_prints_or_saves_an_external_id_even_at_full_verbosity() {
     w.transcript.assert_free_of(&secrets);
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn aws_errors_that_echo_the_policy_document_are_redacted() {
     echoed_errors_are_redacted(&[
@@ -475,7 +464,7 @@ async fn echoed_errors_are_redacted(echoes: &[Echo]) {
     let mut manifest = generated_manifest(SCOPE, "fn", 4);
     manifest.push_str("  - name: extra\n    kind: destination\n");
     write_file(w.dir(), "manifests/main.yaml", &manifest);
-    let role = role_name(&instance_name("fn", 2));
+    let role = role_of(&instance_name("fn", 2));
     for &echo in echoes {
         w.proxy
             .fail_once("CreateRole", Reply::malformed_policy(echo));

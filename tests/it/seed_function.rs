@@ -16,17 +16,16 @@
 //! into `tests/seed_function/node_modules`; without that, the first test
 //! runs `npm ci` into cargo's target tmp dir. Never skipped: fails loudly.
 
-mod lifecycle_support;
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use lifecycle_support::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use support::{reset_auth, Moto};
+
+use crate::support::env::{Env, BUNDLES};
+use crate::support::moto::{reset_auth, Moto};
+use crate::support::spec::DESTINATION_ACCOUNT;
 
 const INSTANCE: &str = "archiver";
 const BUCKET: &str = "seed-archive";
@@ -242,7 +241,7 @@ fn event(kind: &str, marker: &str) -> Value {
 /// assume roles (as Segment's account is; the customer's trust policy is
 /// what restricts it).
 async fn segment_runtime_keys(env: &Env) -> (String, String) {
-    let iam = env.iam();
+    let iam = &env.iam;
     iam.create_user()
         .user_name(SEGMENT_USER)
         .customize()
@@ -313,7 +312,7 @@ async fn segment_runtime_keys(env: &Env) -> (String, String) {
 /// Moto with the bucket, the Segment user, and fnctl's role applied.
 async fn setup() -> (Env, (String, String)) {
     node_project();
-    let env = Env::start(&manifest()).await;
+    let env = Env::with_manifest(&manifest()).await;
     let created = node(
         &env.moto,
         "admin.js",
@@ -322,7 +321,7 @@ async fn setup() -> (Env, (String, String)) {
         "",
     );
     assert_eq!(created.status, 0, "create bucket: {created:?}");
-    env.apply().assert_success();
+    env.apply(&[]).assert_success();
     let keys = segment_runtime_keys(&env).await;
     (env, keys)
 }

@@ -3,14 +3,14 @@
 //! manifests and on a folder where every check of the manifest contract
 //! fires at least once, each at its file, line and column.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{fnctl_offline, workspace, write_file, Output};
+
+use crate::support::command::{fnctl_offline, Output};
+use crate::support::env::{workspace, write_file};
 
 /// (file name, line, column, code) of one diagnostic.
 type Place = (String, usize, usize, String);

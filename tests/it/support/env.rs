@@ -1,8 +1,9 @@
-//! Helpers for the plan/apply integration tests (`tests/plan_apply.rs`,
-//! `tests/out_of_band.rs`): one moto and one workspace per test, manifests,
-//! reading roles back with the SDK, and a leak check that no external ID
-//! ever shows up in anything fnctl printed or saved (run on drop).
-#![allow(dead_code)]
+//! One test's world: its own moto, a workspace with `manifests/main.yaml`,
+//! an SDK client for reading roles back and changing them out of band, and a
+//! record of everything fnctl printed. On drop it checks that no external ID
+//! the test saw (in a bundle, a trust policy, or named by the test) ever
+//! appears in anything fnctl printed or in a workspace file other than a
+//! bundle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -10,128 +11,48 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use crate::support::{fnctl, iam_client, workspace, write_file, Moto, Output, MOTO_ACCOUNT};
+use super::command::{fnctl, Output};
+use super::moto::{iam_client, Moto};
+use super::percent::decode_document;
+use super::spec::PATH;
+use super::transcript::Transcript;
+use super::trust::external_ids;
 
-pub const PATH: &str = "/segment-functions/";
-pub const SCOPE: &str = "test";
-pub const DESTINATION_ACCOUNT: &str = "458175278816";
-pub const SOURCE_ACCOUNT: &str = "300240842537";
-pub const ARCHIVER: &str = "archiver";
-pub const ARCHIVER_ROLE: &str = "segment-fn-archiver";
-pub const READER: &str = "reader";
-pub const READER_ROLE: &str = "segment-fn-reader";
-pub const INLINE: &str = "fnctl-permissions";
-pub const BUNDLE_DIR: &str = "out/bundles";
+/// Where [`Env::apply`] writes bundles, relative to the workspace.
+pub const BUNDLES: &str = "bundles";
 
-pub fn boundary_arn() -> String {
-    format!("arn:aws:iam::{MOTO_ACCOUNT}:policy/fn-boundary")
+/// A fresh temporary directory (removed when dropped).
+pub fn workspace() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("fnctl-test-")
+        .tempdir()
+        .expect("create a temp dir")
 }
 
-pub fn extra_policy_arn() -> String {
-    format!("arn:aws:iam::{MOTO_ACCOUNT}:policy/fn-extra")
-}
-
-pub fn role_arn(role: &str) -> String {
-    format!("arn:aws:iam::{MOTO_ACCOUNT}:role{PATH}{role}")
-}
-
-/// The `archiver` instance: a destination with everything a role can have.
-pub fn archiver_yaml() -> String {
-    format!(
-        r#"  - name: archiver
-    kind: destination
-    role:
-      description: Segment S3 archiver
-      maxSessionDuration: 7200
-      permissionsBoundary: {boundary}
-      tags: {{ cost-center: "42" }}
-    bucket:
-      name: acme-events
-      region: us-west-2
-      prefix: segment/
-      access: write
-    managedPolicies: ["{extra}"]
-    settings: {{ flushEvery: 100 }}
-"#,
-        boundary = boundary_arn(),
-        extra = extra_policy_arn()
-    )
-}
-
-/// The `reader` instance: a source with a read bucket and an extra statement.
-pub fn reader_yaml() -> String {
-    format!(
-        r#"  - name: reader
-    kind: source
-    bucket:
-      name: acme-exports
-      region: us-east-1
-      access: read
-    permissions:
-      - actions: [sqs:SendMessage, sqs:GetQueueUrl]
-        resources: ["arn:aws:sqs:us-east-1:{MOTO_ACCOUNT}:events", "arn:aws:sqs:us-east-1:{MOTO_ACCOUNT}:audit"]
-"#
-    )
-}
-
-/// A manifest of `scope` (with a `team: data` default tag) holding `instances`.
-pub fn manifest(scope: &str, instances: &str) -> String {
-    format!(
-        "version: 1\ndefaults:\n  scope: {scope}\n  rolePath: {PATH}\n  tags: {{ team: data }}\ninstances:\n{instances}"
-    )
-}
-
-/// Both instances in scope `test`.
-pub fn standard_manifest() -> String {
-    manifest(SCOPE, &format!("{}{}", archiver_yaml(), reader_yaml()))
-}
-
-/// Percent-decodes (IAM URL-encodes documents; moto only some) and parses.
-pub fn decode_document(text: &str) -> Value {
-    let decoded = percent_encoding::percent_decode_str(text)
-        .decode_utf8()
-        .expect("document is UTF-8 after percent-decoding");
-    serde_json::from_str(&decoded)
-        .or_else(|_| serde_json::from_str(text))
-        .unwrap_or_else(|e| panic!("document is not JSON ({e}): {text}"))
-}
-
-fn as_list(value: &Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items.clone(),
-        Value::Null => Vec::new(),
-        other => vec![other.clone()],
+/// Writes `contents` to `dir/relative_path`, creating parent directories.
+pub fn write_file(dir: impl AsRef<Path>, relative_path: &str, contents: &str) -> PathBuf {
+    let path = dir.as_ref().join(relative_path);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
     }
+    std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
 }
 
-fn strings(value: &Value) -> BTreeSet<String> {
-    as_list(value)
-        .into_iter()
-        .map(|v| v.as_str().expect("a string").to_string())
-        .collect()
-}
-
-pub fn statements(document: &Value) -> Vec<Value> {
-    as_list(&document["Statement"])
-}
-
-/// `StringEquals` / `sts:ExternalId` values of a trust policy.
-pub fn external_ids_in(trust: &Value) -> Vec<String> {
-    let mut ids = Vec::new();
-    for statement in statements(trust) {
-        if let Some(block) = statement["Condition"]["StringEquals"].as_object() {
-            for (key, values) in block {
-                if key.eq_ignore_ascii_case("sts:ExternalId") {
-                    ids.extend(
-                        as_list(values)
-                            .iter()
-                            .map(|v| v.as_str().unwrap().to_string()),
-                    );
-                }
-            }
+/// Every file under `dir`, recursively.
+pub fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
         }
     }
-    ids
 }
 
 /// A role as IAM holds it, read with the SDK.
@@ -150,7 +71,7 @@ pub struct RoleState {
 
 impl RoleState {
     pub fn external_ids(&self) -> Vec<String> {
-        external_ids_in(&self.trust)
+        external_ids(&self.trust)
     }
 
     /// The one external ID of the trust policy (panics unless exactly one).
@@ -165,24 +86,20 @@ impl RoleState {
     }
 }
 
-struct Recorded {
-    command: String,
-    stdout: String,
-    stderr: String,
-}
-
 /// One test's world: its moto, its workspace, an SDK client, and a record of
 /// everything fnctl printed.
 pub struct Env {
     pub moto: Moto,
     pub ws: tempfile::TempDir,
     pub iam: aws_sdk_iam::Client,
-    outputs: Mutex<Vec<Recorded>>,
+    transcript: Transcript,
     secrets: Mutex<BTreeSet<String>>,
 }
 
 impl Env {
-    /// Starts moto and creates the managed policies the manifests name.
+    /// Starts moto and creates the managed policies the standard manifest
+    /// names (`fn-boundary`, `fn-extra`) and the out-of-band tests attach
+    /// (`oob-extra`).
     pub async fn start() -> Env {
         let moto = Moto::start();
         let iam = iam_client(&moto).await;
@@ -200,9 +117,16 @@ impl Env {
             moto,
             ws: workspace(),
             iam,
-            outputs: Mutex::new(Vec::new()),
+            transcript: Transcript::default(),
             secrets: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// [`Env::start`] with `manifest` as `manifests/main.yaml`.
+    pub async fn with_manifest(manifest: &str) -> Env {
+        let env = Env::start().await;
+        env.write_manifest(manifest);
+        env
     }
 
     pub fn path(&self) -> &Path {
@@ -224,11 +148,7 @@ impl Env {
             .current_dir(self.ws.path())
             .args(args)
             .run();
-        self.outputs.lock().unwrap().push(Recorded {
-            command: args.join(" "),
-            stdout: out.stdout.clone(),
-            stderr: out.stderr.clone(),
-        });
+        self.transcript.record_output(&args.join(" "), &out);
         out
     }
 
@@ -239,11 +159,7 @@ impl Env {
             .args(args)
             .stdin(input)
             .run();
-        self.outputs.lock().unwrap().push(Recorded {
-            command: args.join(" "),
-            stdout: out.stdout.clone(),
-            stderr: out.stderr.clone(),
-        });
+        self.transcript.record_output(&args.join(" "), &out);
         out
     }
 
@@ -254,23 +170,50 @@ impl Env {
         self.fnctl(&args)
     }
 
-    /// `fnctl apply --auto-approve --bundle-dir out/bundles` plus `extra`.
+    /// `plan --detailed-exitcode` must be 0.
+    #[track_caller]
+    pub fn assert_plan_clean(&self, when: &str) {
+        let out = self.fnctl(&["plan", "--detailed-exitcode"]);
+        if out.status != 0 {
+            panic!(
+                "{when}: plan --detailed-exitcode exited {} (expected 0)\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                out.status, out.stdout, out.stderr
+            );
+        }
+    }
+
+    /// `fnctl apply --auto-approve --bundle-dir bundles` plus `extra`.
     pub fn apply(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["apply", "--auto-approve", "--bundle-dir", BUNDLE_DIR];
+        let mut args = vec!["apply", "--auto-approve", "--bundle-dir", BUNDLES];
         args.extend_from_slice(extra);
         self.fnctl(&args)
     }
 
-    pub fn bundle_path(&self, instance: &str) -> PathBuf {
-        self.ws
-            .path()
-            .join(BUNDLE_DIR)
-            .join(format!("{instance}.json"))
+    /// `verify --bundle-dir DIR`.
+    pub fn verify(&self, bundle_dir: &str) -> Output {
+        self.fnctl(&["verify", "--bundle-dir", bundle_dir])
     }
 
-    /// The bundle of `instance` as JSON (its external ID is remembered as a secret).
-    pub fn bundle(&self, instance: &str) -> Value {
-        let path = self.bundle_path(instance);
+    #[track_caller]
+    pub fn assert_verified(&self, bundle_dir: &str, when: &str) {
+        let out = self.verify(bundle_dir);
+        if out.status != 0 {
+            panic!(
+                "{when}: verify --bundle-dir {bundle_dir} exited {} (expected 0)\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                out.status, out.stdout, out.stderr
+            );
+        }
+    }
+
+    /// `dir/<instance>.json` in the workspace.
+    pub fn bundle_path(&self, dir: &str, instance: &str) -> PathBuf {
+        self.path().join(dir).join(format!("{instance}.json"))
+    }
+
+    /// The bundle `dir/<instance>.json` as JSON (its external ID is
+    /// remembered as a secret).
+    pub fn bundle(&self, dir: &str, instance: &str) -> Value {
+        let path = self.bundle_path(dir, instance);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("read bundle {}: {e}", path.display()));
         let value: Value = serde_json::from_str(&text)
@@ -281,11 +224,32 @@ impl Env {
         value
     }
 
-    pub fn bundle_id(&self, instance: &str) -> String {
-        self.bundle(instance)["settings"]["iamRoleExternalId"]
+    pub fn bundle_id(&self, dir: &str, instance: &str) -> String {
+        self.bundle(dir, instance)["settings"]["iamRoleExternalId"]
             .as_str()
-            .unwrap_or_else(|| panic!("bundle of {instance} has no iamRoleExternalId"))
+            .unwrap_or_else(|| panic!("{dir}/{instance}.json has no iamRoleExternalId"))
             .to_string()
+    }
+
+    /// Copies every bundle of `from` into a fresh `to` (a function still
+    /// configured with the settings of that moment).
+    pub fn snapshot_bundles(&self, from: &str, to: &str) {
+        let target = self.path().join(to);
+        let _ = std::fs::remove_dir_all(&target);
+        std::fs::create_dir_all(&target).unwrap();
+        for entry in std::fs::read_dir(self.path().join(from)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+        }
+    }
+
+    /// Writes `bundle` as `dir/<instance>.json` (a hand-made bundle).
+    pub fn put_bundle(&self, dir: &str, instance: &str, bundle: &Value) {
+        write_file(
+            self.path(),
+            &format!("{dir}/{instance}.json"),
+            &serde_json::to_string_pretty(bundle).unwrap(),
+        );
     }
 
     pub fn remember_secret(&self, id: &str) {
@@ -304,20 +268,10 @@ impl Env {
         };
         let role = got.role().expect("GetRole returns a role").clone();
         let trust = decode_document(role.assume_role_policy_document().expect("trust policy"));
-        for id in external_ids_in(&trust) {
+        for id in external_ids(&trust) {
             self.remember_secret(&id);
         }
-        let tags = self
-            .iam
-            .list_role_tags()
-            .role_name(name)
-            .send()
-            .await
-            .expect("ListRoleTags")
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
+        let tags = self.tags(name).await;
         let mut inline = BTreeMap::new();
         let names = self
             .iam
@@ -383,12 +337,109 @@ impl Env {
             .collect()
     }
 
+    /// The trust policy of `role`, decoded (its external IDs are remembered
+    /// as secrets).
+    pub async fn trust(&self, role: &str) -> Value {
+        let got = self
+            .iam
+            .get_role()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetRole {role}: {e:?}"));
+        let trust = decode_document(
+            got.role()
+                .and_then(|r| r.assume_role_policy_document())
+                .expect("trust policy"),
+        );
+        for id in external_ids(&trust) {
+            self.remember_secret(&id);
+        }
+        trust
+    }
+
+    pub async fn trust_ids(&self, role: &str) -> Vec<String> {
+        external_ids(&self.trust(role).await)
+    }
+
+    pub async fn tags(&self, role: &str) -> BTreeMap<String, String> {
+        let got = self
+            .iam
+            .list_role_tags()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ListRoleTags {role}: {e:?}"));
+        got.tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
+    }
+
+    pub async fn tag(&self, role: &str, pairs: &[(&str, &str)]) {
+        let mut call = self.iam.tag_role().role_name(role);
+        for (key, value) in pairs {
+            call = call.tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(*key)
+                    .value(*value)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        call.send()
+            .await
+            .unwrap_or_else(|e| panic!("TagRole {role}: {e:?}"));
+    }
+
+    pub async fn put_trust(&self, role: &str, document: &Value) {
+        self.iam
+            .update_assume_role_policy()
+            .role_name(role)
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("UpdateAssumeRolePolicy {role}: {e:?}"));
+    }
+
+    pub async fn create_role(&self, role: &str, trust: &Value) {
+        self.iam
+            .create_role()
+            .role_name(role)
+            .path(PATH)
+            .assume_role_policy_document(trust.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateRole {role}: {e:?}"));
+    }
+
+    /// No external ID in `ids` appears in anything fnctl printed, nor in any
+    /// tag of `roles` (and the drop check will look for them in files too).
+    pub async fn assert_no_leak(&self, ids: &[String], roles: &[&str]) {
+        for id in ids {
+            self.remember_secret(id);
+        }
+        self.transcript
+            .assert_none_of(&ids.iter().cloned().collect());
+        for id in ids {
+            for role in roles {
+                for (key, value) in self.tags(role).await {
+                    assert!(
+                        !value.contains(id.as_str()) && !key.contains(id.as_str()),
+                        "tag {key} of {role} holds an external ID"
+                    );
+                }
+            }
+        }
+    }
+
     /// Panics when any remembered external ID appears in anything fnctl
-    /// printed or in any file of the workspace other than a bundle.
+    /// printed or in any file of the workspace other than a bundle (a file
+    /// whose `settings.iamRoleExternalId` is set; its ID is remembered).
     pub fn assert_no_secret_leaked(&self) {
         let mut files = Vec::new();
         collect_files(self.ws.path(), &mut files);
-        let mut others = Vec::new();
+        let others = Transcript::default();
         for file in files {
             let Ok(text) = std::fs::read_to_string(&file) else {
                 continue;
@@ -400,33 +451,12 @@ impl Env {
             });
             match bundle_id {
                 Some(id) => self.remember_secret(&id),
-                None => others.push((file, text)),
+                None => others.record(format!("{} (not a bundle)", file.display()), text),
             }
         }
         let secrets = self.secrets.lock().unwrap().clone();
-        for secret in &secrets {
-            for recorded in self.outputs.lock().unwrap().iter() {
-                assert!(
-                    !recorded.stdout.contains(secret.as_str()),
-                    "an external ID appears on stdout of `fnctl {}`:\n{}",
-                    recorded.command,
-                    recorded.stdout
-                );
-                assert!(
-                    !recorded.stderr.contains(secret.as_str()),
-                    "an external ID appears on stderr of `fnctl {}`:\n{}",
-                    recorded.command,
-                    recorded.stderr
-                );
-            }
-            for (file, text) in &others {
-                assert!(
-                    !text.contains(secret.as_str()),
-                    "an external ID appears in {} (not a bundle)",
-                    file.display()
-                );
-            }
-        }
+        self.transcript.assert_none_of(&secrets);
+        others.assert_none_of(&secrets);
     }
 }
 
@@ -436,157 +466,4 @@ impl Drop for Env {
             self.assert_no_secret_leaked();
         }
     }
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
-/// Checks the `archiver` role against its manifest, completely.
-pub fn assert_archiver_as_declared(role: &RoleState) {
-    assert_eq!(role.path, PATH);
-    assert_eq!(role.arn, role_arn(ARCHIVER_ROLE));
-    assert_eq!(role.description.as_deref(), Some("Segment S3 archiver"));
-    assert_eq!(role.max_session_duration, Some(7200));
-    assert_eq!(role.boundary.as_deref(), Some(boundary_arn().as_str()));
-    assert_owned_tags(role, SCOPE, ARCHIVER);
-    assert_eq!(
-        role.tags.get("team").map(String::as_str),
-        Some("data"),
-        "{:?}",
-        role.tags
-    );
-    assert_eq!(
-        role.tags.get("cost-center").map(String::as_str),
-        Some("42"),
-        "{:?}",
-        role.tags
-    );
-    assert_trust(role, DESTINATION_ACCOUNT);
-    assert_eq!(
-        role.inline.keys().collect::<Vec<_>>(),
-        [INLINE],
-        "inline policies: {:?}",
-        role.inline
-    );
-    let (actions, resources) = grants(&role.inline[INLINE]);
-    assert_eq!(actions, BTreeSet::from(["s3:PutObject".to_string()]));
-    assert_eq!(
-        resources,
-        BTreeSet::from(["arn:aws:s3:::acme-events/segment/*".to_string()])
-    );
-    assert_eq!(role.attached, BTreeSet::from([extra_policy_arn()]));
-}
-
-/// Checks the `reader` role against its manifest.
-pub fn assert_reader_as_declared(role: &RoleState) {
-    assert_eq!(role.path, PATH);
-    assert_eq!(role.arn, role_arn(READER_ROLE));
-    assert_owned_tags(role, SCOPE, READER);
-    assert_trust(role, SOURCE_ACCOUNT);
-    assert_eq!(role.inline.keys().collect::<Vec<_>>(), [INLINE]);
-    let (actions, resources) = grants(&role.inline[INLINE]);
-    let expected: BTreeSet<String> = [
-        "s3:GetObject",
-        "s3:ListBucket",
-        "sqs:SendMessage",
-        "sqs:GetQueueUrl",
-    ]
-    .map(String::from)
-    .into();
-    assert_eq!(actions, expected);
-    assert!(
-        resources.contains("arn:aws:s3:::acme-exports/*"),
-        "{resources:?}"
-    );
-    assert!(
-        resources.contains("arn:aws:s3:::acme-exports"),
-        "{resources:?}"
-    );
-    assert!(role.attached.is_empty(), "{:?}", role.attached);
-    assert_eq!(role.boundary, None);
-}
-
-/// fnctl's ownership tags name `scope` and `instance`.
-pub fn assert_owned_tags(role: &RoleState, scope: &str, instance: &str) {
-    let tag = |k: &str| role.tags.get(k).map(String::as_str);
-    assert_eq!(tag("fnctl:managed-by"), Some("fnctl"), "{:?}", role.tags);
-    assert_eq!(tag("fnctl:scope"), Some(scope), "{:?}", role.tags);
-    assert_eq!(tag("fnctl:instance"), Some(instance), "{:?}", role.tags);
-}
-
-/// The trust policy is exactly SPEC's: one Allow statement, Segment's account
-/// root, sts:AssumeRole, StringEquals sts:ExternalId = one ID.
-pub fn assert_trust(role: &RoleState, segment_account: &str) {
-    let trust = &role.trust;
-    let all = statements(trust);
-    assert_eq!(all.len(), 1, "trust policy: {trust:#}");
-    let statement = &all[0];
-    assert_eq!(statement["Effect"], "Allow", "{trust:#}");
-    assert_eq!(statement["Sid"], "SegmentFunctionAssumeRole", "{trust:#}");
-    let principals: BTreeSet<String> = strings(&statement["Principal"]["AWS"]);
-    assert_eq!(
-        principals,
-        BTreeSet::from([format!("arn:aws:iam::{segment_account}:root")]),
-        "{trust:#}"
-    );
-    assert_eq!(
-        statement["Principal"].as_object().map(|o| o.len()),
-        Some(1),
-        "{trust:#}"
-    );
-    assert_eq!(
-        strings(&statement["Action"]),
-        BTreeSet::from(["sts:AssumeRole".to_string()])
-    );
-    let condition = statement["Condition"].as_object().expect("a Condition");
-    assert_eq!(condition.len(), 1, "only StringEquals: {trust:#}");
-    let equals = condition["StringEquals"].as_object().expect("StringEquals");
-    assert_eq!(equals.len(), 1, "only sts:ExternalId: {trust:#}");
-    let id = role.external_id();
-    assert_external_id_shape(&id);
-}
-
-pub fn assert_external_id_shape(id: &str) {
-    assert_eq!(id.len(), 48, "external ID length");
-    assert!(
-        id.bytes().all(|b| b.is_ascii_alphanumeric()),
-        "external ID is not [A-Za-z0-9]"
-    );
-}
-
-/// All actions and resources of a permission policy's Allow statements;
-/// panics on Deny, NotAction or NotResource.
-pub fn grants(policy: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
-    let mut actions = BTreeSet::new();
-    let mut resources = BTreeSet::new();
-    for statement in statements(policy) {
-        assert_eq!(statement["Effect"], "Allow", "{policy:#}");
-        assert!(statement.get("NotAction").is_none(), "{policy:#}");
-        assert!(statement.get("NotResource").is_none(), "{policy:#}");
-        actions.extend(strings(&statement["Action"]));
-        resources.extend(strings(&statement["Resource"]));
-    }
-    (actions, resources)
-}
-
-/// The bundle's ID equals the one in the role's trust policy.
-pub fn assert_bundle_matches(env: &Env, instance: &str, role: &RoleState) -> String {
-    let id = env.bundle_id(instance);
-    assert_eq!(
-        id,
-        role.external_id(),
-        "bundle of {instance} and the trust policy hold different external IDs"
-    );
-    id
 }

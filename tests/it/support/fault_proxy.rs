@@ -1,6 +1,5 @@
-//! A fault-injecting HTTP/1.1 loopback proxy between `fnctl` and moto, and
-//! the checks the fault, kill, concurrency and secret tests share.
-//! `mod support; mod fault_proxy;` from a file in `tests/`.
+//! A fault-injecting HTTP/1.1 loopback proxy between `fnctl` and moto, for
+//! the fault, kill, concurrency and secret tests.
 //!
 //! The proxy ([`FaultProxy`]) listens on `127.0.0.1:0` and forwards every
 //! request to moto, one request per client connection (it answers with
@@ -16,17 +15,19 @@
 //!
 //! Only std (threads, `std::net`) and a seeded xorshift PRNG; the seed comes
 //! from `FNCTL_FAULT_SEED` or a fixed default and is printed on creation.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use super::http::dechunk;
+use super::percent;
+use super::trust::external_ids;
 
 /// The seed when `FNCTL_FAULT_SEED` is not set.
 pub const DEFAULT_SEED: u64 = 0x5EED_F00D_2026;
@@ -224,15 +225,12 @@ struct Rule {
     effect: RuleEffect,
 }
 
-/// What a request turned into, in order of arrival.
+/// A request, in order of arrival.
 #[derive(Debug, Clone)]
 pub struct Event {
-    pub number: u64,
     pub action: String,
     /// The request's `RoleName`, if any.
     pub role: Option<String>,
-    /// `None` when forwarded untouched.
-    pub fault: Option<String>,
 }
 
 #[derive(Default)]
@@ -254,7 +252,6 @@ struct Shared {
     upstream: SocketAddr,
     stopping: AtomicBool,
     requests: AtomicU64,
-    answered: AtomicU64,
     in_flight: AtomicU64,
 }
 
@@ -303,7 +300,6 @@ impl FaultProxy {
             upstream: SocketAddr::from(([127, 0, 0, 1], upstream_port)),
             stopping: AtomicBool::new(false),
             requests: AtomicU64::new(0),
-            answered: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
         });
         let accept_shared = shared.clone();
@@ -327,26 +323,10 @@ impl FaultProxy {
         format!("http://{}", self.addr)
     }
 
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-
     /// Changes the fraction of randomly faulted requests.
     pub fn set_fraction(&self, fraction: f64) {
         let mut state = self.shared.state.lock().unwrap();
         state.config.as_mut().unwrap().fraction = fraction;
-    }
-
-    /// Changes the kinds of random faults.
-    pub fn set_kinds(&self, kinds: &[FaultKind]) {
-        let mut state = self.shared.state.lock().unwrap();
-        state.config.as_mut().unwrap().kinds = kinds.to_vec();
-    }
-
-    /// Changes the delay range of the `Delay` fault.
-    pub fn set_delay(&self, low: Duration, high: Duration) {
-        let mut state = self.shared.state.lock().unwrap();
-        state.config.as_mut().unwrap().delay = (low, high);
     }
 
     /// The next `times` requests with `Action=action` get `reply`.
@@ -388,11 +368,6 @@ impl FaultProxy {
     /// Requests received so far (all actions).
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
-    }
-
-    /// Requests answered so far (forwarded or faulted, not dropped).
-    pub fn answered(&self) -> u64 {
-        self.shared.answered.load(Ordering::SeqCst)
     }
 
     /// Requests received and not yet finished (forwarded or dropped).
@@ -489,36 +464,34 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
         .get("Action")
         .cloned()
         .unwrap_or_else(|| "(none)".to_string());
-    let number = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let (decision, delay) = decide(shared, &action, form.get("RoleName").cloned(), number);
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    let (decision, delay) = decide(shared, &action, form.get("RoleName").cloned());
     match decision {
         Decision::Forward => {
             let response = forward(shared.upstream, &request)?;
-            answer(shared, &mut client, &response)
+            answer(&mut client, &response)
         }
         Decision::HoldAnswer(hold) => {
             let response = forward(shared.upstream, &request)?;
             std::thread::sleep(hold);
-            answer(shared, &mut client, &response)
+            answer(&mut client, &response)
         }
         Decision::DelayBefore(delay) => {
             std::thread::sleep(delay);
             let response = forward(shared.upstream, &request)?;
-            answer(shared, &mut client, &response)
+            answer(&mut client, &response)
         }
         Decision::Gate { parties, timeout } => {
             wait_at_gate(shared, &action, parties, timeout);
             let response = forward(shared.upstream, &request)?;
-            answer(shared, &mut client, &response)
+            answer(&mut client, &response)
         }
         Decision::Fault(kind) => match kind {
             FaultKind::Throttling => answer(
-                shared,
                 &mut client,
                 &iam_error(400, "Sender", "Throttling", "Rate exceeded"),
             ),
             FaultKind::Http500 => answer(
-                shared,
                 &mut client,
                 &iam_error(
                     500,
@@ -528,7 +501,6 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
                 ),
             ),
             FaultKind::Http503 => answer(
-                shared,
                 &mut client,
                 &iam_error(
                     503,
@@ -549,7 +521,7 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
             FaultKind::Delay => {
                 std::thread::sleep(delay);
                 let response = forward(shared.upstream, &request)?;
-                answer(shared, &mut client, &response)
+                answer(&mut client, &response)
             }
         },
         Decision::Reply(Reply::Fault(_)) => {
@@ -567,7 +539,7 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
                 .cloned()
                 .unwrap_or_default();
             let ids = serde_json::from_str::<Value>(&document)
-                .map(|d| external_ids_in(&d))
+                .map(|d| external_ids(&d))
                 .unwrap_or_default();
             shared
                 .state
@@ -579,7 +551,7 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
             let message = match echo {
                 Echo::Nothing => message,
                 Echo::Document => format!("{message} {document}"),
-                Echo::EncodedDocument => format!("{message} {}", percent_encode(&document)),
+                Echo::EncodedDocument => format!("{message} {}", percent::encode(&document)),
                 Echo::ConditionFragment => {
                     format!("{message} Invalid condition in policy: \"sts:ExternalId\":\"{first}\"")
                 }
@@ -587,7 +559,6 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
             };
             let kind = if status >= 500 { "Receiver" } else { "Sender" };
             answer(
-                shared,
                 &mut client,
                 &iam_error(status, kind, &code, &xml_escape(&message)),
             )
@@ -596,12 +567,7 @@ fn serve(shared: &Shared, mut client: TcpStream) -> io::Result<()> {
 }
 
 /// Chooses what happens to request `number` (rules first, then the dice).
-fn decide(
-    shared: &Shared,
-    action: &str,
-    role: Option<String>,
-    number: u64,
-) -> (Decision, Duration) {
+fn decide(shared: &Shared, action: &str, role: Option<String>) -> (Decision, Duration) {
     let mut state = shared.state.lock().unwrap();
     *state
         .requests_by_action
@@ -664,10 +630,8 @@ fn decide(
         *state.faults_by_kind.entry(label.clone()).or_default() += 1;
     }
     state.events.push(Event {
-        number,
         action: action.to_string(),
         role,
-        fault: label,
     });
     (decision, Duration::from_millis(delay_ms))
 }
@@ -696,10 +660,9 @@ fn wait_at_gate(shared: &Shared, action: &str, parties: usize, timeout: Duration
     }
 }
 
-fn answer(shared: &Shared, client: &mut TcpStream, response: &[u8]) -> io::Result<()> {
+fn answer(client: &mut TcpStream, response: &[u8]) -> io::Result<()> {
     client.write_all(response)?;
     client.flush()?;
-    shared.answered.fetch_add(1, Ordering::SeqCst);
     let _ = client.shutdown(Shutdown::Write);
     // Let the client read the answer before the socket goes away.
     let mut sink = [0u8; 256];
@@ -730,18 +693,6 @@ pub fn iam_error(status: u16, kind: &str, code: &str, message: &str) -> Vec<u8> 
         body.len()
     )
     .into_bytes()
-}
-
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-pub fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn xml_escape(text: &str) -> String {
@@ -884,21 +835,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = find(data, b"\r\n")?;
-        let size_text = std::str::from_utf8(&data[..eol]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
-    }
-}
-
 /// `application/x-www-form-urlencoded` fields (`+` is a space).
 pub fn form_fields(body: &[u8]) -> BTreeMap<String, String> {
     String::from_utf8_lossy(body)
@@ -911,572 +847,5 @@ pub fn form_fields(body: &[u8]) -> BTreeMap<String, String> {
 }
 
 fn form_decode(text: &str) -> String {
-    percent_decode(&text.replace('+', " "))
-}
-
-// ---------------------------------------------------------------------------
-// Shared checks: manifests, reading IAM back in one call, bundles.
-// ---------------------------------------------------------------------------
-
-pub const DESTINATION_ACCOUNT: &str = "458175278816";
-pub const SOURCE_ACCOUNT: &str = "300240842537";
-pub const ROLE_PATH: &str = "/segment-functions/";
-pub const INLINE: &str = "fnctl-permissions";
-
-/// Name of generated instance `i`.
-pub fn instance_name(prefix: &str, i: usize) -> String {
-    format!("{prefix}-{i:03}")
-}
-
-/// A manifest of `count` instances `prefix-000…` in `scope`, alternating
-/// destination (write bucket, user tag) and source (read bucket).
-pub fn generated_manifest(scope: &str, prefix: &str, count: usize) -> String {
-    let mut text = format!(
-        "version: 1\ndefaults:\n  scope: {scope}\n  rolePath: {ROLE_PATH}\n  tags: {{ team: data }}\ninstances:\n"
-    );
-    for i in 0..count {
-        let name = instance_name(prefix, i);
-        if i % 2 == 0 {
-            text.push_str(&format!(
-                "  - name: {name}\n    kind: destination\n    role:\n      tags: {{ idx: \"{i}\" }}\n    bucket:\n      name: bucket-{name}\n      region: us-west-2\n      prefix: p{i}/\n      access: write\n"
-            ));
-        } else {
-            text.push_str(&format!(
-                "  - name: {name}\n    kind: source\n    role:\n      tags: {{ idx: \"{i}\" }}\n    bucket:\n      name: bucket-{name}\n      region: us-east-1\n      access: read\n"
-            ));
-        }
-    }
-    text
-}
-
-/// The role name fnctl gives instance `name` by default.
-pub fn role_name(instance: &str) -> String {
-    format!("segment-fn-{instance}")
-}
-
-/// A role as GetAccountAuthorizationDetails shows it (documents decoded).
-#[derive(Debug, Clone)]
-pub struct LiveRole {
-    pub name: String,
-    pub path: String,
-    pub arn: String,
-    pub tags: BTreeMap<String, String>,
-    pub trust: Value,
-    pub inline: BTreeMap<String, Value>,
-    pub attached: BTreeSet<String>,
-}
-
-impl LiveRole {
-    pub fn external_ids(&self) -> Vec<String> {
-        external_ids_in(&self.trust)
-    }
-}
-
-/// Percent-decodes when needed (moto encodes some documents) and parses.
-pub fn decode_document(text: &str) -> Value {
-    if let Ok(value) = serde_json::from_str(text) {
-        return value;
-    }
-    let decoded = percent_decode(text);
-    serde_json::from_str(&decoded).unwrap_or_else(|e| panic!("document is not JSON ({e})"))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub fn as_list(value: &Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) => items.clone(),
-        Value::Null => Vec::new(),
-        other => vec![other.clone()],
-    }
-}
-
-pub fn strings(value: &Value) -> BTreeSet<String> {
-    as_list(value)
-        .into_iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
-}
-
-/// `StringEquals` / `sts:ExternalId` values of a trust policy, every statement.
-pub fn external_ids_in(trust: &Value) -> Vec<String> {
-    let mut ids = Vec::new();
-    for statement in as_list(&trust["Statement"]) {
-        if let Some(conditions) = statement["Condition"].as_object() {
-            for block in conditions.values() {
-                if let Some(block) = block.as_object() {
-                    for (key, values) in block {
-                        if key.eq_ignore_ascii_case("sts:ExternalId") {
-                            ids.extend(strings(values));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    ids
-}
-
-/// Whether the trust policy lets `account` assume the role with `id`: an
-/// Allow statement for that account's root (or bare id), `sts:AssumeRole`,
-/// and a `StringEquals` `sts:ExternalId` condition listing `id`, and no
-/// other condition key; and no Deny statement at all.
-pub fn trust_accepts(trust: &Value, account: &str, id: &str) -> bool {
-    let statements = as_list(&trust["Statement"]);
-    if statements.iter().any(|s| s["Effect"] == "Deny") {
-        return false;
-    }
-    statements.iter().any(|s| {
-        let principal_ok = strings(&s["Principal"]["AWS"])
-            .iter()
-            .any(|p| p == &format!("arn:aws:iam::{account}:root") || p == account);
-        let action_ok = strings(&s["Action"])
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case("sts:AssumeRole"));
-        let Some(conditions) = s["Condition"].as_object() else {
-            return false;
-        };
-        let only_equals = conditions.len() == 1 && conditions.contains_key("StringEquals");
-        let equals = &s["Condition"]["StringEquals"];
-        let only_id_key = equals.as_object().is_some_and(|o| o.len() == 1);
-        let id_ok = equals
-            .as_object()
-            .and_then(|o| {
-                o.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("sts:ExternalId"))
-            })
-            .is_some_and(|(_, v)| strings(v).contains(id));
-        s["Effect"] == "Allow" && principal_ok && action_ok && only_equals && only_id_key && id_ok
-    })
-}
-
-/// Every role of the account, by name, in one GetAccountAuthorizationDetails
-/// call (moto answers in one page; pages are followed anyway).
-pub async fn live_roles(iam: &aws_sdk_iam::Client) -> BTreeMap<String, LiveRole> {
-    let mut roles = BTreeMap::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = iam
-            .get_account_authorization_details()
-            .filter(aws_sdk_iam::types::EntityType::Role)
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GetAccountAuthorizationDetails: {e:?}"));
-        for detail in page.role_detail_list() {
-            let name = detail.role_name().unwrap_or_default().to_string();
-            let trust = decode_document(detail.assume_role_policy_document().unwrap_or("{}"));
-            let inline = detail
-                .role_policy_list()
-                .iter()
-                .map(|p| {
-                    (
-                        p.policy_name().unwrap_or_default().to_string(),
-                        decode_document(p.policy_document().unwrap_or("{}")),
-                    )
-                })
-                .collect();
-            let attached = detail
-                .attached_managed_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_string))
-                .collect();
-            let tags = detail
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect();
-            roles.insert(
-                name.clone(),
-                LiveRole {
-                    name,
-                    path: detail.path().unwrap_or_default().to_string(),
-                    arn: detail.arn().unwrap_or_default().to_string(),
-                    tags,
-                    trust,
-                    inline,
-                    attached,
-                },
-            );
-        }
-        if page.is_truncated() {
-            marker = page.marker().map(str::to_string);
-        } else {
-            return roles;
-        }
-    }
-}
-
-/// What is wrong with generated instances `0..count` of `prefix`, by role
-/// name (only roles with problems), read against `roles` and `bundles`.
-pub fn problems_of_all_generated(
-    scope: &str,
-    prefix: &str,
-    count: usize,
-    roles: &BTreeMap<String, LiveRole>,
-    bundles: &BTreeMap<String, BundleFile>,
-) -> BTreeMap<String, Vec<String>> {
-    let mut by_role = BTreeMap::new();
-    for i in 0..count {
-        let instance = instance_name(prefix, i);
-        let found = problems_of_generated(
-            scope,
-            prefix,
-            i,
-            roles.get(&role_name(&instance)),
-            bundles.get(&instance).map(|b| b.external_id.as_str()),
-        );
-        if !found.is_empty() {
-            by_role.insert(role_name(&instance), found);
-        }
-    }
-    by_role
-}
-
-/// What is wrong with generated instance `i` (see [`generated_manifest`]),
-/// given its role and its bundle's external ID; empty when all is right.
-pub fn problems_of_generated(
-    scope: &str,
-    prefix: &str,
-    i: usize,
-    role: Option<&LiveRole>,
-    bundle_id: Option<&str>,
-) -> Vec<String> {
-    let name = instance_name(prefix, i);
-    let mut problems = Vec::new();
-    let Some(role) = role else {
-        return vec![format!("{name}: role missing")];
-    };
-    let account = if i % 2 == 0 {
-        DESTINATION_ACCOUNT
-    } else {
-        SOURCE_ACCOUNT
-    };
-    if role.path != ROLE_PATH {
-        problems.push(format!("{name}: path {}", role.path));
-    }
-    let tag = |k: &str| role.tags.get(k).map(String::as_str);
-    let expected_tags = [
-        ("fnctl:managed-by", "fnctl".to_string()),
-        ("fnctl:scope", scope.to_string()),
-        ("fnctl:instance", name.clone()),
-        ("team", "data".to_string()),
-        ("idx", i.to_string()),
-    ];
-    for (key, value) in expected_tags {
-        if tag(key) != Some(value.as_str()) {
-            problems.push(format!("{name}: tag {key} = {:?}", tag(key)));
-        }
-    }
-    let ids = role.external_ids();
-    if ids.len() != 1 {
-        problems.push(format!(
-            "{name}: {} external IDs in the trust policy",
-            ids.len()
-        ));
-    }
-    let statements = as_list(&role.trust["Statement"]);
-    if statements.len() != 1 {
-        problems.push(format!("{name}: {} trust statements", statements.len()));
-    }
-    match bundle_id {
-        None => problems.push(format!("{name}: no bundle")),
-        Some(id) => {
-            if !trust_accepts(&role.trust, account, id) {
-                problems.push(format!(
-                    "{name}: the trust policy does not accept the bundle's ID"
-                ));
-            }
-            if ids.len() == 1 && ids[0] != id {
-                problems.push(format!("{name}: the bundle's ID is not the trust policy's"));
-            }
-        }
-    }
-    if role.inline.keys().collect::<Vec<_>>() != [INLINE] {
-        problems.push(format!(
-            "{name}: inline policies {:?}",
-            role.inline.keys().collect::<Vec<_>>()
-        ));
-    } else {
-        let mut actions = BTreeSet::new();
-        let mut resources = BTreeSet::new();
-        for statement in as_list(&role.inline[INLINE]["Statement"]) {
-            actions.extend(strings(&statement["Action"]));
-            resources.extend(strings(&statement["Resource"]));
-        }
-        let bucket = format!("bucket-{name}");
-        let (want_actions, want_resources): (BTreeSet<String>, BTreeSet<String>) = if i % 2 == 0 {
-            (
-                ["s3:PutObject".to_string()].into(),
-                [format!("arn:aws:s3:::{bucket}/p{i}/*")].into(),
-            )
-        } else {
-            (
-                ["s3:GetObject".to_string(), "s3:ListBucket".to_string()].into(),
-                [
-                    format!("arn:aws:s3:::{bucket}/*"),
-                    format!("arn:aws:s3:::{bucket}"),
-                ]
-                .into(),
-            )
-        };
-        if actions != want_actions || resources != want_resources {
-            problems.push(format!("{name}: permissions {actions:?} on {resources:?}"));
-        }
-    }
-    if !role.attached.is_empty() {
-        problems.push(format!("{name}: attached {:?}", role.attached));
-    }
-    problems
-}
-
-/// A bundle file as read from disk.
-#[derive(Debug, Clone)]
-pub struct BundleFile {
-    pub instance: String,
-    pub external_id: String,
-    pub role_arn: String,
-    pub mode: u32,
-}
-
-/// Checks every file of a bundle folder: each `*.json` parses as a bundle
-/// with an external ID and is mode 0600; leftover temporaries are reported
-/// (and must be 0600 too: they may hold a secret). Returns the bundles by
-/// instance and the temporaries; panics on a half-written or open bundle.
-pub fn read_bundle_dir(dir: &Path) -> (BTreeMap<String, BundleFile>, Vec<PathBuf>) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut bundles = BTreeMap::new();
-    let mut temporaries = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return (bundles, temporaries);
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let mode = std::fs::metadata(&path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0);
-        if file_name.ends_with(".tmp") {
-            assert_eq!(
-                mode & 0o077,
-                0,
-                "temporary {} is readable by others (mode {mode:o})",
-                path.display()
-            );
-            temporaries.push(path);
-            continue;
-        }
-        assert!(
-            file_name.ends_with(".json"),
-            "unexpected file in the bundle folder: {}",
-            path.display()
-        );
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
-            panic!(
-                "bundle {} is not JSON ({e}): half-written? {} bytes",
-                path.display(),
-                text.len()
-            )
-        });
-        let instance = value["instance"].as_str().unwrap_or_default().to_string();
-        assert_eq!(
-            format!("{instance}.json"),
-            file_name,
-            "bundle {} names instance {instance:?}",
-            path.display()
-        );
-        let external_id = value["settings"]["iamRoleExternalId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("bundle {} has no iamRoleExternalId", path.display()))
-            .to_string();
-        let role_arn = value["settings"]["iamRoleArn"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        assert_eq!(mode, 0o600, "bundle {} has mode {mode:o}", path.display());
-        bundles.insert(
-            instance.clone(),
-            BundleFile {
-                instance,
-                external_id,
-                role_arn,
-                mode,
-            },
-        );
-    }
-    (bundles, temporaries)
-}
-
-/// For every bundle on disk whose role exists, the live trust policy accepts
-/// its ID; returns the instances that break this.
-pub fn locked_out(
-    bundles: &BTreeMap<String, BundleFile>,
-    roles: &BTreeMap<String, LiveRole>,
-    account_of: impl Fn(&str) -> &'static str,
-) -> Vec<String> {
-    bundles
-        .values()
-        .filter(|bundle| {
-            roles.get(&role_name(&bundle.instance)).is_some_and(|role| {
-                !trust_accepts(
-                    &role.trust,
-                    account_of(&bundle.instance),
-                    &bundle.external_id,
-                )
-            })
-        })
-        .map(|bundle| bundle.instance.clone())
-        .collect()
-}
-
-/// The Segment account of a generated instance (even index: destination).
-pub fn generated_account(instance: &str) -> &'static str {
-    let index: usize = instance
-        .rsplit('-')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    if index % 2 == 0 {
-        DESTINATION_ACCOUNT
-    } else {
-        SOURCE_ACCOUNT
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Running fnctl through the proxy (spawnable, so tests can kill it).
-// ---------------------------------------------------------------------------
-
-/// `fnctl ARGS` in `dir` against `endpoint`, with a scrubbed AWS environment
-/// and dummy credentials (as `support::fnctl` sets up), not yet started.
-pub fn fnctl_command(endpoint: &str, dir: &Path, args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fnctl"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("AWS_") {
-            cmd.env_remove(&key);
-        }
-    }
-    let no_file = dir.join(".no-aws-config");
-    cmd.args(args)
-        .current_dir(dir)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", &no_file)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &no_file)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        // moto is consistent at once: the rotate lock need not wait 1.5 s
-        // for IAM to settle (tests that race the lock set their own).
-        .env("FNCTL_LOCK_SETTLE_MS", "50")
-        // A killed rotation's lease must not hold the re-run up for a minute.
-        .env("FNCTL_LOCK_LEASE_SECONDS", "4")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    cmd
-}
-
-/// Runs a command built by [`fnctl_command`] to completion.
-pub fn run_command(mut cmd: std::process::Command) -> crate::support::Output {
-    let out = cmd.output().expect("run fnctl");
-    crate::support::Output {
-        status: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Everything fnctl printed in a test, to search for leaked secrets.
-#[derive(Default)]
-pub struct Transcript {
-    entries: Mutex<Vec<(String, String)>>,
-}
-
-impl Transcript {
-    /// Remembers `text` (an output stream or a file) under `label`.
-    pub fn record(&self, label: impl Into<String>, text: impl Into<String>) {
-        self.entries
-            .lock()
-            .unwrap()
-            .push((label.into(), text.into()));
-    }
-
-    /// Remembers both streams of a run.
-    pub fn record_output(&self, command: &str, out: &crate::support::Output) {
-        self.record(format!("stdout of `fnctl {command}`"), out.stdout.clone());
-        self.record(format!("stderr of `fnctl {command}`"), out.stderr.clone());
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.lock().unwrap().len()
-    }
-
-    /// Panics naming the first place where any of `secrets` appears (also
-    /// percent-encoded).
-    pub fn assert_free_of(&self, secrets: &BTreeSet<String>) {
-        assert!(
-            !secrets.is_empty(),
-            "no external ID was collected: the check would prove nothing"
-        );
-        for (label, text) in self.entries.lock().unwrap().iter() {
-            for secret in secrets {
-                assert!(
-                    !text.contains(secret.as_str()),
-                    "an external ID appears in {label}:\n{}",
-                    excerpt(text, secret)
-                );
-                // A prefix long enough to identify the ID (truncated logs).
-                let prefix = &secret[..secret.len().min(24)];
-                assert!(
-                    !text.contains(prefix),
-                    "the first 24 characters of an external ID appear in {label}:\n{}",
-                    excerpt(text, prefix)
-                );
-            }
-        }
-    }
-}
-
-/// The text around `needle`, with `needle` masked so that the failure
-/// message does not itself spread the secret further than needed.
-fn excerpt(text: &str, needle: &str) -> String {
-    let at = text.find(needle).unwrap_or(0);
-    let start = text[..at]
-        .char_indices()
-        .rev()
-        .nth(200)
-        .map_or(0, |(i, _)| i);
-    let end = (at + needle.len() + 200).min(text.len());
-    let end = (end..=text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    text[start..end].replace(needle, "<THE-EXTERNAL-ID>")
-}
-
-/// Every external ID in the trust policies of `roles`.
-pub fn ids_in_roles(roles: &BTreeMap<String, LiveRole>) -> BTreeSet<String> {
-    roles.values().flat_map(|r| r.external_ids()).collect()
+    percent::decode(&text.replace('+', " "))
 }
