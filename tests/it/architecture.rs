@@ -514,18 +514,58 @@ fn check_no_cycles(all: &[(Source, String)]) -> Result<(), String> {
             continue;
         }
         let members: BTreeSet<&str> = component.iter().copied().collect();
+        let cycle = shortest_cycle(&graph, &members);
         let mut lines = vec![format!(
-            "{{{}}} depend on each other:",
+            "{} (one cycle among {{{}}}):",
+            cycle.join(" → "),
             members.iter().copied().collect::<Vec<_>>().join(", ")
         )];
-        for ((from, to), place) in &edges {
-            if members.contains(from.as_str()) && members.contains(to.as_str()) {
-                lines.push(format!("  {from} → {to} at {place}"));
-            }
+        for pair in cycle.windows(2) {
+            let place = &edges[&(pair[0].to_string(), pair[1].to_string())];
+            lines.push(format!("  {} → {} at {place}", pair[0], pair[1]));
         }
         findings.push(lines.join("\n  "));
     }
     report(&findings, "import cycles between top-level modules of src/")
+}
+
+/// A shortest cycle through the strongly connected `members`, as the list
+/// of modules it passes (the first one repeated at the end).
+fn shortest_cycle<'a>(
+    graph: &BTreeMap<&'a str, Vec<&'a str>>,
+    members: &BTreeSet<&'a str>,
+) -> Vec<&'a str> {
+    let mut best: Vec<&str> = Vec::new();
+    for &start in members {
+        // Breadth-first from `start` back to `start`, inside the component.
+        let mut previous: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
+        'search: while let Some(node) = queue.pop_front() {
+            for &next in &graph[node] {
+                if !members.contains(next) {
+                    continue;
+                }
+                if next == start {
+                    let mut path = vec![start, node];
+                    let mut at = node;
+                    while at != start {
+                        at = previous[at];
+                        path.push(at);
+                    }
+                    path.reverse();
+                    if best.is_empty() || path.len() < best.len() {
+                        best = path;
+                    }
+                    break 'search;
+                }
+                if !previous.contains_key(next) {
+                    previous.insert(next, node);
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+    best
 }
 
 /// Tarjan's strongly connected components.
@@ -658,7 +698,7 @@ fn each_check_names_the_file_and_line_of_a_violation() {
     assert_fails_at(
         check_no_cycles(&sources),
         &[
-            "{model, plan}",
+            "model → plan → model (one cycle among {model, plan})",
             "plan → model at src/plan/mod.rs:2",
             "model → plan at src/model/mod.rs:5",
         ],
