@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::http::dechunk;
+use super::moto::dechunk;
 use super::percent;
 use super::trust::external_ids;
 

@@ -1,6 +1,6 @@
 //! The harness of fnctl's integration tests, one concept per module.
 //!
-//! - [`moto`]: a private moto server per test, and SDK clients for it.
+//! - [`moto`]: a private moto server per test, SDK clients and raw HTTP for it.
 //! - [`command`]: the built `fnctl` binary run against a moto (or offline).
 //! - [`env`]: one test's world (moto, workspace, SDK client, everything
 //!   fnctl printed) that checks on drop that no external ID leaked.
@@ -12,14 +12,12 @@
 //! - [`percent`]: percent-encoding of policy documents.
 //! - [`transcript`]: what fnctl printed, searched for leaked external IDs.
 //! - [`fault_proxy`]: a fault-injecting HTTP proxy between fnctl and moto.
-//! - [`http`]: the little HTTP/1.1 the harness speaks itself.
 
 pub mod command;
 pub mod env;
 pub mod external_id;
 pub mod fault_proxy;
 pub mod generated;
-pub mod http;
 pub mod moto;
 pub mod percent;
 pub mod spec;

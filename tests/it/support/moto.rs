@@ -1,6 +1,6 @@
 //! A private moto server (IAM/STS/S3 stand-in) per test, on its own free
 //! 127.0.0.1 port, killed on drop (also when the test panics), and SDK
-//! clients for it.
+//! clients for it (and the bit of HTTP the harness speaks to moto's own API).
 //!
 //! moto comes from `$FNCTL_MOTO_SERVER` or `<repo>/.venv/bin/moto_server`
 //! (created by `./scripts/setup`). Tests never skip when it is missing: they
@@ -11,13 +11,13 @@
 //! starts its own server.
 
 use std::fs;
-use std::net::TcpListener;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::command::scrub_aws_env;
-use super::http::{self, RawResponse};
 
 /// moto's default account id.
 pub const MOTO_ACCOUNT: &str = "123456789012";
@@ -25,6 +25,7 @@ pub const MOTO_ACCOUNT: &str = "123456789012";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL_EVERY: Duration = Duration::from_millis(50);
 const START_ATTEMPTS: usize = 5;
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
 const LOG_TAIL_LINES: usize = 40;
 /// moto's API reads the bodies the harness sends as a form.
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -40,6 +41,13 @@ pub fn moto_server_path() -> PathBuf {
         panic!("{hint} ({} not found)", path.display());
     }
     path
+}
+
+/// A raw HTTP response from moto.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub body: String,
 }
 
 /// A moto server of this test's own. Dropping it kills the process.
@@ -86,7 +94,7 @@ impl Moto {
                     );
                     break;
                 }
-                if let Ok(resp) = http::request(port, "GET", "/moto-api/", FORM, "") {
+                if let Ok(resp) = http(port, "GET", "/moto-api/", FORM, "") {
                     if resp.status == 200 {
                         return Moto {
                             child: Some(child),
@@ -127,13 +135,13 @@ impl Moto {
 
     /// A raw GET, e.g. `moto.get("/moto-api/")`.
     pub fn get(&self, path: &str) -> RawResponse {
-        http::request(self.port, "GET", path, FORM, "")
+        http(self.port, "GET", path, FORM, "")
             .unwrap_or_else(|e| panic!("GET {}{path}: {e}", self.endpoint()))
     }
 
     /// A raw POST, e.g. `moto.post("/moto-api/seed?a=42", "")`.
     pub fn post(&self, path: &str, body: &str) -> RawResponse {
-        http::request(self.port, "POST", path, FORM, body)
+        http(self.port, "POST", path, FORM, body)
             .unwrap_or_else(|e| panic!("POST {}{path}: {e}", self.endpoint()))
     }
 
@@ -184,6 +192,76 @@ fn log_tail(path: &Path) -> String {
     out
 }
 
+/// A minimal HTTP/1.1 client over `TcpStream`: one request, `Connection:
+/// close`. `content_type` matters: moto reads some bodies raw, others as a form.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> io::Result<RawResponse> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: fnctl-tests\r\nAccept: */*\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    stream.flush()?;
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> io::Result<RawResponse> {
+    let bad = |msg: &str| io::Error::new(io::ErrorKind::InvalidData, msg.to_string());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of HTTP headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status_line = lines.next().ok_or_else(|| bad("empty response"))?;
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| bad(&format!("bad status line {status_line:?}")))?;
+    let chunked = lines.any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
+    }
+    Ok(RawResponse {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// The payload of a `Transfer-Encoding: chunked` body (moto answers chunked;
+/// the fault proxy re-frames its answers); `None` when malformed.
+pub fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..eol]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
 /// An IAM client for out-of-band changes, against `moto` with the same
 /// dummy credentials fnctl gets.
 pub async fn iam_client(moto: &Moto) -> aws_sdk_iam::Client {
@@ -207,7 +285,7 @@ async fn sdk_config(moto: &Moto) -> aws_config::SdkConfig {
 /// `"inf"` turns it off. Sent raw: moto reads the unparsed body, which Flask
 /// leaves empty for a form-encoded POST such as [`Moto::post`] sends.
 pub fn reset_auth(moto: &Moto, count: &str) {
-    let resp = http::request(
+    let resp = http(
         moto.port(),
         "POST",
         "/moto-api/reset-auth",
