@@ -55,7 +55,8 @@ fn settle() -> Duration {
 /// must not block roles for longer than this.
 const MAXIMUM_HOLD: Duration = Duration::from_secs(3600);
 /// The write rate assumed for a lease's expiry before any lease write of
-/// the batch has been answered (IAM's order of magnitude, unthrottled).
+/// the batch has been answered, and the fastest one assumed after (IAM's
+/// order of magnitude, unthrottled).
 const ASSUMED_WRITES_PER_SECOND: f64 = 50.0;
 /// How long to wait before trying again for leases other runs hold.
 const RETRY_WAIT: Duration = Duration::from_secs(1);
@@ -378,8 +379,10 @@ async fn write_leases<B: IamBackend, T>(
         .map(|(order, &index)| async move {
             let done = answered.load(Ordering::SeqCst);
             let elapsed = started.elapsed().as_secs_f64();
+            // Never faster than IAM's order of magnitude: the first answers
+            // may come from a throttling bucket's burst.
             let rate = if done > 0 && elapsed > 0.0 {
-                done as f64 / elapsed
+                (done as f64 / elapsed).min(ASSUMED_WRITES_PER_SECOND)
             } else {
                 ASSUMED_WRITES_PER_SECOND
             };

@@ -10,8 +10,10 @@
 //! then spaced at a rate measured from the writes IAM accepted, a little
 //! above it (a throttled write costs IAM no token, so sending slightly too
 //! fast loses nothing, while sending too slowly wastes the refill), and
-//! raised again while IAM stops throttling. A throttled write is sent again
-//! at its next turn, as often as it takes within [`THROTTLE_PATIENCE`].
+//! raised again while writes wait for turns and IAM stops throttling. A
+//! throttled write is sent again at its next turn, as often as it takes
+//! within [`THROTTLE_PATIENCE`]. Turns are not reserved ahead: a writer
+//! asks again when its wait is over, so a changed pace applies at once.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -33,6 +35,12 @@ const QUIET: Duration = Duration::from_secs(1);
 const RAISE: f64 = 1.5;
 /// Slowest pace (writes per second): IAM always admits some.
 const MINIMUM_RATE: f64 = 0.5;
+/// The pace after the first throttle when no write has been answered yet
+/// (the answers to a burst may come after the first refusals); corrected at
+/// the next throttle or raised while IAM stops throttling.
+const FIRST_GUESS: f64 = 10.0;
+/// Longest a writer sleeps before asking for its turn again.
+const POLL: Duration = Duration::from_millis(200);
 /// Above this pace (writes per second) writes are no longer spaced at all.
 const UNPACED_ABOVE: f64 = 2000.0;
 
@@ -48,6 +56,8 @@ struct State {
     rate: Option<f64>,
     /// When the next write may go.
     next_turn: Instant,
+    /// When a writer last had to wait for its turn.
+    last_wait: Option<Instant>,
     /// When writes were accepted, within the last [`WINDOW`].
     accepted: VecDeque<Instant>,
     created: Instant,
@@ -73,6 +83,7 @@ impl WriteLimiter {
             state: Mutex::new(State {
                 rate: None,
                 next_turn: now,
+                last_wait: None,
                 accepted: VecDeque::new(),
                 created: now,
                 empty_since: None,
@@ -93,21 +104,28 @@ impl WriteLimiter {
 
     /// Waits for the next turn of a write.
     pub async fn turn(&self) {
-        let wait = self.reserve(Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        loop {
+            let wait = self.take_turn(Instant::now());
+            if wait.is_zero() {
+                return;
+            }
+            tokio::time::sleep(wait.min(POLL)).await;
         }
     }
 
-    /// Reserves the next turn; how long to wait for it from `now`.
-    pub fn reserve(&self, now: Instant) -> Duration {
+    /// Takes the turn if it has come (zero), else says how long until it
+    /// comes; nothing is reserved then.
+    pub fn take_turn(&self, now: Instant) -> Duration {
         let mut state = self.state();
         let Some(rate) = state.rate else {
             return Duration::ZERO;
         };
-        let turn = state.next_turn.max(now);
-        state.next_turn = turn + Duration::from_secs_f64(1.0 / rate);
-        turn - now
+        if state.next_turn > now {
+            state.last_wait = Some(now);
+            return state.next_turn - now;
+        }
+        state.next_turn = now + Duration::from_secs_f64(1.0 / rate);
+        Duration::ZERO
     }
 
     /// IAM answered a write (anything but a throttle): it took a token.
@@ -128,7 +146,11 @@ impl WriteLimiter {
             .flatten()
             .max()
             .unwrap_or(state.created);
-        if now.duration_since(quiet_since) >= QUIET {
+        // Raised only while the pace is what holds writes back.
+        let waited = state
+            .last_wait
+            .is_some_and(|at| now.duration_since(at) < QUIET);
+        if waited && now.duration_since(quiet_since) >= QUIET {
             // IAM may allow more now; its bucket may have refilled meanwhile,
             // so the next throttle starts a new measurement.
             let raised = rate * RAISE;
@@ -160,7 +182,11 @@ impl WriteLimiter {
                     .iter()
                     .filter(|at| now.duration_since(**at) <= span)
                     .count();
-                state.rate = Some(pace_for(recent as f64 / span.as_secs_f64()));
+                state.rate = Some(if recent == 0 {
+                    FIRST_GUESS
+                } else {
+                    pace_for(recent as f64 / span.as_secs_f64())
+                });
             }
             return;
         };
@@ -197,40 +223,69 @@ fn pace_for(measured: f64) -> f64 {
 mod tests {
     use super::*;
 
-    /// A writer loop against a simulated IAM token bucket: `writes` writes,
-    /// `parallel` at once, each answered after `latency`; returns the time
-    /// the last one was accepted and how many throttles there were.
+    /// Writers against a simulated IAM token bucket: `writes` writes,
+    /// `parallel` at once, an accepted one answered after 10 ms, a throttled
+    /// one after 1 ms (so refusals overtake the answers to the burst);
+    /// returns when the last write was accepted and how many throttles
+    /// there were.
     fn simulate(rate: f64, burst: f64, writes: usize, parallel: usize) -> (Duration, u64) {
-        let latency = Duration::from_millis(10);
+        let accepted_after = Duration::from_millis(10);
+        let refused_after = Duration::from_millis(1);
         let start = Instant::now();
         let limiter = WriteLimiter::new(start);
         let mut tokens = burst;
         let mut refilled_at = start;
-        // Each writer: the time its current write is sent.
-        let mut writers: Vec<Instant> = vec![start; parallel];
+        // Per writer: when it next asks for a turn, or the answer it awaits.
+        let mut ready: Vec<Option<Instant>> = vec![Some(start); parallel.min(writes)];
+        let mut awaiting: Vec<Option<(Instant, bool)>> = vec![None; ready.len()];
+        let mut unsent = writes - ready.len();
         let mut done = 0;
         let mut last = start;
         while done < writes {
-            // The writer that goes first.
-            let (index, _) = writers
+            let next_ready = ready
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, at)| **at)
-                .expect("writers");
-            let ready = writers[index];
-            let sent = ready + limiter.reserve(ready);
-            let answered = sent + latency;
-            tokens = (tokens + (sent - refilled_at).as_secs_f64() * rate).min(burst);
-            refilled_at = sent;
-            if tokens >= 1.0 {
-                tokens -= 1.0;
-                limiter.accepted(answered);
-                done += 1;
-                last = answered;
-            } else {
-                limiter.throttled(answered);
+                .filter_map(|(i, at)| at.map(|at| (at, i)))
+                .min();
+            let next_answer = awaiting
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| a.map(|(at, _)| (at, i)))
+                .min();
+            match (next_ready, next_answer) {
+                (_, Some((at, i))) if next_ready.is_none_or(|(r, _)| at <= r) => {
+                    let (_, accepted) = awaiting[i].take().expect("an answer");
+                    if accepted {
+                        limiter.accepted(at);
+                        done += 1;
+                        last = at;
+                        if unsent > 0 {
+                            unsent -= 1;
+                            ready[i] = Some(at);
+                        }
+                    } else {
+                        limiter.throttled(at);
+                        ready[i] = Some(at);
+                    }
+                }
+                (Some((now, i)), _) => {
+                    let wait = limiter.take_turn(now);
+                    if !wait.is_zero() {
+                        ready[i] = Some(now + wait.min(POLL));
+                        continue;
+                    }
+                    ready[i] = None;
+                    tokens = (tokens + (now - refilled_at).as_secs_f64() * rate).min(burst);
+                    refilled_at = now;
+                    awaiting[i] = Some(if tokens >= 1.0 {
+                        tokens -= 1.0;
+                        (now + accepted_after, true)
+                    } else {
+                        (now + refused_after, false)
+                    });
+                }
+                _ => unreachable!("writes left but nobody writing"),
             }
-            writers[index] = answered;
         }
         (last - start, limiter.throttles())
     }
@@ -245,17 +300,16 @@ mod tests {
             (50.0, 50.0, 2000),
             (100.0, 40.0, 3000),
         ] {
-            let (took, throttles) = simulate(rate, burst, writes, 8);
-            let ideal = (writes as f64 - burst) / rate;
-            let ratio = took.as_secs_f64() / ideal;
-            eprintln!(
-                "SIM rate {rate} burst {burst} writes {writes}: {ratio:.3} throttles {throttles}"
-            );
-            assert!(
-                ratio < 1.3,
-                "rate {rate}/s, burst {burst}, {writes} writes: {:.1} s against {ideal:.1} s ({ratio:.2}x), {throttles} throttles",
-                took.as_secs_f64()
-            );
+            for parallel in [8, 32] {
+                let (took, throttles) = simulate(rate, burst, writes, parallel);
+                let ideal = (writes as f64 - burst) / rate;
+                let ratio = took.as_secs_f64() / ideal;
+                assert!(
+                    ratio < 1.3,
+                    "{parallel} writers, rate {rate}/s, burst {burst}, {writes} writes: {:.1} s against {ideal:.1} s ({ratio:.2}x), {throttles} throttles",
+                    took.as_secs_f64()
+                );
+            }
         }
     }
 
@@ -263,15 +317,21 @@ mod tests {
     fn stays_unpaced_without_throttles_and_recovers_after_them() {
         let start = Instant::now();
         let limiter = WriteLimiter::new(start);
-        assert_eq!(limiter.reserve(start), Duration::ZERO);
+        assert_eq!(limiter.take_turn(start), Duration::ZERO);
         limiter.accepted(start);
         limiter.throttled(start + Duration::from_millis(500));
         let paced = limiter.rate().expect("paced after a throttle");
         assert!(paced >= MINIMUM_RATE);
-        // A long quiet stretch of accepted writes raises the pace until it is unpaced again.
-        let mut now = start + Duration::from_secs(1);
+        // Accepted writes without waiting for turns say nothing about a higher rate.
+        let mut now = start + Duration::from_secs(10);
+        limiter.accepted(now);
+        assert_eq!(limiter.rate(), Some(paced));
+        // Writes that wait for turns and are accepted, throttle-free, raise
+        // the pace until writes are unpaced again.
         for _ in 0..200 {
             now += Duration::from_secs(1);
+            let _ = limiter.take_turn(now);
+            let _ = limiter.take_turn(now);
             limiter.accepted(now);
         }
         assert_eq!(limiter.rate(), None);

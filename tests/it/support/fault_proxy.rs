@@ -11,7 +11,9 @@
 //! happened, the client never hears of it), or a delay. Rules can also fail
 //! the first N requests of one `Action` (parsed from the form body), gate
 //! requests until several have arrived, or hold the answer of a request
-//! after forwarding it. It counts requests by `Action` and injected faults.
+//! after forwarding it. It can also limit writes the way IAM does, with a
+//! token bucket ([`FaultProxy::limit_writes`]). It counts requests by
+//! `Action` and injected faults.
 //!
 //! Only std (threads, `std::net`) and a seeded xorshift PRNG; the seed comes
 //! from `FNCTL_FAULT_SEED` or a fixed default and is printed on creation.
@@ -233,8 +235,42 @@ pub struct Event {
     pub role: Option<String>,
 }
 
+/// IAM's way of limiting writes: `burst` tokens, refilled at `rate` per
+/// second; a write that finds none is answered `Throttling`.
+#[derive(Debug, Clone)]
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+impl Bucket {
+    /// Takes a token if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.duration_since(self.refilled_at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.refilled_at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Whether an `Action` changes something (not Get*/List*/GetCallerIdentity).
+fn is_write(action: &str) -> bool {
+    !(action.starts_with("Get") || action.starts_with("List") || action == "(none)")
+}
+
+/// The fault label of a write the bucket refused.
+pub const BUCKET_THROTTLING: &str = "Throttling (bucket)";
+
 #[derive(Default)]
 struct State {
+    bucket: Option<Bucket>,
     rng: Option<XorShift>,
     config: Option<FaultConfig>,
     rules: Vec<Rule>,
@@ -329,6 +365,27 @@ impl FaultProxy {
         state.config.as_mut().unwrap().fraction = fraction;
     }
 
+    /// Limits writes as IAM does: a token bucket of `burst` tokens (full
+    /// now) refilled at `rate` per second, shared by every write; a write
+    /// that finds it empty is answered IAM's `Throttling` (HTTP 400, the
+    /// query protocol's XML error) without reaching moto. Reads pass.
+    pub fn limit_writes(&self, rate: f64, burst: f64) {
+        self.shared.state.lock().unwrap().bucket = Some(Bucket {
+            rate,
+            burst,
+            tokens: burst,
+            refilled_at: Instant::now(),
+        });
+    }
+
+    /// Writes the bucket has refused so far.
+    pub fn throttled_by_bucket(&self) -> u64 {
+        self.faults()
+            .get(BUCKET_THROTTLING)
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The next `times` requests with `Action=action` get `reply`.
     pub fn fail_action(&self, action: &str, times: usize, reply: Reply) {
         self.push_rule(action, times, RuleEffect::Reply(reply));
@@ -413,11 +470,7 @@ impl FaultProxy {
     pub fn writes(&self) -> Vec<Event> {
         self.events()
             .into_iter()
-            .filter(|e| {
-                !(e.action.starts_with("Get")
-                    || e.action.starts_with("List")
-                    || e.action == "(none)")
-            })
+            .filter(|e| is_write(&e.action))
             .collect()
     }
 
@@ -625,6 +678,14 @@ fn decide(shared: &Shared, action: &str, role: Option<String>) -> (Decision, Dur
         let kind = config.kinds[(pick % config.kinds.len() as u64) as usize];
         label = Some(format!("{kind:?}"));
         decision = Decision::Fault(kind);
+    }
+    if matches!(decision, Decision::Forward) && is_write(action) {
+        if let Some(bucket) = state.bucket.as_mut() {
+            if !bucket.take(Instant::now()) {
+                label = Some(BUCKET_THROTTLING.to_string());
+                decision = Decision::Fault(FaultKind::Throttling);
+            }
+        }
     }
     if let Some(label) = &label {
         *state.faults_by_kind.entry(label.clone()).or_default() += 1;
