@@ -53,6 +53,19 @@ fn written(directory: &Path, plan: &SavedPlan) -> PathBuf {
     path
 }
 
+/// The plan names roles and accounts: mode 0600 on unix.
+fn assert_only_its_owner_can_read(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
 /// Rewrites the file's text with `edit`.
 fn edit_text(path: &Path, edit: impl FnOnce(String) -> String) {
     let text = std::fs::read_to_string(path).expect("reading the plan");
@@ -76,15 +89,7 @@ fn a_saved_plan_reads_back_as_written_and_only_its_owner_can_read_it() {
         (plan.kind.as_str(), plan.format_version.as_str()),
         (KIND, FORMAT_VERSION)
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
-            .expect("metadata")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_only_its_owner_can_read(&path);
 }
 
 #[test]
@@ -175,15 +180,7 @@ fn a_new_plan_replaces_the_old_file_whole_and_private() {
         old.len()
     );
     assert_eq!(SavedPlan::read(&path).expect("reads back"), plan);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
-            .expect("metadata")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_only_its_owner_can_read(&path);
     let names: Vec<_> = std::fs::read_dir(directory.path())
         .expect("listing the folder")
         .map(|entry| entry.expect("an entry").file_name())
