@@ -110,27 +110,33 @@ pub fn write(directory: &Path, bundle: &Bundle) -> std::io::Result<PathBuf> {
     let mut text = serde_json::to_string_pretty(bundle).map_err(std::io::Error::other)?;
     text.push('\n');
     remove_stale_temporaries(directory, &bundle.instance);
-    let suffix: String = crate::model::external_id::random_token()
-        .map_err(std::io::Error::other)?
-        .chars()
-        .take(12)
-        .collect();
-    let temporary = directory.join(format!(".{}.json.{suffix}.tmp", bundle.instance));
-    let result = (|| {
-        let mut file = open_private(&temporary)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &target)?;
-        if let Ok(folder) = std::fs::File::open(directory) {
-            let _ = folder.sync_all();
-        }
-        Ok(target.clone())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
+    let mut file = temporary_file(directory, &bundle.instance)?;
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    file.persist(&target)?;
+    if let Ok(folder) = std::fs::File::open(directory) {
+        let _ = folder.sync_all();
     }
-    result
+    Ok(target)
 }
+
+/// A new temporary file for the bundle of `instance`, named
+/// `.<instance>.json.<random>.tmp`. `tempfile` creates it with mode 0600 on
+/// unix, so the secret is never readable by others, and removes it when it
+/// is dropped unrenamed; the name is for the one case it cannot: a run
+/// killed before the rename, whose file `remove_stale_temporaries` finds.
+fn temporary_file(directory: &Path, instance: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&temporary_prefix(instance))
+        .suffix(TEMPORARY_SUFFIX)
+        .tempfile_in(directory)
+}
+
+fn temporary_prefix(instance: &str) -> String {
+    format!(".{instance}.json.")
+}
+
+const TEMPORARY_SUFFIX: &str = ".tmp";
 
 /// A temporary file older than this was left by a killed run; a live write
 /// takes milliseconds, so a concurrent run's file is never this old.
@@ -139,7 +145,7 @@ const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(
 /// Temporary files of this bundle left by a run killed between writing and
 /// renaming: they hold the secret, so they do not stay.
 fn remove_stale_temporaries(directory: &Path, instance: &str) {
-    let prefix = format!(".{instance}.json.");
+    let prefix = temporary_prefix(instance);
     let Ok(entries) = std::fs::read_dir(directory) else {
         return;
     };
@@ -152,28 +158,10 @@ fn remove_stale_temporaries(directory: &Path, instance: &str) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > STALE_TEMPORARY_AGE);
-        if name.starts_with(&prefix) && name.ends_with(".tmp") && stale {
+        if name.starts_with(&prefix) && name.ends_with(TEMPORARY_SUFFIX) && stale {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 #[cfg(unix)]
@@ -246,6 +234,43 @@ mod tests {
             names,
             [std::ffi::OsString::from("a.json")],
             "no temporary file is left behind"
+        );
+    }
+
+    #[test]
+    fn a_write_removes_temporaries_of_killed_runs_but_not_of_running_ones() {
+        let directory = tempfile::tempdir().unwrap();
+        let bundle = Bundle {
+            instance: "a".into(),
+            kind: FunctionKind::Destination,
+            settings: BTreeMap::new(),
+            sensitive: Vec::new(),
+        };
+        // Left as a run killed between creating and renaming leaves them.
+        let (killed, killed_path) = temporary_file(directory.path(), "a")
+            .unwrap()
+            .keep()
+            .unwrap();
+        let long_ago = std::time::SystemTime::now() - 2 * STALE_TEMPORARY_AGE;
+        killed.set_modified(long_ago).unwrap();
+        let (_running, running_path) = temporary_file(directory.path(), "a")
+            .unwrap()
+            .keep()
+            .unwrap();
+        let (other, other_path) = temporary_file(directory.path(), "b")
+            .unwrap()
+            .keep()
+            .unwrap();
+        other.set_modified(long_ago).unwrap();
+        write(directory.path(), &bundle).unwrap();
+        assert!(!killed_path.exists(), "{} was kept", killed_path.display());
+        assert!(
+            running_path.exists(),
+            "a running write's temporary was removed"
+        );
+        assert!(
+            other_path.exists(),
+            "another bundle's temporary was removed"
         );
     }
 }

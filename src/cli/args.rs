@@ -40,7 +40,7 @@ pub struct GlobalOptions {
 /// When to color output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
-    /// Color when stdout is a terminal and NO_COLOR is not set.
+    /// Color when stdout is a terminal or CLICOLOR_FORCE is set, unless NO_COLOR is set.
     Auto,
     /// Always color.
     Always,

@@ -50,41 +50,81 @@ pub fn discover(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<Pat
     found
 }
 
+/// Every manifest under `folder`, depth first in file-name order. Symbolic
+/// links are followed, as a Kubernetes ConfigMap volume needs (its files
+/// link through a hidden `..data`); a link back to a folder being walked is
+/// reported once instead of walked again. A broken link with a manifest's
+/// name is kept, so that reading it says what is wrong.
 fn collect_folder(folder: &Path, found: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>) {
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
-        Err(error) => {
-            diagnostics.push(Diagnostic::error(
-                "unreadable",
-                folder,
-                Position { line: 1, column: 1 },
-                &FieldPath::root(),
-                format!("cannot read folder: {error}"),
-            ));
-            return;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            collect_folder(&path, found, diagnostics);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            found.push(path);
+    let walk = walkdir::WalkDir::new(folder)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| entry.depth() == 0 || !is_hidden(entry.path()));
+    for entry in walk {
+        match entry {
+            Ok(entry) => {
+                if !entry.file_type().is_dir() && is_manifest_name(entry.path()) {
+                    found.push(entry.into_path());
+                }
+            }
+            Err(error) => walk_error(folder, &error, found, diagnostics),
         }
     }
+}
+
+/// What walking `folder` could not read. The walk reports an entry before
+/// its filter sees it when following its link fails, so hidden entries are
+/// skipped here too.
+fn walk_error(
+    folder: &Path,
+    error: &walkdir::Error,
+    found: &mut Vec<PathBuf>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let path = error.path().unwrap_or(folder);
+    if path != folder && is_hidden(path) {
+        return;
+    }
+    let message = if let Some(ancestor) = error.loop_ancestor() {
+        format!(
+            "cannot read folder: a symbolic link back to {}, which holds it",
+            ancestor.display()
+        )
+    } else if path.is_dir() || error.path().is_none() {
+        // The folder itself, or one of its entries, could not be listed.
+        match error.io_error() {
+            Some(io_error) => format!("cannot read folder: {io_error}"),
+            None => format!("cannot read folder: {error}"),
+        }
+    } else {
+        // A broken link: kept when it has a manifest's name, so that `read`
+        // reports it as it reports any manifest it cannot read.
+        if is_manifest_name(path) {
+            found.push(path.to_path_buf());
+        }
+        return;
+    };
+    diagnostics.push(Diagnostic::error(
+        "unreadable",
+        path,
+        Position { line: 1, column: 1 },
+        &FieldPath::root(),
+        message,
+    ));
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+fn is_manifest_name(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
 }
 
 /// Reads and deserializes one manifest file.
@@ -393,6 +433,125 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> FieldPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Discovery's findings under `root`, as paths relative to it, and the
+    /// diagnostics' codes and files.
+    fn discovered(root: &Path, paths: &[&str]) -> (Vec<String>, Vec<(&'static str, String)>) {
+        let mut diagnostics = Vec::new();
+        let given: Vec<PathBuf> = paths.iter().map(|p| root.join(p)).collect();
+        let found = discover(&given, &mut diagnostics)
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        let reported = diagnostics
+            .into_iter()
+            .map(|d| {
+                let file = d.file.strip_prefix(root).unwrap().display().to_string();
+                (d.code, file)
+            })
+            .collect();
+        (found, reported)
+    }
+
+    fn touch(root: &Path, path: &str) {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "version: 1\n").unwrap();
+    }
+
+    #[test]
+    fn discovery_walks_folders_depth_first_in_name_order_skipping_hidden_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for path in [
+            "m/b.yaml",
+            "m/a.yml",
+            "m/a-b.yaml",
+            "m/a/z.yaml",
+            "m/a/c/d.yaml",
+            "m/B.yaml",
+            "m/notes.txt",
+            "m/.hidden.yaml",
+            "m/.git/e.yaml",
+            "m/c/f.yaml.bak",
+            "direct.txt",
+            ".m2/g.yaml",
+        ] {
+            touch(root, path);
+        }
+        assert_eq!(
+            discovered(root, &["m", "direct.txt", ".m2", "m/b.yaml"]),
+            (
+                vec![
+                    "m/B.yaml".to_string(),
+                    "m/a/c/d.yaml".into(),
+                    "m/a/z.yaml".into(),
+                    "m/a-b.yaml".into(),
+                    "m/a.yml".into(),
+                    "m/b.yaml".into(),
+                    // A file given directly is read whatever its name; a
+                    // hidden folder given directly is walked.
+                    "direct.txt".into(),
+                    ".m2/g.yaml".into(),
+                    // Found twice, not in a row: both kept, as given.
+                    "m/b.yaml".into(),
+                ],
+                vec![],
+            )
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn discovery_follows_symbolic_links_and_leaves_broken_ones_to_the_reader() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "outside/o.yaml");
+        touch(root, "m/..2026_01_01/cm.yaml");
+        symlink("..2026_01_01", root.join("m/..data")).unwrap();
+        symlink("..data/cm.yaml", root.join("m/cm.yaml")).unwrap();
+        symlink("../outside", root.join("m/linked")).unwrap();
+        symlink("nowhere.yaml", root.join("m/broken.yaml")).unwrap();
+        symlink("nowhere", root.join("m/broken-folder")).unwrap();
+        symlink("nowhere", root.join("m/.hidden-broken.yaml")).unwrap();
+        symlink("m", root.join("m-link")).unwrap();
+        let (found, reported) = discovered(root, &["m", "m-link"]);
+        assert_eq!(
+            found,
+            [
+                "m/broken.yaml",
+                "m/cm.yaml",
+                "m/linked/o.yaml",
+                "m-link/broken.yaml",
+                "m-link/cm.yaml",
+                "m-link/linked/o.yaml",
+            ]
+        );
+        assert_eq!(reported, []);
+        // The reader names what a broken link lacks.
+        let mut diagnostics = Vec::new();
+        read(&root.join("m/broken.yaml"), &mut diagnostics);
+        assert_eq!(diagnostics.len(), 1);
+        assert_eq!(diagnostics[0].code, "unreadable");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_loop_is_reported_once_and_its_files_found_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "m/a.yaml");
+        touch(root, "m/sub/b.yaml");
+        std::os::unix::fs::symlink("..", root.join("m/sub/up")).unwrap();
+        assert_eq!(
+            discovered(root, &["m"]),
+            (
+                vec!["m/a.yaml".to_string(), "m/sub/b.yaml".into()],
+                vec![("unreadable", "m/sub/up".to_string())],
+            )
+        );
+    }
 
     fn problems(text: &str) -> Vec<(&'static str, String)> {
         let mut diagnostics = Vec::new();

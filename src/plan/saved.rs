@@ -7,6 +7,7 @@
 //! external IDs only by fingerprint, never their values.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -74,17 +75,32 @@ impl SavedPlan {
         saved
     }
 
-    /// Writes the plan (mode 0600: it names roles and accounts).
+    /// Writes the plan through a temporary file beside it, synced, then
+    /// renamed over `path`: no reader sees a half-written plan, and a failed
+    /// write leaves the old one as it was (`tempfile` removes its file on
+    /// every error). The file is mode 0600 from its creation on unix, as
+    /// `tempfile` makes it: the plan names roles and accounts.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
-        std::fs::write(path, text)
-            .map_err(|e| anyhow::anyhow!("cannot write plan file {}: {e}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        }
+        let cannot_write = |error: std::io::Error| {
+            anyhow::anyhow!("cannot write plan file {}: {error}", path.display())
+        };
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        // Hidden, and named after the plan, should a killed run leave it.
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let mut file = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(folder)
+            .map_err(cannot_write)?;
+        file.write_all(text.as_bytes()).map_err(cannot_write)?;
+        file.as_file().sync_all().map_err(cannot_write)?;
+        file.persist(path)
+            .map_err(|error| cannot_write(error.error))?;
         Ok(())
     }
 

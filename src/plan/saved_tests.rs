@@ -53,6 +53,19 @@ fn written(directory: &Path, plan: &SavedPlan) -> PathBuf {
     path
 }
 
+/// The plan names roles and accounts: mode 0600 on unix.
+fn assert_only_its_owner_can_read(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
 /// Rewrites the file's text with `edit`.
 fn edit_text(path: &Path, edit: impl FnOnce(String) -> String) {
     let text = std::fs::read_to_string(path).expect("reading the plan");
@@ -76,15 +89,7 @@ fn a_saved_plan_reads_back_as_written_and_only_its_owner_can_read_it() {
         (plan.kind.as_str(), plan.format_version.as_str()),
         (KIND, FORMAT_VERSION)
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
-            .expect("metadata")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_only_its_owner_can_read(&path);
 }
 
 #[test]
@@ -149,4 +154,53 @@ fn a_file_that_is_not_a_saved_plan_is_refused() {
     assert!(refusal(&path).contains("is not an fnctl saved plan"));
     let missing = directory.path().join("missing.json");
     assert!(refusal(&missing).contains("cannot read plan file"));
+}
+
+#[test]
+fn a_new_plan_replaces_the_old_file_whole_and_private() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("plan.json");
+    std::fs::write(&path, "the old plan\n").expect("an old plan");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod the old plan");
+    }
+    // A reader that opened the old file keeps reading the old file: the new
+    // plan arrives by rename, never by rewriting the file in place.
+    let mut reader = std::fs::File::open(&path).expect("opening the old plan");
+    let plan = saved();
+    plan.write(&path).expect("writing the plan");
+    let mut old = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut old).expect("reading the old plan");
+    assert!(
+        old == "the old plan\n",
+        "a reader of the old file saw it rewritten in place ({} bytes)",
+        old.len()
+    );
+    assert_eq!(SavedPlan::read(&path).expect("reads back"), plan);
+    assert_only_its_owner_can_read(&path);
+    let names: Vec<_> = std::fs::read_dir(directory.path())
+        .expect("listing the folder")
+        .map(|entry| entry.expect("an entry").file_name())
+        .collect();
+    assert_eq!(
+        names,
+        [std::ffi::OsString::from("plan.json")],
+        "no temporary file is left behind"
+    );
+}
+
+#[test]
+fn a_plan_in_a_missing_folder_is_an_error_naming_the_file() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("missing").join("plan.json");
+    let error = saved().write(&path).expect_err("no folder to write in");
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("cannot write plan file {}: ", path.display())),
+        "{error}"
+    );
 }
