@@ -76,17 +76,14 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
                 now: now.clone(),
                 bundled_ids: reconcile::bundled_ids(&set.instances, &args.reconcile.bundle_dir),
             };
-            let mut runs = reconcile::observe(
-                &super::settings::session(global),
+            let runs = super::settings::observe_and_plan(
+                global,
                 &set.instances,
                 &options,
                 args.reconcile.parallelism.into(),
+                segment.as_ref(),
             )
             .await?;
-            if let Some(segment) = &segment {
-                crate::execute::segment::plan_runs(segment, &mut runs, &options.bundled_ids.0)
-                    .await?;
-            }
             let plans = runs.iter().map(|run| run.plan.clone()).collect();
             (runs, plans)
         }

@@ -24,18 +24,14 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
             let segment = super::settings::segment_backend(&set.instances)?;
-            let mut runs = reconcile::observe(
-                &super::settings::session(global),
+            super::settings::observe_and_plan(
+                global,
                 &set.instances,
                 &options,
                 args.reconcile.parallelism.into(),
+                segment.as_ref(),
             )
-            .await?;
-            if let Some(segment) = &segment {
-                crate::execute::segment::plan_runs(segment, &mut runs, &options.bundled_ids.0)
-                    .await?;
-            }
-            runs
+            .await?
         }
     };
     let plan = reconcile::combined_plan(&runs);

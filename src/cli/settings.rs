@@ -52,3 +52,21 @@ pub fn segment_backend(instances: &[DesiredInstance]) -> anyhow::Result<Option<H
         .map(Some)
         .map_err(anyhow::Error::msg)
 }
+
+/// Reads IAM and plans every account of `instances`, then adds the Segment
+/// pushes when some instance names a Segment counterpart (`segment` is that
+/// client): the read-and-plan that `plan` and `apply` share.
+pub async fn observe_and_plan(
+    global: &GlobalOptions,
+    instances: &[DesiredInstance],
+    options: &crate::plan::PlanOptions,
+    parallelism: usize,
+    segment: Option<&HttpSegment>,
+) -> anyhow::Result<Vec<session::AccountRun>> {
+    let mut runs =
+        session::observe(&self::session(global), instances, options, parallelism).await?;
+    if let Some(segment) = segment {
+        crate::execute::segment::plan_runs(segment, &mut runs, &options.bundled_ids.0).await?;
+    }
+    Ok(runs)
+}
