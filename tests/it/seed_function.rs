@@ -466,3 +466,141 @@ async fn seed_function_keeps_working_through_a_rotation() {
     env.assert_verified(BUNDLES, "new bundle after --finish");
     env.assert_plan_clean("after --finish");
 }
+
+/// fnctl with Segment's Public API (the test server behind Prism) configured.
+fn fnctl_with_segment(
+    env: &Env,
+    segment: &crate::support::segment::SegmentApi,
+    args: &[&str],
+) -> crate::support::command::Output {
+    crate::support::command::fnctl(&env.moto)
+        .current_dir(env.path())
+        .env("SEGMENT_PUBLIC_API_TOKEN", crate::support::segment::TOKEN)
+        .env("SEGMENT_API_URL", segment.url())
+        .args(args)
+        .run()
+}
+
+/// Writes `settings` (as Segment passes them to the function) where the
+/// seed's runner reads a bundle: `dir/archiver.json`.
+fn settings_file(env: &Env, dir: &str, settings: &Value) {
+    let bundle = json!({
+        "instance": INSTANCE,
+        "kind": "destination",
+        "settings": settings,
+        "sensitive": ["iamRoleExternalId"],
+    });
+    env.put_bundle(dir, INSTANCE, &bundle);
+}
+
+/// The seed function runs on the settings Segment holds — not on a bundle
+/// file — through a create, a hand edit in Segment that apply repairs, and a
+/// zero-touch rotation with `rotate --auto`: old and new settings both work
+/// during the overlap; after the finish only the new ones are accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_function_runs_on_the_settings_segment_holds_through_a_zero_touch_rotation() {
+    node_project();
+    let segment = crate::support::segment::SegmentApi::start();
+    const ID: &str = "dstSeedArchiver1";
+    segment.create(
+        "destination",
+        ID,
+        json!({"flushEvery": 1}),
+        &["iamRoleExternalId"],
+    );
+    let manifest = manifest().replace(
+        &format!("prefix: {PREFIX}, access: write }}\n"),
+        &format!("prefix: {PREFIX}, access: write }}\n    segment: {{ id: {ID} }}\n    externalId: {{ rotateAfterDays: 30 }}\n"),
+    );
+    let env = Env::with_manifest(&manifest).await;
+    let created = node(
+        &env.moto,
+        "admin.js",
+        &["create-bucket", BUCKET],
+        OWNER_KEYS,
+        "",
+    );
+    assert_eq!(created.status, 0, "create bucket: {created:?}");
+    fnctl_with_segment(
+        &env,
+        &segment,
+        &["apply", "--auto-approve", "--bundle-dir", BUNDLES],
+    )
+    .assert_success();
+    let keys = segment_runtime_keys(&env).await;
+    let held = || segment.settings("destination", ID);
+    let run_on = |dir: &str, settings: &Value, marker: &str| {
+        settings_file(&env, dir, settings);
+        env.remember_secret(settings["iamRoleExternalId"].as_str().unwrap_or_default());
+        let event = event("track", marker);
+        assert_delivered(&env, &run_seed(&env, &keys, dir, &event), &event, marker);
+    };
+
+    run_on("from-segment", &held(), "after-create");
+
+    // A hand edit in Segment locks the function out; apply puts it right.
+    segment.edit(
+        "destination",
+        ID,
+        "iamRoleExternalId",
+        json!("typed-by-hand-0000"),
+    );
+    fnctl_with_segment(&env, &segment, &["drift"]).assert_exit(2);
+    fnctl_with_segment(
+        &env,
+        &segment,
+        &["apply", "--auto-approve", "--bundle-dir", BUNDLES],
+    )
+    .assert_success();
+    run_on("from-segment", &held(), "after-repair");
+
+    // A zero-touch rotation: the ID looks old, the cron form does the rest.
+    let old = held();
+    env.tag(
+        &crate::support::spec::role_of(INSTANCE),
+        &[("fnctl:external-id-created", "2020-01-01T00:00:00Z")],
+    )
+    .await;
+    fnctl_with_segment(
+        &env,
+        &segment,
+        &[
+            "rotate",
+            "--auto",
+            "--min-age",
+            "2s",
+            "--bundle-dir",
+            BUNDLES,
+        ],
+    )
+    .assert_success();
+    let new = held();
+    assert_ne!(
+        new["iamRoleExternalId"], old["iamRoleExternalId"],
+        "Segment got the new ID"
+    );
+    run_on("old-settings", &old, "old-settings-during-overlap");
+    run_on("from-segment", &new, "new-settings-during-overlap");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    fnctl_with_segment(
+        &env,
+        &segment,
+        &[
+            "rotate",
+            "--auto",
+            "--min-age",
+            "2s",
+            "--bundle-dir",
+            BUNDLES,
+        ],
+    )
+    .assert_success();
+    run_on("from-segment", &held(), "new-settings-after-finish");
+    // moto's STS checks no external ID (FACTS.md): the old settings'
+    // rejection is proven by fnctl verify's evaluation of the live trust.
+    fnctl_with_segment(&env, &segment, &["verify", "--bundle-dir", "old-settings"])
+        .assert_exit(1)
+        .assert_stdout_contains("bundle-external-id-rejected");
+    fnctl_with_segment(&env, &segment, &["verify", "--bundle-dir", BUNDLES]).assert_success();
+    segment.assert_no_violation();
+}
