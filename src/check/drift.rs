@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::model::digest::{self, Aspect, Cause, Digests};
 
+use crate::model::codes::DriftCategory;
 use crate::model::external_id::ExternalId;
 use crate::model::segment::{shows, LiveSettings};
 use crate::model::tags;
@@ -45,7 +46,7 @@ pub struct Finding {
     /// The account.
     pub account: String,
     /// Stable kebab-case category, e.g. `trust-broadened`.
-    pub category: &'static str,
+    pub category: DriftCategory,
     /// How urgent.
     pub severity: Severity,
     /// Drift (IAM moved) or pending (the manifest moved).
@@ -73,7 +74,7 @@ struct Context<'a> {
 impl Context<'_> {
     fn finding(
         &self,
-        category: &'static str,
+        category: DriftCategory,
         severity: Severity,
         kind: FindingKind,
         message: impl Into<String>,
@@ -109,7 +110,7 @@ pub fn detect(
             .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name))
         {
             None => findings.push(context.finding(
-                "role-missing",
+                DriftCategory::RoleMissing,
                 Severity::Warning,
                 FindingKind::Drift,
                 "the role does not exist: deleted out of band, or the instance was never applied",
@@ -135,10 +136,10 @@ pub fn detect(
         let managed = role.is_managed();
         let scope = role.fnctl_scope().unwrap_or("");
         if managed && scopes.contains(scope) {
-            findings.push(context.finding("orphaned-role", Severity::Info, FindingKind::Pending, format!("owned by scope `{scope}` but named by no manifest; `fnctl apply --prune` deletes it")));
+            findings.push(context.finding(DriftCategory::OrphanedRole, Severity::Info, FindingKind::Pending, format!("owned by scope `{scope}` but named by no manifest; `fnctl apply --prune` deletes it")));
         } else if !managed && paths.contains(role.path.as_str()) {
             findings.push(context.finding(
-                "unmanaged-role-in-path",
+                DriftCategory::UnmanagedRoleInPath,
                 Severity::Info,
                 FindingKind::Drift,
                 format!("role under {} that no fnctl scope owns", role.path),
@@ -158,7 +159,7 @@ fn detect_role(
     match role.fnctl_scope() {
         Some(scope) if scope != instance.scope => {
             findings.push(context.finding(
-                "other-scope",
+                DriftCategory::OtherScope,
                 Severity::Medium,
                 FindingKind::Drift,
                 format!(
@@ -170,7 +171,7 @@ fn detect_role(
         }
         Some(_) => {}
         _ => {
-            findings.push(context.finding("unmanaged-role", Severity::Medium, FindingKind::Drift, "a role of this name exists without fnctl's tags (`fnctl apply --adopt` takes it over)"));
+            findings.push(context.finding(DriftCategory::UnmanagedRole, Severity::Medium, FindingKind::Drift, "a role of this name exists without fnctl's tags (`fnctl apply --adopt` takes it over)"));
             return;
         }
     }
@@ -196,7 +197,7 @@ fn detect_role(
         let cause = digest::cause(aspect, &live, recorded.as_ref(), &desired);
         if matches!(cause, Cause::Pending | Cause::DriftAndPending) {
             findings.push(context.finding(
-                "pending-change",
+                DriftCategory::PendingChange,
                 Severity::Info,
                 FindingKind::Pending,
                 format!(
@@ -216,7 +217,7 @@ fn detect_role(
         .filter(|n| *n != INLINE_POLICY_NAME)
     {
         findings.push(context.finding(
-            "foreign-inline-policy",
+            DriftCategory::ForeignInlinePolicy,
             Severity::High,
             FindingKind::Drift,
             format!("inline policy {name} was added out of band"),
@@ -226,7 +227,7 @@ fn detect_role(
         && crate::model::trust::is_due(role, instance.rotate_after_days, now)
     {
         findings.push(context.finding(
-            "rotation-overdue",
+            DriftCategory::RotationOverdue,
             Severity::Warning,
             FindingKind::Drift,
             format!(
@@ -259,39 +260,39 @@ fn drift_of(
     };
     match aspect {
         Aspect::Trust => match role.trust_policy.valid() {
-            None => drift("trust-changed", Severity::High, "the trust policy is not a valid policy document: the function cannot assume the role".into()),
+            None => drift(DriftCategory::TrustChanged, Severity::High, "the trust policy is not a valid policy document: the function cannot assume the role".into()),
             Some(document) => {
                 let segment = instance.segment_account.as_str();
                 let segment_root = format!("arn:aws:iam::{segment}:root");
                 let others: Vec<String> = trust::principals(document).into_iter().filter(|p| trust::root_principal(p) != segment_root).collect();
                 if !others.is_empty() {
-                    drift("trust-broadened", Severity::Critical, format!("the trust policy admits another principal: {}", others.join(", ")))
+                    drift(DriftCategory::TrustBroadened, Severity::Critical, format!("the trust policy admits another principal: {}", others.join(", ")))
                 } else if trust_might_admit(document, segment, None) {
-                    drift("trust-broadened", Severity::Critical, "the external ID condition is gone: any Segment customer's function could assume the role".into())
+                    drift(DriftCategory::TrustBroadened, Severity::Critical, "the external ID condition is gone: any Segment customer's function could assume the role".into())
                 } else {
-                    drift("trust-changed", Severity::Medium, "the trust policy was changed out of band".into())
+                    drift(DriftCategory::TrustChanged, Severity::Medium, "the trust policy was changed out of band".into())
                 }
             }
         },
         Aspect::Permissions => {
             let live = role.inline_policies.get(INLINE_POLICY_NAME).and_then(|d| d.valid());
             if broadens(live, instance.inline_policy.as_ref()) {
-                drift("permissions-broadened", Severity::High, format!("inline policy {INLINE_POLICY_NAME} grants more than the manifest"))
+                drift(DriftCategory::PermissionsBroadened, Severity::High, format!("inline policy {INLINE_POLICY_NAME} grants more than the manifest"))
             } else {
-                drift("permissions-changed", Severity::Medium, format!("inline policy {INLINE_POLICY_NAME} was changed or removed out of band"))
+                drift(DriftCategory::PermissionsChanged, Severity::Medium, format!("inline policy {INLINE_POLICY_NAME} was changed or removed out of band"))
             }
         }
         Aspect::Managed => {
             let extra: Vec<&String> = role.attached_policies.difference(&instance.managed_policies).collect();
             if extra.is_empty() {
-                drift("permissions-changed", Severity::Medium, "a managed policy of the manifest was detached".into())
+                drift(DriftCategory::PermissionsChanged, Severity::Medium, "a managed policy of the manifest was detached".into())
             } else {
-                drift("managed-policy-attached", Severity::High, format!("managed policy attached out of band: {}", extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
+                drift(DriftCategory::ManagedPolicyAttached, Severity::High, format!("managed policy attached out of band: {}", extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
             }
         }
-        Aspect::Boundary => drift("boundary-changed", Severity::High, format!("the permissions boundary is {}", role.permissions_boundary.as_deref().unwrap_or("gone"))),
-        Aspect::Tags => drift("tags-changed", Severity::Warning, "tags were changed out of band".into()),
-        Aspect::Settings => drift("role-settings-changed", Severity::Warning, "description or max session duration was changed out of band".into()),
+        Aspect::Boundary => drift(DriftCategory::BoundaryChanged, Severity::High, format!("the permissions boundary is {}", role.permissions_boundary.as_deref().unwrap_or("gone"))),
+        Aspect::Tags => drift(DriftCategory::TagsChanged, Severity::Warning, "tags were changed out of band".into()),
+        Aspect::Settings => drift(DriftCategory::RoleSettingsChanged, Severity::Warning, "description or max session duration was changed out of band".into()),
     }
 }
 
@@ -323,19 +324,19 @@ fn check_external_ids(context: &Context<'_>, role: &LiveRole, findings: &mut Vec
     let state = trust::id_state(role);
     if let Some(lost) = &state.recorded_lost {
         if state.pending.is_none() {
-            findings.push(context.finding("external-id-mismatch", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the external ID fnctl issued (fingerprint {lost}): the function is locked out")));
+            findings.push(context.finding(DriftCategory::ExternalIdMismatch, Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the external ID fnctl issued (fingerprint {lost}): the function is locked out")));
         } else {
-            findings.push(context.finding("rotation-old-id-removed", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the old external ID of the rotation in progress (fingerprint {lost}): a function not yet switched to the new bundle is locked out; `fnctl plan` says whether a bundle on disk restores it")));
+            findings.push(context.finding(DriftCategory::RotationOldIdRemoved, Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the old external ID of the rotation in progress (fingerprint {lost}): a function not yet switched to the new bundle is locked out; `fnctl plan` says whether a bundle on disk restores it")));
         }
     }
     if let Some(lost) = &state.pending_lost {
-        findings.push(context.finding("rotation-new-id-removed", Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the new external ID of the rotation in progress (fingerprint {lost}): a function already switched to it is locked out; `fnctl plan` says whether a bundle on disk restores it")));
+        findings.push(context.finding(DriftCategory::RotationNewIdRemoved, Severity::High, FindingKind::Drift, format!("the trust policy no longer accepts the new external ID of the rotation in progress (fingerprint {lost}): a function already switched to it is locked out; `fnctl plan` says whether a bundle on disk restores it")));
     }
     let issued =
         |id: &ExternalId| Some(id) == state.recorded.as_ref() || Some(id) == state.pending.as_ref();
     if state.ids.iter().any(|id| !issued(id)) {
         findings.push(context.finding(
-            "trust-broadened",
+            DriftCategory::TrustBroadened,
             Severity::Critical,
             FindingKind::Drift,
             "the trust policy accepts an external ID fnctl did not issue",
@@ -362,7 +363,7 @@ pub fn detect_segment(
     };
     let Some(live) = live else {
         return vec![context.finding(
-            "segment-instance-missing",
+            DriftCategory::SegmentInstanceMissing,
             Severity::Warning,
             FindingKind::Drift,
             "the Segment instance is gone (or the token's workspace does not hold it): its settings cannot be delivered",
@@ -379,7 +380,7 @@ pub fn detect_segment(
         .and_then(serde_json::Value::as_str);
     if role.is_some() && !shown.is_some_and(|value| accepted.iter().any(|id| shows(value, id))) {
         findings.push(context.finding(
-            "segment-external-id-rejected",
+            DriftCategory::SegmentExternalIdRejected,
             Severity::High,
             FindingKind::Drift,
             "the external ID Segment holds is not accepted by the role's trust policy: the function is locked out",
@@ -392,7 +393,7 @@ pub fn detect_segment(
         .collect();
     if !changed.is_empty() {
         findings.push(context.finding(
-            "segment-settings-changed",
+            DriftCategory::SegmentSettingsChanged,
             Severity::Medium,
             FindingKind::Drift,
             format!(
@@ -428,14 +429,14 @@ mod tests {
             "2026-06-01T00:00:00Z",
         )
         .into_iter()
-        .filter(|f| ID_CATEGORIES.contains(&f.category))
+        .filter(|f| ID_CATEGORIES.contains(&f.category.as_str()))
         .inspect(|f| {
-            if f.category.starts_with("rotation-") {
+            if f.category.as_str().starts_with("rotation-") {
                 assert_eq!(f.severity, Severity::High, "{f:?}");
                 assert_eq!(f.kind, FindingKind::Drift, "{f:?}");
             }
         })
-        .map(|f| f.category)
+        .map(|f| f.category.as_str())
         .collect();
         found.into_iter().collect()
     }

@@ -123,7 +123,7 @@ fn findings(desired: &DesiredInstance, live: &[LiveRole]) -> Vec<Finding> {
         fixtures::NOW,
     )
     .into_iter()
-    .map(|f| (f.category, f.severity, f.kind))
+    .map(|f| (f.category.as_str(), f.severity, f.kind))
     .collect();
     found.sort_by_key(|(category, ..)| *category);
     found

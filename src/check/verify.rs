@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::bundle::{self, Bundle};
+use crate::model::codes::VerifyCode;
 use crate::model::segment::LiveSettings;
 use crate::model::trust;
 use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
@@ -23,12 +24,12 @@ pub struct Finding {
     /// The instance.
     pub instance: String,
     /// Stable kebab-case code.
-    pub code: &'static str,
+    pub code: VerifyCode,
     /// What is wrong (never a secret).
     pub message: String,
 }
 
-fn finding(instance: &DesiredInstance, code: &'static str, message: impl Into<String>) -> Finding {
+fn finding(instance: &DesiredInstance, code: VerifyCode, message: impl Into<String>) -> Finding {
     Finding {
         instance: instance.name.clone(),
         code,
@@ -46,7 +47,7 @@ pub fn verify_instance(
     let Some(role) = live else {
         findings.push(finding(
             instance,
-            "role-missing",
+            VerifyCode::RoleMissing,
             format!(
                 "role {} does not exist; run `fnctl apply`",
                 instance.role_name
@@ -57,7 +58,7 @@ pub fn verify_instance(
     if !role.is_owned_by(&instance.scope) {
         findings.push(finding(
             instance,
-            "role-not-managed",
+            VerifyCode::RoleNotManaged,
             format!(
                 "role {} is not managed by fnctl scope `{}`",
                 role.name, instance.scope
@@ -67,7 +68,7 @@ pub fn verify_instance(
     let Some(trust_policy) = role.trust_policy.valid() else {
         findings.push(finding(
             instance,
-            "trust-invalid",
+            VerifyCode::TrustInvalid,
             "the trust policy is not a valid policy document",
         ));
         return findings;
@@ -76,7 +77,7 @@ pub fn verify_instance(
     match bundle {
         None => findings.push(finding(
             instance,
-            "bundle-missing",
+            VerifyCode::BundleMissing,
             "no bundle on disk; run `fnctl bundle`",
         )),
         Some(bundle) => check_bundle(instance, role, trust_policy, bundle, &mut findings),
@@ -96,7 +97,7 @@ fn check_trust_excludes_strangers(
     if trust_might_admit(trust_policy, segment, None)
         || trust_might_admit(trust_policy, segment, Some(WRONG_EXTERNAL_ID))
     {
-        findings.push(finding(instance, "trust-admits-without-external-id", format!("Segment's account {segment} can assume the role without the right external ID: any Segment customer's function could (confused deputy)")));
+        findings.push(finding(instance, VerifyCode::TrustAdmitsWithoutExternalId, format!("Segment's account {segment} can assume the role without the right external ID: any Segment customer's function could (confused deputy)")));
     }
     let ids = trust::external_ids(trust_policy);
     if ids
@@ -106,7 +107,7 @@ fn check_trust_excludes_strangers(
     {
         findings.push(finding(
             instance,
-            "trust-admits-anyone",
+            VerifyCode::TrustAdmitsAnyone,
             "the trust policy admits any AWS account",
         ));
     }
@@ -116,7 +117,7 @@ fn check_trust_excludes_strangers(
         if normalized != segment_root {
             findings.push(finding(
                 instance,
-                "trust-admits-other-principal",
+                VerifyCode::TrustAdmitsOtherPrincipal,
                 format!(
                     "the trust policy admits {principal}, not only Segment's {} account {segment}",
                     instance.kind.as_str()
@@ -141,18 +142,18 @@ fn check_bundle(
     if arn != role.arn {
         findings.push(finding(
             instance,
-            "bundle-arn-mismatch",
+            VerifyCode::BundleArnMismatch,
             format!("the bundle names role {arn}, IAM has {}", role.arn),
         ));
     }
     match bundle::external_id_of(bundle) {
         None => findings.push(finding(
             instance,
-            "bundle-external-id-missing",
+            VerifyCode::BundleExternalIdMissing,
             "the bundle has no iamRoleExternalId",
         )),
         Some(id) if !trust_admits(trust_policy, &instance.segment_account, Some(id.expose())) => {
-            findings.push(finding(instance, "bundle-external-id-rejected", "the trust policy does not accept the external ID in the bundle: the function cannot assume its role"));
+            findings.push(finding(instance, VerifyCode::BundleExternalIdRejected, "the trust policy does not accept the external ID in the bundle: the function cannot assume its role"));
         }
         Some(_) => {}
     }
@@ -160,7 +161,7 @@ fn check_bundle(
         if bundle.settings.get(key) != Some(value) {
             findings.push(finding(
                 instance,
-                "bundle-settings-stale",
+                VerifyCode::BundleSettingsStale,
                 format!("bundle setting {key} differs from the manifest; run `fnctl bundle`"),
             ));
         }
@@ -168,7 +169,7 @@ fn check_bundle(
     if bundle.kind != instance.kind {
         findings.push(finding(
             instance,
-            "bundle-settings-stale",
+            VerifyCode::BundleSettingsStale,
             "bundle kind differs from the manifest",
         ));
     }
@@ -185,7 +186,7 @@ fn check_permissions(instance: &DesiredInstance, role: &LiveRole, findings: &mut
     else {
         findings.push(finding(
             instance,
-            "permissions-missing",
+            VerifyCode::PermissionsMissing,
             format!("inline policy {INLINE_POLICY_NAME} is missing or not valid JSON"),
         ));
         return;
@@ -232,7 +233,7 @@ fn check_permissions(instance: &DesiredInstance, role: &LiveRole, findings: &mut
                 if evaluate(live, &request) != Decision::Allowed {
                     findings.push(finding(
                         instance,
-                        "permissions-missing",
+                        VerifyCode::PermissionsMissing,
                         format!(
                             "the role may not {action} on {resource}, which the manifest grants"
                         ),
@@ -257,7 +258,7 @@ pub fn verify_segment(
     let Some(live) = live else {
         return vec![finding(
             instance,
-            "segment-instance-missing",
+            VerifyCode::SegmentInstanceMissing,
             format!("Segment has no {}", target.path()),
         )];
     };
@@ -268,7 +269,7 @@ pub fn verify_segment(
     }
     vec![finding(
         instance,
-        "segment-settings-differ",
+        VerifyCode::SegmentSettingsDiffer,
         format!(
             "Segment {} does not hold the bundle's {}",
             target.path(),
@@ -345,7 +346,7 @@ mod tests {
     }
 
     fn codes(findings: &[Finding]) -> Vec<&'static str> {
-        findings.iter().map(|f| f.code).collect()
+        findings.iter().map(|f| f.code.as_str()).collect()
     }
 
     #[test]

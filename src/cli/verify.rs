@@ -44,14 +44,14 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
                 Err(error) => {
                     findings.push(Finding {
                         instance: instance.name.clone(),
-                        code: "bundle-unreadable",
+                        code: crate::model::codes::VerifyCode::BundleUnreadable,
                         message: format!("cannot read the bundle: {error}"),
                     });
                     // The bundle is there but unreadable: not "missing" as well.
                     findings.extend(
                         verify_instance(instance, live, None)
                             .into_iter()
-                            .filter(|f| f.code != "bundle-missing"),
+                            .filter(|f| f.code != crate::model::codes::VerifyCode::BundleMissing),
                     );
                 }
             }

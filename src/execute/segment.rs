@@ -77,7 +77,7 @@ pub async fn plan_runs<S: SegmentBackend>(
                 SegmentDecision::InSync => {}
                 SegmentDecision::Missing => run.plan.notices.push(Notice {
                     level: NoticeLevel::Warning,
-                    code: "segment-instance-missing".into(),
+                    code: crate::model::codes::NoticeCode::SegmentInstanceMissing,
                     instance: Some(instance.name.clone()),
                     role: instance.role_name.clone(),
                     message: format!(

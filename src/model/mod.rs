@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod codes;
 pub mod digest;
 pub mod external_id;
 pub mod operation;

@@ -568,7 +568,7 @@ pub(crate) fn applied(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<Exter
         std::slice::from_ref(&before),
         &options(row, row.bundle),
     );
-    let mut notices: Vec<String> = plan.notices.iter().map(|n| n.code.clone()).collect();
+    let mut notices: Vec<String> = plan.notices.iter().map(|n| n.code.to_string()).collect();
     notices.sort();
     if plan.has_conflicts() {
         assert!(

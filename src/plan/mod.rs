@@ -138,7 +138,7 @@ pub struct Notice {
     /// `conflict` (an error: nothing is done for the role), `warning` or `info`.
     pub level: NoticeLevel,
     /// Stable kebab-case code.
-    pub code: String,
+    pub code: crate::model::codes::NoticeCode,
     /// The instance, when there is one.
     pub instance: Option<String>,
     /// The role.

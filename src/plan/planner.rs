@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::{
     Action, DocumentChange, ExternalIdRef, Notice, NoticeLevel, Plan, RoleChange, Step, TrustSpec,
 };
+use crate::model::codes::NoticeCode;
 use crate::model::digest::{self, Aspect, Cause, Digests};
 use crate::model::external_id::{self, ExternalId};
 use crate::model::operation::Operation;
@@ -218,7 +219,7 @@ fn put_inline(role: &str, policy: &Value, live: Option<&Value>, reason: String) 
 
 fn notice(
     level: NoticeLevel,
-    code: &str,
+    code: NoticeCode,
     instance: Option<&str>,
     role: &str,
     message: String,
@@ -226,7 +227,7 @@ fn notice(
 ) -> Notice {
     Notice {
         level,
-        code: code.into(),
+        code,
         instance: instance.map(str::to_string),
         role: role.to_string(),
         message,
@@ -246,7 +247,7 @@ fn plan_existing(
     if scope.is_some_and(|s| s != instance.scope) {
         result.notices.push(notice(
             NoticeLevel::Conflict,
-            "other-scope",
+            NoticeCode::OtherScope,
             name,
             &role.name,
             format!("role {} belongs to fnctl scope `{}`, not `{}`", role.name, scope.unwrap_or(""), instance.scope),
@@ -258,7 +259,7 @@ fn plan_existing(
     if !owned && !options.adopt {
         result.notices.push(notice(
             NoticeLevel::Conflict,
-            "unmanaged-role",
+            NoticeCode::UnmanagedRole,
             name,
             &role.name,
             format!("role {} exists but fnctl does not manage it (no fnctl tags for scope `{}`)", role.name, instance.scope),
@@ -269,7 +270,7 @@ fn plan_existing(
     if role.path != instance.role_path {
         result.notices.push(notice(
             NoticeLevel::Conflict,
-            "role-path-differs",
+            NoticeCode::RolePathDiffers,
             name,
             &role.name,
             format!("role {} is at path {} but the manifest says {}; IAM cannot move a role", role.name, role.path, instance.role_path),
@@ -284,7 +285,7 @@ fn plan_existing(
     if external.pending_fingerprint.is_some() {
         result.notices.push(notice(
             NoticeLevel::Info,
-            "rotation-in-progress",
+            NoticeCode::RotationInProgress,
             name,
             &role.name,
             "an external ID rotation is in progress: both IDs are accepted".into(),
@@ -293,7 +294,7 @@ fn plan_existing(
     } else if crate::model::trust::is_due(role, instance.rotate_after_days, &options.now) {
         result.notices.push(notice(
             NoticeLevel::Info,
-            "rotation-due",
+            NoticeCode::RotationDue,
             name,
             &role.name,
             format!(
@@ -422,7 +423,7 @@ fn plan_external_ids(
     notices: &mut Vec<Notice>,
 ) -> Option<ExternalIdPlan> {
     let name = Some(instance.name.as_str());
-    let warn = |notices: &mut Vec<Notice>, code: &str, message: &str, hint: Option<&str>| {
+    let warn = |notices: &mut Vec<Notice>, code: NoticeCode, message: &str, hint: Option<&str>| {
         notices.push(notice(
             NoticeLevel::Warning,
             code,
@@ -452,12 +453,12 @@ fn plan_external_ids(
         } else {
             "the trust policy lost the external ID fnctl issued; apply restores it from the bundle, so the running function keeps working"
         };
-        warn(notices, "external-id-restored", message, None);
+        warn(notices, NoticeCode::ExternalIdRestored, message, None);
     }
     if restored_pending.is_some() {
         warn(
             notices,
-            "external-id-restored",
+            NoticeCode::ExternalIdRestored,
             "the trust policy lost the new external ID of the rotation in progress; apply restores it from the bundle on disk, which holds it, so a function already switched to it keeps working, and the rotation stays in progress",
             None,
         );
@@ -465,13 +466,13 @@ fn plan_external_ids(
         match &pending {
             Some(_) => warn(
                 notices,
-                "external-id-changed",
+                NoticeCode::ExternalIdChanged,
                 "the rotation's new external ID in the trust policy is not the one fnctl recorded (changed by hand, or two `rotate --start` runs raced) and no bundle on disk holds the recorded one; the one the trust policy accepts is kept as the new ID and written to the bundle",
                 Some("update the function's iamRoleExternalId setting from the new bundle"),
             ),
             None => warn(
                 notices,
-                "rotation-abandoned",
+                NoticeCode::RotationAbandoned,
                 "the trust policy no longer accepts the new external ID of the rotation in progress, and no bundle on disk holds it, so it cannot be restored: apply ends the rotation; a function already configured with the new ID is locked out until it gets the bundle apply writes",
                 Some("if a bundle with the new ID exists elsewhere, run apply with --bundle-dir pointing at it to restore the ID instead; otherwise give every function the bundle apply writes, then start a new rotation with `fnctl rotate NAME --start`"),
             ),
@@ -491,7 +492,7 @@ fn plan_external_ids(
                     current = Some(new);
                     warn(
                         notices,
-                        "rotation-completed",
+                        NoticeCode::RotationCompleted,
                         "the trust policy no longer accepts the old external ID of the rotation in progress (removed by hand, or a `rotate --finish` interrupted), and no bundle on disk holds it: apply completes the rotation, the new ID becomes current; a function still configured with the old ID is locked out until it gets the bundle apply writes",
                         Some("give every function the bundle apply writes (iamRoleExternalId)"),
                     );
@@ -502,7 +503,7 @@ fn plan_external_ids(
                 if role.tags.contains_key(tags::EXTERNAL_ID) {
                     warn(
                         notices,
-                        "external-id-changed",
+                        NoticeCode::ExternalIdChanged,
                         "the external ID in the trust policy is not the one fnctl issued; it is kept and written to the bundle",
                         Some("update the function's iamRoleExternalId setting from the new bundle, or rotate the ID"),
                     );
@@ -520,7 +521,7 @@ fn plan_external_ids(
             if id.len() < external_id::RECOMMENDED_MINIMUM {
                 warn(
                     notices,
-                    "weak-external-id",
+                    NoticeCode::WeakExternalId,
                     &format!(
                         "the external ID has {} characters; Segment recommends at least {}",
                         id.len(),
@@ -534,7 +535,7 @@ fn plan_external_ids(
             refs.push(ExternalIdRef::Generate);
             warn(
                 notices,
-                "new-external-id",
+                NoticeCode::NewExternalId,
                 "the trust policy has no external ID fnctl can keep; apply makes a new one, so the function's settings must be updated from the new bundle",
                 None,
             );
@@ -544,7 +545,7 @@ fn plan_external_ids(
             // cannot tell which of these the function uses.
             notices.push(notice(
                 NoticeLevel::Conflict,
-                "ambiguous-external-id",
+                NoticeCode::AmbiguousExternalId,
                 name,
                 &role.name,
                 format!("the trust policy accepts {} external IDs and none is recorded as current; fnctl cannot tell which one the function uses", state.ids.len()),
@@ -559,7 +560,7 @@ fn plan_external_ids(
             }));
             warn(
                 notices,
-                "ambiguous-external-id",
+                NoticeCode::AmbiguousExternalId,
                 &format!("the trust policy accepts {} external IDs and none is recorded as current; all are kept", state.ids.len()),
                 Some("rotate to a single fnctl-issued ID: `fnctl rotate NAME --start`, then `--finish`"),
             );
@@ -839,7 +840,7 @@ fn plan_orphans(
         if !options.prune {
             result.notices.push(notice(
                 NoticeLevel::Info,
-                "orphaned-role",
+                NoticeCode::OrphanedRole,
                 instance.as_deref(),
                 &role.name,
                 format!(

@@ -154,7 +154,7 @@ fn summary(plan: &Plan, live: Option<&LiveRole>) -> String {
         [change] => parts.extend(change_summary(change, live)),
         many => panic!("one instance, {} changes", many.len()),
     }
-    parts.extend(plan.notices.iter().map(|n| n.code.clone()));
+    parts.extend(plan.notices.iter().map(|n| n.code.to_string()));
     parts.join("; ")
 }
 

@@ -151,7 +151,7 @@ mod tests {
                 instance: Some(format!("instance-{i}")),
                 role: format!("segment-fn-instance-{i}"),
                 account: "123456789012".into(),
-                category: "trust-broadened",
+                category: crate::model::codes::DriftCategory::TrustBroadened,
                 severity: Severity::Critical,
                 kind: FindingKind::Drift,
                 message:
