@@ -34,11 +34,11 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
                 .flat_map(|a| a.instances.clone())
                 .collect();
             segment = super::settings::segment_backend(&instances)?;
+            // A saved plan already says what to adopt and prune.
             let options = PlanOptions {
                 adopt: false,
                 prune: false,
-                now: now.clone(),
-                bundled_ids: reconcile::bundled_ids(&instances, &args.reconcile.bundle_dir),
+                ..super::settings::plan_options(&args.reconcile, &instances, now.clone())
             };
             let runs = reconcile::observe(
                 &super::settings::session(global),
@@ -70,12 +70,8 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
         None => {
             let set = super::settings::load_manifests(&args.reconcile.manifests)?;
             segment = super::settings::segment_backend(&set.instances)?;
-            let options = PlanOptions {
-                adopt: args.reconcile.adopt,
-                prune: args.reconcile.prune,
-                now: now.clone(),
-                bundled_ids: reconcile::bundled_ids(&set.instances, &args.reconcile.bundle_dir),
-            };
+            let options =
+                super::settings::plan_options(&args.reconcile, &set.instances, now.clone());
             let runs = super::settings::observe_and_plan(
                 global,
                 &set.instances,

@@ -30,10 +30,7 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
         .filter(|i| args.instances.is_empty() || args.instances.contains(&i.name))
         .cloned()
         .collect();
-    let options = PlanOptions {
-        now: reconcile::now(),
-        ..PlanOptions::default()
-    };
+    let options = PlanOptions::read_only(reconcile::now());
     let runs = reconcile::observe(
         &super::settings::session(global),
         &selected,

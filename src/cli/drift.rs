@@ -15,10 +15,7 @@ pub const EXIT_DRIFT: i32 = 2;
 pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32> {
     let set = super::settings::load_manifests(&args.manifests)?;
     let now = reconcile::now();
-    let options = PlanOptions {
-        now: now.clone(),
-        ..PlanOptions::default()
-    };
+    let options = PlanOptions::read_only(now.clone());
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {

@@ -3,7 +3,6 @@
 use crate::cli::args::{Format, GlobalOptions, PlanArgs};
 use crate::cli::output::use_color;
 use crate::plan::saved::{SavedAccount, SavedPlan};
-use crate::plan::PlanOptions;
 use crate::report::plan as report;
 
 use crate::execute::session as reconcile;
@@ -14,12 +13,7 @@ pub const EXIT_CHANGES: i32 = 2;
 /// Plans every account of the manifests.
 pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32> {
     let set = super::settings::load_manifests(&args.reconcile.manifests)?;
-    let options = PlanOptions {
-        adopt: args.reconcile.adopt,
-        prune: args.reconcile.prune,
-        now: reconcile::now(),
-        bundled_ids: reconcile::bundled_ids(&set.instances, &args.reconcile.bundle_dir),
-    };
+    let options = super::settings::plan_options(&args.reconcile, &set.instances, reconcile::now());
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {

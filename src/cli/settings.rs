@@ -70,3 +70,18 @@ pub async fn observe_and_plan(
     }
     Ok(runs)
 }
+
+/// The plan options of `plan` and `apply`: `--adopt`, `--prune`, and the IDs
+/// of the bundles in `--bundle-dir` (a lost ID is restored from them).
+pub fn plan_options(
+    reconcile: &super::args::ReconcileOptions,
+    instances: &[DesiredInstance],
+    now: String,
+) -> crate::plan::PlanOptions {
+    crate::plan::PlanOptions {
+        adopt: reconcile.adopt,
+        prune: reconcile.prune,
+        now,
+        bundled_ids: session::bundled_ids(instances, &reconcile.bundle_dir),
+    }
+}

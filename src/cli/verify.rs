@@ -12,10 +12,7 @@ use crate::execute::session as reconcile;
 /// Checks every instance; exit 1 when anything is found.
 pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i32> {
     let set = super::settings::load_manifests(&args.manifests)?;
-    let options = PlanOptions {
-        now: reconcile::now(),
-        ..PlanOptions::default()
-    };
+    let options = PlanOptions::read_only(reconcile::now());
     let runs = reconcile::observe(
         &super::settings::session(global),
         &set.instances,

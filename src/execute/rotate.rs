@@ -111,10 +111,7 @@ pub async fn rotate<S: SegmentBackend>(
         .cloned()
         .collect();
     let now = session::now();
-    let options = PlanOptions {
-        now: now.clone(),
-        ..PlanOptions::default()
-    };
+    let options = PlanOptions::read_only(now.clone());
     let runs = session::observe(settings, &named, &options, request.parallelism).await?;
     let shown = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
@@ -360,10 +357,7 @@ pub async fn auto<S: SegmentBackend>(
     segment: Option<&S>,
 ) -> anyhow::Result<Vec<Outcome>> {
     let now = session::now();
-    let options = PlanOptions {
-        now: now.clone(),
-        ..PlanOptions::default()
-    };
+    let options = PlanOptions::read_only(now.clone());
     let runs = session::observe(settings, instances, &options, parallelism).await?;
     let shown = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,

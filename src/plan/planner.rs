@@ -34,6 +34,17 @@ pub struct PlanOptions {
     pub bundled_ids: BundledIds,
 }
 
+impl PlanOptions {
+    /// The options of a read-only look (drift, verify, bundle, rotate): no
+    /// adoption, no pruning, no bundles to restore from.
+    pub fn read_only(now: String) -> Self {
+        PlanOptions {
+            now,
+            ..PlanOptions::default()
+        }
+    }
+}
+
 /// External IDs read from bundles. Secrets: `Debug` never shows them.
 #[derive(Clone, Default)]
 pub struct BundledIds(pub Vec<ExternalId>);
