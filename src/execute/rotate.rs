@@ -159,7 +159,6 @@ async fn push_to_segment<B: IamBackend, S: SegmentBackend>(
     segment: &S,
     instance: &DesiredInstance,
     bundle_dir: &Path,
-    now: &str,
 ) -> Outcome {
     let name = &instance.name;
     let Some(target) = &instance.segment else {
@@ -188,7 +187,9 @@ async fn push_to_segment<B: IamBackend, S: SegmentBackend>(
         role: instance.role_name.clone(),
         tags: std::collections::BTreeMap::from([(
             tags::SEGMENT_DELIVERED.to_string(),
-            crate::plan::rotation_schedule::delivered_tag(&id.fingerprint(), now),
+            // When Segment took it: now, not when the run began (a long run
+            // must not make the new ID look older than it is).
+            crate::plan::rotation_schedule::delivered_tag(&id.fingerprint(), &session::now()),
         )]),
     };
     match backend.execute(&tag).await {
@@ -336,7 +337,7 @@ async fn rotate_account<S: SegmentBackend>(
         // `--start` pushes the new ID to Segment at once.
         if let (true, Some(segment), Some(_)) = (started, segment, &chosen.instance.segment) {
             outcomes.push(
-                push_to_segment(backend, segment, chosen.instance, &request.bundle_dir, now).await,
+                push_to_segment(backend, segment, chosen.instance, &request.bundle_dir).await,
             );
         }
     }
@@ -398,9 +399,8 @@ pub async fn auto<S: SegmentBackend>(
                 }),
                 NextStep::Push => {
                     if let Some(segment) = segment {
-                        outcomes.push(
-                            push_to_segment(&backend, segment, instance, bundle_dir, &now).await,
-                        );
+                        outcomes
+                            .push(push_to_segment(&backend, segment, instance, bundle_dir).await);
                     }
                 }
             }
