@@ -11,8 +11,15 @@ so that calls are counted outside fnctl, never by fnctl's own tally.
 Control endpoints (not forwarded):
     GET  /__counts   JSON: {"calls": {Action: n}, "errors": {Action: {status: n}},
                             "upstream_s": {Action: seconds}, "roles": {RoleName: n},
-                            "roles_by_action": {Action: {RoleName: n}}, "total": n}
-    POST /__reset    zero everything
+                            "roles_by_action": {Action: {RoleName: n}}, "total": n,
+                            "throttled": n}
+    POST /__reset    zero everything (the write bucket stays as set)
+    POST /__bucket?rate=R&burst=B
+                     limit writes the way IAM does: a token bucket of B tokens
+                     refilled at R per second, shared by every write (any Action
+                     but Get*/List*); a write that finds it empty is answered
+                     IAM's `Throttling` (HTTP 400, query-protocol XML) without
+                     reaching moto. rate=0 turns it off. The bucket starts full.
 
 `errors` counts responses with status >= 500 or a Throttling error: the SDKs
 retry those, so they are retries rather than calls the client meant to make.
@@ -44,10 +51,39 @@ def _reset():
         _state["upstream_s"] = Counter()
         _state["roles"] = Counter()
         _state["roles_by_action"] = defaultdict(Counter)
+        _state["throttled"] = 0
 
 
 _reset()
 _local = threading.local()
+
+# The write bucket (rate 0: writes are not limited).
+_bucket = {"rate": 0.0, "burst": 0.0, "tokens": 0.0, "at": 0.0}
+
+THROTTLING = (b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+              b'<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>'
+              b'</Error><RequestId>7f5e1b1e-7417-4e57-9e0a-000000000001</RequestId></ErrorResponse>')
+
+
+def _is_write(action):
+    """An AWS query-protocol action that changes something (not a path: moto's own API)."""
+    return " " not in action and not action.startswith(("Get", "List"))
+
+
+def _take_token():
+    """True when the write may go on (the bucket is off or holds a token)."""
+    with _lock:
+        if _bucket["rate"] <= 0:
+            return True
+        now = time.monotonic()
+        _bucket["tokens"] = min(_bucket["burst"],
+                                _bucket["tokens"] + (now - _bucket["at"]) * _bucket["rate"])
+        _bucket["at"] = now
+        if _bucket["tokens"] >= 1.0:
+            _bucket["tokens"] -= 1.0
+            return True
+        _state["throttled"] += 1
+        return False
 
 
 def _upstream():
@@ -97,12 +133,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "roles": dict(_state["roles"]),
                     "roles_by_action": {a: dict(c) for a, c in _state["roles_by_action"].items()},
                     "total": sum(_state["calls"].values()),
+                    "throttled": _state["throttled"],
                 }
             self._reply(200, json.dumps(doc).encode())
             return True
         if self.path == "/__reset" and self.command == "POST":
             _reset()
             self._reply(200, b"{}")
+            return True
+        if self.path.startswith("/__bucket") and self.command == "POST":
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            rate = float((query.get("rate") or ["0"])[0])
+            burst = float((query.get("burst") or ["1"])[0])
+            with _lock:
+                _bucket.update(rate=rate, burst=burst, tokens=burst, at=time.monotonic())
+            self._reply(200, json.dumps({"rate": rate, "burst": burst}).encode())
             return True
         return False
 
@@ -120,6 +165,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             target = self.headers.get("X-Amz-Target")
             action = target.split(".")[-1] if target else "%s %s" % (self.command, self.path.split("?")[0])
         role = (params.get("RoleName") or [None])[0]
+
+        if _is_write(action) and not _take_token():
+            with _lock:
+                _state["calls"][action] += 1
+                _state["errors"][action]["400"] += 1
+            self.send_response_only(400, "Bad Request")
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(THROTTLING)))
+            self.end_headers()
+            self.wfile.write(THROTTLING)
+            return
 
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         headers["Host"] = self.headers.get("Host", UPSTREAM.netloc)
