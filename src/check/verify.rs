@@ -83,6 +83,7 @@ pub fn verify_instance(
         Some(bundle) => check_bundle(instance, role, trust_policy, bundle, &mut findings),
     }
     check_permissions(instance, role, &mut findings);
+    check_grants_reach_something(instance, role, &mut findings);
     findings
 }
 
@@ -172,6 +173,53 @@ fn check_bundle(
             VerifyCode::BundleSettingsStale,
             "bundle kind differs from the manifest",
         ));
+    }
+}
+
+/// AWS's reference against the live inline policy: an Allow of an action
+/// on resources it never acts on can never be exercised, however the policy
+/// got there (a hand edit, or a finding the manifest accepted).
+fn check_grants_reach_something(
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    findings: &mut Vec<Finding>,
+) {
+    let Ok(reference) = crate::policy::reference::Reference::get() else {
+        return;
+    };
+    let Some(live) = role
+        .inline_policies
+        .get(INLINE_POLICY_NAME)
+        .and_then(|d| d.valid())
+    else {
+        return;
+    };
+    let strings = |value: Option<&Value>| -> Vec<String> {
+        crate::policy::evaluate::list(value)
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    for statement in crate::policy::evaluate::list(live.get("Statement")) {
+        if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+            continue;
+        }
+        let actions = strings(statement.get("Action"));
+        let resources = strings(statement.get("Resource"));
+        for found in reference.lint_statement(&actions, &resources) {
+            if found.code() != "resource-mismatch" {
+                continue;
+            }
+            let action = actions.get(found.index).map(String::as_str).unwrap_or("");
+            findings.push(finding(
+                instance,
+                VerifyCode::PermissionNeverExercised,
+                format!(
+                    "inline policy {INLINE_POLICY_NAME}: {}",
+                    found.message(action)
+                ),
+            ));
+        }
     }
 }
 
@@ -402,5 +450,26 @@ mod tests {
                 && found.contains(&"trust-admits-other-principal"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_live_grant_that_reaches_no_resource_is_reported() {
+        let desired = instance();
+        let mut live = role(trust_policy("458175278816", &["the-id"]), &desired);
+        live.inline_policies.insert(
+            INLINE_POLICY_NAME.to_string(),
+            crate::model::LiveDocument::Valid(serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::acme-events"}]
+            })),
+        );
+        let bundle = bundle::build(&desired, &live.arn, &ExternalId::new("the-id"));
+        let found = verify_instance(&desired, Some(&live), Some(&bundle));
+        let never: Vec<&Finding> = found
+            .iter()
+            .filter(|f| f.code == VerifyCode::PermissionNeverExercised)
+            .collect();
+        assert_eq!(never.len(), 1, "{found:?}");
+        assert!(never[0].message.contains("s3:PutObject"), "{never:?}");
     }
 }

@@ -140,6 +140,8 @@ codes! {
         BundleUnreadable = "bundle-unreadable",
         /// The permissions do not cover the declared bucket.
         PermissionsMissing = "permissions-missing",
+        /// A live Allow grants an action on no resource it acts on (AWS's reference).
+        PermissionNeverExercised = "permission-never-exercised",
         /// The role does not exist.
         RoleMissing = "role-missing",
         /// The role is not fnctl's.
