@@ -19,7 +19,7 @@ use crate::execute::session::{self as reconcile, AccountRun};
 /// Applies the plan of every account; exit 1 if anything failed.
 pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
     let now = reconcile::now();
-    let (runs, saved_plans) = match &args.plan {
+    let (runs, mut saved_plans) = match &args.plan {
         Some(path) => {
             let saved = SavedPlan::read(path)?;
             check_segment_accounts(&saved, &args.reconcile.manifests)?;
@@ -36,7 +36,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
             };
             let runs = reconcile::observe(
                 &super::settings::session(global),
-                &instances,
+                instances,
                 &options,
                 args.reconcile.parallelism.into(),
             )
@@ -63,19 +63,28 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
                 now: now.clone(),
                 bundled_ids: reconcile::bundled_ids(&set.instances, &args.reconcile.bundle_dir),
             };
-            let runs = reconcile::observe(
+            let mut runs = reconcile::observe(
                 &super::settings::session(global),
-                &set.instances,
+                set.instances,
                 &options,
                 args.reconcile.parallelism.into(),
             )
             .await?;
-            let plans = runs.iter().map(|run| run.plan.clone()).collect();
+            // Moved, not copied: a plan of thousands of roles is held once.
+            let plans = runs
+                .iter_mut()
+                .map(|run| std::mem::take(&mut run.plan))
+                .collect();
             (runs, plans)
         }
     };
+    // The accounts' changes move into one plan to show and check, and back.
+    let sizes: Vec<usize> = saved_plans.iter().map(|p| p.changes.len()).collect();
     let combined = Plan {
-        changes: saved_plans.iter().flat_map(|p| p.changes.clone()).collect(),
+        changes: saved_plans
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.changes))
+            .collect(),
         notices: saved_plans.iter().flat_map(|p| p.notices.clone()).collect(),
         unchanged: saved_plans
             .iter()
@@ -89,6 +98,10 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
     if !combined.is_empty() && !confirmed(args.auto_approve)? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(1);
+    }
+    let mut changes = combined.changes.into_iter();
+    for (plan, size) in saved_plans.iter_mut().zip(sizes) {
+        plan.changes = changes.by_ref().take(size).collect();
     }
     let mut failures = Vec::new();
     let mut bundles_written = 0;

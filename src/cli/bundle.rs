@@ -36,7 +36,7 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
     };
     let runs = reconcile::observe(
         &super::settings::session(global),
-        &selected,
+        selected,
         &options,
         crate::execute::DEFAULT_PARALLELISM.into(),
     )

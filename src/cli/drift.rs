@@ -23,7 +23,7 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
         None => {
             reconcile::observe(
                 &super::settings::session(global),
-                &set.instances,
+                set.instances,
                 &options,
                 crate::execute::DEFAULT_PARALLELISM.into(),
             )

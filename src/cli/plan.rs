@@ -25,7 +25,7 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
         None => {
             reconcile::observe(
                 &super::settings::session(global),
-                &set.instances,
+                set.instances,
                 &options,
                 args.reconcile.parallelism.into(),
             )

@@ -17,7 +17,7 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
     };
     let runs = reconcile::observe(
         &super::settings::session(global),
-        &set.instances,
+        set.instances,
         &options,
         crate::execute::DEFAULT_PARALLELISM.into(),
     )

@@ -107,7 +107,7 @@ pub async fn rotate(
         now: now.clone(),
         ..PlanOptions::default()
     };
-    let runs = session::observe(settings, &named, &options, request.parallelism).await?;
+    let runs = session::observe(settings, named, &options, request.parallelism).await?;
     let mut outcomes = Vec::new();
     for run in &runs {
         outcomes.extend(rotate_account(run, request, &now).await);
