@@ -24,7 +24,7 @@ use crate::execute::session::{self as reconcile, AccountRun};
 pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
     let now = reconcile::now();
     let segment;
-    let (runs, saved_plans) = match &args.plan {
+    let (runs, mut saved_plans) = match &args.plan {
         Some(path) => {
             let saved = SavedPlan::read(path)?;
             check_segment_accounts(&saved, &args.reconcile.manifests)?;
@@ -42,7 +42,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
             };
             let runs = reconcile::observe(
                 &super::settings::session(global),
-                &instances,
+                instances,
                 &options,
                 args.reconcile.parallelism.into(),
             )
@@ -72,19 +72,37 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
             segment = super::settings::segment_backend(&set.instances)?;
             let options =
                 super::settings::plan_options(&args.reconcile, &set.instances, now.clone());
-            let runs = super::settings::observe_and_plan(
+            let mut runs = super::settings::observe_and_plan(
                 global,
-                &set.instances,
+                set.instances,
                 &options,
                 args.reconcile.parallelism.into(),
                 segment.as_ref(),
             )
             .await?;
-            let plans = runs.iter().map(|run| run.plan.clone()).collect();
+            // Moved, not copied: a plan of thousands of roles is held once.
+            let plans = runs
+                .iter_mut()
+                .map(|run| std::mem::take(&mut run.plan))
+                .collect();
             (runs, plans)
         }
     };
-    let combined = Plan::merged(&saved_plans);
+    // The accounts' changes move into one plan to show and check, and back.
+    let sizes: Vec<usize> = saved_plans.iter().map(|p| p.changes.len()).collect();
+    let combined = Plan {
+        changes: saved_plans
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.changes))
+            .collect(),
+        notices: saved_plans.iter().flat_map(|p| p.notices.clone()).collect(),
+        unchanged: saved_plans
+            .iter()
+            .flat_map(|p| p.unchanged.clone())
+            .collect(),
+        segment: saved_plans.iter().flat_map(|p| p.segment.clone()).collect(),
+        ..Plan::default()
+    };
     crate::out!("{}", report::text(&combined, use_color(global.color)));
     if combined.has_conflicts() {
         anyhow::bail!("the plan has conflicts (see above); nothing was changed");
@@ -92,6 +110,10 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
     if !combined.is_empty() && !confirmed(args.auto_approve)? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(1);
+    }
+    let mut changes = combined.changes.into_iter();
+    for (plan, size) in saved_plans.iter_mut().zip(sizes) {
+        plan.changes = changes.by_ref().take(size).collect();
     }
     let mut failures = Vec::new();
     let mut bundles_written = 0;

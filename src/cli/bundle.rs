@@ -33,7 +33,7 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
     let options = PlanOptions::read_only(reconcile::now());
     let runs = reconcile::observe(
         &super::settings::session(global),
-        &selected,
+        selected,
         &options,
         crate::execute::DEFAULT_PARALLELISM.into(),
     )

@@ -16,12 +16,17 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
     let set = super::settings::load_manifests(&args.manifests)?;
     let now = reconcile::now();
     let options = PlanOptions::read_only(now.clone());
+    // A missing token stops the run before any AWS call.
+    let segment = match &args.snapshot {
+        Some(_) => None,
+        None => super::settings::segment_backend(&set.instances)?,
+    };
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
             reconcile::observe(
                 &super::settings::session(global),
-                &set.instances,
+                set.instances,
                 &options,
                 crate::execute::DEFAULT_PARALLELISM.into(),
             )
@@ -32,9 +37,9 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
         .iter()
         .flat_map(|run| drift::detect(&run.account, &run.instances, &run.live.roles, &now))
         .collect();
-    if args.snapshot.is_none() {
-        if let Some(backend) = super::settings::segment_backend(&set.instances)? {
-            let read = segment::read_all(&backend, segment::targets(&runs)).await?;
+    {
+        if let Some(backend) = &segment {
+            let read = segment::read_all(backend, segment::targets(&runs)).await?;
             for run in &runs {
                 for instance in run.instances.iter().filter(|i| i.segment.is_some()) {
                     let live = read

@@ -20,7 +20,7 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
             let segment = super::settings::segment_backend(&set.instances)?;
             super::settings::observe_and_plan(
                 global,
-                &set.instances,
+                set.instances,
                 &options,
                 args.reconcile.parallelism.into(),
                 segment.as_ref(),

@@ -58,7 +58,7 @@ pub fn segment_backend(instances: &[DesiredInstance]) -> anyhow::Result<Option<H
 /// client): the read-and-plan that `plan` and `apply` share.
 pub async fn observe_and_plan(
     global: &GlobalOptions,
-    instances: &[DesiredInstance],
+    instances: Vec<DesiredInstance>,
     options: &crate::plan::PlanOptions,
     parallelism: usize,
     segment: Option<&HttpSegment>,

@@ -13,17 +13,18 @@ use crate::execute::session as reconcile;
 pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i32> {
     let set = super::settings::load_manifests(&args.manifests)?;
     let options = PlanOptions::read_only(reconcile::now());
+    let segment_backend = super::settings::segment_backend(&set.instances)?;
     let runs = reconcile::observe(
         &super::settings::session(global),
-        &set.instances,
+        set.instances,
         &options,
         crate::execute::DEFAULT_PARALLELISM.into(),
     )
     .await?;
     let mut findings: Vec<Finding> = Vec::new();
     let mut checked = 0;
-    let segment_settings = match super::settings::segment_backend(&set.instances)? {
-        Some(backend) => segment::read_all(&backend, segment::targets(&runs)).await?,
+    let segment_settings = match &segment_backend {
+        Some(backend) => segment::read_all(backend, segment::targets(&runs)).await?,
         None => Vec::new(),
     };
     for run in &runs {

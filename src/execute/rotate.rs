@@ -112,7 +112,7 @@ pub async fn rotate<S: SegmentBackend>(
         .collect();
     let now = session::now();
     let options = PlanOptions::read_only(now.clone());
-    let runs = session::observe(settings, &named, &options, request.parallelism).await?;
+    let runs = session::observe(settings, named, &options, request.parallelism).await?;
     let shown = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
         None => Vec::new(),
@@ -359,7 +359,7 @@ pub async fn auto<S: SegmentBackend>(
 ) -> anyhow::Result<Vec<Outcome>> {
     let now = session::now();
     let options = PlanOptions::read_only(now.clone());
-    let runs = session::observe(settings, instances, &options, parallelism).await?;
+    let runs = session::observe(settings, instances.to_vec(), &options, parallelism).await?;
     let shown = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
         None => Vec::new(),

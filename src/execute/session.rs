@@ -130,7 +130,7 @@ pub struct Settings {
 /// Accounts are handled concurrently.
 pub async fn observe(
     settings: &Settings,
-    instances: &[DesiredInstance],
+    instances: Vec<DesiredInstance>,
     options: &PlanOptions,
     parallelism: usize,
 ) -> anyhow::Result<Vec<AccountRun>> {

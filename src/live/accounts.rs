@@ -17,14 +17,15 @@ pub struct AccountGroup {
     pub instances: Vec<DesiredInstance>,
 }
 
-/// Groups instances by the role assumed to reach their account.
-pub fn group(instances: &[DesiredInstance]) -> Vec<AccountGroup> {
+/// Groups instances by the role assumed to reach their account (moved, not
+/// copied: thousands of instances are held once).
+pub fn group(instances: Vec<DesiredInstance>) -> Vec<AccountGroup> {
     let mut groups: BTreeMap<Option<String>, Vec<DesiredInstance>> = BTreeMap::new();
     for instance in instances {
         groups
             .entry(instance.assume_role.clone())
             .or_default()
-            .push(instance.clone());
+            .push(instance);
     }
     groups
         .into_iter()

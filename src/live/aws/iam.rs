@@ -155,7 +155,7 @@ impl IamBackend for AwsIam {
         let prefixes = covering_prefixes(role_paths);
         let (details, listed) = futures::join!(
             reader.authorization_details(),
-            reader.list_roles_under(&prefixes)
+            reader.settings_under(&prefixes)
         );
         let mut roles = match details {
             Ok(details) => merge(details, listed?),
@@ -434,19 +434,41 @@ impl Reader<'_> {
         }
     }
 
-    /// ListRoles under each prefix, concurrently.
-    async fn list_roles_under(&self, prefixes: &[String]) -> Result<Vec<Role>, IamError> {
-        let pages =
-            futures::future::try_join_all(prefixes.iter().map(|p| self.list_roles(Some(p))))
-                .await?;
+    /// The description and session length of every role under each prefix
+    /// (ListRoles, concurrently), kept page by page: nothing else of
+    /// ListRoles' answer is needed, and at 5,000 roles the rest weighs.
+    async fn settings_under(&self, prefixes: &[String]) -> Result<Settings, IamError> {
+        let pages = futures::future::try_join_all(prefixes.iter().map(|prefix| async move {
+            let mut settings = Settings::new();
+            self.each_listed_role(Some(prefix), |role| {
+                let description = non_empty(role.description().unwrap_or_default());
+                let duration = role.max_session_duration();
+                settings.insert(role.role_name, (description, duration));
+            })
+            .await?;
+            Ok::<_, IamError>(settings)
+        }))
+        .await?;
         Ok(pages.into_iter().flatten().collect())
     }
 
-    /// Every role under `prefix` (all roles without one), all pages, through
-    /// the SDK's paginator; every page counts as a call.
+    /// Every role under `prefix` (all roles without one), all pages.
     async fn list_roles(&self, prefix: Option<&str>) -> Result<Vec<Role>, IamError> {
-        const API: &str = "ListRoles";
         let mut roles = Vec::new();
+        self.each_listed_role(prefix, |role| roles.push(role))
+            .await?;
+        Ok(roles)
+    }
+
+    /// Hands every role under `prefix` (all roles without one) to `visit`,
+    /// page by page, through the SDK's paginator (it stops on a repeated
+    /// marker); every page counts as a call.
+    async fn each_listed_role(
+        &self,
+        prefix: Option<&str>,
+        mut visit: impl FnMut(Role),
+    ) -> Result<(), IamError> {
+        const API: &str = "ListRoles";
         let mut pages = self
             .client
             .list_roles()
@@ -457,7 +479,7 @@ impl Reader<'_> {
         loop {
             let started = Instant::now();
             let Some(page) = pages.next().await else {
-                return Ok(roles);
+                return Ok(());
             };
             self.count();
             let page = page.map_err(|e| sdk_error(API, &e))?;
@@ -467,7 +489,7 @@ impl Reader<'_> {
                 page.roles.len(),
                 started.elapsed().as_millis()
             );
-            roles.extend(page.roles);
+            page.roles.into_iter().for_each(&mut visit);
         }
     }
 
@@ -591,21 +613,16 @@ impl Reader<'_> {
     }
 }
 
+/// Description and session length by role name, from ListRoles.
+type Settings = HashMap<String, (Option<String>, Option<i32>)>;
+
 /// GAAD's roles completed with ListRoles' description and session length.
 /// Roles only ListRoles knows (created between the two calls) are left out.
-fn merge(details: Vec<LiveRole>, listed: Vec<Role>) -> Vec<LiveRole> {
-    let mut extra: HashMap<String, (Option<String>, Option<i32>)> = listed
-        .into_iter()
-        .map(|role| {
-            let description = non_empty(role.description().unwrap_or_default());
-            let duration = role.max_session_duration();
-            (role.role_name, (description, duration))
-        })
-        .collect();
+fn merge(details: Vec<LiveRole>, mut listed: Settings) -> Vec<LiveRole> {
     details
         .into_iter()
         .map(|mut role| {
-            if let Some((description, duration)) = extra.remove(&role.name) {
+            if let Some((description, duration)) = listed.remove(&role.name) {
                 role.description = description;
                 role.max_session_duration = duration;
             }
