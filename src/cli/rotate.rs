@@ -25,7 +25,7 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
         parallelism: DEFAULT_PARALLELISM.into(),
     };
     let outcomes =
-        rotate::rotate(&super::settings::session(global), &set.instances, &request).await?;
+        rotate::rotate(&super::settings::session(global), set.instances, &request).await?;
     let mut failures = Vec::new();
     let mut rotated = 0;
     for outcome in outcomes {

@@ -82,7 +82,7 @@ pub enum RequestError {
 /// outcomes follow the order of the instances per account.
 pub async fn rotate(
     settings: &session::Settings,
-    instances: &[DesiredInstance],
+    instances: Vec<DesiredInstance>,
     request: &Request,
 ) -> anyhow::Result<Vec<Outcome>> {
     if request.names.is_empty() && !request.due && !request.all {
@@ -98,9 +98,8 @@ pub async fn rotate(
         return Err(RequestError::Unknown(unknown.join(", ")).into());
     }
     let named: Vec<DesiredInstance> = instances
-        .iter()
+        .into_iter()
         .filter(|i| request.all || request.due || request.names.contains(&i.name))
-        .cloned()
         .collect();
     let now = session::now();
     let options = PlanOptions {
@@ -109,7 +108,7 @@ pub async fn rotate(
     };
     let runs = session::observe(settings, named, &options, request.parallelism).await?;
     let mut outcomes = Vec::new();
-    for run in &runs {
+    for run in runs {
         outcomes.extend(rotate_account(run, request, &now).await);
     }
     Ok(outcomes)
@@ -123,7 +122,7 @@ struct Selected<'a> {
 }
 
 /// Runs the phase over the selected instances of one account.
-async fn rotate_account(run: &AccountRun, request: &Request, now: &str) -> Vec<Outcome> {
+async fn rotate_account(mut run: AccountRun, request: &Request, now: &str) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     let mut selected: Vec<Selected> = Vec::new();
     for instance in &run.instances {
@@ -188,10 +187,11 @@ async fn rotate_account(run: &AccountRun, request: &Request, now: &str) -> Vec<O
     };
     let backend = &backend;
     let selected = &selected;
+    let read = std::mem::take(&mut run.live.roles);
     let results = lease::run(
         backend,
         &roles,
-        Some(&run.live.roles),
+        Some(read),
         &batch,
         |position, role| async move {
             let Selected { instance, new_id } = &selected[position];
