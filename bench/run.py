@@ -2,8 +2,8 @@
 """The benchmark driver behind scripts/bench (which starts moto and the
 counting proxy and exports AWS_ENDPOINT_URL pointing at the proxy).
 
-    run.py --bin FNCTL --n N --workdir DIR [--seed S] [--large L]
-           [--bucket-n B --bucket-rate R] [--json FILE] [--strict]
+    run.py --bin FNCTL --n N --workdir DIR --moto URL [--seed S] [--large L]
+           [--large-rotation] [--bucket-n B --bucket-rate R] [--json FILE] [--strict]
 
 Parts, in this order (each read sees exactly the roles of its part):
   1. N roles: validate (best of 3) · apply from empty · plan, drift, verify
@@ -15,7 +15,8 @@ Parts, in this order (each read sees exactly the roles of its part):
      IAM does, R tokens a second after a burst of R): apply of B roles, then
      both rotation phases over them, each against (writes - burst) / rate.
   3. L roles (moto reset first; skipped with L = 0): apply from empty, plan
-     and drift (best of 3 each) beside the floor of L roles.
+     and drift (best of 3 each) beside the floor of L roles; with
+     --large-rotation also both rotation phases over the L roles.
 Prints a table and a JSON document on stdout; progress goes to stderr.
 Exit 0 even when targets are missed, unless --strict.
 """
@@ -151,6 +152,7 @@ def main():
     p.add_argument("--bin", required=True)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--large", type=int, default=5000)
+    p.add_argument("--large-rotation", action="store_true")
     p.add_argument("--bucket-n", type=int, default=100)
     p.add_argument("--bucket-rate", type=float, default=20.0)
     p.add_argument("--seed", type=int, default=1)
@@ -285,6 +287,14 @@ def main():
         log("large drift: best %.3f s" % result["large_drift"]["wall_s"])
         result["large_floor"] = the_floor(linfo["role_path"], a.runs)
         log("large floor: best %.3f s" % result["large_floor"]["wall_s"])
+        if a.large_rotation:
+            for key, phase in (("large_rotate_start", ["--start"]),
+                               ("large_rotate_finish", ["--finish", "--force"])):
+                log("%s: %d roles ..." % (key, a.large))
+                result[key] = measured(
+                    binary, ["rotate", "--all"] + phase + ["-f", lm, "--bundle-dir", lb],
+                    work, key.replace("_", "-"))
+                log("%s: %.2f s" % (key, result[key]["wall_s"]))
     result["bench_wall_s"] = round(time.perf_counter() - bench_started, 1)
 
     ratios, targets = judge(result, a)
@@ -323,6 +333,10 @@ def judge(result, a):
         lf = result["large_floor"]["wall_s"]
         ratios["large_plan_over_floor"] = result["large_plan"]["wall_s"] / lf
         ratios["large_drift_over_floor"] = result["large_drift"]["wall_s"] / lf
+        for key in ("large_rotate_start", "large_rotate_finish"):
+            if key in result:
+                ratios[key + "_over_apply"] = (result[key]["wall_s"]
+                                               / result["large_apply"]["wall_s"])
     expected_plan_calls = {GAAD: fl["gaad_pages"], LIST: fl["list_pages"], STS: 1}
     rss_keys = [k for k in ("validate", "apply", "plan", "drift", "verify", "rotate_start",
                             "rotate_finish") if k in result]
@@ -362,7 +376,10 @@ def judge(result, a):
                             % (r, result[key]["wall_s"], result[key]["ideal_s"])))
     if "large_plan" in result:
         large = a.large
-        lpeak = max(result[k]["peak_rss_bytes"] for k in ("large_apply", "large_plan", "large_drift"))
+        lpeak = max(result[k]["peak_rss_bytes"] for k in ("large_apply", "large_plan", "large_drift",
+                                                          "large_rotate_start",
+                                                          "large_rotate_finish")
+                    if k in result)
         targets += [
             ("plan <= 1.5x floor at N=%d" % large, ratios["large_plan_over_floor"] <= 1.5,
              "%.2fx" % ratios["large_plan_over_floor"]),
@@ -370,6 +387,11 @@ def judge(result, a):
              "%.2fx" % ratios["large_drift_over_floor"]),
             ("peak RSS < 150 MB at N=%d" % large, lpeak < 150 * MB, "%.1f MB" % (lpeak / MB)),
         ]
+        for key, label in (("large_rotate_start", "rotate --start"),
+                           ("large_rotate_finish", "rotate --finish")):
+            if key in result:
+                r = ratios[key + "_over_apply"]
+                targets.append(("%s <= 1.5x apply at N=%d" % (label, large), r <= 1.5, "%.2fx" % r))
     return ratios, targets
 
 
@@ -416,6 +438,8 @@ def table(r, targets):
         row("fnctl plan, in sync (best of 3)", "large_plan")
         row("fnctl drift, in sync (best of 3)", "large_drift")
         row("floor: GAAD + ListRoles concurrently", "large_floor", rss=False)
+        row("fnctl rotate --all --start", "large_rotate_start")
+        row("fnctl rotate --all --finish --force", "large_rotate_finish")
     widths = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
     lines = ["fnctl benchmark: N=%d instances (%d with a managed policy), seed %d"
              % (n, r["managed_attachments"], r["seed"]), ""]

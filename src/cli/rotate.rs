@@ -37,7 +37,7 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
         )
         .await?
     } else {
-        rotate::rotate(&settings, &set.instances, &request, segment.as_ref()).await?
+        rotate::rotate(&settings, set.instances, &request, segment.as_ref()).await?
     };
     let mut failures = Vec::new();
     let mut rotated = 0;

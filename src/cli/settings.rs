@@ -27,7 +27,7 @@ pub fn session(global: &GlobalOptions) -> session::Settings {
 /// Loads and validates manifests; invalid ones are reported and stop the run
 /// before any AWS call.
 pub fn load_manifests(options: &ManifestOptions) -> anyhow::Result<ManifestSet> {
-    let set = manifest::load(&options.files);
+    let mut set = manifest::load(&options.files);
     if set.has_errors() {
         eprint!("{}", set.render_diagnostics());
         let errors = set.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -38,6 +38,9 @@ pub fn load_manifests(options: &ManifestOptions) -> anyhow::Result<ManifestSet> 
     if !set.diagnostics.is_empty() {
         eprint!("{}", set.render_diagnostics());
     }
+    // Past this point commands need the instances only: the files' texts,
+    // position indexes and raw documents (tens of MB at 5,000 instances) go.
+    set.files = Vec::new();
     Ok(set)
 }
 

@@ -104,12 +104,15 @@ pub(crate) async fn execute_with<B: IamBackend>(
         ));
     };
     let report = &report;
+    // IAM's role names are case-insensitive.
+    let by_name: std::collections::HashMap<String, &LiveRole> = live
+        .iter()
+        .map(|role| (role.name.to_ascii_lowercase(), role))
+        .collect();
     let mut leased: Vec<(usize, &LiveRole)> = Vec::new();
     let mut free: Vec<(usize, Option<&LiveRole>)> = Vec::new();
     for (index, change) in plan.changes.iter().enumerate() {
-        let live_role = live
-            .iter()
-            .find(|role| role.name.eq_ignore_ascii_case(&change.role));
+        let live_role = by_name.get(&change.role.to_ascii_lowercase()).copied();
         match live_role.filter(|_| touches_rotation_state(change)) {
             Some(planned) => leased.push((index, planned)),
             None => free.push((index, live_role)),

@@ -167,12 +167,13 @@ fn held_by_other(role: &LiveRole, owner: &str, now: SystemTime) -> Option<String
 /// Takes the leases of `roles`, runs `work` on each role held (with the role
 /// as read under its lease), reads the roles back and gives the leases back.
 /// `known` are the roles as just read, if the caller has read them moments
-/// ago (they decide which leases are free to take in the first round; a
-/// fresh read does otherwise). The results are in the order of `roles`.
+/// ago (they decide which leases are free to take in the first round, and
+/// are let go then; a fresh read does otherwise). The results are in the
+/// order of `roles`.
 pub async fn run<B, W, F, T>(
     backend: &B,
     roles: &[String],
-    known: Option<&[LiveRole]>,
+    known: Option<Vec<LiveRole>>,
     batch: &Batch,
     work: W,
 ) -> Vec<Result<Leased<T>, LockError>>
@@ -202,17 +203,24 @@ where
     while !pending.is_empty() {
         // 1. Which leases are free: as the caller read them moments ago, or now.
         let names: Vec<String> = pending.iter().map(|&i| roles[i].clone()).collect();
-        let current = match known.take() {
-            Some(read) => names
-                .iter()
-                .map(|name| {
-                    read.iter()
-                        .find(|r| r.name.eq_ignore_ascii_case(name))
-                        .cloned()
-                })
-                .collect(),
+        let known_roles: Option<Vec<LiveRole>> = known.take();
+        let fresh: Vec<Option<LiveRole>>;
+        let current: Vec<Option<&LiveRole>> = match &known_roles {
+            Some(read) => {
+                let by_name: HashMap<String, &LiveRole> = read
+                    .iter()
+                    .map(|role| (role.name.to_ascii_lowercase(), role))
+                    .collect();
+                names
+                    .iter()
+                    .map(|name| by_name.get(&name.to_ascii_lowercase()).copied())
+                    .collect()
+            }
             None => match backend.get_roles(&names).await {
-                Ok(current) => current,
+                Ok(read) => {
+                    fresh = read;
+                    fresh.iter().map(Option::as_ref).collect()
+                }
                 Err(error) => {
                     for &i in &pending {
                         results[i] = Some(Err(LockError::from(&error)));
@@ -227,12 +235,14 @@ where
         for (&i, role) in pending.iter().zip(current) {
             match role {
                 None => results[i] = Some(Err(LockError::NoRole(roles[i].clone()))),
-                Some(role) => match held_by_other(&role, &owner, now) {
+                Some(role) => match held_by_other(role, &owner, now) {
                     Some(other) => blocked.push((i, other)),
                     None => free.push(i),
                 },
             }
         }
+        // Thousands of roles need not wait for the end of the batch.
+        drop(known_roles);
 
         // 2. Write the free leases, settle once, read them all back.
         let written = write_leases(backend, roles, &free, &owner, batch, &mut results).await;

@@ -89,7 +89,7 @@ pub enum RequestError {
 /// outcomes follow the order of the instances per account.
 pub async fn rotate<S: SegmentBackend>(
     settings: &session::Settings,
-    instances: &[DesiredInstance],
+    instances: Vec<DesiredInstance>,
     request: &Request,
     segment: Option<&S>,
 ) -> anyhow::Result<Vec<Outcome>> {
@@ -106,9 +106,8 @@ pub async fn rotate<S: SegmentBackend>(
         return Err(RequestError::Unknown(unknown.join(", ")).into());
     }
     let named: Vec<DesiredInstance> = instances
-        .iter()
+        .into_iter()
         .filter(|i| request.all || request.due || request.names.contains(&i.name))
-        .cloned()
         .collect();
     let now = session::now();
     let options = PlanOptions::read_only(now.clone());
@@ -118,7 +117,7 @@ pub async fn rotate<S: SegmentBackend>(
         None => Vec::new(),
     };
     let mut outcomes = Vec::new();
-    for run in &runs {
+    for run in runs {
         outcomes.extend(rotate_account(run, request, &now, &shown, segment).await);
     }
     Ok(outcomes)
@@ -211,7 +210,7 @@ struct Selected<'a> {
 
 /// Runs the phase over the selected instances of one account.
 async fn rotate_account<S: SegmentBackend>(
-    run: &AccountRun,
+    mut run: AccountRun,
     request: &Request,
     now: &str,
     shown: &[(String, Option<String>)],
@@ -303,10 +302,11 @@ async fn rotate_account<S: SegmentBackend>(
     };
     let backend = &backend;
     let selected = &selected;
+    let read = std::mem::take(&mut run.live.roles);
     let results = lease::run(
         backend,
         &roles,
-        Some(&run.live.roles),
+        Some(read),
         &batch,
         |position, role| async move {
             let Selected { instance, new_id } = &selected[position];
@@ -427,7 +427,7 @@ pub async fn auto<S: SegmentBackend>(
             bundle_dir: bundle_dir.to_path_buf(),
             parallelism,
         };
-        outcomes.extend(rotate(settings, instances, &request, segment).await?);
+        outcomes.extend(rotate(settings, instances.to_vec(), &request, segment).await?);
     }
     Ok(outcomes)
 }

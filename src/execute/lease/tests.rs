@@ -181,7 +181,7 @@ async fn roles_just_read_are_not_read_again_before_their_leases() {
     let results = run(
         &iam,
         &roles,
-        Some(&known),
+        Some(known),
         &batch(Duration::from_secs(60), Duration::ZERO, 8),
         |_, _| async {},
     )

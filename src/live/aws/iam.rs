@@ -154,7 +154,7 @@ impl IamBackend for AwsIam {
         };
         let prefixes = covering_prefixes(role_paths);
         let (details, listed) = futures::join!(
-            reader.authorization_details(),
+            reader.authorization_details(Policies::Read),
             reader.settings_under(&prefixes)
         );
         let mut roles = match details {
@@ -191,7 +191,7 @@ impl IamBackend for AwsIam {
                 client: &self.client,
                 calls: AtomicU64::new(0),
             };
-            match reader.authorization_details().await {
+            match reader.authorization_details(Policies::Skip).await {
                 Ok(roles) => {
                     self.account.roles.store(roles.len(), Ordering::Relaxed);
                     let mut by_name: HashMap<String, LiveRole> = roles
@@ -407,7 +407,7 @@ impl Reader<'_> {
     /// Every role with trust, inline and attached policies, boundary and tags.
     /// The SDK's paginator follows the markers (and stops on a repeated one);
     /// every page counts as a call.
-    async fn authorization_details(&self) -> Result<Vec<LiveRole>, IamError> {
+    async fn authorization_details(&self, policies: Policies) -> Result<Vec<LiveRole>, IamError> {
         const API: &str = "GetAccountAuthorizationDetails";
         let mut roles = Vec::new();
         let mut pages = self
@@ -430,7 +430,11 @@ impl Reader<'_> {
                 details.len(),
                 started.elapsed().as_millis()
             );
-            roles.extend(details.into_iter().map(from_detail));
+            roles.extend(
+                details
+                    .into_iter()
+                    .map(|detail| from_detail(detail, policies)),
+            );
         }
     }
 
@@ -652,17 +656,29 @@ fn is_under(path: &str, role_paths: &[String]) -> bool {
         .any(|prefix| path.starts_with(prefix.as_str()))
 }
 
-fn from_detail(detail: RoleDetail) -> LiveRole {
+/// Whether an account read keeps the roles' permission policies (inline
+/// and attached): batch reads around leases need only trust and tags, as
+/// GetRole answers, and thousands of roles are lighter without them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policies {
+    Read,
+    Skip,
+}
+
+fn from_detail(detail: RoleDetail, policies: Policies) -> LiveRole {
+    let read = policies == Policies::Read;
     LiveRole {
         trust_policy: document(detail.assume_role_policy_document()),
         inline_policies: detail
             .role_policy_list()
             .iter()
+            .filter(|_| read)
             .filter_map(|p| Some((p.policy_name()?.to_string(), document(p.policy_document()))))
             .collect(),
         attached_policies: detail
             .attached_managed_policies()
             .iter()
+            .filter(|_| read)
             .filter_map(|p| p.policy_arn().map(str::to_string))
             .collect(),
         permissions_boundary: boundary(detail.permissions_boundary()),
