@@ -18,6 +18,10 @@ Parts, in this order (each read sees exactly the roles of its part):
   3. L roles (moto reset first; skipped with L = 0): apply from empty, plan
      and drift (best of 3 each) beside the floor of L roles; with
      --large-rotation also both rotation phases over the L roles.
+  4. K accounts of M roles each (with --accounts K; moto reset first), each
+     reached by assuming a deployer role: apply, plan and drift of all of
+     them in one run, and plan and drift of one of them (`--account`), as a
+     CI matrix sharded by account runs them.
 Prints a table and a JSON document on stdout; progress goes to stderr.
 Exit 0 even when targets are missed, unless --strict.
 """
@@ -154,6 +158,8 @@ def main():
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--large", type=int, default=5000)
     p.add_argument("--large-rotation", action="store_true")
+    p.add_argument("--accounts", type=int, default=0)
+    p.add_argument("--account-roles", type=int, default=1000)
     p.add_argument("--bucket-n", type=int, default=100)
     p.add_argument("--bucket-rate", type=float, default=20.0)
     p.add_argument("--seed", type=int, default=1)
@@ -313,6 +319,36 @@ def main():
                     binary, ["rotate", "--all"] + phase + ["-f", lm, "--bundle-dir", lb],
                     work, key.replace("_", "-"))
                 log("%s: %.2f s" % (key, result[key]["wall_s"]))
+    # --- part 4: K accounts -------------------------------------------------
+    if a.accounts > 0:
+        moto_reset(a.moto)
+        am = os.path.join(work, "accounts-manifests")
+        ab = os.path.join(work, "accounts-bundles")
+        accounts = ["4000000000%02d" % (k + 1) for k in range(a.accounts)]
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%s:root" % account},
+            "Action": "sts:AssumeRole"}]})
+        for k, other in enumerate(accounts):
+            client(account=other).create_role(RoleName="bench-deployer",
+                                              AssumeRolePolicyDocument=trust)
+            make_manifests.generate(am, a.account_roles, seed=a.seed + k, account=other,
+                                    prefix="a%02d-" % k)
+        result["accounts"] = {"count": a.accounts, "roles_each": a.account_roles,
+                              "ids": accounts}
+        log("accounts: apply of %d accounts x %d roles ..." % (a.accounts, a.account_roles))
+        result["accounts_apply"] = measured(
+            binary, ["apply", "--auto-approve", "-f", am, "--bundle-dir", ab], work,
+            "accounts-apply")
+        log("accounts apply: %.2f s" % result["accounts_apply"]["wall_s"])
+        for key, args in (
+            ("accounts_plan", ["plan", "--detailed-exitcode", "-f", am]),
+            ("accounts_drift", ["drift", "-f", am]),
+            ("accounts_plan_one", ["plan", "--detailed-exitcode", "-f", am,
+                                   "--account", accounts[0]]),
+            ("accounts_drift_one", ["drift", "-f", am, "--account", accounts[0]]),
+        ):
+            result[key] = measured(binary, args, work, key.replace("_", "-"), a.runs)
+            log("%s: best %.3f s" % (key, result[key]["wall_s"]))
     result["bench_wall_s"] = round(time.perf_counter() - bench_started, 1)
 
     ratios, targets = judge(result, a)
@@ -459,6 +495,14 @@ def table(r, targets):
         row("floor: GAAD + ListRoles concurrently", "large_floor", rss=False)
         row("fnctl rotate --all --start", "large_rotate_start")
         row("fnctl rotate --all --finish --force", "large_rotate_finish")
+    if "accounts" in r:
+        rows.append(("-- %d accounts x %d roles, each reached through AssumeRole --"
+                     % (r["accounts"]["count"], r["accounts"]["roles_each"]), "", "", "", "", ""))
+        row("fnctl apply from empty, all accounts", "accounts_apply")
+        row("fnctl plan, all accounts (best of 3)", "accounts_plan")
+        row("fnctl drift, all accounts (best of 3)", "accounts_drift")
+        row("fnctl plan --account (one shard)", "accounts_plan_one")
+        row("fnctl drift --account (one shard)", "accounts_drift_one")
     widths = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
     lines = ["fnctl benchmark: N=%d instances (%d with a managed policy), seed %d"
              % (n, r["managed_attachments"], r["seed"]), ""]
