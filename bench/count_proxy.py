@@ -17,7 +17,7 @@ Control endpoints (not forwarded):
     POST /__bucket?rate=R&burst=B
                      limit writes the way IAM does: a token bucket of B tokens
                      refilled at R per second, shared by every write (any Action
-                     but Get*/List*); a write that finds it empty is answered
+                     but Get*/List*/AssumeRole); a write that finds it empty is answered
                      IAM's `Throttling` (HTTP 400, query-protocol XML) without
                      reaching moto. rate=0 turns it off. The bucket starts full.
 
@@ -66,8 +66,9 @@ THROTTLING = (b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"
 
 
 def _is_write(action):
-    """An AWS query-protocol action that changes something (not a path: moto's own API)."""
-    return " " not in action and not action.startswith(("Get", "List"))
+    """An IAM action that changes something (not STS, not a path: moto's own API)."""
+    return (" " not in action and not action.startswith(("Get", "List"))
+            and action != "AssumeRole")
 
 
 def _take_token():

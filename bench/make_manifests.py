@@ -19,15 +19,17 @@ ROLE_PATH = "/bench/"
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1"]
 
 
-def instance_name(i):
-    return "bench-%05d" % i
+def instance_name(i, prefix=""):
+    return "%sbench-%05d" % (prefix, i)
 
 
-def role_name(i):
-    return "segment-fn-" + instance_name(i)
+def role_name(i, prefix=""):
+    return "segment-fn-" + instance_name(i, prefix)
 
 
-def generate(directory, n, seed=1, files=10, managed_policy=None):
+def generate(directory, n, seed=1, files=10, managed_policy=None, account=None, prefix=""):
+    """`account`: reach it by assuming its role `bench-deployer` (and guard
+    on it); `prefix` keeps instance names unique across accounts."""
     rng = random.Random(seed)
     os.makedirs(directory, exist_ok=True)
     files = max(1, min(files, n))
@@ -40,27 +42,32 @@ def generate(directory, n, seed=1, files=10, managed_policy=None):
             "  scope: %s" % SCOPE,
             "  rolePath: %s" % ROLE_PATH,
             "  tags: { team: bench, shard: \"%02d\" }" % f,
-            "instances:",
         ]
+        if account:
+            lines += [
+                "  account: \"%s\"" % account,
+                "  assumeRole: arn:aws:iam::%s:role/bench-deployer" % account,
+            ]
+        lines += ["instances:"]
         for i in range(lo, hi):
             kind = "destination" if rng.random() < 0.8 else "source"
             access = rng.choice(["write", "write", "read"])
             lines += [
-                "  - name: %s" % instance_name(i),
+                "  - name: %s" % instance_name(i, prefix),
                 "    kind: %s" % kind,
                 "    role:",
                 "      description: bench instance %d" % i,
                 "    bucket:",
                 "      name: bench-bucket-%04d" % rng.randrange(10000),
                 "      region: %s" % rng.choice(REGIONS),
-                "      prefix: events/%s/" % instance_name(i),
+                "      prefix: events/%s/" % instance_name(i, prefix),
                 "      access: %s" % access,
             ]
             if managed_policy and i % 10 == 0:
                 lines += ["    managedPolicies: [\"%s\"]" % managed_policy]
                 managed += 1
-            names.append(role_name(i))
-        with open(os.path.join(directory, "bench-%02d.yaml" % f), "w") as out:
+            names.append(role_name(i, prefix))
+        with open(os.path.join(directory, "%sbench-%02d.yaml" % (prefix, f)), "w") as out:
             out.write("\n".join(lines) + "\n")
     return {"role_names": names, "role_path": ROLE_PATH, "scope": SCOPE,
             "managed_attachments": managed, "files": files}

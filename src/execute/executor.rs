@@ -1,8 +1,10 @@
 //! The executor: carries out a [`Plan`] through an [`IamBackend`], roles
-//! concurrently up to a limit, the steps of one role in order. It resolves
-//! external-ID references into secrets only here, right before sending, and
-//! retries IAM's eventual consistency (a role just created may briefly be
-//! unknown). Throttling and 5xx are retried by the SDK below it.
+//! concurrently up to a limit, the steps of one role in order, changes to
+//! trust policies and external-ID tags under leases taken all at once. It
+//! resolves external-ID references into secrets only here, right before
+//! sending, and retries IAM's eventual consistency (a role just created may
+//! briefly be unknown). Throttling (the backend's write limiter) and 5xx
+//! (the SDK) are retried below it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

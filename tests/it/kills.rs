@@ -354,10 +354,10 @@ async fn rotate_killed_at_random_points_never_locks_a_function_out() {
         "--bundle-dir",
         "bundles",
     ];
-    // Reads, then per role the lock (GetRole, TagRole, GetRole; GetRole,
-    // UntagRole) around two writes to start, three to finish.
-    let expected_start = 7 * COUNT as u64 + 3;
-    let expected_finish = 8 * COUNT as u64 + 3;
+    // Reads, then per role the lease and its release (TagRole, UntagRole)
+    // around two writes to start, three to finish; two batch reads.
+    let expected_start = 4 * COUNT as u64 + 5;
+    let expected_finish = 5 * COUNT as u64 + 5;
     for round in 1..=2 {
         let (before, _) = read_bundle_dir(&dir.join("bundles"));
         let trigger = pick_trigger(&mut rng, expected_start, false);
