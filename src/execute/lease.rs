@@ -15,6 +15,12 @@
 //! after their writes). A lease is never trusted without its read-back, and
 //! a role whose lease would run out before its work is done is put back and
 //! leased again.
+//!
+//! Writes are what a batch costs (IAM serves them one bucket at a time), so
+//! a lease carries the work's first tag write in its own `TagRole`
+//! ([`run_with`]), and work whose last write removes tags removes the lease
+//! with them while the lease surely is still this run's: a rotation phase
+//! is three writes per role, lease included, where it was four or five.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -182,6 +188,59 @@ where
     W: Fn(usize, LiveRole) -> F,
     F: Future<Output = T>,
 {
+    run_with(
+        backend,
+        roles,
+        known,
+        batch,
+        |_, _| BTreeMap::new(),
+        |index, role, _| work(index, role),
+    )
+    .await
+}
+
+/// A lease held while the work on its role runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Held {
+    expiry: SystemTime,
+    margin: Duration,
+}
+
+impl Held {
+    /// Whether the work's last write may give the lease back too (remove
+    /// `fnctl:lock` in the same `UntagRole`), saving the release's write:
+    /// only while the lease has so much time left that no other run can
+    /// have taken it over. Otherwise the lease is given back as usual, once
+    /// a read shows it is still this run's.
+    pub fn may_release_with_last_write(&self) -> bool {
+        self.expiry
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            >= self.margin
+    }
+}
+
+/// [`run`], where `with_lease` names tags to write in the same `TagRole` as
+/// each lease (the work's first tag write, decided on the role as read
+/// before leasing), and `work` learns how long its lease lasts. The tags
+/// are only a head start: the work decides again on the role as read under
+/// the lease and writes whatever is still missing. A lease lost to another
+/// run leaves its tags as a run killed after its first write would, which
+/// the work of whoever holds the lease must handle anyway.
+pub async fn run_with<B, P, W, F, T>(
+    backend: &B,
+    roles: &[String],
+    known: Option<Vec<LiveRole>>,
+    batch: &Batch,
+    with_lease: P,
+    work: W,
+) -> Vec<Result<Leased<T>, LockError>>
+where
+    B: IamBackend,
+    P: Fn(usize, &LiveRole) -> BTreeMap<String, String>,
+    W: Fn(usize, LiveRole, Held) -> F,
+    F: Future<Output = T>,
+{
     let mut results: Vec<Option<Result<Leased<T>, LockError>>> =
         roles.iter().map(|_| None).collect();
     let owner = match crate::model::external_id::random_token() {
@@ -237,7 +296,7 @@ where
                 None => results[i] = Some(Err(LockError::NoRole(roles[i].clone()))),
                 Some(role) => match held_by_other(role, &owner, now) {
                     Some(other) => blocked.push((i, other)),
-                    None => free.push(i),
+                    None => free.push((i, with_lease(i, role))),
                 },
             }
         }
@@ -292,7 +351,11 @@ where
                 if left < margin {
                     return (lease, None);
                 }
-                let value = work(lease.index, role).await;
+                let held = Held {
+                    expiry: lease.expiry,
+                    margin,
+                };
+                let value = work(lease.index, role, held).await;
                 (lease, Some(value))
             })
             .buffer_unordered(parallelism)
@@ -368,15 +431,15 @@ where
         .collect()
 }
 
-/// Writes this run's lease on each role of `free` (at most `parallelism`
-/// at once). Each lease lasts [`Timing::lease`] beyond the time the batch is
+/// Writes this run's lease, with the tags that ride on it, on each role of
+/// `free` (at most `parallelism` at once). Each lease lasts [`Timing::lease`] beyond the time the batch is
 /// expected to take from its writing, estimated from the rate at which the
 /// batch's lease writes have been answered so far. A failed write is
 /// recorded in `results`.
 async fn write_leases<B: IamBackend, T>(
     backend: &B,
     roles: &[String],
-    free: &[usize],
+    free: &[(usize, BTreeMap<String, String>)],
     owner: &str,
     batch: &Batch,
     results: &mut [Option<Result<Leased<T>, LockError>>],
@@ -386,7 +449,8 @@ async fn write_leases<B: IamBackend, T>(
     let total = free.len();
     let answered = &answered;
     let outcomes: Vec<(usize, Result<Written, IamError>)> = stream::iter(free.iter().enumerate())
-        .map(|(order, &index)| async move {
+        .map(|(order, (index, with_lease))| async move {
+            let index = *index;
             let done = answered.load(Ordering::SeqCst);
             let elapsed = started.elapsed().as_secs_f64();
             // Never faster than IAM's order of magnitude: the first answers
@@ -400,10 +464,12 @@ async fn write_leases<B: IamBackend, T>(
             let expected = Duration::from_secs_f64(writes_ahead as f64 / rate).min(MAXIMUM_HOLD);
             let expiry = SystemTime::now() + batch.timing.settle + expected + batch.timing.lease;
             let value = format!("{owner} {}", humantime::format_rfc3339_seconds(expiry));
+            let mut written_tags = with_lease.clone();
+            written_tags.insert(tags::LOCK.to_string(), value.clone());
             let written = backend
                 .execute(&Operation::TagRole {
                     role: roles[index].clone(),
-                    tags: BTreeMap::from([(tags::LOCK.to_string(), value.clone())]),
+                    tags: written_tags,
                 })
                 .await;
             answered.fetch_add(1, Ordering::SeqCst);

@@ -5,6 +5,7 @@
 //! once, and writes the bundles from what IAM holds afterwards. The
 //! decisions themselves are pure, in [`crate::plan::rotation`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +15,7 @@ use crate::execute::session::{self, AccountRun};
 use crate::live::segment::SegmentBackend;
 use crate::live::IamBackend;
 use crate::model::external_id::{self, ExternalId};
-use crate::model::operation::WireOperation;
+use crate::model::operation::{Operation, WireOperation};
 use crate::model::{tags, trust};
 use crate::model::{DesiredInstance, LiveRole};
 use crate::plan::rotation::{self, PhaseSteps, RotationError};
@@ -292,25 +293,27 @@ async fn rotate_account<S: SegmentBackend>(
         .collect();
     let batch = lease::Batch {
         parallelism: request.parallelism,
-        // Start: the pending tags and the trust update; finish: the trust
-        // update and two tag writes; and the lease's release.
-        writes_per_role: match request.phase {
-            Phase::Start => 3,
-            Phase::Finish { .. } => 4,
-        },
+        // The phase's first tag write rides on the lease. Start: the trust
+        // update and the lease's release; finish: the trust update and the
+        // untagging, which gives the lease back too.
+        writes_per_role: 2,
         timing: lease::Timing::from_env(),
     };
     let backend = &backend;
     let selected = &selected;
     let read = std::mem::take(&mut run.live.roles);
-    let results = lease::run(
+    let results = lease::run_with(
         backend,
         &roles,
         Some(read),
         &batch,
-        |position, role| async move {
+        |position, role| {
             let Selected { instance, new_id } = &selected[position];
-            write_phase(backend, &request.phase, instance, &role, new_id, now).await
+            first_tags(&request.phase, role, instance, new_id, now)
+        },
+        |position, role, held| async move {
+            let Selected { instance, new_id } = &selected[position];
+            write_phase(backend, &request.phase, instance, &role, new_id, now, held).await
         },
     )
     .await;
@@ -453,8 +456,29 @@ fn steps_for(
     }
 }
 
+/// The tags of the phase's first write, when that write is a `TagRole`,
+/// decided on the role as read before leasing: they are written with the
+/// lease ([`lease::run_with`]), so that the phase costs one write less.
+fn first_tags(
+    phase: &Phase,
+    role: &LiveRole,
+    instance: &DesiredInstance,
+    new_id: &ExternalId,
+    now: &str,
+) -> BTreeMap<String, String> {
+    match steps_for(phase, role, instance, new_id, now) {
+        Ok(Some(steps)) => match steps.operations.into_iter().next() {
+            Some(Operation::TagRole { tags, .. }) => tags,
+            _ => BTreeMap::new(),
+        },
+        _ => BTreeMap::new(),
+    }
+}
+
 /// The phase's writes on one role, decided again on the role as read under
-/// its lease; `Ok(None)` when there was nothing to finish after all.
+/// its lease (tags written with the lease are not written again);
+/// `Ok(None)` when there was nothing to finish after all. A last write that
+/// removes tags removes the lease too while it surely is still this run's.
 async fn write_phase<B: IamBackend>(
     backend: &B,
     phase: &Phase,
@@ -462,6 +486,7 @@ async fn write_phase<B: IamBackend>(
     role: &LiveRole,
     new_id: &ExternalId,
     now: &str,
+    held: lease::Held,
 ) -> Result<Option<PhaseSteps>, String> {
     let name = &instance.name;
     let Some(steps) =
@@ -469,8 +494,22 @@ async fn write_phase<B: IamBackend>(
     else {
         return Ok(None);
     };
-    for operation in &steps.operations {
-        send(backend, instance, operation).await?;
+    let last = steps.operations.len().saturating_sub(1);
+    for (position, operation) in steps.operations.iter().enumerate() {
+        match operation {
+            Operation::UntagRole { role, keys }
+                if position == last && held.may_release_with_last_write() =>
+            {
+                let mut keys = keys.clone();
+                keys.push(tags::LOCK.to_string());
+                let releasing = Operation::UntagRole {
+                    role: role.clone(),
+                    keys,
+                };
+                send(backend, instance, &releasing).await?;
+            }
+            _ => send(backend, instance, operation).await?,
+        }
     }
     Ok(Some(steps))
 }

@@ -141,16 +141,19 @@ pub fn id_state(role: &crate::model::LiveRole) -> IdState {
         .iter()
         .filter(|id| Some(*id) != recorded.as_ref())
         .collect();
-    let pending = tagged.or_else(|| {
-        match (
-            role.tags.contains_key(crate::model::tags::ROTATION_PENDING),
-            recorded.is_some(),
-            others.as_slice(),
-        ) {
-            (true, true, [other]) => Some((*other).clone()),
-            _ => None,
-        }
-    });
+    // A pending tag naming the recorded ID is a finish under way (it records
+    // the new ID before dropping the old one), not a rotation to guess at.
+    let pending_tag = role
+        .tags
+        .get(crate::model::tags::ROTATION_PENDING)
+        .filter(|pending| role.tags.get(crate::model::tags::EXTERNAL_ID) != Some(*pending));
+    let pending =
+        tagged.or_else(
+            || match (pending_tag.is_some(), recorded.is_some(), others.as_slice()) {
+                (true, true, [other]) => Some((*other).clone()),
+                _ => None,
+            },
+        );
     IdState {
         ids,
         recorded,

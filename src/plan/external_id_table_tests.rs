@@ -444,6 +444,18 @@ pub(crate) const ROWS: &[Row] = &[
         why: "the two IDs were never fnctl's (no fingerprint was recorded) and the one left is the only one that works: it becomes the recorded current ID",
     },
     Row {
+        case: "finish killed after recording the new ID",
+        owned: true,
+        recorded: Some("new"),
+        pending: Some("new"),
+        trust: &["old", "new"],
+        bundle: Some("new"),
+        notices: &[],
+        drift: &["trust-broadened"],
+        after: after(&["new"], Some("new"), None, Some("new")),
+        why: "a finish records the new ID (with its lease) before it drops the old one; killed in between, the trust policy accepts one ID more than fnctl records, which drift reports, and apply drops it as a re-run of the finish would: that finish had passed --min-age, and the bundle holds the new ID",
+    },
+    Row {
         case: "adopted, no condition",
         owned: false,
         recorded: None,

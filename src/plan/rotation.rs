@@ -108,24 +108,39 @@ pub fn start(
     if role.tags.get(tags::EXTERNAL_ID) != Some(&current.fingerprint()) {
         tag_values.insert(tags::EXTERNAL_ID.into(), current.fingerprint());
     }
+    let mut operations = Vec::new();
+    // Tags first: if the run dies after the trust update, the tags already
+    // say which ID is new. Written already (with the lease) when the role
+    // shows them.
+    if !shows(role, &tag_values) {
+        operations.push(Operation::TagRole {
+            role: role.name.clone(),
+            tags: tag_values,
+        });
+    }
+    operations.push(Operation::UpdateTrustPolicy {
+        role: role.name.clone(),
+        trust_policy: trust::wire_trust(segment_account, &[&current, new_id]),
+    });
     Ok(PhaseSteps {
-        operations: vec![
-            // Tags first: if the run dies after the trust update, the tags already say which ID is new.
-            Operation::TagRole {
-                role: role.name.clone(),
-                tags: tag_values,
-            },
-            Operation::UpdateTrustPolicy {
-                role: role.name.clone(),
-                trust_policy: trust::wire_trust(segment_account, &[&current, new_id]),
-            },
-        ],
+        operations,
         bundle_external_id: new_id.clone(),
     })
 }
 
-/// Steps of `rotate --finish`: accept only the new ID, then make it the
-/// recorded current one. `None` when no rotation is in progress.
+/// Whether the role's tags hold all of `values` already.
+fn shows(role: &LiveRole, values: &BTreeMap<String, String>) -> bool {
+    values
+        .iter()
+        .all(|(key, value)| role.tags.get(key) == Some(value))
+}
+
+/// Steps of `rotate --finish`: record the new ID as the current one, accept
+/// only it, then clear the rotation tags. `None` when no rotation is in
+/// progress. Recording comes first so that it can ride on the lease's own
+/// tag write (three writes per role with the lease, not five); a run killed
+/// after it leaves both IDs accepted with the new one recorded, which a
+/// re-run completes.
 pub fn finish(
     role: &LiveRole,
     segment_account: &str,
@@ -140,6 +155,9 @@ pub fn finish(
         Some(pending) => pending,
         None => match find_by_fingerprint(&ids, role.tags.get(tags::ROTATION_PENDING)) {
             Some(only) if recorded.is_none() => only.clone(),
+            // Killed after recording the new ID, before the trust update:
+            // the old ID is still accepted beside it.
+            Some(new) if recorded.as_ref() == Some(new) && ids.len() > 1 => new.clone(),
             _ => return Ok(leftover_tags(role, recorded)),
         },
     };
@@ -158,19 +176,24 @@ pub fn finish(
         }
     }
     let mut operations = Vec::new();
+    // Recorded already (by a killed run, or with the lease): the time with it.
+    let recorded_already = role.tags.get(tags::EXTERNAL_ID) == Some(&pending.fingerprint())
+        && role.tags.contains_key(tags::EXTERNAL_ID_CREATED);
+    if !recorded_already {
+        operations.push(Operation::TagRole {
+            role: role.name.clone(),
+            tags: BTreeMap::from([
+                (tags::EXTERNAL_ID.to_string(), pending.fingerprint()),
+                (tags::EXTERNAL_ID_CREATED.to_string(), now_text.to_string()),
+            ]),
+        });
+    }
     if ids.len() != 1 {
         operations.push(Operation::UpdateTrustPolicy {
             role: role.name.clone(),
             trust_policy: trust::wire_trust(segment_account, &[&pending]),
         });
     }
-    operations.push(Operation::TagRole {
-        role: role.name.clone(),
-        tags: BTreeMap::from([
-            (tags::EXTERNAL_ID.to_string(), pending.fingerprint()),
-            (tags::EXTERNAL_ID_CREATED.to_string(), now_text.to_string()),
-        ]),
-    });
     let mut keys = vec![tags::ROTATION_PENDING.into(), tags::ROTATION_STARTED.into()];
     if role.tags.contains_key(tags::SEGMENT_DELIVERED) {
         keys.push(tags::SEGMENT_DELIVERED.into());

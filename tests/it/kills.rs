@@ -354,10 +354,11 @@ async fn rotate_killed_at_random_points_never_locks_a_function_out() {
         "--bundle-dir",
         "bundles",
     ];
-    // Reads, then per role the lease and its release (TagRole, UntagRole)
-    // around two writes to start, three to finish; two batch reads.
-    let expected_start = 4 * COUNT as u64 + 5;
-    let expected_finish = 5 * COUNT as u64 + 5;
+    // Reads, then per role three writes: start, the lease with the rotation
+    // tags, the trust update and the release; finish, the lease with the
+    // new ID recorded, the trust update and the untagging with the release.
+    let expected_start = 3 * COUNT as u64 + 5;
+    let expected_finish = 3 * COUNT as u64 + 5;
     for round in 1..=2 {
         let (before, _) = read_bundle_dir(&dir.join("bundles"));
         let trigger = pick_trigger(&mut rng, expected_start, false);

@@ -321,3 +321,56 @@ async fn a_missing_role_is_reported() {
     assert!(results[0].is_ok());
     assert!(matches!(&results[1], Err(LockError::NoRole(name)) if name == "gone"));
 }
+
+#[tokio::test]
+async fn tags_ride_on_the_lease_and_a_last_untag_gives_it_back() {
+    let iam = fake(5);
+    let roles = names(5);
+    let iam_ref = &iam;
+    let results = run_with(
+        &iam,
+        &roles,
+        None,
+        &batch(Duration::from_secs(60), Duration::ZERO, 2),
+        |index, _| BTreeMap::from([("fnctl:rotation-pending".to_string(), format!("p{index}"))]),
+        |index, role, held| async move {
+            // The tags are there under the lease, written in the lease's own call.
+            assert_eq!(role.tags["fnctl:rotation-pending"], format!("p{index}"));
+            assert!(held.may_release_with_last_write());
+            let untag = Operation::UntagRole {
+                role: role.name.clone(),
+                keys: vec!["fnctl:rotation-pending".into(), tags::LOCK.into()],
+            };
+            iam_ref.execute(&untag).await.unwrap();
+        },
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok));
+    let calls = iam.calls.lock().unwrap();
+    assert!(calls.lease_writes.values().all(|&n| n == 1));
+    // The work's untagging gave every lease back: no release of its own.
+    assert!(
+        calls.releases.values().all(|&n| n == 1),
+        "{:?}",
+        calls.releases
+    );
+    drop(calls);
+    for name in &roles {
+        assert_eq!(iam.lock_of(name), None);
+    }
+}
+
+#[test]
+fn a_lease_near_its_expiry_is_not_given_back_blindly() {
+    let margin = Duration::from_secs(30);
+    let fresh = Held {
+        expiry: SystemTime::now() + Duration::from_secs(90),
+        margin,
+    };
+    let late = Held {
+        expiry: SystemTime::now() + Duration::from_secs(10),
+        margin,
+    };
+    assert!(fresh.may_release_with_last_write());
+    assert!(!late.may_release_with_last_write());
+}
