@@ -183,6 +183,19 @@ fn create_private_dir(directory: &Path) -> std::io::Result<()> {
 
 /// The ID a bundle should carry for a role as it is: the pending one during a
 /// rotation, else the recorded current one, else the only one there is.
+/// Whether `on_disk` (a bundle's ID) is the new ID of a rotation that the
+/// trust policy lost, by a hand edit: apply puts it back from the bundle
+/// (the function may already use it), so nothing may overwrite that bundle
+/// or end the rotation before then.
+pub fn holds_lost_pending(role: &crate::model::LiveRole, on_disk: &ExternalId) -> bool {
+    crate::model::trust::id_state(role).pending_lost.as_ref() == Some(&on_disk.fingerprint())
+}
+
+/// The refusal of a command that would lose the ID [`holds_lost_pending`] finds.
+pub fn lost_pending_refusal(instance: &str) -> String {
+    format!("{instance}: the trust policy no longer accepts the rotation's new external ID, which the bundle holds (a hand edit?); run `fnctl apply` to put it back first")
+}
+
 pub fn external_id_from_live(role: &crate::model::LiveRole) -> Option<ExternalId> {
     let (current, pending) = crate::model::trust::current_and_pending(role);
     pending.or(current).or_else(|| {

@@ -49,6 +49,14 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
                     continue;
                 }
             };
+            let on_disk = bundle::read(&args.out_dir, &instance.name)
+                .ok()
+                .flatten()
+                .and_then(|b| bundle::external_id_of(&b));
+            if on_disk.is_some_and(|id| bundle::holds_lost_pending(role, &id)) {
+                problems.push(bundle::lost_pending_refusal(&instance.name));
+                continue;
+            }
             let Some(external_id) = bundle::external_id_from_live(role) else {
                 problems.push(format!("{}: the trust policy holds no external ID fnctl can vouch for; run `fnctl apply`", instance.name));
                 continue;

@@ -88,3 +88,64 @@ pub fn policy(instances: &[DesiredInstance], read_only: bool) -> Value {
     }
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::reference::Reference;
+
+    /// The policy fnctl asks its deployer to be granted names only real
+    /// actions, each on resources it acts on, by AWS's own reference; what
+    /// the reference does flag is the escalation and exposure a role that
+    /// writes trust and permission policies cannot do without.
+    #[test]
+    fn the_deployer_policy_passes_aws_reference() {
+        let mut instance = crate::model::fixtures::instance("deployer");
+        instance.managed_policies =
+            BTreeSet::from(["arn:aws:iam::aws:policy/ReadOnlyAccess".to_string()]);
+        instance.permissions_boundary =
+            Some("arn:aws:iam::123456789012:policy/segment-boundary".into());
+        instance.assume_role = Some("arn:aws:iam::123456789012:role/fnctl-deployer".into());
+        let reference = Reference::get().expect("the embedded reference parses");
+        for read_only in [true, false] {
+            let document = policy(std::slice::from_ref(&instance), read_only);
+            let lists: Vec<(Vec<String>, Vec<String>)> = document["Statement"]
+                .as_array()
+                .expect("statements")
+                .iter()
+                .map(|statement| {
+                    let strings = |key: &str| -> Vec<String> {
+                        let value = &statement[key];
+                        match value {
+                            Value::String(one) => vec![one.clone()],
+                            Value::Array(many) => many
+                                .iter()
+                                .map(|v| v.as_str().expect("string").to_string())
+                                .collect(),
+                            other => panic!("{key}: {other}"),
+                        }
+                    };
+                    (strings("Action"), strings("Resource"))
+                })
+                .collect();
+            let statements: Vec<_> = lists
+                .iter()
+                .map(|(actions, resources)| crate::policy::reference::Statement {
+                    actions,
+                    resources,
+                })
+                .collect();
+            let findings = reference.lint_policy(&statements);
+            let codes: BTreeSet<&str> = findings.iter().map(|f| f.code()).collect();
+            if read_only {
+                assert!(findings.is_empty(), "read-only: {findings:?}");
+            } else {
+                assert_eq!(
+                    codes,
+                    BTreeSet::from(["privilege-escalation", "resource-exposure"]),
+                    "{findings:?}"
+                );
+            }
+        }
+    }
+}

@@ -251,6 +251,20 @@ async fn rotate_account<S: SegmentBackend>(
             },
             Phase::Finish { .. } => ExternalId::new(""),
         };
+        // A new ID the trust policy lost by hand, still in the bundle: ending
+        // the rotation would lose it; apply restores it first.
+        if matches!(request.phase, Phase::Finish { .. }) {
+            let on_disk = bundle::read(&request.bundle_dir, &instance.name)
+                .ok()
+                .flatten()
+                .and_then(|b| bundle::external_id_of(&b));
+            if on_disk.is_some_and(|id| bundle::holds_lost_pending(role, &id)) {
+                outcomes.push(Outcome::Failed(bundle::lost_pending_refusal(
+                    &instance.name,
+                )));
+                continue;
+            }
+        }
         // With Segment, the old ID may go only once Segment holds the new one
         // and has held it for --min-age (counted from its delivery).
         if let (

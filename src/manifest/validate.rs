@@ -410,6 +410,15 @@ fn check_instance(
             ),
         );
     }
+    // Zero would make every ID due the moment it is made: `rotate --due`
+    // and `--auto` would rotate on every run. The schema says at least 1.
+    if spec.external_id.as_ref().and_then(|e| e.rotate_after_days) == Some(0) {
+        checker.error(
+            "invalid-rotation-period",
+            &field.key("externalId").key("rotateAfterDays"),
+            "rotateAfterDays is 0; it must be at least 1 (a day)".to_string(),
+        );
+    }
     if let Some(boundary) = &role.permissions_boundary {
         checker.check(
             "invalid-arn",

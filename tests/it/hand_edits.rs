@@ -167,6 +167,45 @@ async fn a_hand_removed_new_id_is_drift_and_apply_restores_it_from_the_bundle() 
     env.assert_no_leak(&[old, new], &[&alpha]).await;
 }
 
+/// Before apply has put a hand-removed new ID back, neither `rotate
+/// --finish` nor `fnctl bundle` may lose it: the finish would drop the
+/// rotation's record of it and the bundle command would overwrite the only
+/// copy with the old ID. Both refuse, write nothing, and name `apply`.
+#[tokio::test(flavor = "multi_thread")]
+async fn finish_and_bundle_before_apply_keep_a_hand_removed_new_id() {
+    let env = Env::with_manifest(&manifest()).await;
+    let alpha = role_of(ALPHA);
+    let (old, new) = rotating(&env).await;
+    env.put_trust(&alpha, &trust_document(DESTINATION_ACCOUNT, &[&old]))
+        .await;
+    let tags_before = env.tags(&alpha).await;
+
+    rotate(&env, &[ALPHA, "--finish", "--force"])
+        .assert_exit(1)
+        .assert_stderr_contains("fnctl apply");
+    env.fnctl(&["bundle", "--out-dir", BUNDLES])
+        .assert_exit(1)
+        .assert_stderr_contains("fnctl apply");
+    assert_eq!(env.trust_ids(&alpha).await, vec![old.clone()]);
+    assert_eq!(
+        env.tags(&alpha).await,
+        tags_before,
+        "no tag written or removed"
+    );
+    assert_eq!(
+        env.bundle_id(BUNDLES, ALPHA),
+        new,
+        "the bundle keeps the new ID"
+    );
+
+    env.apply(&[]).assert_success();
+    rotate(&env, &[ALPHA, "--finish", "--force"]).assert_success();
+    assert_eq!(env.trust_ids(&alpha).await, vec![new.clone()]);
+    assert_eq!(env.bundle_id(BUNDLES, ALPHA), new);
+    env.assert_plan_clean("after apply and --finish");
+    env.assert_no_leak(&[old, new], &[&alpha]).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hand_removed_old_id_is_drift_and_apply_completes_the_rotation() {
     let env = Env::with_manifest(&manifest()).await;

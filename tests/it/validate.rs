@@ -325,7 +325,7 @@ instances:
 
     // IAM names and numbers: a bad role name, a default role name
     // (`segment-fn-<name>`) over 64 characters, a bad path, a session
-    // duration out of range.
+    // duration out of range, a rotation period of zero days.
     let long_name = format!("long-{}", "x".repeat(55));
     set.file(
         "f_names.yaml",
@@ -341,6 +341,9 @@ instances:
       maxSessionDuration: 100
   - name: {long_name}
     kind: source
+  - name: zero-days
+    kind: source
+    externalId: {{ rotateAfterDays: 0 }}
 "
         ),
         &[
@@ -348,6 +351,7 @@ instances:
             (8, 13, "invalid-role-name"),
             (9, 27, "invalid-session-duration"),
             (10, 11, "invalid-role-name"),
+            (14, 36, "invalid-rotation-period"),
         ],
     );
 
