@@ -62,6 +62,26 @@ def run(n, account, policy_arn=None):
     return time.perf_counter() - started
 
 
+def rotation_writes(n, account):
+    """The writes of one rotation phase over the N roles `run` made, as a
+    sequential boto3 loop: per role the lease with the rotation tags
+    (TagRole), the trust policy with two IDs (UpdateAssumeRolePolicy) and
+    the lease's release (UntagRole). No settle, no read-back: the cost of
+    the writes alone, beside `run`'s creates. Returns wall seconds."""
+    iam = client(account=account)
+    prepared = [documents(i)[0] for i in range(n)]
+    started = time.perf_counter()
+    for i, trust in enumerate(prepared):
+        name = "boto3-bench-%05d" % i
+        iam.tag_role(RoleName=name, Tags=[
+            {"Key": "fnctl:lock", "Value": "bench 2099-01-01T00:00:00Z"},
+            {"Key": "fnctl:rotation-pending", "Value": "1" * 16},
+            {"Key": "fnctl:rotation-started", "Value": "2026-01-01T00:00:00Z"}])
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
+        iam.untag_role(RoleName=name, TagKeys=["fnctl:lock"])
+    return time.perf_counter() - started
+
+
 if __name__ == "__main__":
     arn = create_policy(sys.argv[3], sys.argv[2]) if len(sys.argv) > 3 else None
     print(json.dumps({"wall_s": run(int(sys.argv[1]), sys.argv[2], arn)}))

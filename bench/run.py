@@ -265,6 +265,14 @@ def main():
     w = boto_apply.run(n, OTHER_ACCOUNT, other_arn)
     result["boto3_apply"] = {"wall_s": w, "account": OTHER_ACCOUNT, **summarize_counts(counts())}
     log("boto3 create loop: %.2f s" % w)
+    # What a rotation phase's writes cost by themselves on this server, next
+    # to the creates: the floor that the rotation-over-apply target sits on.
+    reset()
+    log("boto3 rotation-writes loop: %d roles in account %s ..." % (n, OTHER_ACCOUNT))
+    w = boto_apply.rotation_writes(n, OTHER_ACCOUNT)
+    result["boto3_rotation_writes"] = {"wall_s": w, "account": OTHER_ACCOUNT,
+                                       **summarize_counts(counts())}
+    log("boto3 rotation-writes loop: %.2f s" % w)
 
     # --- part 2: behind a write bucket ------------------------------------
     if a.bucket_n > 0:
@@ -380,6 +388,12 @@ def judge(result, a):
         "rotate_start_over_apply": result["rotate_start"]["wall_s"] / apply["wall_s"],
         "rotate_finish_over_apply": result["rotate_finish"]["wall_s"] / apply["wall_s"],
         "plan_over_floor_server_time": plan["wall_s"] / fl["server_critical_path_s"],
+        # The writes alone, without fnctl: a bare loop of a phase's three
+        # writes per role against a bare loop of apply's creates.
+        "boto3_rotation_writes_over_boto3_creates":
+            result["boto3_rotation_writes"]["wall_s"] / result["boto3_apply"]["wall_s"],
+        "rotate_start_over_boto3_rotation_writes":
+            result["rotate_start"]["wall_s"] / result["boto3_rotation_writes"]["wall_s"],
     }
     for key in ("bucket_apply", "bucket_rotate_start", "bucket_rotate_finish"):
         # Within the burst there is nothing to compare with.
@@ -472,6 +486,7 @@ def table(r, targets):
     row("fnctl validate (best of 3)", "validate")
     row("fnctl apply from empty", "apply")
     row("boto3 sequential create loop", "boto3_apply", rss=False)
+    row("boto3 loop of a rotation phase's writes", "boto3_rotation_writes", rss=False)
     row("fnctl plan, in sync (best of 3)", "plan")
     row("fnctl drift, in sync (best of 3)", "drift")
     row("fnctl verify, in sync (best of 3)", "verify")
@@ -522,6 +537,9 @@ def table(r, targets):
     lines.append("  (plan over floor server time: against the floor's time inside moto, %.3f s,"
                  % r["floor"]["server_critical_path_s"])
     lines.append("   i.e. without boto3's response parsing; informational, no target)")
+    lines.append("  (boto3 rotation writes over boto3 creates: what a phase's three writes per")
+    lines.append("   role cost on this server next to apply's 2.1, with no fnctl in the way;")
+    lines.append("   informational, the floor under rotate-over-apply)")
     lines += ["", "targets:"]
     for t, ok, m in targets:
         lines.append("  %-4s %-52s %s" % ("PASS" if ok else "MISS", t, m))
