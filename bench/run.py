@@ -11,7 +11,8 @@ Parts, in this order (each read sees exactly the roles of its part):
      between cycles; best of 3 each) · plan, drift, verify of the N in-sync
      roles (best of 3 each) · the per-role read pattern, sequential and
      threaded · the floor (best of 3) · a sequential boto3 create loop in a
-     second moto account.
+     second moto account, then a boto3 loop of a rotation phase's writes
+     over the roles it made.
   2. Behind a write bucket (the proxy answers writes `Throttling` the way
      IAM does, R tokens a second after a burst of R): apply of B roles, then
      both rotation phases over them, each against (writes - burst) / rate.
