@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::location::{FieldPath, Position};
+pub use crate::model::codes::DiagnosticCode;
 
 /// How bad a problem is: errors stop every command, warnings are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,7 +23,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     /// Stable kebab-case code, e.g. `duplicate-instance`.
-    pub code: &'static str,
+    pub code: DiagnosticCode,
     /// Error or warning.
     pub severity: Severity,
     /// What is wrong, in one sentence.
@@ -43,7 +44,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at a position.
     pub fn error(
-        code: &'static str,
+        code: DiagnosticCode,
         file: &Path,
         position: Position,
         field: &FieldPath,
@@ -79,7 +80,8 @@ impl Diagnostic {
     }
 }
 
-/// Sorts diagnostics by file, line and column, the order a reader expects.
+/// Sorts diagnostics by file, line and column, the order a reader expects;
+/// at one position by code, which orders as its text does.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
         (&a.file, a.line, a.column, a.code).cmp(&(&b.file, b.line, b.column, b.code))
@@ -143,7 +145,7 @@ mod tests {
         let source = "version: 1\ninstances:\n  - name: Bad Name\n";
         let field = FieldPath::root().key("instances").index(0).key("name");
         let diagnostic = Diagnostic::error(
-            "invalid-name",
+            DiagnosticCode::InvalidName,
             Path::new("manifests/a.yaml"),
             Position {
                 line: 3,

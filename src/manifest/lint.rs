@@ -3,6 +3,8 @@
 //! says `allowWildcards: true`. Deny statements are never linted: a broad
 //! Deny only narrows what the role can do.
 
+use crate::model::codes::DiagnosticCode;
+
 /// Which list of a statement a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -16,7 +18,7 @@ pub enum Part {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// Stable kebab-case code.
-    pub code: &'static str,
+    pub code: DiagnosticCode,
     /// The list it is in.
     pub part: Part,
     /// Position in that list.
@@ -51,7 +53,7 @@ pub fn lint_allow_statement(actions: &[String], resources: &[String]) -> Vec<Fin
     for (index, resource) in resources.iter().enumerate() {
         if resource == "*" {
             findings.push(Finding {
-                code: "wildcard-resource",
+                code: DiagnosticCode::WildcardResource,
                 part: Part::Resource,
                 index,
                 message: "resource `*` grants the actions on every resource of the account".into(),
@@ -61,11 +63,11 @@ pub fn lint_allow_statement(actions: &[String], resources: &[String]) -> Vec<Fin
     findings
 }
 
-fn lint_action(action: &str) -> Option<(&'static str, String)> {
+fn lint_action(action: &str) -> Option<(DiagnosticCode, String)> {
     let lowered = action.to_ascii_lowercase();
     if lowered == "*" || lowered == "*:*" {
         return Some((
-            "wildcard-action",
+            DiagnosticCode::WildcardAction,
             format!("action `{action}` grants every action of every service"),
         ));
     }
@@ -76,7 +78,7 @@ fn lint_action(action: &str) -> Option<(&'static str, String)> {
             .any(|prefix| name.starts_with(prefix))
     {
         return Some((
-            "privilege-escalation",
+            DiagnosticCode::PrivilegeEscalation,
             format!(
                 "action `{action}` can change IAM, so the function could grant itself more access"
             ),
@@ -88,13 +90,13 @@ fn lint_action(action: &str) -> Option<(&'static str, String)> {
             .any(|assume| crate::policy::glob::matches(name, assume))
     {
         return Some((
-            "privilege-escalation",
+            DiagnosticCode::PrivilegeEscalation,
             format!("action `{action}` lets the function assume other roles"),
         ));
     }
     if name == "*" {
         return Some((
-            "service-wildcard",
+            DiagnosticCode::ServiceWildcard,
             format!("action `{action}` grants every action of `{service}`"),
         ));
     }
@@ -105,7 +107,7 @@ fn lint_action(action: &str) -> Option<(&'static str, String)> {
 mod tests {
     use super::*;
 
-    fn codes(actions: &[&str], resources: &[&str]) -> Vec<&'static str> {
+    fn codes(actions: &[&str], resources: &[&str]) -> Vec<DiagnosticCode> {
         let actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
         let resources: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
         lint_allow_statement(&actions, &resources)
@@ -116,36 +118,42 @@ mod tests {
 
     #[test]
     fn flags_wildcards_and_escalation() {
-        assert_eq!(codes(&["*"], &["arn:aws:s3:::b/*"]), ["wildcard-action"]);
+        assert_eq!(
+            codes(&["*"], &["arn:aws:s3:::b/*"]),
+            [DiagnosticCode::WildcardAction]
+        );
         assert_eq!(
             codes(&["s3:*"], &["arn:aws:s3:::b/*"]),
-            ["service-wildcard"]
+            [DiagnosticCode::ServiceWildcard]
         );
         assert_eq!(
             codes(&["iam:*"], &["arn:aws:s3:::b/*"]),
-            ["privilege-escalation"]
+            [DiagnosticCode::PrivilegeEscalation]
         );
         assert_eq!(
             codes(&["iam:PassRole"], &["arn:aws:s3:::b/*"]),
-            ["privilege-escalation"]
+            [DiagnosticCode::PrivilegeEscalation]
         );
         assert_eq!(
             codes(&["IAM:CreateRole"], &["arn:aws:s3:::b/*"]),
-            ["privilege-escalation"]
+            [DiagnosticCode::PrivilegeEscalation]
         );
         assert_eq!(
             codes(&["sts:AssumeRole"], &["arn:aws:s3:::b/*"]),
-            ["privilege-escalation"]
+            [DiagnosticCode::PrivilegeEscalation]
         );
         assert_eq!(
             codes(&["sts:Assume*"], &["arn:aws:s3:::b/*"]),
-            ["privilege-escalation"]
+            [DiagnosticCode::PrivilegeEscalation]
         );
         assert_eq!(
             codes(&["iam:*Role"], &["arn:aws:s3:::b/*"]),
-            ["privilege-escalation"]
+            [DiagnosticCode::PrivilegeEscalation]
         );
-        assert_eq!(codes(&["s3:PutObject"], &["*"]), ["wildcard-resource"]);
+        assert_eq!(
+            codes(&["s3:PutObject"], &["*"]),
+            [DiagnosticCode::WildcardResource]
+        );
     }
 
     #[test]

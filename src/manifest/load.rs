@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::diagnostic::Diagnostic;
+use super::diagnostic::{Diagnostic, DiagnosticCode};
 use super::location::{FieldPath, LocationIndex, PathSegment, Position};
 use super::recover::{self, Problem, ProblemKind, Unread};
 use super::spec::ManifestFile;
@@ -41,7 +41,7 @@ pub fn discover(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<Pat
             found.push(path.clone());
         } else {
             diagnostics.push(
-                Diagnostic::error("missing-path", path, Position { line: 1, column: 1 }, &FieldPath::root(), "no such file or folder")
+                Diagnostic::error(DiagnosticCode::MissingPath, path, Position { line: 1, column: 1 }, &FieldPath::root(), "no such file or folder")
                     .with_hint("pass manifest files or folders with -f, or run fnctl where a manifests/ folder is"),
             );
         }
@@ -106,7 +106,7 @@ fn walk_error(
         return;
     };
     diagnostics.push(Diagnostic::error(
-        "unreadable",
+        DiagnosticCode::Unreadable,
         path,
         Position { line: 1, column: 1 },
         &FieldPath::root(),
@@ -141,7 +141,7 @@ pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
     match std::fs::metadata(path) {
         Ok(metadata) if metadata.len() > MAX_MANIFEST_BYTES => {
             diagnostics.push(Diagnostic::error(
-                "file-too-large",
+                DiagnosticCode::FileTooLarge,
                 path,
                 at_start,
                 &root,
@@ -163,7 +163,7 @@ pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
                 let line = text.matches('\n').count() + 1;
                 let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
                 diagnostics.push(Diagnostic::error(
-                    "parse-error",
+                    DiagnosticCode::ParseError,
                     path,
                     Position { line, column },
                     &root,
@@ -174,7 +174,7 @@ pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
         },
         Err(error) => {
             diagnostics.push(Diagnostic::error(
-                "unreadable",
+                DiagnosticCode::Unreadable,
                 path,
                 at_start,
                 &root,
@@ -208,7 +208,7 @@ fn deserialize(
     {
         diagnostics.push(
             Diagnostic::error(
-                "empty-manifest",
+                DiagnosticCode::EmptyManifest,
                 path,
                 Position { line: 1, column: 1 },
                 &FieldPath::root(),
@@ -271,7 +271,7 @@ fn unknown_field(field: &FieldPath, path: &Path, index: &LocationIndex) -> Diagn
         _ => "?",
     };
     Diagnostic::error(
-        "unknown-field",
+        DiagnosticCode::UnknownField,
         path,
         index.key(field),
         field,
@@ -288,7 +288,7 @@ fn problem_diagnostic(problem: &Problem, path: &Path, index: &LocationIndex) -> 
         ProblemKind::UnknownField => unknown_field(field, path, index),
         ProblemKind::MissingField if *field == FieldPath::root().key("version") => {
             Diagnostic::error(
-                "missing-version",
+                DiagnosticCode::MissingVersion,
                 path,
                 index.value(field),
                 field,
@@ -297,14 +297,14 @@ fn problem_diagnostic(problem: &Problem, path: &Path, index: &LocationIndex) -> 
             .with_hint("start the manifest with `version: 1`")
         }
         ProblemKind::MissingField => Diagnostic::error(
-            "missing-field",
+            DiagnosticCode::MissingField,
             path,
             index.value(field),
             field,
             &problem.message,
         ),
         ProblemKind::WrongType => Diagnostic::error(
-            "wrong-type",
+            DiagnosticCode::WrongType,
             path,
             index.value(field),
             field,
@@ -312,14 +312,14 @@ fn problem_diagnostic(problem: &Problem, path: &Path, index: &LocationIndex) -> 
         ),
         // At the key, which the index files under `?`.
         ProblemKind::KeyNotText => Diagnostic::error(
-            "wrong-type",
+            DiagnosticCode::WrongType,
             path,
             index.key(&field.key("?")),
             field,
             &problem.message,
         ),
         ProblemKind::InvalidValue => Diagnostic::error(
-            "invalid-value",
+            DiagnosticCode::InvalidValue,
             path,
             index.value(field),
             field,
@@ -359,31 +359,31 @@ fn type_error(
     };
     let (code, hint) = if message.starts_with("missing field `version`") {
         (
-            "missing-version",
+            DiagnosticCode::MissingVersion,
             Some("start the manifest with `version: 1`".to_string()),
         )
     } else if message.starts_with("missing field") {
-        ("missing-field", None)
+        (DiagnosticCode::MissingField, None)
     } else if message.starts_with("invalid type: integer")
         && (last_key == "account" || field.to_string().contains("segmentAccounts"))
     {
-        ("invalid-account-id", Some("write account ids as quoted strings, like \"012345678901\": a YAML number loses leading zeros".to_string()))
+        (DiagnosticCode::InvalidAccountId, Some("write account ids as quoted strings, like \"012345678901\": a YAML number loses leading zeros".to_string()))
     } else if message.starts_with("invalid type") {
-        ("wrong-type", None)
+        (DiagnosticCode::WrongType, None)
     } else if message.starts_with("unknown variant") || message.starts_with("invalid value") {
-        ("invalid-value", None)
+        (DiagnosticCode::InvalidValue, None)
     } else if message.contains("more than one document") {
         (
-            "multiple-documents",
+            DiagnosticCode::MultipleDocuments,
             Some("a manifest file holds one YAML document; split it into files".to_string()),
         )
     } else if message.contains("recursion limit") || message.contains("repetition limit") {
         (
-            "yaml-too-complex",
+            DiagnosticCode::YamlTooComplex,
             Some("nesting or alias expansion is beyond what a manifest needs".to_string()),
         )
     } else {
-        ("parse-error", None)
+        (DiagnosticCode::ParseError, None)
     };
     let diagnostic = Diagnostic::error(code, path, position, field, message);
     match hint {
@@ -436,7 +436,7 @@ mod tests {
 
     /// Discovery's findings under `root`, as paths relative to it, and the
     /// diagnostics' codes and files.
-    fn discovered(root: &Path, paths: &[&str]) -> (Vec<String>, Vec<(&'static str, String)>) {
+    fn discovered(root: &Path, paths: &[&str]) -> (Vec<String>, Vec<(DiagnosticCode, String)>) {
         let mut diagnostics = Vec::new();
         let given: Vec<PathBuf> = paths.iter().map(|p| root.join(p)).collect();
         let found = discover(&given, &mut diagnostics)
@@ -533,7 +533,7 @@ mod tests {
         let mut diagnostics = Vec::new();
         read(&root.join("m/broken.yaml"), &mut diagnostics);
         assert_eq!(diagnostics.len(), 1);
-        assert_eq!(diagnostics[0].code, "unreadable");
+        assert_eq!(diagnostics[0].code, DiagnosticCode::Unreadable);
     }
 
     #[cfg(unix)]
@@ -548,16 +548,16 @@ mod tests {
             discovered(root, &["m"]),
             (
                 vec!["m/a.yaml".to_string(), "m/sub/b.yaml".into()],
-                vec![("unreadable", "m/sub/up".to_string())],
+                vec![(DiagnosticCode::Unreadable, "m/sub/up".to_string())],
             )
         );
     }
 
-    fn problems(text: &str) -> Vec<(&'static str, String)> {
+    fn problems(text: &str) -> Vec<(DiagnosticCode, String)> {
         let mut diagnostics = Vec::new();
         let index = LocationIndex::build(text);
         deserialize(text, Path::new("m.yaml"), &index, &mut diagnostics);
-        let mut found: Vec<(&'static str, String)> =
+        let mut found: Vec<(DiagnosticCode, String)> =
             diagnostics.into_iter().map(|d| (d.code, d.field)).collect();
         found.sort();
         found
@@ -568,9 +568,9 @@ mod tests {
         assert_eq!(
             problems("version: 1\ninstances:\n  - { name: a, kind: lambda }\n  - { name: [b], kind: source, extra: 1 }\n"),
             [
-                ("invalid-value", "instances[0].kind".to_string()),
-                ("unknown-field", "instances[1].extra".to_string()),
-                ("wrong-type", "instances[1].name".to_string()),
+                (DiagnosticCode::InvalidValue, "instances[0].kind".to_string()),
+                (DiagnosticCode::UnknownField, "instances[1].extra".to_string()),
+                (DiagnosticCode::WrongType, "instances[1].name".to_string()),
             ]
         );
     }
@@ -582,8 +582,8 @@ mod tests {
         assert_eq!(
             problems("version: 1\ninstances:\n  - { name: a, kind: source, role: { maxSessionDuration: !!int \"4000\" } }\n  - { name: b, kind: lambda }\n"),
             [
-                ("invalid-value", "instances[1].kind".to_string()),
-                ("wrong-type", "instances[0].role.maxSessionDuration".to_string()),
+                (DiagnosticCode::InvalidValue, "instances[1].kind".to_string()),
+                (DiagnosticCode::WrongType, "instances[0].role.maxSessionDuration".to_string()),
             ]
         );
     }
@@ -595,8 +595,8 @@ mod tests {
         assert_eq!(
             problems("version: 1\nbogus: 99999999999999999999999\ninstances:\n  - { name: a, kind: lambda }\n"),
             [
-                ("invalid-value", "instances[0].kind".to_string()),
-                ("unknown-field", "bogus".to_string()),
+                (DiagnosticCode::InvalidValue, "instances[0].kind".to_string()),
+                (DiagnosticCode::UnknownField, "bogus".to_string()),
             ]
         );
     }

@@ -16,7 +16,7 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
-use diagnostic::Diagnostic;
+use diagnostic::{Diagnostic, DiagnosticCode};
 use load::SourceFile;
 
 use crate::model::DesiredInstance;
@@ -67,7 +67,7 @@ pub fn load(paths: &[PathBuf]) -> ManifestSet {
         let first = &paths[0];
         diagnostics.push(
             Diagnostic::error(
-                "no-manifests",
+                DiagnosticCode::NoManifests,
                 first,
                 location::Position { line: 1, column: 1 },
                 &location::FieldPath::root(),

@@ -26,17 +26,39 @@
 //! instance; a code that cannot be accepted this way is a validation error.
 
 use super::spec::{Effect, InstanceSpec};
-use crate::policy::reference::{Finding, Part, Reference, Statement};
+use crate::model::codes::DiagnosticCode;
+use crate::policy::reference::{Finding, FindingKind, Part, Reference, Statement};
 
 /// Codes an instance may list in `allowFindings`.
-pub const ACCEPTABLE_CODES: &[&str] = &[
-    "unknown-service",
-    "unknown-action",
-    "resource-mismatch",
-    "privilege-escalation",
-    "resource-exposure",
-    "unused-resource",
+pub const ACCEPTABLE_CODES: &[DiagnosticCode] = &[
+    DiagnosticCode::UnknownService,
+    DiagnosticCode::UnknownAction,
+    DiagnosticCode::ResourceMismatch,
+    DiagnosticCode::PrivilegeEscalation,
+    DiagnosticCode::ResourceExposure,
+    DiagnosticCode::UnusedResource,
 ];
+
+/// The code `allowFindings` item `text` accepts: `None` for text that is no
+/// code an instance can accept (a validation error, `invalid-allow-finding`).
+pub fn acceptable_code(text: &str) -> Option<DiagnosticCode> {
+    DiagnosticCode::parse(text).filter(|code| ACCEPTABLE_CODES.contains(code))
+}
+
+/// The diagnostic code of a finding of AWS's reference. A `match` rather
+/// than a lookup by text, so that a new kind of finding cannot go without a
+/// code.
+pub fn code_of(kind: &FindingKind) -> DiagnosticCode {
+    match kind {
+        FindingKind::MalformedAction => DiagnosticCode::MalformedAction,
+        FindingKind::UnknownService { .. } => DiagnosticCode::UnknownService,
+        FindingKind::UnknownAction { .. } => DiagnosticCode::UnknownAction,
+        FindingKind::ResourceMismatch { .. } => DiagnosticCode::ResourceMismatch,
+        FindingKind::PrivilegeEscalation { .. } => DiagnosticCode::PrivilegeEscalation,
+        FindingKind::ResourceExposure { .. } => DiagnosticCode::ResourceExposure,
+        FindingKind::UnusedResource => DiagnosticCode::UnusedResource,
+    }
+}
 
 /// One finding placed in the instance's `permissions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +70,7 @@ pub struct PlacedFinding {
     /// Index in that list.
     pub index: usize,
     /// Stable kebab-case code.
-    pub code: &'static str,
+    pub code: DiagnosticCode,
     /// One sentence, naming the item.
     pub message: String,
     /// A warning rather than an error.
@@ -68,7 +90,7 @@ pub fn lint(spec: &InstanceSpec) -> Vec<PlacedFinding> {
                 statement: 0,
                 list: "actions",
                 index: 0,
-                code: "reference-unreadable",
+                code: DiagnosticCode::ReferenceUnreadable,
                 message: format!("fnctl's embedded AWS reference cannot be read: {error}"),
                 warning: true,
                 hint: "this is a bug in fnctl's build; please report it".into(),
@@ -94,10 +116,19 @@ pub fn lint(spec: &InstanceSpec) -> Vec<PlacedFinding> {
     reference
         .lint_policy(&statements)
         .into_iter()
-        .filter(|finding| !spec.allow_findings.iter().any(|c| c == finding.code()))
+        .filter(|finding| {
+            let code = code_of(&finding.kind);
+            !spec
+                .allow_findings
+                .iter()
+                .any(|text| DiagnosticCode::parse(text) == Some(code))
+        })
         .filter(|finding| {
             !(spec.allow_wildcards
-                && matches!(finding.code(), "privilege-escalation" | "resource-exposure"))
+                && matches!(
+                    finding.kind,
+                    FindingKind::PrivilegeEscalation { .. } | FindingKind::ResourceExposure { .. }
+                ))
         })
         .map(|finding| place(&finding, allow[finding.statement].0, spec))
         .collect()
@@ -110,17 +141,12 @@ fn place(finding: &Finding, statement: usize, spec: &InstanceSpec) -> PlacedFind
         Part::Resource => ("resources", &permission.resources),
     };
     let item = items.get(finding.index).map(String::as_str).unwrap_or("");
-    let code = finding.code();
-    let hint = match code {
-        "unknown-action" | "unknown-service" | "malformed-action" => "check the spelling against AWS's Service Authorization Reference; list the code in `allowFindings` if AWS added the action recently",
-        "resource-mismatch" => "point the statement at a resource of the type the action acts on",
-        "unused-resource" => "remove the resource, or add the action that needs it",
-        _ => "",
-    };
-    let hint = if hint.is_empty() {
-        format!("drop the action if the function does not need it, or accept it on purpose on the instance: `allowFindings: [{code}]` (or `allowWildcards: true`)")
-    } else {
-        hint.to_string()
+    let code = code_of(&finding.kind);
+    let hint = match finding.kind {
+        FindingKind::UnknownAction { .. } | FindingKind::UnknownService { .. } | FindingKind::MalformedAction => "check the spelling against AWS's Service Authorization Reference; list the code in `allowFindings` if AWS added the action recently".to_string(),
+        FindingKind::ResourceMismatch { .. } => "point the statement at a resource of the type the action acts on".to_string(),
+        FindingKind::UnusedResource => "remove the resource, or add the action that needs it".to_string(),
+        FindingKind::PrivilegeEscalation { .. } | FindingKind::ResourceExposure { .. } => format!("drop the action if the function does not need it, or accept it on purpose on the instance: `allowFindings: [{code}]` (or `allowWildcards: true`)"),
     };
     PlacedFinding {
         statement,
@@ -128,7 +154,60 @@ fn place(finding: &Finding, statement: usize, spec: &InstanceSpec) -> PlacedFind
         index: finding.index,
         code,
         message: finding.message(item),
-        warning: code == "unused-resource",
+        warning: code == DiagnosticCode::UnusedResource,
         hint,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The policy layer names its findings' codes as text (for `iam-policy`
+    /// and `verify`); a manifest diagnostic must carry the same text.
+    #[test]
+    fn each_finding_kind_has_the_code_of_its_text() {
+        let kinds = [
+            FindingKind::MalformedAction,
+            FindingKind::UnknownService {
+                service: "s4".into(),
+                suggestion: Some("s3"),
+            },
+            FindingKind::UnknownAction { suggestion: None },
+            FindingKind::ResourceMismatch { needed: vec!["*"] },
+            FindingKind::PrivilegeEscalation {
+                methods: vec![],
+                actions: vec![],
+            },
+            FindingKind::ResourceExposure { actions: vec![] },
+            FindingKind::UnusedResource,
+        ];
+        for kind in &kinds {
+            assert_eq!(code_of(kind).as_str(), kind.code(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn allow_findings_accepts_exactly_the_acceptable_codes_as_written() {
+        for code in DiagnosticCode::ALL {
+            assert_eq!(
+                acceptable_code(code.as_str()),
+                ACCEPTABLE_CODES.contains(code).then_some(*code),
+                "{code}"
+            );
+        }
+        for text in [
+            "malformed-action",
+            "wildcard-action",
+            "everything",
+            "Unknown-Action",
+            "",
+        ] {
+            assert_eq!(acceptable_code(text), None, "{text}");
+        }
+        assert_eq!(
+            acceptable_code("resource-exposure"),
+            Some(DiagnosticCode::ResourceExposure)
+        );
     }
 }

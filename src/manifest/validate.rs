@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostic, DiagnosticCode, Severity};
 use super::lint::{lint_allow_statement, Part};
 use super::load::SourceFile;
 use super::location::{FieldPath, LocationIndex};
@@ -56,7 +56,7 @@ impl FileChecker<'_> {
 
     fn warning(
         &mut self,
-        code: &'static str,
+        code: DiagnosticCode,
         field: &FieldPath,
         message: impl Into<String>,
     ) -> &mut Diagnostic {
@@ -70,14 +70,14 @@ impl FileChecker<'_> {
     fn check_region(&mut self, field: &FieldPath, region: &str) {
         match regions::check_region(region) {
             Err(message) => {
-                self.error("invalid-region", field, message);
+                self.error(DiagnosticCode::InvalidRegion, field, message);
             }
             Ok(Region {
                 known: false,
                 partition,
             }) => {
                 self.warning(
-                    "unknown-region",
+                    DiagnosticCode::UnknownRegion,
                     field,
                     format!(
                         "`{region}` is not a region of partition `{partition}` that fnctl knows"
@@ -97,7 +97,7 @@ impl FileChecker<'_> {
     /// own problem is reported already.
     fn error(
         &mut self,
-        code: &'static str,
+        code: DiagnosticCode,
         field: &FieldPath,
         message: impl Into<String>,
     ) -> &mut Diagnostic {
@@ -115,7 +115,7 @@ impl FileChecker<'_> {
     fn check_account_id(&mut self, field: &FieldPath, account: &str) {
         if self.index.is_plain_scalar(field) && account.bytes().all(|b| b.is_ascii_digit()) {
             self.error(
-                "invalid-account-id",
+                DiagnosticCode::InvalidAccountId,
                 field,
                 format!("account id {account} is written as a YAML number"),
             )
@@ -125,13 +125,13 @@ impl FileChecker<'_> {
             return;
         }
         self.check(
-            "invalid-account-id",
+            DiagnosticCode::InvalidAccountId,
             field,
             rules::check_account_id(account),
         );
     }
 
-    fn check(&mut self, code: &'static str, field: &FieldPath, result: Result<(), String>) {
+    fn check(&mut self, code: DiagnosticCode, field: &FieldPath, result: Result<(), String>) {
         if let Err(message) = result {
             self.error(code, field, message);
         }
@@ -186,7 +186,7 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
             } else if let Some((other_file, other_line)) = instance_names.get(&spec.name) {
                 checker
                     .error(
-                        "duplicate-instance",
+                        DiagnosticCode::DuplicateInstance,
                         &field.key("name"),
                         format!(
                             "instance `{}` is also declared at {other_file}:{other_line}",
@@ -215,7 +215,7 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
                     field.key("name")
                 };
                 checker
-                    .error("duplicate-role-name", &role_field, format!("role name `{}` is also used at {other_file}:{other_line} (IAM role names are case-insensitive)", instance.role_name))
+                    .error(DiagnosticCode::DuplicateRoleName, &role_field, format!("role name `{}` is also used at {other_file}:{other_line} (IAM role names are case-insensitive)", instance.role_name))
                     .hint = Some("give one of the instances its own `role.name`".into());
             } else {
                 role_names.insert(role_key, here);
@@ -245,7 +245,7 @@ fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<
     if manifest.version != 1 && !checker.unread(&FieldPath::root().key("version")) {
         checker
             .error(
-                "unsupported-version",
+                DiagnosticCode::UnsupportedVersion,
                 &FieldPath::root().key("version"),
                 format!("manifest version {} is not supported", manifest.version),
             )
@@ -260,7 +260,7 @@ fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<
         .clone()
         .unwrap_or_else(|| model::DEFAULT_SCOPE.to_string());
     checker.check(
-        "invalid-scope",
+        DiagnosticCode::InvalidScope,
         &field.key("scope"),
         rules::check_scope(&scope),
     );
@@ -272,14 +272,18 @@ fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<
         .clone()
         .unwrap_or_else(|| model::DEFAULT_ROLE_PATH.to_string());
     checker.check(
-        "invalid-role-path",
+        DiagnosticCode::InvalidRolePath,
         &field.key("rolePath"),
         rules::check_role_path(&role_path),
     );
     if let Some(arn) = &defaults.assume_role {
         match rules::check_role_arn(arn) {
             Err(message) => {
-                checker.error("invalid-arn", &field.key("assumeRole"), message);
+                checker.error(
+                    DiagnosticCode::InvalidArn,
+                    &field.key("assumeRole"),
+                    message,
+                );
             }
             Ok(role_account) => {
                 let account = defaults
@@ -288,7 +292,7 @@ fn check_file(manifest: &ManifestFile, checker: &mut FileChecker<'_>) -> Option<
                     .filter(|_| !checker.unread(&field.key("account")));
                 if let Some(account) = account.filter(|a| **a != role_account) {
                     checker.error(
-                        "account-mismatch",
+                        DiagnosticCode::AccountMismatch,
                         &field.key("assumeRole"),
                         format!(
                             "assumeRole is in account {role_account} but `account` says {account}"
@@ -336,20 +340,28 @@ fn check_tags(tags: &BTreeMap<String, String>, field: &FieldPath, checker: &mut 
         let lowered = key.to_ascii_lowercase();
         if lowered.starts_with("aws:") {
             checker.error(
-                "reserved-tag",
+                DiagnosticCode::ReservedTag,
                 &tag_field,
                 format!("tag key `{key}`: the `aws:` prefix is reserved by AWS"),
             );
         } else if lowered.starts_with("fnctl:") {
             checker.error(
-                "reserved-tag",
+                DiagnosticCode::ReservedTag,
                 &tag_field,
                 format!("tag key `{key}`: the `fnctl:` prefix is reserved for fnctl's own tags"),
             );
         } else {
-            checker.check("invalid-tag", &tag_field, rules::check_tag_key(key));
+            checker.check(
+                DiagnosticCode::InvalidTag,
+                &tag_field,
+                rules::check_tag_key(key),
+            );
         }
-        checker.check("invalid-tag", &tag_field, rules::check_tag_value(value));
+        checker.check(
+            DiagnosticCode::InvalidTag,
+            &tag_field,
+            rules::check_tag_value(value),
+        );
     }
 }
 
@@ -360,7 +372,7 @@ fn check_instance(
     checker: &mut FileChecker<'_>,
 ) -> DesiredInstance {
     checker.check(
-        "invalid-name",
+        DiagnosticCode::InvalidName,
         &field.key("name"),
         rules::check_instance_name(&spec.name),
     );
@@ -369,7 +381,7 @@ fn check_instance(
     let role_name = match &role.name {
         Some(name) => {
             checker.check(
-                "invalid-role-name",
+                DiagnosticCode::InvalidRoleName,
                 &role_field.key("name"),
                 rules::check_role_name(name),
             );
@@ -382,7 +394,7 @@ fn check_instance(
             if let (true, Err(message)) = (judged, rules::check_role_name(&name)) {
                 checker
                     .error(
-                        "invalid-role-name",
+                        DiagnosticCode::InvalidRoleName,
                         &field.key("name"),
                         format!("default role name `{name}`: {message}"),
                     )
@@ -393,7 +405,7 @@ fn check_instance(
     };
     if let Some(description) = &role.description {
         checker.check(
-            "invalid-description",
+            DiagnosticCode::InvalidDescription,
             &role_field.key("description"),
             rules::check_description(description),
         );
@@ -403,7 +415,7 @@ fn check_instance(
         .unwrap_or(model::DEFAULT_MAX_SESSION_DURATION.into());
     if !(3600..=43200).contains(&max_session_duration) {
         checker.error(
-            "invalid-session-duration",
+            DiagnosticCode::InvalidSessionDuration,
             &role_field.key("maxSessionDuration"),
             format!(
                 "maxSessionDuration is {max_session_duration}, IAM accepts 3600 to 43200 seconds"
@@ -414,14 +426,14 @@ fn check_instance(
     // and `--auto` would rotate on every run. The schema says at least 1.
     if spec.external_id.as_ref().and_then(|e| e.rotate_after_days) == Some(0) {
         checker.error(
-            "invalid-rotation-period",
+            DiagnosticCode::InvalidRotationPeriod,
             &field.key("externalId").key("rotateAfterDays"),
             "rotateAfterDays is 0; it must be at least 1 (a day)".to_string(),
         );
     }
     if let Some(boundary) = &role.permissions_boundary {
         checker.check(
-            "invalid-arn",
+            DiagnosticCode::InvalidArn,
             &role_field.key("permissionsBoundary"),
             rules::check_policy_arn(boundary),
         );
@@ -431,7 +443,7 @@ fn check_instance(
     tags.extend(role.tags.clone());
     if tags.len() + RESERVED_TAG_COUNT > MAX_TAGS_PER_ROLE {
         checker.error(
-            "too-many-tags",
+            DiagnosticCode::TooManyTags,
             &role_field.key("tags"),
             format!("{} tags on role `{role_name}`: IAM allows {MAX_TAGS_PER_ROLE} per role and fnctl needs {RESERVED_TAG_COUNT} of them, so at most {}", tags.len(), MAX_TAGS_PER_ROLE - RESERVED_TAG_COUNT),
         );
@@ -440,14 +452,14 @@ fn check_instance(
     if let Some(bucket) = &spec.bucket {
         let bucket_field = field.key("bucket");
         checker.check(
-            "invalid-bucket-name",
+            DiagnosticCode::InvalidBucketName,
             &bucket_field.key("name"),
             rules::check_bucket_name(&bucket.name),
         );
         checker.check_region(&bucket_field.key("region"), &bucket.region);
         if let Some(prefix) = &bucket.prefix {
             if prefix.contains(['*', '?']) || prefix.starts_with('/') || prefix.len() > 1024 {
-                checker.error("invalid-bucket-prefix", &bucket_field.key("prefix"), "a prefix is a literal key prefix like `segment/`: no wildcards, no leading `/`, at most 1024 characters");
+                checker.error(DiagnosticCode::InvalidBucketPrefix, &bucket_field.key("prefix"), "a prefix is a literal key prefix like `segment/`: no wildcards, no leading `/`, at most 1024 characters");
             }
         }
         settings.insert("s3Bucket".into(), Value::String(bucket.name.clone()));
@@ -462,7 +474,7 @@ fn check_instance(
         if clashes {
             checker
                 .error(
-                    "setting-clash",
+                    DiagnosticCode::SettingClash,
                     &field.key("settings").key(key),
                     format!("setting `{key}` is generated by fnctl"),
                 )
@@ -478,10 +490,14 @@ fn check_instance(
         if checker.unread(&policy_field) {
             continue;
         }
-        checker.check("invalid-arn", &policy_field, rules::check_policy_arn(arn));
+        checker.check(
+            DiagnosticCode::InvalidArn,
+            &policy_field,
+            rules::check_policy_arn(arn),
+        );
         if !managed_policies.insert(arn.clone()) {
             checker.error(
-                "duplicate-managed-policy",
+                DiagnosticCode::DuplicateManagedPolicy,
                 &policy_field,
                 format!("managed policy `{arn}` is listed twice"),
             );
@@ -489,7 +505,7 @@ fn check_instance(
     }
     if managed_policies.len() > MAX_MANAGED_POLICIES {
         checker.error(
-            "too-many-managed-policies",
+            DiagnosticCode::TooManyManagedPolicies,
             &field.key("managedPolicies"),
             format!(
                 "{} managed policies: IAM attaches at most {MAX_MANAGED_POLICIES} to a role",
@@ -534,7 +550,7 @@ fn check_instance(
         rotate_after_days: spec.external_id.as_ref().and_then(|e| e.rotate_after_days),
         segment: spec.segment.as_ref().map(|segment| {
             checker.check(
-                "invalid-segment-id",
+                DiagnosticCode::InvalidSegmentId,
                 &field.key("segment").key("id"),
                 rules::check_segment_id(&segment.id),
             );
@@ -557,21 +573,21 @@ fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileC
         let statement = field.key("permissions").index(position);
         if permission.actions.is_empty() {
             checker.error(
-                "empty-list",
+                DiagnosticCode::EmptyList,
                 &statement.key("actions"),
                 "a permission needs at least one action",
             );
         }
         if permission.resources.is_empty() {
             checker.error(
-                "empty-list",
+                DiagnosticCode::EmptyList,
                 &statement.key("resources"),
                 "a permission needs at least one resource",
             );
         }
         for (index, action) in permission.actions.iter().enumerate() {
             checker.check(
-                "invalid-action",
+                DiagnosticCode::InvalidAction,
                 &statement.key("actions").index(index),
                 rules::check_action(action),
             );
@@ -583,7 +599,7 @@ fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileC
             let resource_field = statement.key("resources").index(index);
             match rules::parse_arn(resource, true) {
                 Err(message) => {
-                    checker.error("invalid-arn", &resource_field, message);
+                    checker.error(DiagnosticCode::InvalidArn, &resource_field, message);
                 }
                 Ok(arn) if !arn.region.is_empty() && !arn.region.contains(['*', '?']) => {
                     checker.check_region(&resource_field, arn.region);
@@ -600,7 +616,7 @@ fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileC
                     })
                 });
                 if !valid {
-                    checker.error("invalid-condition", &statement.key("conditions").key(operator), format!("condition `{operator}` must map condition keys to a value or a list of values"));
+                    checker.error(DiagnosticCode::InvalidCondition, &statement.key("conditions").key(operator), format!("condition `{operator}` must map condition keys to a value or a list of values"));
                 }
             }
         }
@@ -660,13 +676,17 @@ fn check_against_reference(spec: &InstanceSpec, field: &FieldPath, checker: &mut
     }
     let spec = &judged;
     for (position, code) in spec.allow_findings.iter().enumerate() {
-        if !super::reference_lint::ACCEPTABLE_CODES.contains(&code.as_str()) {
+        if super::reference_lint::acceptable_code(code).is_none() {
+            let acceptable: Vec<&str> = super::reference_lint::ACCEPTABLE_CODES
+                .iter()
+                .map(|code| code.as_str())
+                .collect();
             checker.error(
-                "invalid-allow-finding",
+                DiagnosticCode::InvalidAllowFinding,
                 &field.key("allowFindings").index(position),
                 format!(
                     "`{code}` is not a finding an instance can accept (one of: {})",
-                    super::reference_lint::ACCEPTABLE_CODES.join(", ")
+                    acceptable.join(", ")
                 ),
             );
         }
@@ -675,14 +695,19 @@ fn check_against_reference(spec: &InstanceSpec, field: &FieldPath, checker: &mut
         let (actions, resources, partial) = &index_maps[finding.statement];
         let text_only = matches!(
             finding.code,
-            "unknown-service" | "unknown-action" | "malformed-action"
+            DiagnosticCode::UnknownService
+                | DiagnosticCode::UnknownAction
+                | DiagnosticCode::MalformedAction
         );
         if *partial && !text_only {
             continue;
         }
         // Whether broad grants are accepted is unknown when `allowWildcards` was not read.
         if checker.unread.touches(&field.key("allowWildcards"))
-            && matches!(finding.code, "privilege-escalation" | "resource-exposure")
+            && matches!(
+                finding.code,
+                DiagnosticCode::PrivilegeEscalation | DiagnosticCode::ResourceExposure
+            )
         {
             continue;
         }
@@ -703,11 +728,15 @@ fn check_against_reference(spec: &InstanceSpec, field: &FieldPath, checker: &mut
             d.field == field_text
                 && d.file == checker.path
                 && (d.code == finding.code
-                    || (matches!(finding.code, "privilege-escalation" | "resource-exposure")
-                        && matches!(
-                            d.code,
-                            "wildcard-action" | "service-wildcard" | "privilege-escalation"
-                        )))
+                    || (matches!(
+                        finding.code,
+                        DiagnosticCode::PrivilegeEscalation | DiagnosticCode::ResourceExposure
+                    ) && matches!(
+                        d.code,
+                        DiagnosticCode::WildcardAction
+                            | DiagnosticCode::ServiceWildcard
+                            | DiagnosticCode::PrivilegeEscalation
+                    )))
         };
         if checker.diagnostics.iter().any(judged_broad) {
             continue;
@@ -736,13 +765,13 @@ fn check_sizes(
     let trust = trust::trust_policy(segment_account, &[&placeholder, &placeholder]);
     let trust_length = permissions::quota_length(&trust);
     if trust_length > MAX_TRUST_POLICY_LENGTH {
-        checker.error("policy-too-large", field, format!("trust policy of role `{role_name}` would have {trust_length} characters; IAM allows {MAX_TRUST_POLICY_LENGTH}"));
+        checker.error(DiagnosticCode::PolicyTooLarge, field, format!("trust policy of role `{role_name}` would have {trust_length} characters; IAM allows {MAX_TRUST_POLICY_LENGTH}"));
     }
     if let Some(policy) = inline_policy {
         let length = permissions::quota_length(policy);
         if length > MAX_INLINE_POLICY_LENGTH {
             checker
-                .error("policy-too-large", field, format!("inline policy of role `{role_name}` would have {length} characters without whitespace; IAM allows {MAX_INLINE_POLICY_LENGTH} per role"))
+                .error(DiagnosticCode::PolicyTooLarge, field, format!("inline policy of role `{role_name}` would have {length} characters without whitespace; IAM allows {MAX_INLINE_POLICY_LENGTH} per role"))
                 .hint = Some("move statements into a managed policy and list it under `managedPolicies`".into());
         }
     }

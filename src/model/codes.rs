@@ -1,10 +1,12 @@
 //! The stable kebab-case codes fnctl reports — plan notices, drift
-//! categories, verify findings — as enums rather than strings, so a code is
-//! matched by the compiler, not by spelling, and each serializes exactly as
-//! documented. `codes_are_unique` keeps every code distinct within its kind.
+//! categories, verify findings, manifest diagnostics — as enums rather than
+//! strings, so a code is matched by the compiler, not by spelling, and each
+//! serializes exactly as documented. `codes_are_unique` keeps every code
+//! distinct within its kind.
 
 /// Declares a code enum: variants with their kebab-case text, `ALL`,
-/// `as_str`, `Display`, serde as the text, and comparison with a `&str`.
+/// `as_str`, `parse`, `Display`, serde as the text, and comparison with a
+/// `&str`.
 macro_rules! codes {
     ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)* }) => {
         $(#[$meta])*
@@ -22,6 +24,12 @@ macro_rules! codes {
                 match self {
                     $($name::$variant => $text,)*
                 }
+            }
+
+            /// The code written as `text`, if there is one: for codes that
+            /// people write themselves, like a manifest's `allowFindings`.
+            pub fn parse(text: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|code| code.as_str() == text)
             }
         }
 
@@ -161,6 +169,120 @@ codes! {
     }
 }
 
+codes! {
+    /// What a manifest diagnostic is about. Declared in the order of their
+    /// text, so that the derived `Ord` sorts diagnostics at one position as
+    /// their codes read (`variants_are_declared_in_text_order`).
+    DiagnosticCode {
+        /// `assumeRole` is in another account than `account`.
+        AccountMismatch = "account-mismatch",
+        /// Two instances of the set have one name.
+        DuplicateInstance = "duplicate-instance",
+        /// An instance lists a managed policy twice.
+        DuplicateManagedPolicy = "duplicate-managed-policy",
+        /// Two instances of one account have one role name (case-insensitive, as IAM's).
+        DuplicateRoleName = "duplicate-role-name",
+        /// A permission without actions or without resources.
+        EmptyList = "empty-list",
+        /// A manifest file with nothing but comments and blank lines.
+        EmptyManifest = "empty-manifest",
+        /// A manifest file larger than fnctl reads.
+        FileTooLarge = "file-too-large",
+        /// An account id that is not 12 digits, or is written as a YAML number.
+        InvalidAccountId = "invalid-account-id",
+        /// An action IAM would refuse (not `service:Action`, or bad characters).
+        InvalidAction = "invalid-action",
+        /// `allowFindings` lists a code an instance cannot accept.
+        InvalidAllowFinding = "invalid-allow-finding",
+        /// An ARN that is malformed or of the wrong kind for its field.
+        InvalidArn = "invalid-arn",
+        /// A bucket name S3 would refuse.
+        InvalidBucketName = "invalid-bucket-name",
+        /// A bucket prefix with wildcards, a leading `/`, or too long.
+        InvalidBucketPrefix = "invalid-bucket-prefix",
+        /// A condition operator that does not map keys to values.
+        InvalidCondition = "invalid-condition",
+        /// A role description IAM would refuse.
+        InvalidDescription = "invalid-description",
+        /// An instance name outside fnctl's alphabet or length.
+        InvalidName = "invalid-name",
+        /// A region with no partition's shape.
+        InvalidRegion = "invalid-region",
+        /// A role name (given or defaulted) IAM would refuse.
+        InvalidRoleName = "invalid-role-name",
+        /// A role path IAM would refuse.
+        InvalidRolePath = "invalid-role-path",
+        /// `rotateAfterDays` is 0: every ID would always be due.
+        InvalidRotationPeriod = "invalid-rotation-period",
+        /// A scope outside fnctl's alphabet or length.
+        InvalidScope = "invalid-scope",
+        /// A Segment id that is not 6 to 64 letters and digits.
+        InvalidSegmentId = "invalid-segment-id",
+        /// `maxSessionDuration` outside IAM's 3600 to 43200 seconds.
+        InvalidSessionDuration = "invalid-session-duration",
+        /// A tag key or value IAM would refuse.
+        InvalidTag = "invalid-tag",
+        /// A value the field does not take (e.g. an unknown `kind`).
+        InvalidValue = "invalid-value",
+        /// An action that is not `service:Action` (AWS's reference).
+        MalformedAction = "malformed-action",
+        /// A required field is missing.
+        MissingField = "missing-field",
+        /// A manifest path given does not exist.
+        MissingPath = "missing-path",
+        /// A manifest without `version`.
+        MissingVersion = "missing-version",
+        /// A manifest file with more than one YAML document.
+        MultipleDocuments = "multiple-documents",
+        /// No manifest file was found.
+        NoManifests = "no-manifests",
+        /// A manifest that is not YAML (or not UTF-8).
+        ParseError = "parse-error",
+        /// A trust or inline policy beyond IAM's size quota.
+        PolicyTooLarge = "policy-too-large",
+        /// A grant that lets the function escalate its own privileges.
+        PrivilegeEscalation = "privilege-escalation",
+        /// fnctl's embedded AWS reference cannot be read (a bug of its build).
+        ReferenceUnreadable = "reference-unreadable",
+        /// A tag key with a prefix reserved by AWS or fnctl.
+        ReservedTag = "reserved-tag",
+        /// A grant that can open a resource to other accounts (policies, ACLs, grants).
+        ResourceExposure = "resource-exposure",
+        /// An action the statement's resources give nothing to act on.
+        ResourceMismatch = "resource-mismatch",
+        /// An action `service:*`: every action of one service.
+        ServiceWildcard = "service-wildcard",
+        /// A `settings` key that fnctl generates itself.
+        SettingClash = "setting-clash",
+        /// More managed policies than IAM attaches to a role.
+        TooManyManagedPolicies = "too-many-managed-policies",
+        /// More tags than IAM allows beside fnctl's own.
+        TooManyTags = "too-many-tags",
+        /// A known service without such an action (AWS's reference).
+        UnknownAction = "unknown-action",
+        /// A field the manifest format does not have.
+        UnknownField = "unknown-field",
+        /// A region of a known partition that fnctl does not know.
+        UnknownRegion = "unknown-region",
+        /// A service prefix AWS does not have.
+        UnknownService = "unknown-service",
+        /// A manifest file or folder that cannot be read.
+        Unreadable = "unreadable",
+        /// A manifest `version` this fnctl does not read.
+        UnsupportedVersion = "unsupported-version",
+        /// A resource no action of its statement acts on.
+        UnusedResource = "unused-resource",
+        /// The action `*`: every action of every service.
+        WildcardAction = "wildcard-action",
+        /// The resource `*`: every resource of the account.
+        WildcardResource = "wildcard-resource",
+        /// A value of the wrong type (e.g. a list where text belongs).
+        WrongType = "wrong-type",
+        /// YAML nested or aliased beyond what a manifest needs.
+        YamlTooComplex = "yaml-too-complex",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +318,12 @@ mod tests {
                 .map(|c| c.as_str())
                 .collect::<Vec<_>>(),
         );
+        assert_unique(
+            &DiagnosticCode::ALL
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>(),
+        );
     }
 
     #[test]
@@ -205,5 +333,33 @@ mod tests {
         }
         let back: NoticeCode = serde_json::from_str("\"rotation-due\"").unwrap();
         assert_eq!(back, NoticeCode::RotationDue);
+    }
+
+    #[test]
+    fn diagnostic_codes_round_trip_through_serde_and_parse() {
+        for code in DiagnosticCode::ALL {
+            let value = serde_json::to_value(code).unwrap();
+            assert_eq!(value, code.as_str());
+            assert_eq!(
+                serde_json::from_value::<DiagnosticCode>(value).unwrap(),
+                *code
+            );
+            assert_eq!(DiagnosticCode::parse(code.as_str()), Some(*code));
+            assert_eq!(code.to_string(), code.as_str());
+        }
+        assert_eq!(DiagnosticCode::parse("everything"), None);
+        assert_eq!(DiagnosticCode::parse("Unknown-Action"), None);
+    }
+
+    /// Diagnostics at one position are sorted by code, and the order they
+    /// are printed in is part of the output: the derived `Ord` must be the
+    /// order of the text.
+    #[test]
+    fn variants_are_declared_in_text_order() {
+        let mut by_code = DiagnosticCode::ALL.to_vec();
+        by_code.sort();
+        let mut by_text = DiagnosticCode::ALL.to_vec();
+        by_text.sort_by_key(|code| code.as_str());
+        assert_eq!(by_code, by_text);
     }
 }

@@ -38,7 +38,7 @@ fn assert_placed(set: &ManifestSet, text: &[u8]) -> Result<(), TestCaseError> {
         prop_assert!(d.line >= 1, "line 0 in {d:?}");
         prop_assert!(d.column >= 1, "column 0 in {d:?}");
         prop_assert!(d.line <= lines + 1, "line {} past the end in {d:?}", d.line);
-        prop_assert!(!d.code.is_empty(), "no code in {d:?}");
+        prop_assert!(!d.code.as_str().is_empty(), "no code in {d:?}");
     }
     Ok(())
 }
