@@ -362,4 +362,36 @@ mod tests {
         by_text.sort_by_key(|code| code.as_str());
         assert_eq!(by_code, by_text);
     }
+
+    /// The README's tables of manifest diagnostics (those headed
+    /// `| code | severity | what |`) name every code, and only codes, so the
+    /// list people read cannot drift from the enum.
+    #[test]
+    fn the_readme_lists_every_diagnostic_code() {
+        let readme = include_str!("../../README.md");
+        let mut listed = std::collections::BTreeSet::new();
+        let mut in_table = false;
+        for line in readme.lines() {
+            if line == "| code | severity | what |" {
+                in_table = true;
+            } else if !line.starts_with('|') {
+                in_table = false;
+            } else if in_table {
+                let first_cell = line.split('|').nth(1).unwrap_or("");
+                // The text between backticks: every other piece.
+                for text in first_cell.split('`').skip(1).step_by(2) {
+                    let code = DiagnosticCode::parse(text).unwrap_or_else(|| {
+                        panic!("the README lists `{text}`, which is no diagnostic code")
+                    });
+                    listed.insert(code);
+                }
+            }
+        }
+        let missing: Vec<&str> = DiagnosticCode::ALL
+            .iter()
+            .filter(|code| !listed.contains(code))
+            .map(|code| code.as_str())
+            .collect();
+        assert!(missing.is_empty(), "the README lists no {missing:?}");
+    }
 }
