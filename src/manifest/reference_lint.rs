@@ -113,16 +113,18 @@ pub fn lint(spec: &InstanceSpec) -> Vec<PlacedFinding> {
         })
         .collect();
     let statements: Vec<Statement<'_>> = allow.iter().map(|(_, s)| *s).collect();
+    // Every code the instance lists, acceptable or not: one it may not list
+    // (`malformed-action`) is an error of its own, `invalid-allow-finding`,
+    // which already stops the run; the finding it names would only repeat it.
+    let accepted: Vec<DiagnosticCode> = spec
+        .allow_findings
+        .iter()
+        .filter_map(|text| DiagnosticCode::parse(text))
+        .collect();
     reference
         .lint_policy(&statements)
         .into_iter()
-        .filter(|finding| {
-            let code = code_of(&finding.kind);
-            !spec
-                .allow_findings
-                .iter()
-                .any(|text| DiagnosticCode::parse(text) == Some(code))
-        })
+        .filter(|finding| !accepted.contains(&code_of(&finding.kind)))
         .filter(|finding| {
             !(spec.allow_wildcards
                 && matches!(
@@ -143,10 +145,20 @@ fn place(finding: &Finding, statement: usize, spec: &InstanceSpec) -> PlacedFind
     let item = items.get(finding.index).map(String::as_str).unwrap_or("");
     let code = code_of(&finding.kind);
     let hint = match finding.kind {
-        FindingKind::UnknownAction { .. } | FindingKind::UnknownService { .. } | FindingKind::MalformedAction => "check the spelling against AWS's Service Authorization Reference; list the code in `allowFindings` if AWS added the action recently".to_string(),
-        FindingKind::ResourceMismatch { .. } => "point the statement at a resource of the type the action acts on".to_string(),
-        FindingKind::UnusedResource => "remove the resource, or add the action that needs it".to_string(),
-        FindingKind::PrivilegeEscalation { .. } | FindingKind::ResourceExposure { .. } => format!("drop the action if the function does not need it, or accept it on purpose on the instance: `allowFindings: [{code}]` (or `allowWildcards: true`)"),
+        FindingKind::UnknownAction { .. }
+        | FindingKind::UnknownService { .. }
+        | FindingKind::MalformedAction => {
+            "check the spelling against AWS's Service Authorization Reference; list the code in `allowFindings` if AWS added the action recently".to_string()
+        }
+        FindingKind::ResourceMismatch { .. } => {
+            "point the statement at a resource of the type the action acts on".to_string()
+        }
+        FindingKind::UnusedResource => {
+            "remove the resource, or add the action that needs it".to_string()
+        }
+        FindingKind::PrivilegeEscalation { .. } | FindingKind::ResourceExposure { .. } => {
+            format!("drop the action if the function does not need it, or accept it on purpose on the instance: `allowFindings: [{code}]` (or `allowWildcards: true`)")
+        }
     };
     PlacedFinding {
         statement,
