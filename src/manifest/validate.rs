@@ -484,6 +484,7 @@ fn check_instance(
         }
     }
     check_permissions(spec, field, checker);
+    check_partitions(spec, field, checker);
     let mut managed_policies = BTreeSet::new();
     for (position, arn) in spec.managed_policies.iter().enumerate() {
         let policy_field = field.key("managedPolicies").index(position);
@@ -639,6 +640,82 @@ fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileC
         }
     }
     check_against_reference(spec, field, checker);
+}
+
+/// An instance lives in one partition: its bucket's region, the ARNs it
+/// grants on, its managed policies and its boundary must all be in it (an
+/// `arn:aws:` resource in a China or GovCloud account grants nothing, and
+/// IAM refuses a policy or boundary from another partition at apply time,
+/// after other roles were already written). The bucket's region decides;
+/// without a bucket, the first ARN does. Wildcard partitions are not judged.
+fn check_partitions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileChecker<'_>) {
+    let mut arns: Vec<(FieldPath, &str)> = Vec::new();
+    if let Some(boundary) = spec
+        .role
+        .as_ref()
+        .and_then(|r| r.permissions_boundary.as_deref())
+    {
+        arns.push((field.key("role").key("permissionsBoundary"), boundary));
+    }
+    for (position, arn) in spec.managed_policies.iter().enumerate() {
+        arns.push((field.key("managedPolicies").index(position), arn));
+    }
+    for (position, permission) in spec.permissions.iter().enumerate() {
+        for (index, resource) in permission.resources.iter().enumerate() {
+            let resource_field = field
+                .key("permissions")
+                .index(position)
+                .key("resources")
+                .index(index);
+            arns.push((resource_field, resource));
+        }
+    }
+    let judged = |text: &str| !text.contains(['*', '?']) && regions::check_region(text).is_ok();
+    let mut anchor: Option<(String, String)> = spec
+        .bucket
+        .as_ref()
+        .filter(|bucket| judged(&bucket.region))
+        .map(|bucket| {
+            (
+                regions::partition_of_region(&bucket.region).to_string(),
+                format!("the bucket's region `{}`", bucket.region),
+            )
+        });
+    for (arn_field, text) in arns {
+        let Ok(arn) = rules::parse_arn(text, true) else {
+            continue;
+        };
+        if arn.partition.contains(['*', '?']) || arn.partition.is_empty() {
+            continue;
+        }
+        if judged(arn.region) {
+            let own = regions::partition_of_region(arn.region);
+            if own != arn.partition {
+                checker.error(
+                    DiagnosticCode::PartitionMismatch,
+                    &arn_field,
+                    format!(
+                        "`{text}` is in partition `{}`, but its region `{}` is in `{own}`",
+                        arn.partition, arn.region
+                    ),
+                );
+                continue;
+            }
+        }
+        match &anchor {
+            None => anchor = Some((arn.partition.to_string(), format!("`{text}`"))),
+            Some((partition, what)) if partition != arn.partition => {
+                checker
+                    .error(
+                        DiagnosticCode::PartitionMismatch,
+                        &arn_field,
+                        format!("`{text}` is in partition `{}`, but {what} is in `{partition}`", arn.partition),
+                    )
+                    .hint = Some("an instance's role lives in one partition: write its ARNs as `arn:<partition>:…` of that partition".into());
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// AWS's own reference over the instance's statements (see

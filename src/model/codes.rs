@@ -238,6 +238,9 @@ codes! {
         NoManifests = "no-manifests",
         /// A manifest that is not YAML (or not UTF-8).
         ParseError = "parse-error",
+        /// An ARN in another AWS partition than the instance's other ARNs or
+        /// its bucket's region (an instance lives in one partition).
+        PartitionMismatch = "partition-mismatch",
         /// A trust or inline policy beyond IAM's size quota.
         PolicyTooLarge = "policy-too-large",
         /// A grant that lets the function escalate its own privileges.

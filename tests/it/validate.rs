@@ -128,7 +128,7 @@ instances:
       name: Reader.Role+1=ok,@_-
       description: Reads exports
       maxSessionDuration: 43200
-      permissionsBoundary: arn:aws:iam::012345678901:policy/boundary
+      permissionsBoundary: arn:aws-us-gov:iam::012345678901:policy/boundary
       tags:
         owner: someone@example.com
     bucket:
@@ -137,7 +137,7 @@ instances:
       prefix: exports/
       access: read-write
     managedPolicies:
-      - arn:aws:iam::aws:policy/ReadOnlyAccess
+      - arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess
     externalId: { rotateAfterDays: 30 }
     settings:
       batchSize: 10
@@ -388,6 +388,37 @@ instances:
             (8, 9, "invalid-arn"),
             (11, 21, "invalid-arn"),
         ],
+    );
+
+    // Partitions: an `arn:aws:` grant beside a China bucket, an ARN whose
+    // own region is in another partition, and an instance in one partition.
+    set.file(
+        "h_partitions.yaml",
+        "version: 1
+instances:
+  - name: china-bucket
+    kind: destination
+    bucket: { name: cn-events, region: cn-north-1 }
+    permissions:
+      - actions: [sqs:SendMessage]
+        resources: [arn:aws:sqs:us-east-1:123456789012:q]
+  - name: mixed-arns
+    kind: source
+    managedPolicies:
+      - arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess
+    permissions:
+      - actions: [sqs:SendMessage]
+        resources: [arn:aws:sqs:cn-north-1:123456789012:q, arn:aws-us-gov:sqs:us-gov-west-1:123456789012:q]
+  - name: one-partition
+    kind: destination
+    bucket: { name: cn-events-2, region: cn-north-1 }
+    managedPolicies:
+      - arn:aws-cn:iam::aws:policy/ReadOnlyAccess
+    permissions:
+      - actions: [sqs:SendMessage]
+        resources: [arn:aws-cn:sqs:cn-north-1:123456789012:q]
+",
+        &[(8, 21, "partition-mismatch"), (15, 21, "partition-mismatch")],
     );
 
     // Bucket names against AWS's rules, and a region that does not exist.
@@ -1125,11 +1156,23 @@ fn regions_of_every_partition_are_valid() {
         "us-isof-south-1",
         "eusc-de-east-1",
     ];
+    // Each region's ARNs in its own partition (else `partition-mismatch`).
+    let partition = |region: &str| match region.split('-').next() {
+        Some("cn") => "aws-cn",
+        Some("eusc") => "aws-eusc",
+        _ if region.starts_with("us-gov-") => "aws-us-gov",
+        _ if region.starts_with("us-isob-") => "aws-iso-b",
+        _ if region.starts_with("us-isof-") => "aws-iso-f",
+        _ if region.starts_with("us-iso-") => "aws-iso",
+        _ if region.starts_with("eu-isoe-") => "aws-iso-e",
+        _ => "aws",
+    };
     let mut text = String::from("version: 1\ninstances:\n");
     for (n, region) in regions.iter().enumerate() {
+        let partition = partition(region);
         writeln!(
             text,
-            "  - name: region-{n}\n    kind: destination\n    bucket: {{ name: acme-region-{n}, region: {region} }}\n    permissions:\n      - actions: [sqs:SendMessage]\n        resources: [\"arn:aws:sqs:{region}:123456789012:q\"]"
+            "  - name: region-{n}\n    kind: destination\n    bucket: {{ name: acme-region-{n}, region: {region} }}\n    permissions:\n      - actions: [sqs:SendMessage]\n        resources: [\"arn:{partition}:sqs:{region}:123456789012:q\"]"
         )
         .unwrap();
     }
