@@ -180,13 +180,10 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
     if failures.is_empty() {
         return Ok(0);
     }
-    eprintln!(
-        "{} failure(s); re-running apply continues from where IAM is now:",
-        failures.len()
+    super::output::report_failures(
+        "re-running apply continues from where IAM is now",
+        &failures,
     );
-    for failure in &failures {
-        eprintln!("  - {failure}");
-    }
     Ok(1)
 }
 

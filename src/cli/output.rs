@@ -53,6 +53,19 @@ pub fn stdout(text: &str) {
     }
 }
 
+/// The epilogue of a command that finished what it could and failed the
+/// rest, one shape for apply and rotate: the count, what a re-run does,
+/// then each failure on its own line (CI logs and `grep` read them alike).
+pub fn report_failures(rerun: &str, failures: &[String]) {
+    if failures.is_empty() {
+        return;
+    }
+    eprintln!("{} failure(s); {rerun}:", failures.len());
+    for failure in failures {
+        eprintln!("  - {failure}");
+    }
+}
+
 /// `println!` for data on stdout that survives a closed pipe.
 #[macro_export]
 macro_rules! outln {

@@ -92,8 +92,6 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
     if failures.is_empty() {
         return Ok(0);
     }
-    for failure in &failures {
-        eprintln!("error: {failure}");
-    }
+    super::output::report_failures("each says what to do", &failures);
     Ok(1)
 }
