@@ -2,11 +2,18 @@
 """Generate N instances' manifests for the benchmark (fixed seed).
 
     make_manifests.py DIR N [--seed S] [--files F] [--managed-policy ARN]
+                      [--accounts K]
 
 Writes F files (default 10) of about N/F instances each, scope `bench`, role
 path `/bench/`, every instance with the S3 bucket shorthand; every 10th also
 attaches the managed policy ARN when one is given. Prints a JSON summary
 (role names, role path, managed attachments) on stdout.
+
+With `--accounts K`, the N instances are spread over K accounts in one
+folder, as an organisation's monorepo holds them: F files per account, each
+naming its account in `defaults` (the ids are `ACCOUNT_IDS`), the seed and
+instance names differing per account. This is the input of a CI shard
+(`--account ID`) measured against a whole organisation's manifests.
 """
 
 import argparse
@@ -73,6 +80,28 @@ def generate(directory, n, seed=1, files=10, managed_policy=None, account=None, 
             "managed_attachments": managed, "files": files}
 
 
+def account_id(k):
+    """The id of the k-th account of `--accounts` (0-based), as bench/run.py
+    numbers its accounts."""
+    return "4000000000%02d" % (k + 1)
+
+
+def generate_accounts(directory, n, accounts, seed=1, files=10, managed_policy=None):
+    """N instances over `accounts` accounts, about N/accounts each."""
+    summary = {"role_names": [], "role_path": ROLE_PATH, "scope": SCOPE,
+               "managed_attachments": 0, "files": 0, "accounts": []}
+    for k in range(accounts):
+        share = (k + 1) * n // accounts - k * n // accounts
+        info = generate(directory, share, seed=seed + k, files=files,
+                        managed_policy=managed_policy, account=account_id(k),
+                        prefix="a%02d-" % k)
+        summary["role_names"] += info["role_names"]
+        summary["managed_attachments"] += info["managed_attachments"]
+        summary["files"] += info["files"]
+        summary["accounts"].append(account_id(k))
+    return summary
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("dir")
@@ -80,8 +109,14 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--files", type=int, default=10)
     p.add_argument("--managed-policy")
+    p.add_argument("--accounts", type=int, default=0,
+                   help="spread the instances over this many accounts (ids 4000000000NN)")
     a = p.parse_args()
-    print(json.dumps(generate(a.dir, a.n, a.seed, a.files, a.managed_policy)))
+    if a.accounts > 0:
+        print(json.dumps(generate_accounts(a.dir, a.n, a.accounts, a.seed, a.files,
+                                           a.managed_policy)))
+    else:
+        print(json.dumps(generate(a.dir, a.n, a.seed, a.files, a.managed_policy)))
 
 
 if __name__ == "__main__":

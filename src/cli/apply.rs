@@ -68,7 +68,10 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
             (runs, plans)
         }
         None => {
-            let set = super::settings::load_manifests(&args.reconcile.manifests)?;
+            let set = super::settings::load_manifests(
+                &args.reconcile.manifests,
+                super::settings::in_accounts(&global.accounts),
+            )?;
             segment = super::settings::segment_backend(&set.instances)?;
             let options =
                 super::settings::plan_options(&args.reconcile, &set.instances, now.clone());
@@ -218,8 +221,19 @@ pub(crate) fn check_segment_accounts(
                 {
                     continue;
                 }
-                let declared = current
-                    .get_or_insert_with(|| crate::manifest::load(&manifests.files).instances);
+                let declared = current.get_or_insert_with(|| {
+                    // Only the saved plan's instances are compared: the
+                    // manifests' others go as soon as they are read.
+                    let saved_names: std::collections::HashSet<&str> = saved
+                        .accounts
+                        .iter()
+                        .flat_map(|a| a.instances.iter().map(|i| i.name.as_str()))
+                        .collect();
+                    crate::manifest::load_keeping(&manifests.files, |i| {
+                        saved_names.contains(i.name.as_str())
+                    })
+                    .instances
+                });
                 let overridden = declared.iter().any(|i| {
                     i.name == instance.name && i.segment_account == trust_policy.segment_account
                 });

@@ -92,6 +92,39 @@ fn a_plan_admitting_another_principal_is_refused() {
     );
 }
 
+/// Only the saved plan's instances are kept of the current manifests: the
+/// override of the plan's own instance is found among other instances'
+/// (in other accounts too), and another instance's override does not count.
+#[test]
+fn an_override_the_manifests_declare_for_the_plans_instance_is_accepted() {
+    let folder = tempfile::tempdir().expect("temporary directory");
+    let manifest = |account: &str, names: &[&str]| {
+        let mut text = format!(
+            "version: 1\ndefaults:\n  account: \"{account}\"\n  segmentAccounts: {{ destination: \"111122223333\" }}\ninstances:\n"
+        );
+        for name in names {
+            text.push_str(&format!("  - {{ name: {name}, kind: destination }}\n"));
+        }
+        text
+    };
+    let write = |file: &str, text: String| {
+        std::fs::write(folder.path().join(file), text).expect("write manifest");
+    };
+    write("a.yaml", manifest("210987654321", &["beta", "gamma"]));
+    let manifests = ManifestOptions {
+        files: vec![folder.path().to_path_buf()],
+    };
+    let overridden = naming(saved_creation(fixtures::ACCOUNT), "111122223333");
+    let error = error_of(check_segment_accounts(&overridden, &manifests));
+    assert!(
+        error.contains("nor an override in the current manifests"),
+        "{error}"
+    );
+
+    write("b.yaml", manifest(fixtures::ACCOUNT, &["alpha"]));
+    assert!(check_segment_accounts(&overridden, &manifests).is_ok());
+}
+
 #[test]
 fn a_plan_writing_a_trust_policy_for_no_instance_is_refused() {
     let empty = tempfile::tempdir().expect("temporary directory");

@@ -8,7 +8,12 @@ use crate::execute::session as reconcile;
 
 /// Writes the bundle of every selected instance whose role fnctl can vouch for.
 pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i32> {
-    let set = super::settings::load_manifests(&args.manifests)?;
+    // An instance named on the command line is kept whatever its account,
+    // so that a name the manifests hold is never reported as unknown.
+    let selected = super::settings::in_accounts(&global.accounts);
+    let set = super::settings::load_manifests(&args.manifests, |instance| {
+        selected(instance) || args.instances.contains(&instance.name)
+    })?;
     let unknown: Vec<&String> = args
         .instances
         .iter()

@@ -13,7 +13,14 @@ pub const EXIT_DRIFT: i32 = 2;
 
 /// Detects drift in every account of the manifests.
 pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32> {
-    let set = super::settings::load_manifests(&args.manifests)?;
+    // A snapshot is of one account, whatever `--account` says (see
+    // `observe_snapshot`): it needs every instance to pick its own.
+    let accounts: &[String] = match &args.snapshot {
+        Some(_) => &[],
+        None => &global.accounts,
+    };
+    let set =
+        super::settings::load_manifests(&args.manifests, super::settings::in_accounts(accounts))?;
     let now = reconcile::now();
     let options = PlanOptions::read_only(now.clone());
     // A missing token stops the run before any AWS call.

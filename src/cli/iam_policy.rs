@@ -35,7 +35,9 @@ const WRITE_ACTIONS: &[&str] = &[
 
 /// Prints the policy for the manifests' roles.
 pub fn run(_global: &GlobalOptions, args: &IamPolicyArgs) -> anyhow::Result<i32> {
-    let set = super::settings::load_manifests(&args.manifests)?;
+    // The deployer's policy covers every role of the manifests: `--account`
+    // selects what a session reconciles, not what a policy grants.
+    let set = super::settings::load_manifests(&args.manifests, |_| true)?;
     crate::cli::output::stdout(&format!(
         "{}\n",
         serde_json::to_string_pretty(&policy(&set.instances, args.read_only))?

@@ -12,7 +12,16 @@ pub const EXIT_CHANGES: i32 = 2;
 
 /// Plans every account of the manifests.
 pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32> {
-    let set = super::settings::load_manifests(&args.reconcile.manifests)?;
+    // A snapshot is of one account, whatever `--account` says (see
+    // `observe_snapshot`): it needs every instance to pick its own.
+    let accounts: &[String] = match &args.snapshot {
+        Some(_) => &[],
+        None => &global.accounts,
+    };
+    let set = super::settings::load_manifests(
+        &args.reconcile.manifests,
+        super::settings::in_accounts(accounts),
+    )?;
     let options = super::settings::plan_options(&args.reconcile, &set.instances, reconcile::now());
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,

@@ -8,7 +8,12 @@ use crate::execute::DEFAULT_PARALLELISM;
 
 /// Starts or finishes the rotation of the selected instances.
 pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i32> {
-    let set = super::settings::load_manifests(&args.manifests)?;
+    // An instance named on the command line is kept whatever its account,
+    // so that a name the manifests hold is never reported as unknown.
+    let selected = super::settings::in_accounts(&global.accounts);
+    let set = super::settings::load_manifests(&args.manifests, |instance| {
+        selected(instance) || args.names.contains(&instance.name)
+    })?;
     let request = Request {
         phase: if args.start {
             Phase::Start

@@ -24,10 +24,16 @@ pub fn session(global: &GlobalOptions) -> session::Settings {
     }
 }
 
-/// Loads and validates manifests; invalid ones are reported and stop the run
-/// before any AWS call.
-pub fn load_manifests(options: &ManifestOptions) -> anyhow::Result<ManifestSet> {
-    let mut set = manifest::load(&options.files);
+/// Loads and validates manifests, keeping the instances `keep` accepts
+/// (see [`in_accounts`]); invalid ones are reported and stop the run before
+/// any AWS call. Every file is validated whatever `keep` says.
+pub fn load_manifests(
+    options: &ManifestOptions,
+    keep: impl FnMut(&DesiredInstance) -> bool,
+) -> anyhow::Result<ManifestSet> {
+    // Files go as they are checked: only the instances kept, the files'
+    // paths and the lines the diagnostics quote are held past this call.
+    let set = manifest::load_keeping(&options.files, keep);
     if set.has_errors() {
         eprint!("{}", set.render_diagnostics());
         let errors = set.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -38,10 +44,21 @@ pub fn load_manifests(options: &ManifestOptions) -> anyhow::Result<ManifestSet> 
     if !set.diagnostics.is_empty() {
         eprint!("{}", set.render_diagnostics());
     }
-    // Past this point commands need the instances only: the files' texts,
-    // position indexes and raw documents (tens of MB at 5,000 instances) go.
-    set.files = Vec::new();
     Ok(set)
+}
+
+/// The instances a session over `accounts` (`--account`; empty: every
+/// account) may reconcile: those the manifests place in one of them, and
+/// those whose manifest names no account, which live wherever the
+/// credentials reach (the session finds out). A shard of an organisation
+/// keeps its own accounts' instances only, not the whole organisation's.
+pub fn in_accounts(accounts: &[String]) -> impl Fn(&DesiredInstance) -> bool + '_ {
+    move |instance| {
+        accounts.is_empty()
+            || instance
+                .target_account()
+                .is_none_or(|account| accounts.iter().any(|a| a == account))
+    }
 }
 
 /// The Segment client, when some instance names a Segment counterpart; an

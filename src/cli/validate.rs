@@ -13,7 +13,7 @@ pub fn run(global: &GlobalOptions, args: &ValidateArgs) -> anyhow::Result<i32> {
             let report = serde_json::json!({
                 "format_version": "1",
                 "valid": code == 0,
-                "files": set.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+                "files": set.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
                 "instances": if code == 0 { set.instances.len() } else { 0 },
                 "diagnostics": set.diagnostics,
             });

@@ -11,7 +11,10 @@ use crate::execute::session as reconcile;
 
 /// Checks every instance; exit 1 when anything is found.
 pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i32> {
-    let set = super::settings::load_manifests(&args.manifests)?;
+    let set = super::settings::load_manifests(
+        &args.manifests,
+        super::settings::in_accounts(&global.accounts),
+    )?;
     let options = PlanOptions::read_only(reconcile::now());
     let segment_backend = super::settings::segment_backend(&set.instances)?;
     let runs = reconcile::observe(

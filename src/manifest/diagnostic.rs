@@ -88,11 +88,18 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
     });
 }
 
+/// Line `line` (1-based) of `text`, as a diagnostic quotes it.
+pub fn source_line(text: &str, line: usize) -> Option<&str> {
+    text.lines().nth(line.saturating_sub(1))
+}
+
 /// Renders diagnostics like a compiler: the message, the place, the source
-/// line with a caret, and a hint. `source_of` gives a file's text, if known.
+/// line with a caret, and a hint. `line_of` gives a line of a file, if
+/// known: only the lines diagnostics point at are needed, so a loader may
+/// keep those and let the rest of a file's text go.
 pub fn render_text<'a>(
     diagnostics: &[Diagnostic],
-    source_of: impl Fn(&Path) -> Option<&'a str>,
+    line_of: impl Fn(&Path, usize) -> Option<&'a str>,
 ) -> String {
     let mut out = String::new();
     for diagnostic in diagnostics {
@@ -116,9 +123,7 @@ pub fn render_text<'a>(
                 format!(" ({})", diagnostic.field)
             }
         ));
-        if let Some(line) = source_of(&diagnostic.file)
-            .and_then(|source| source.lines().nth(diagnostic.line.saturating_sub(1)))
-        {
+        if let Some(line) = line_of(&diagnostic.file, diagnostic.line) {
             let number = diagnostic.line.to_string();
             let gutter = " ".repeat(number.len());
             let caret_offset = line
@@ -155,7 +160,7 @@ mod tests {
             "instance name `Bad Name` has a space",
         )
         .with_hint("use letters, digits, `-`, `_` and `.`");
-        let text = render_text(&[diagnostic], |_| Some(source));
+        let text = render_text(&[diagnostic], |_, line| source_line(source, line));
         insta::assert_snapshot!(text);
     }
 }

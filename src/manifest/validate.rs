@@ -153,16 +153,46 @@ struct FileDefaults {
     segment_region: SegmentRegion,
 }
 
-/// Validates every file and returns the desired instances of the whole set.
-/// The instances are only meaningful when no error was pushed.
-pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<DesiredInstance> {
-    let mut instances = Vec::new();
-    // Name → where it was first declared, for the duplicate checks.
-    let mut instance_names: HashMap<String, (String, usize)> = HashMap::new();
-    let mut role_names: HashMap<(String, String), (String, usize)> = HashMap::new();
-    for file in files {
+/// Where a name was first declared: the file (its number among the files
+/// [`SetValidator`] has checked) and the line.
+#[derive(Debug, Clone, Copy)]
+struct Declared {
+    file: usize,
+    line: usize,
+}
+
+/// Checks a manifest set one file at a time. The checks across files (an
+/// instance name is unique in the set, a role name in its account) need of
+/// the files already checked only each name and where it was first declared,
+/// so a file's text, document and index can go as soon as it is checked:
+/// the memory a set costs is one file plus the instances kept, plus these
+/// names (measured: about 250 bytes an instance, where a file's text,
+/// document and index cost some 5 KB an instance while it is checked).
+#[derive(Debug, Default)]
+pub struct SetValidator {
+    /// The files checked that declare names, as diagnostics name them.
+    files: Vec<String>,
+    /// Instance name → where it was first declared.
+    instance_names: HashMap<Box<str>, Declared>,
+    /// The accounts of the role names, numbered: they are few, and each
+    /// role name's key holds a number instead of a copy of its account.
+    accounts: HashMap<String, usize>,
+    /// (account number, lowercase role name) → where it was first declared.
+    role_names: HashMap<(usize, Box<str>), Declared>,
+}
+
+impl SetValidator {
+    /// Validates one file, in the order of the set, and returns its desired
+    /// instances. They are only meaningful when no error was pushed, in
+    /// this file or any other of the set.
+    pub fn validate_file(
+        &mut self,
+        file: &SourceFile,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Vec<DesiredInstance> {
+        let mut instances = Vec::new();
         let Some(manifest) = &file.manifest else {
-            continue;
+            return instances;
         };
         let mut checker = FileChecker {
             path: &file.path,
@@ -172,18 +202,22 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
             discarded: None,
         };
         let Some(defaults) = check_file(manifest, &mut checker) else {
-            continue;
+            return instances;
         };
+        let file_number = self.files.len();
+        self.files.push(file.path.display().to_string());
         for (position, spec) in manifest.instances.iter().enumerate() {
             let field = FieldPath::root().key("instances").index(position);
             let instance = check_instance(spec, &defaults, &field, &mut checker);
-            let here = (
-                file.path.display().to_string(),
-                file.index.value(&field).line,
-            );
+            let here = Declared {
+                file: file_number,
+                line: file.index.value(&field).line,
+            };
             if checker.unread(&field.key("name")) {
                 // A placeholder is no name: nothing to compare.
-            } else if let Some((other_file, other_line)) = instance_names.get(&spec.name) {
+            } else if let Some(other) = self.instance_names.get(spec.name.as_str()) {
+                let other_file = &self.files[other.file];
+                let other_line = other.line;
                 checker
                     .error(
                         DiagnosticCode::DuplicateInstance,
@@ -198,17 +232,19 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
                         .into(),
                 );
             } else {
-                instance_names.insert(spec.name.clone(), here.clone());
+                self.instance_names.insert(spec.name.as_str().into(), here);
             }
-            let role_key = (
-                instance.target_account().unwrap_or("").to_string(),
-                instance.role_name.to_ascii_lowercase(),
-            );
             let role_is_read =
                 defaults.account_is_read && role_name_is_read(spec, &field, &checker);
+            let role_key = (
+                self.account_number(instance.target_account().unwrap_or("")),
+                instance.role_name.to_ascii_lowercase().into_boxed_str(),
+            );
             if !role_is_read {
                 // Account or role name unknown: nothing to compare.
-            } else if let Some((other_file, other_line)) = role_names.get(&role_key) {
+            } else if let Some(other) = self.role_names.get(&role_key) {
+                let other_file = &self.files[other.file];
+                let other_line = other.line;
                 let role_field = if spec.role.as_ref().is_some_and(|r| r.name.is_some()) {
                     field.key("role").key("name")
                 } else {
@@ -218,12 +254,22 @@ pub fn validate(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) -> Vec<
                     .error(DiagnosticCode::DuplicateRoleName, &role_field, format!("role name `{}` is also used at {other_file}:{other_line} (IAM role names are case-insensitive)", instance.role_name))
                     .hint = Some("give one of the instances its own `role.name`".into());
             } else {
-                role_names.insert(role_key, here);
+                self.role_names.insert(role_key, here);
             }
             instances.push(instance);
         }
+        instances
     }
-    instances
+
+    /// The number of `account`, given it on first sight.
+    fn account_number(&mut self, account: &str) -> usize {
+        if let Some(number) = self.accounts.get(account) {
+            return *number;
+        }
+        let number = self.accounts.len();
+        self.accounts.insert(account.to_string(), number);
+        number
+    }
 }
 
 /// Whether the role name of an instance is known: given and read, or the

@@ -17,8 +17,9 @@ use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_iam::error::BoxError;
 use serde_json::{json, Value};
 
-use crate::support::command::{fnctl, fnctl_offline, Output};
+use crate::support::command::{fnctl, fnctl_command, fnctl_offline, run_command, Output};
 use crate::support::env::{workspace, write_file};
+use crate::support::fault_proxy::{FaultConfig, FaultProxy};
 use crate::support::moto::{iam_client, Moto, MOTO_ACCOUNT};
 use crate::support::spec::{role_of, INLINE, PATH};
 
@@ -397,6 +398,105 @@ async fn account_flag_limits_plan_and_apply_to_that_account() {
     plan.assert_exit(2).assert_stdout_contains(&untouched);
     assert!(!plan.stdout.contains(&repaired), "{}", plan.stdout);
     assert!(world.roles_in(MOTO_ACCOUNT).await.is_empty());
+}
+
+/// A shard keeps only its accounts' instances, but checks every file: an
+/// error in another account's manifest stops it before any call to AWS.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_refuses_a_manifest_error_in_another_accounts_file() {
+    let world = World::start().await;
+    let [first, second, _] = ACCOUNTS;
+    // Counts every call fnctl makes, STS's included.
+    let proxy = FaultProxy::start(world.moto.port(), FaultConfig::quiet());
+    let second_file = format!("manifests/account-{second}.yaml");
+    let broken = format!(
+        "{}  - name: {}\n    kind: source\n  - name: misnamed\n    kind: destination\n    bucket:\n      name: Not_A_Bucket\n      region: us-west-2\n",
+        manifest(second),
+        instances(first)[1],
+    );
+    write_file(world.path(), &second_file, &broken);
+    let shard = |args: &[&str]| -> Output {
+        run_command(fnctl_command(&proxy.endpoint(), world.path(), args))
+    };
+
+    for args in [
+        &["plan", "--account", first][..],
+        &[
+            "apply",
+            "--auto-approve",
+            "--bundle-dir",
+            BUNDLES,
+            "--account",
+            first,
+        ],
+    ] {
+        let out = shard(args);
+        out.assert_exit(1)
+            .assert_stderr_contains("nothing was sent to AWS");
+        for expected in [
+            // A duplicate of an instance of the shard's own account, found
+            // in the other account's file, and an error of that file alone.
+            format!(
+                "error[duplicate-instance]: instance `{}`",
+                instances(first)[1]
+            ),
+            "error[invalid-bucket-name]".to_string(),
+            format!("--> {second_file}:"),
+        ] {
+            out.assert_stderr_contains(&expected);
+        }
+        assert_eq!(
+            proxy.requests(),
+            0,
+            "{args:?} called AWS: {}",
+            proxy.summary()
+        );
+    }
+    assert!(world.roles_in(first).await.is_empty());
+
+    // Fixed, the same shard goes through the proxy and plans its account only.
+    write_file(world.path(), &second_file, &manifest(second));
+    let plan = shard(&["plan", "--detailed-exitcode", "--account", first]);
+    plan.assert_exit(2);
+    assert!(proxy.requests() > 0, "the shard reached AWS elsewhere");
+    for instance in instances(first) {
+        plan.assert_stdout_contains(&role_of(&instance));
+    }
+    assert!(!plan.stdout.contains(second), "{}", plan.stdout);
+}
+
+/// Manifests that name accounts without a role to assume share the job's
+/// credentials: a shard given credentials for its account plans that
+/// account's instances, the others' being dropped as they are read.
+#[test]
+fn a_shard_plans_its_account_among_accounts_reached_by_the_same_credentials() {
+    let moto = Moto::start();
+    let ws = workspace();
+    let other = ACCOUNTS[1];
+    for (file, account, instance) in [
+        ("mine.yaml", MOTO_ACCOUNT, "mine"),
+        ("theirs.yaml", other, "theirs"),
+    ] {
+        write_file(
+            ws.path(),
+            &format!("manifests/{file}"),
+            &format!("version: 1\ndefaults:\n  account: \"{account}\"\ninstances:\n  - name: {instance}\n    kind: destination\n"),
+        );
+    }
+    let run = |args: &[&str]| fnctl(&moto).current_dir(ws.path()).args(args).run();
+
+    let plan = run(&["plan", "--detailed-exitcode", "--account", MOTO_ACCOUNT]);
+    plan.assert_exit(2).assert_stdout_contains(&role_of("mine"));
+    assert!(!plan.stdout.contains(&role_of("theirs")), "{}", plan.stdout);
+
+    // Unsharded, the guard sees the other account's instance.
+    run(&["plan"])
+        .assert_exit(1)
+        .assert_stderr_contains("not the account the manifests name");
+    // The other account's shard has no credentials here: still an error.
+    run(&["plan", "--account", other])
+        .assert_exit(1)
+        .assert_stderr_contains("matches no account");
 }
 
 #[test]
