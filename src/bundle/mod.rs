@@ -183,6 +183,16 @@ fn create_private_dir(directory: &Path) -> std::io::Result<()> {
 
 /// The ID a bundle should carry for a role as it is: the pending one during a
 /// rotation, else the recorded current one, else the only one there is.
+/// The external ID of the instance's bundle in `directory`, when there is a
+/// readable one: a missing or unreadable bundle only means there is no ID
+/// on disk to keep or restore.
+pub fn id_on_disk(directory: &Path, instance: &str) -> Option<ExternalId> {
+    read(directory, instance)
+        .ok()
+        .flatten()
+        .and_then(|bundle| external_id_of(&bundle))
+}
+
 /// Whether `on_disk` (a bundle's ID) is the new ID of a rotation that the
 /// trust policy lost, by a hand edit: apply puts it back from the bundle
 /// (the function may already use it), so nothing may overwrite that bundle

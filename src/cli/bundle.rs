@@ -54,10 +54,7 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
                     continue;
                 }
             };
-            let on_disk = bundle::read(&args.out_dir, &instance.name)
-                .ok()
-                .flatten()
-                .and_then(|b| bundle::external_id_of(&b));
+            let on_disk = bundle::id_on_disk(&args.out_dir, &instance.name);
             if on_disk.is_some_and(|id| bundle::holds_lost_pending(role, &id)) {
                 problems.push(bundle::lost_pending_refusal(&instance.name));
                 continue;

@@ -254,10 +254,7 @@ async fn rotate_account<S: SegmentBackend>(
         // A new ID the trust policy lost by hand, still in the bundle: ending
         // the rotation would lose it; apply restores it first.
         if matches!(request.phase, Phase::Finish { .. }) {
-            let on_disk = bundle::read(&request.bundle_dir, &instance.name)
-                .ok()
-                .flatten()
-                .and_then(|b| bundle::external_id_of(&b));
+            let on_disk = bundle::id_on_disk(&request.bundle_dir, &instance.name);
             if on_disk.is_some_and(|id| bundle::holds_lost_pending(role, &id)) {
                 outcomes.push(Outcome::Failed(bundle::lost_pending_refusal(
                     &instance.name,

@@ -105,8 +105,7 @@ pub fn bundled_ids(
 ) -> crate::plan::planner::BundledIds {
     let ids = instances
         .iter()
-        .filter_map(|i| crate::bundle::read(directory, &i.name).ok().flatten())
-        .filter_map(|b| crate::bundle::external_id_of(&b))
+        .filter_map(|i| crate::bundle::id_on_disk(directory, &i.name))
         .collect();
     crate::plan::planner::BundledIds(ids)
 }
