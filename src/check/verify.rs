@@ -207,7 +207,10 @@ fn check_grants_reach_something(
         let actions = strings(statement.get("Action"));
         let resources = strings(statement.get("Resource"));
         for found in reference.lint_statement(&actions, &resources) {
-            if found.code() != "resource-mismatch" {
+            if !matches!(
+                found.kind,
+                crate::policy::reference::FindingKind::ResourceMismatch { .. }
+            ) {
                 continue;
             }
             let action = actions.get(found.index).map(String::as_str).unwrap_or("");

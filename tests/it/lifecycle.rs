@@ -373,6 +373,31 @@ async fn verify_finds_every_way_a_function_or_its_role_breaks() {
     env.apply(&[]).assert_success();
     env.assert_verified(BUNDLES, "after apply restored the inline policy");
 
+    // The inline policy edited by hand to grant object writes on a bucket
+    // itself: by AWS's reference that grant can never be exercised.
+    let never = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": ["arn:aws:s3:::a-bucket-not-its-objects"]
+        }]
+    });
+    env.iam
+        .put_role_policy()
+        .role_name(&alpha)
+        .policy_name("fnctl-permissions")
+        .policy_document(never.to_string())
+        .send()
+        .await
+        .expect("PutRolePolicy");
+    assert_finding(&env, BUNDLES, "permission-never-exercised", ALPHA);
+    env.apply(&[]).assert_success();
+    env.assert_verified(
+        BUNDLES,
+        "after apply replaced the hand-edited inline policy",
+    );
+
     // The external ID condition removed: any Segment customer could assume it.
     env.put_trust(&alpha, &trust_document(DESTINATION_ACCOUNT, &[]))
         .await;
