@@ -181,8 +181,6 @@ fn create_private_dir(directory: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(directory)
 }
 
-/// The ID a bundle should carry for a role as it is: the pending one during a
-/// rotation, else the recorded current one, else the only one there is.
 /// The external ID of the instance's bundle in `directory`, when there is a
 /// readable one: a missing or unreadable bundle only means there is no ID
 /// on disk to keep or restore.
@@ -193,19 +191,22 @@ pub fn id_on_disk(directory: &Path, instance: &str) -> Option<ExternalId> {
         .and_then(|bundle| external_id_of(&bundle))
 }
 
-/// Whether `on_disk` (a bundle's ID) is the new ID of a rotation that the
-/// trust policy lost, by a hand edit: apply puts it back from the bundle
-/// (the function may already use it), so nothing may overwrite that bundle
-/// or end the rotation before then.
-pub fn holds_lost_pending(role: &crate::model::LiveRole, on_disk: &ExternalId) -> bool {
-    crate::model::trust::id_state(role).pending_lost.as_ref() == Some(&on_disk.fingerprint())
+/// Why `instance`'s bundle in `directory` must be kept as it is, when it
+/// holds the new ID of a rotation that the trust policy lost by a hand edit:
+/// apply puts that ID back from the bundle (the function may already use
+/// it), so nothing may overwrite the bundle or end the rotation before then.
+pub fn lost_pending_refusal(
+    role: &crate::model::LiveRole,
+    directory: &Path,
+    instance: &str,
+) -> Option<String> {
+    let lost = crate::model::trust::id_state(role).pending_lost?;
+    let on_disk = id_on_disk(directory, instance)?;
+    (on_disk.fingerprint() == lost).then(|| format!("{instance}: the trust policy no longer accepts the rotation's new external ID, which the bundle holds (a hand edit?); run `fnctl apply` to put it back first"))
 }
 
-/// The refusal of a command that would lose the ID [`holds_lost_pending`] finds.
-pub fn lost_pending_refusal(instance: &str) -> String {
-    format!("{instance}: the trust policy no longer accepts the rotation's new external ID, which the bundle holds (a hand edit?); run `fnctl apply` to put it back first")
-}
-
+/// The ID a bundle should carry for a role as it is: the pending one during a
+/// rotation, else the recorded current one, else the only one there is.
 pub fn external_id_from_live(role: &crate::model::LiveRole) -> Option<ExternalId> {
     let (current, pending) = crate::model::trust::current_and_pending(role);
     pending.or(current).or_else(|| {

@@ -8,12 +8,10 @@ use crate::execute::session as reconcile;
 
 /// Writes the bundle of every selected instance whose role fnctl can vouch for.
 pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i32> {
-    // An instance named on the command line is kept whatever its account,
-    // so that a name the manifests hold is never reported as unknown.
-    let selected = super::settings::in_accounts(&global.accounts);
-    let set = super::settings::load_manifests(&args.manifests, |instance| {
-        selected(instance) || args.instances.contains(&instance.name)
-    })?;
+    let set = super::settings::load_manifests(
+        &args.manifests,
+        super::settings::in_accounts_or_named(&global.accounts, &args.instances),
+    )?;
     let unknown: Vec<&String> = args
         .instances
         .iter()
@@ -54,9 +52,9 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
                     continue;
                 }
             };
-            let on_disk = bundle::id_on_disk(&args.out_dir, &instance.name);
-            if on_disk.is_some_and(|id| bundle::holds_lost_pending(role, &id)) {
-                problems.push(bundle::lost_pending_refusal(&instance.name));
+            if let Some(refusal) = bundle::lost_pending_refusal(role, &args.out_dir, &instance.name)
+            {
+                problems.push(refusal);
                 continue;
             }
             let Some(external_id) = bundle::external_id_from_live(role) else {

@@ -8,12 +8,10 @@ use crate::execute::DEFAULT_PARALLELISM;
 
 /// Starts or finishes the rotation of the selected instances.
 pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i32> {
-    // An instance named on the command line is kept whatever its account,
-    // so that a name the manifests hold is never reported as unknown.
-    let selected = super::settings::in_accounts(&global.accounts);
-    let set = super::settings::load_manifests(&args.manifests, |instance| {
-        selected(instance) || args.names.contains(&instance.name)
-    })?;
+    let set = super::settings::load_manifests(
+        &args.manifests,
+        super::settings::in_accounts_or_named(&global.accounts, &args.names),
+    )?;
     let request = Request {
         phase: if args.start {
             Phase::Start

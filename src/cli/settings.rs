@@ -61,6 +61,17 @@ pub fn in_accounts(accounts: &[String]) -> impl Fn(&DesiredInstance) -> bool + '
     }
 }
 
+/// [`in_accounts`], and the instances named on the command line whatever
+/// their account, so that a name the manifests hold is never reported as
+/// unknown.
+pub fn in_accounts_or_named<'a>(
+    accounts: &'a [String],
+    names: &'a [String],
+) -> impl Fn(&DesiredInstance) -> bool + 'a {
+    let selected = in_accounts(accounts);
+    move |instance| selected(instance) || names.contains(&instance.name)
+}
+
 /// The Segment client, when some instance names a Segment counterpart; an
 /// error naming the variable when the token is missing.
 pub fn segment_backend(instances: &[DesiredInstance]) -> anyhow::Result<Option<HttpSegment>> {

@@ -432,9 +432,10 @@ where
 }
 
 /// Writes this run's lease, with the tags that ride on it, on each role of
-/// `free` (at most `parallelism` at once). Each lease lasts [`Timing::lease`] beyond the time the batch is
-/// expected to take from its writing, estimated from the rate at which the
-/// batch's lease writes have been answered so far. A failed write is
+/// `free` (at most `parallelism` at once). Each lease lasts
+/// [`Timing::lease`] beyond the time the batch is expected to take from its
+/// writing, estimated from the rate at which the batch's lease writes have
+/// been answered so far. A failed write is
 /// recorded in `results`.
 async fn write_leases<B: IamBackend, T>(
     backend: &B,

@@ -254,11 +254,10 @@ async fn rotate_account<S: SegmentBackend>(
         // A new ID the trust policy lost by hand, still in the bundle: ending
         // the rotation would lose it; apply restores it first.
         if matches!(request.phase, Phase::Finish { .. }) {
-            let on_disk = bundle::id_on_disk(&request.bundle_dir, &instance.name);
-            if on_disk.is_some_and(|id| bundle::holds_lost_pending(role, &id)) {
-                outcomes.push(Outcome::Failed(bundle::lost_pending_refusal(
-                    &instance.name,
-                )));
+            if let Some(refusal) =
+                bundle::lost_pending_refusal(role, &request.bundle_dir, &instance.name)
+            {
+                outcomes.push(Outcome::Failed(refusal));
                 continue;
             }
         }
@@ -505,22 +504,14 @@ async fn write_phase<B: IamBackend>(
     else {
         return Ok(None);
     };
-    let last = steps.operations.len().saturating_sub(1);
-    for (position, operation) in steps.operations.iter().enumerate() {
-        match operation {
-            Operation::UntagRole { role, keys }
-                if position == last && held.may_release_with_last_write() =>
-            {
-                let mut keys = keys.clone();
-                keys.push(tags::LOCK.to_string());
-                let releasing = Operation::UntagRole {
-                    role: role.clone(),
-                    keys,
-                };
-                send(backend, instance, &releasing).await?;
-            }
-            _ => send(backend, instance, operation).await?,
+    let mut operations = steps.operations.clone();
+    if let Some(Operation::UntagRole { keys, .. }) = operations.last_mut() {
+        if held.may_release_with_last_write() {
+            keys.push(tags::LOCK.to_string());
         }
+    }
+    for operation in &operations {
+        send(backend, instance, operation).await?;
     }
     Ok(Some(steps))
 }
