@@ -2,6 +2,7 @@
 //! [`planner::plan`] computes it as a pure function of desired and live
 //! state; it is plain data that prints, saves to JSON and executes.
 
+mod external_id;
 pub mod planner;
 pub mod rotation;
 pub mod rotation_schedule;
