@@ -6,9 +6,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::drift::Severity;
 
+/// `fnctl --version`: the version and the commit it was built from
+/// (build.rs; "unknown" where the build had neither git nor a packaged
+/// crate's record of it).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("FNCTL_COMMIT"),
+    ")"
+);
+
 /// Keeps the IAM roles of Segment Functions true to YAML manifests.
 #[derive(Debug, Parser)]
-#[command(name = "fnctl", version, about, propagate_version = true)]
+#[command(name = "fnctl", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOptions,

@@ -153,7 +153,7 @@ pub fn problems_of_generated(
     let Some(role) = role else {
         return vec![format!("{name}: role missing")];
     };
-    let account = if i % 2 == 0 {
+    let account = if i.is_multiple_of(2) {
         DESTINATION_ACCOUNT
     } else {
         SOURCE_ACCOUNT
@@ -211,21 +211,22 @@ pub fn problems_of_generated(
             resources.extend(strings(&statement["Resource"]));
         }
         let bucket = format!("bucket-{name}");
-        let (want_actions, want_resources): (BTreeSet<String>, BTreeSet<String>) = if i % 2 == 0 {
-            (
-                ["s3:PutObject".to_string()].into(),
-                [format!("arn:aws:s3:::{bucket}/p{i}/*")].into(),
-            )
-        } else {
-            (
-                ["s3:GetObject".to_string(), "s3:ListBucket".to_string()].into(),
-                [
-                    format!("arn:aws:s3:::{bucket}/*"),
-                    format!("arn:aws:s3:::{bucket}"),
-                ]
-                .into(),
-            )
-        };
+        let (want_actions, want_resources): (BTreeSet<String>, BTreeSet<String>) =
+            if i.is_multiple_of(2) {
+                (
+                    ["s3:PutObject".to_string()].into(),
+                    [format!("arn:aws:s3:::{bucket}/p{i}/*")].into(),
+                )
+            } else {
+                (
+                    ["s3:GetObject".to_string(), "s3:ListBucket".to_string()].into(),
+                    [
+                        format!("arn:aws:s3:::{bucket}/*"),
+                        format!("arn:aws:s3:::{bucket}"),
+                    ]
+                    .into(),
+                )
+            };
         if actions != want_actions || resources != want_resources {
             problems.push(format!("{name}: permissions {actions:?} on {resources:?}"));
         }
@@ -342,7 +343,7 @@ pub fn generated_account(instance: &str) -> &'static str {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         DESTINATION_ACCOUNT
     } else {
         SOURCE_ACCOUNT
