@@ -20,6 +20,7 @@ mod hand_edits;
 mod harness;
 mod help;
 mod iam_backend;
+mod install;
 mod kills;
 mod leases;
 mod lifecycle;
