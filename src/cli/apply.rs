@@ -22,7 +22,8 @@ use crate::execute::session::{self as reconcile, AccountRun};
 
 /// Applies the plan of every account; exit 1 if anything failed.
 pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
-    let now = reconcile::now();
+    let context = super::settings::context(args.reconcile.parallelism.into());
+    let now = context.now_rfc3339();
     let segment;
     let (runs, mut saved_plans) = match &args.plan {
         Some(path) => {
@@ -123,20 +124,20 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
     let mut deliveries = Vec::new();
     let (mut created, mut updated, mut deleted) = (0, 0, 0);
     // Accounts are applied concurrently, each within its own parallelism.
-    let parallelism: usize = args.reconcile.parallelism.into();
     let progress = |line: &str| eprintln!("{line}");
     let executions = runs.iter().zip(&saved_plans).map(|(run, plan)| {
         let progress = &progress;
         let now = &now;
+        let context = &context;
         async move {
-            let backend = run.backend(parallelism);
+            let backend = run.backend(context.parallelism);
             let bundled = reconcile::bundled_ids(&run.instances, &args.reconcile.bundle_dir);
             execute(
+                context,
                 &backend,
                 plan,
                 &run.live.roles,
                 &bundled.0,
-                parallelism,
                 now,
                 progress,
             )

@@ -33,7 +33,9 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
         .filter(|i| args.instances.is_empty() || args.instances.contains(&i.name))
         .cloned()
         .collect();
-    let options = PlanOptions::read_only(reconcile::now());
+    let options = PlanOptions::read_only(
+        super::settings::context(crate::execute::DEFAULT_PARALLELISM.into()).now_rfc3339(),
+    );
     let runs = reconcile::observe(
         &super::settings::session(global),
         selected,

@@ -21,7 +21,7 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
     };
     let set =
         super::settings::load_manifests(&args.manifests, super::settings::in_accounts(accounts))?;
-    let now = reconcile::now();
+    let now = super::settings::context(crate::execute::DEFAULT_PARALLELISM.into()).now_rfc3339();
     let options = PlanOptions::read_only(now.clone());
     // A missing token stops the run before any AWS call.
     let segment = match &args.snapshot {

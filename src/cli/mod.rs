@@ -4,6 +4,7 @@
 mod apply;
 pub mod args;
 mod bundle;
+mod clock;
 mod drift;
 mod iam_policy;
 mod logging;

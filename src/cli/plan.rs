@@ -22,7 +22,11 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
         &args.reconcile.manifests,
         super::settings::in_accounts(accounts),
     )?;
-    let options = super::settings::plan_options(&args.reconcile, &set.instances, reconcile::now());
+    let options = super::settings::plan_options(
+        &args.reconcile,
+        &set.instances,
+        super::settings::context(args.reconcile.parallelism.into()).now_rfc3339(),
+    );
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {

@@ -25,22 +25,29 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
         due: args.due,
         all: args.all,
         bundle_dir: args.bundle_dir.clone(),
-        parallelism: DEFAULT_PARALLELISM.into(),
     };
+    let context = super::settings::context(DEFAULT_PARALLELISM.into());
     let segment = super::settings::segment_backend(&set.instances)?;
     let settings = super::settings::session(global);
     let outcomes = if args.auto {
         rotate::auto(
+            &context,
             &settings,
             &set.instances,
             &args.bundle_dir,
             args.min_age,
-            DEFAULT_PARALLELISM.into(),
             segment.as_ref(),
         )
         .await?
     } else {
-        rotate::rotate(&settings, set.instances, &request, segment.as_ref()).await?
+        rotate::rotate(
+            &context,
+            &settings,
+            set.instances,
+            &request,
+            segment.as_ref(),
+        )
+        .await?
     };
     let mut failures = Vec::new();
     let mut rotated = 0;

@@ -1,18 +1,61 @@
 //! Settings resolved once from the command line, and the glue every command
 //! shares: loading the manifests (their diagnostics go to stderr here).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::args::{GlobalOptions, ManifestOptions};
-use crate::execute::session;
-use crate::live::aws::AwsSettings;
-use crate::live::segment::{HttpSegment, Token};
+use super::clock::SystemClock;
+use crate::execute::context::{RunContext, Timings};
+use crate::execute::{lease, session};
+use crate::live::aws::{AwsSettings, DEFAULT_ATTEMPT_TIMEOUT, ENDPOINT_VARIABLES};
+use crate::live::segment::{HttpSegment, Token, TOKEN_VARIABLE, URL_VARIABLE};
 use crate::manifest::{self, ManifestSet};
 use crate::model::DesiredInstance;
+
+/// Shortens the SDK's attempt timeout in tests that delay answers (milliseconds).
+const ATTEMPT_TIMEOUT_VARIABLE: &str = "FNCTL_ATTEMPT_TIMEOUT_MS";
+/// Shortens a lease in tests that kill runs (whole seconds).
+const LEASE_VARIABLE: &str = "FNCTL_LOCK_LEASE_SECONDS";
+/// Shortens IAM's settle time before leases are read back (milliseconds).
+const SETTLE_VARIABLE: &str = "FNCTL_LOCK_SETTLE_MS";
+
+/// The run context of a command working on `parallelism` roles at once:
+/// the system clock, and the lease timings (from the environment where
+/// tests shorten them).
+pub fn context(parallelism: usize) -> RunContext {
+    let number = |variable: &str| {
+        std::env::var(variable)
+            .ok()
+            .and_then(|value| value.parse::<u64>().ok())
+    };
+    let lease = number(LEASE_VARIABLE)
+        .map(Duration::from_secs)
+        .unwrap_or(lease::DEFAULT_LEASE);
+    let settle = number(SETTLE_VARIABLE)
+        .map(Duration::from_millis)
+        .unwrap_or(lease::DEFAULT_SETTLE);
+    let timings = Timings {
+        lease: lease::Timing::new(lease, settle),
+        ..Timings::default()
+    };
+    RunContext::new(Arc::new(SystemClock), timings, parallelism)
+}
 
 /// The SDK choices of the global options.
 pub fn aws(global: &GlobalOptions) -> AwsSettings {
     AwsSettings {
         profile: global.profile.clone(),
         region: global.region.clone(),
+        endpoints: ENDPOINT_VARIABLES
+            .into_iter()
+            .filter_map(|variable| Some((variable, std::env::var(variable).ok()?)))
+            .collect(),
+        attempt_timeout: std::env::var(ATTEMPT_TIMEOUT_VARIABLE)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
     }
 }
 
@@ -78,10 +121,13 @@ pub fn segment_backend(instances: &[DesiredInstance]) -> anyhow::Result<Option<H
     if !instances.iter().any(|i| i.segment.is_some()) {
         return Ok(None);
     }
-    let token = Token::from_environment().map_err(anyhow::Error::msg)?;
-    HttpSegment::new(token)
-        .map(Some)
-        .map_err(anyhow::Error::msg)
+    let token = Token::new(std::env::var(TOKEN_VARIABLE).ok())?;
+    let base_override = std::env::var(URL_VARIABLE).ok();
+    Ok(Some(HttpSegment::new(
+        token,
+        base_override,
+        Arc::new(SystemClock),
+    )?))
 }
 
 /// Reads IAM and plans every account of `instances`, then adds the Segment

@@ -15,7 +15,9 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
         &args.manifests,
         super::settings::in_accounts(&global.accounts),
     )?;
-    let options = PlanOptions::read_only(reconcile::now());
+    let options = PlanOptions::read_only(
+        super::settings::context(crate::execute::DEFAULT_PARALLELISM.into()).now_rfc3339(),
+    );
     let segment_backend = super::settings::segment_backend(&set.instances)?;
     let runs = reconcile::observe(
         &super::settings::session(global),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
+use crate::execute::context::RunContext;
 use crate::execute::lease;
 use crate::live::{IamBackend, IamError};
 use crate::model::external_id::ExternalId;
@@ -22,9 +23,9 @@ use crate::model::LiveRole;
 use crate::plan::{ExternalIdRef, Plan, RoleChange, TrustSpec};
 
 /// How often an operation is retried while IAM has not caught up with a
-/// create, and how long the first wait is (it doubles, up to 8 s).
+/// create (the first wait is the run's [`crate::execute::context::Timings::consistency_wait`]; it
+/// doubles, up to 8 s).
 const CONSISTENCY_ATTEMPTS: u32 = 8;
-const CONSISTENCY_FIRST_WAIT: Duration = Duration::from_millis(250);
 
 /// What happened to one role.
 #[derive(Debug)]
@@ -55,40 +56,15 @@ impl RoleOutcome {
 /// Executes every change of `plan`; `live` are the roles it was planned from.
 /// `progress` receives one line per finished role. Changes to a trust policy
 /// or the external-ID tags of an existing role run under the role's lease,
-/// taken for all of them at once after the other changes are done.
+/// taken for all of them at once after the other changes are done. Roles
+/// are worked on `context.parallelism` at once.
 pub async fn execute<B: IamBackend>(
+    context: &RunContext,
     backend: &B,
     plan: &Plan,
     live: &[LiveRole],
     bundled: &[ExternalId],
-    parallelism: usize,
     now: &str,
-    progress: &(dyn Fn(&str) + Sync),
-) -> Vec<RoleOutcome> {
-    let lock = lease::Timing::from_env();
-    execute_with(
-        backend,
-        plan,
-        live,
-        bundled,
-        parallelism,
-        now,
-        lock,
-        progress,
-    )
-    .await
-}
-
-/// [`execute`] with the timings of the role lock given (tests shorten them).
-#[allow(clippy::too_many_arguments)] // `execute`'s own, plus the lock's timings
-pub(crate) async fn execute_with<B: IamBackend>(
-    backend: &B,
-    plan: &Plan,
-    live: &[LiveRole],
-    bundled: &[ExternalId],
-    parallelism: usize,
-    now: &str,
-    lock: lease::Timing,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Vec<RoleOutcome> {
     let total = plan.changes.len();
@@ -123,26 +99,15 @@ pub(crate) async fn execute_with<B: IamBackend>(
     let mut outcomes: Vec<RoleOutcome> = stream::iter(free)
         .map(|(index, live_role)| async move {
             let change = &plan.changes[index];
-            let outcome = execute_steps(backend, index, change, live_role, bundled, now).await;
+            let outcome =
+                execute_steps(context, backend, index, change, live_role, bundled, now).await;
             report(change, &outcome);
             outcome
         })
-        .buffer_unordered(parallelism.max(1))
+        .buffer_unordered(context.parallelism)
         .collect()
         .await;
-    outcomes.extend(
-        execute_leased(
-            backend,
-            plan,
-            &leased,
-            bundled,
-            parallelism,
-            now,
-            lock,
-            report,
-        )
-        .await,
-    );
+    outcomes.extend(execute_leased(context, backend, plan, &leased, bundled, now, report).await);
     outcomes.sort_by_key(|o| o.change_index);
     outcomes
 }
@@ -151,15 +116,13 @@ pub(crate) async fn execute_with<B: IamBackend>(
 /// under their roles' leases. A rotation (or another apply) must not
 /// interleave with a change to the trust policy: each change runs only if
 /// the role is still as it was read when planned.
-#[allow(clippy::too_many_arguments)] // the executor's inputs, plus the lease timing and the reporter
 async fn execute_leased<B: IamBackend>(
+    context: &RunContext,
     backend: &B,
     plan: &Plan,
     leased: &[(usize, &LiveRole)],
     bundled: &[ExternalId],
-    parallelism: usize,
     now: &str,
-    lock: lease::Timing,
     report: &(dyn Fn(&RoleChange, &RoleOutcome) + Sync),
 ) -> Vec<RoleOutcome> {
     if leased.is_empty() {
@@ -169,18 +132,14 @@ async fn execute_leased<B: IamBackend>(
         .iter()
         .map(|(index, _)| plan.changes[*index].role.clone())
         .collect();
-    let batch = lease::Batch {
-        parallelism,
-        // A trust update, the external-ID tags, the lease's release.
-        writes_per_role: 3,
-        timing: lock,
-    };
+    // A trust update, the external-ID tags, the lease's release.
+    let batch = context.lease_batch(3);
     let results = lease::run(backend, &roles, None, &batch, |position, current| {
         let (index, planned) = leased[position];
         let change = &plan.changes[index];
         async move {
             let outcome = if unchanged_since_planned(planned, &current) {
-                execute_steps(backend, index, change, Some(planned), bundled, now).await
+                execute_steps(context, backend, index, change, Some(planned), bundled, now).await
             } else {
                 RoleOutcome::failed_before_any_step(
                     index,
@@ -238,6 +197,7 @@ fn unchanged_since_planned(planned: &LiveRole, now: &LiveRole) -> bool {
 }
 
 async fn execute_steps<B: IamBackend>(
+    context: &RunContext,
     backend: &B,
     change_index: usize,
     change: &RoleChange,
@@ -299,7 +259,7 @@ async fn execute_steps<B: IamBackend>(
                 return outcome;
             }
         }
-        if let Err(error) = send(backend, &operation, created_here).await {
+        if let Err(error) = send(context, backend, &operation, created_here).await {
             if !created_by_an_earlier_attempt(backend, &operation, &error).await {
                 outcome.error = Some(format!("{} failed: {error}", operation.api_name()));
                 return outcome;
@@ -320,7 +280,7 @@ async fn execute_steps<B: IamBackend>(
                     (tags::EXTERNAL_ID_CREATED.to_string(), now.to_string()),
                 ]),
             };
-            if let Err(error) = send(backend, &tag, created_here).await {
+            if let Err(error) = send(context, backend, &tag, created_here).await {
                 outcome.error = Some(format!("TagRole failed: {error}"));
                 return outcome;
             }
@@ -420,11 +380,12 @@ async fn created_by_an_earlier_attempt<B: IamBackend>(
 
 /// Sends one operation, retrying NoSuchEntity for a role created moments ago.
 async fn send<B: IamBackend>(
+    context: &RunContext,
     backend: &B,
     operation: &WireOperation,
     created_here: bool,
 ) -> Result<(), IamError> {
-    let mut wait = CONSISTENCY_FIRST_WAIT;
+    let mut wait = context.timings.consistency_wait;
     let mut attempt = 1;
     loop {
         match backend.execute(operation).await {
@@ -433,7 +394,7 @@ async fn send<B: IamBackend>(
                     && attempt < CONSISTENCY_ATTEMPTS
                     && !matches!(operation, Operation::CreateRole { .. }) =>
             {
-                tokio::time::sleep(wait).await;
+                context.clock.sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(8));
                 attempt += 1;
             }

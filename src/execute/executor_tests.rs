@@ -4,8 +4,12 @@
 
 use std::time::Duration;
 
-use super::executor::{execute_with, RoleOutcome};
+use std::sync::Arc;
+
+use super::context::{RunContext, Timings};
+use super::executor::{execute, RoleOutcome};
 use super::lease::Timing;
+use crate::live::clock::SteppedClock;
 use crate::live::memory::{Fault, MemoryIam};
 use crate::live::{IamBackend, IamError};
 use crate::model::external_id::ExternalId;
@@ -59,7 +63,18 @@ async fn read(iam: &MemoryIam) -> Vec<LiveRole> {
 }
 
 async fn run(iam: &MemoryIam, plan: &Plan, live: &[LiveRole]) -> Vec<RoleOutcome> {
-    execute_with(iam, plan, live, &[], 3, fixtures::NOW, no_waits(), &|_| {}).await
+    let context = RunContext {
+        timings: Timings {
+            lease: no_waits(),
+            ..Timings::default()
+        },
+        ..RunContext::new(
+            Arc::new(SteppedClock::at_rfc3339(fixtures::NOW)),
+            Timings::default(),
+            3,
+        )
+    };
+    execute(&context, iam, plan, live, &[], fixtures::NOW, &|_| {}).await
 }
 
 /// Reads, plans and executes, as `fnctl apply` does; the writes it sent are

@@ -25,37 +25,25 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures::stream::{self, StreamExt};
 
+use crate::live::clock::Clock;
 use crate::live::{IamBackend, IamError};
 use crate::model::operation::Operation;
 use crate::model::tags;
 use crate::model::LiveRole;
 
-/// How long a lease lasts beyond the time its batch is expected to take:
-/// a run killed while holding it blocks the role no longer than this (and
-/// the rest of its batch). `FNCTL_LOCK_LEASE_SECONDS` changes it (tests
-/// that kill runs shorten it).
-pub fn lease() -> Duration {
-    Duration::from_secs(
-        std::env::var("FNCTL_LOCK_LEASE_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(60),
-    )
-}
-
-/// Time IAM gets to settle between writing leases and reading them back.
-/// `FNCTL_LOCK_SETTLE_MS` shortens it for tests against a local endpoint.
-fn settle() -> Duration {
-    std::env::var("FNCTL_LOCK_SETTLE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
-        .unwrap_or(Duration::from_millis(1500))
-}
+/// How long a lease lasts beyond the time its batch is expected to take,
+/// unless the run's settings say otherwise: a run killed while holding it
+/// blocks the role no longer than this (and the rest of its batch).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// Time IAM gets to settle between writing leases and reading them back,
+/// unless the run's settings say otherwise (tests against a local endpoint
+/// shorten it).
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(1500);
 
 /// Longest a lease is written for, however large its batch: a killed run
 /// must not block roles for longer than this.
@@ -81,14 +69,19 @@ pub struct Timing {
     pub patience: Duration,
 }
 
+impl Default for Timing {
+    fn default() -> Self {
+        Timing::new(DEFAULT_LEASE, DEFAULT_SETTLE)
+    }
+}
+
 impl Timing {
-    /// The timing of real runs: [`lease`] and the settle time, from the
-    /// environment where tests shorten them; patience of one lease and a margin.
-    pub fn from_env() -> Self {
-        let lease = lease();
+    /// The timing of real runs with this lease and settle time: patience of
+    /// one lease and a margin.
+    pub fn new(lease: Duration, settle: Duration) -> Self {
         Timing {
             lease,
-            settle: settle(),
+            settle,
             patience: lease + Duration::from_secs(30),
         }
     }
@@ -102,14 +95,16 @@ impl Timing {
 }
 
 /// How a batch runs.
-#[derive(Debug, Clone, Copy)]
-pub struct Batch {
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
     /// Roles worked on at once (lease writes and reads run as many at once).
     pub parallelism: usize,
     /// About how many writes the work on one role makes, releasing its
     /// lease included: sizes how long the batch's leases last.
     pub writes_per_role: usize,
     pub timing: Timing,
+    /// Lease expiries are wall-clock times; waits go through it too.
+    pub clock: &'a dyn Clock,
 }
 
 /// Why a role's lease was not taken.
@@ -121,17 +116,24 @@ pub enum LockError {
     /// The role is gone.
     #[error("role {0} does not exist")]
     NoRole(String),
-    /// IAM failed (a batch read or the lease write).
-    #[error("{0}")]
-    Iam(String),
+    /// IAM failed (a batch read or the lease write); one failed batch read
+    /// fails every role of it, hence shared.
+    #[error(transparent)]
+    Iam(Arc<IamError>),
     /// The lease kept running short before the role's turn came.
     #[error("the lease on role {0} ran short {MAXIMUM_RENEWALS} times before its turn came (IAM too slow?); nothing was changed; run the command again")]
     RanShort(String),
+    /// The rounds ended without deciding the role (never expected).
+    #[error("role {0}: no lease taken")]
+    NotTaken(String),
+    /// No lease owner could be drawn: the OS random source failed.
+    #[error("cannot read the OS random source")]
+    Random(#[source] getrandom::Error),
 }
 
-impl From<&IamError> for LockError {
-    fn from(error: &IamError) -> Self {
-        LockError::Iam(error.to_string())
+impl From<IamError> for LockError {
+    fn from(error: IamError) -> Self {
+        LockError::Iam(Arc::new(error))
     }
 }
 
@@ -141,8 +143,8 @@ pub struct Leased<T> {
     /// What the work returned.
     pub value: T,
     /// The role as read once the batch's work was done (`None`: it is gone),
-    /// or why it could not be read.
-    pub after: Result<Option<LiveRole>, String>,
+    /// or why it could not be read (one batch read: shared by its roles).
+    pub after: Result<Option<LiveRole>, Arc<IamError>>,
 }
 
 /// A lease this run wrote on one role: the tag's value.
@@ -160,14 +162,23 @@ fn expiry_of(value: &str) -> Option<SystemTime> {
         .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
 }
 
-/// The lease another run holds on `role` (a live one, not this run's).
+/// The lease another run holds on `role` (a live one, not this run's). A
+/// lease whose expiry cannot be read blocks nobody (a damaged tag must not
+/// lock a role forever), and is said so: the lease is taken over.
 fn held_by_other(role: &LiveRole, owner: &str, now: SystemTime) -> Option<String> {
     let value = role.tags.get(tags::LOCK)?;
     if value.split(' ').next() == Some(owner) {
         return None;
     }
-    let live = expiry_of(value).is_some_and(|expiry| expiry > now);
-    live.then(|| value.clone())
+    let Some(expiry) = expiry_of(value) else {
+        log::warn!(
+            "role {}: the lock tag {} has no readable expiry; taking it over",
+            role.name,
+            tags::LOCK
+        );
+        return None;
+    };
+    (expiry > now).then(|| value.clone())
 }
 
 /// Takes the leases of `roles`, runs `work` on each role held (with the role
@@ -180,7 +191,7 @@ pub async fn run<B, W, F, T>(
     backend: &B,
     roles: &[String],
     known: Option<Vec<LiveRole>>,
-    batch: &Batch,
+    batch: &Batch<'_>,
     work: W,
 ) -> Vec<Result<Leased<T>, LockError>>
 where
@@ -200,13 +211,14 @@ where
 }
 
 /// A lease held while the work on its role runs.
-#[derive(Debug, Clone, Copy)]
-pub struct Held {
+#[derive(Clone, Copy)]
+pub struct Held<'a> {
     expiry: SystemTime,
     margin: Duration,
+    clock: &'a dyn Clock,
 }
 
-impl Held {
+impl Held<'_> {
     /// Whether the work's last write may give the lease back too (remove
     /// `fnctl:lock` in the same `UntagRole`), saving the release's write:
     /// only while the lease has so much time left that no other run can
@@ -214,10 +226,27 @@ impl Held {
     /// a read shows it is still this run's.
     pub fn may_release_with_last_write(&self) -> bool {
         self.expiry
-            .duration_since(SystemTime::now())
+            .duration_since(self.clock.now())
             .unwrap_or_default()
             >= self.margin
     }
+}
+
+/// The result slot of each role, filled as the rounds decide it.
+type Results<T> = Vec<Option<Result<Leased<T>, LockError>>>;
+
+/// One run of the lease protocol over a batch of roles: what stays the same
+/// from round to round, and what each round leaves for the next.
+struct Rounds<'a, 'c, B> {
+    backend: &'a B,
+    roles: &'a [String],
+    batch: Batch<'c>,
+    /// This run's lease owner, written in every lease tag.
+    owner: String,
+    /// When each role was first found held by another run.
+    blocked_since: HashMap<usize, SystemTime>,
+    /// How often each role's lease was taken again after running short.
+    renewals: HashMap<usize, usize>,
 }
 
 /// [`run`], where `with_lease` names tags to write in the same `TagRole` as
@@ -227,208 +256,295 @@ impl Held {
 /// the lease and writes whatever is still missing. A lease lost to another
 /// run leaves its tags as a run killed after its first write would, which
 /// the work of whoever holds the lease must handle anyway.
-pub async fn run_with<B, P, W, F, T>(
+///
+/// Each round: find which leases are free ([`Rounds::free_and_blocked`]),
+/// write them, settle, read them back ([`Rounds::take`]), work on the roles
+/// held ([`Rounds::work`]), read the roles back and give the leases back
+/// ([`Rounds::finish`]); then wait for those other runs hold, until
+/// patience runs out ([`Rounds::next_round`]).
+pub async fn run_with<'c, B, P, W, F, T>(
     backend: &B,
     roles: &[String],
     known: Option<Vec<LiveRole>>,
-    batch: &Batch,
+    batch: &Batch<'c>,
     with_lease: P,
     work: W,
 ) -> Vec<Result<Leased<T>, LockError>>
 where
     B: IamBackend,
     P: Fn(usize, &LiveRole) -> BTreeMap<String, String>,
-    W: Fn(usize, LiveRole, Held) -> F,
+    W: Fn(usize, LiveRole, Held<'c>) -> F,
     F: Future<Output = T>,
 {
-    let mut results: Vec<Option<Result<Leased<T>, LockError>>> =
-        roles.iter().map(|_| None).collect();
+    let mut results: Results<T> = roles.iter().map(|_| None).collect();
     let owner = match crate::model::external_id::random_token() {
         Ok(random) => random[..16].to_string(),
         Err(error) => {
-            let message = format!("cannot read the OS random source: {error}");
             return roles
                 .iter()
-                .map(|_| Err(LockError::Iam(message.clone())))
+                .map(|_| Err(LockError::Random(error)))
                 .collect();
         }
     };
-    let parallelism = batch.parallelism.max(1);
+    let mut rounds = Rounds {
+        backend,
+        roles,
+        batch: *batch,
+        owner,
+        blocked_since: HashMap::new(),
+        renewals: HashMap::new(),
+    };
     let mut pending: Vec<usize> = (0..roles.len()).collect();
-    // When each role was first found held by another run.
-    let mut blocked_since: HashMap<usize, Instant> = HashMap::new();
-    let mut renewals: HashMap<usize, usize> = HashMap::new();
     let mut known = known;
     while !pending.is_empty() {
-        // 1. Which leases are free: as the caller read them moments ago, or now.
-        let names: Vec<String> = pending.iter().map(|&i| roles[i].clone()).collect();
-        let known_roles: Option<Vec<LiveRole>> = known.take();
-        let fresh: Vec<Option<LiveRole>>;
-        let current: Vec<Option<&LiveRole>> = match &known_roles {
+        let (free, mut blocked) = match rounds
+            .free_and_blocked(&pending, known.take(), &with_lease, &mut results)
+            .await
+        {
+            Ok(sorted) => sorted,
+            Err(error) => {
+                let error = Arc::new(error);
+                for &i in &pending {
+                    results[i] = Some(Err(LockError::Iam(error.clone())));
+                }
+                break;
+            }
+        };
+        let held = rounds.take(&free, &mut blocked, &mut results).await;
+        let (done, mut again) = rounds.work(held, &work, &mut results).await;
+        rounds.finish(done, &mut results).await;
+        again.extend(rounds.still_blocked(blocked, &mut results));
+        pending = rounds.next_round(again).await;
+    }
+    results
+        .into_iter()
+        .zip(roles)
+        .map(|(result, role)| result.unwrap_or_else(|| Err(LockError::NotTaken(role.clone()))))
+        .collect()
+}
+
+impl<'c, B: IamBackend> Rounds<'_, 'c, B> {
+    /// Which of `pending` have a free lease (with the tags to write on it)
+    /// and which another run holds, as the caller read them moments ago
+    /// (`known`) or as read now. Roles that are gone are decided here.
+    async fn free_and_blocked<P, T>(
+        &self,
+        pending: &[usize],
+        known: Option<Vec<LiveRole>>,
+        with_lease: &P,
+        results: &mut Results<T>,
+    ) -> Result<(Vec<(usize, BTreeMap<String, String>)>, Vec<(usize, String)>), IamError>
+    where
+        P: Fn(usize, &LiveRole) -> BTreeMap<String, String>,
+    {
+        let names: Vec<String> = pending.iter().map(|&i| self.roles[i].clone()).collect();
+        let current: Vec<Option<LiveRole>> = match known {
             Some(read) => {
-                let by_name: HashMap<String, &LiveRole> = read
-                    .iter()
+                // Thousands of roles: each is moved out once, not cloned.
+                let mut by_name: HashMap<String, LiveRole> = read
+                    .into_iter()
                     .map(|role| (role.name.to_ascii_lowercase(), role))
                     .collect();
                 names
                     .iter()
-                    .map(|name| by_name.get(&name.to_ascii_lowercase()).copied())
+                    .map(|name| by_name.remove(&name.to_ascii_lowercase()))
                     .collect()
             }
-            None => match backend.get_roles(&names).await {
-                Ok(read) => {
-                    fresh = read;
-                    fresh.iter().map(Option::as_ref).collect()
-                }
-                Err(error) => {
-                    for &i in &pending {
-                        results[i] = Some(Err(LockError::from(&error)));
-                    }
-                    break;
-                }
-            },
+            None => self.backend.get_roles(&names).await?,
         };
-        let now = SystemTime::now();
+        let now = self.batch.clock.now();
         let mut free = Vec::new();
-        let mut blocked: Vec<(usize, String)> = Vec::new();
+        let mut blocked = Vec::new();
         for (&i, role) in pending.iter().zip(current) {
             match role {
-                None => results[i] = Some(Err(LockError::NoRole(roles[i].clone()))),
-                Some(role) => match held_by_other(role, &owner, now) {
+                None => results[i] = Some(Err(LockError::NoRole(self.roles[i].clone()))),
+                Some(role) => match held_by_other(&role, &self.owner, now) {
                     Some(other) => blocked.push((i, other)),
-                    None => free.push((i, with_lease(i, role))),
+                    None => free.push((i, with_lease(i, &role))),
                 },
             }
         }
-        // Thousands of roles need not wait for the end of the batch.
-        drop(known_roles);
+        Ok((free, blocked))
+    }
 
-        // 2. Write the free leases, settle once, read them all back.
-        let written = write_leases(backend, roles, &free, &owner, batch, &mut results).await;
-        let mut held: Vec<(Written, LiveRole)> = Vec::new();
-        if !written.is_empty() {
-            tokio::time::sleep(batch.timing.settle).await;
-            let names: Vec<String> = written.iter().map(|w| roles[w.index].clone()).collect();
-            match backend.get_roles(&names).await {
-                Ok(back) => {
-                    for (lease, role) in written.into_iter().zip(back) {
-                        match role {
-                            None => {
-                                results[lease.index] =
-                                    Some(Err(LockError::NoRole(roles[lease.index].clone())))
-                            }
-                            Some(role) if role.tags.get(tags::LOCK) == Some(&lease.value) => {
-                                held.push((lease, role))
-                            }
-                            // Another run's lease landed after ours: it holds
-                            // the lock, or will find ours gone; try again.
-                            Some(role) => blocked.push((
-                                lease.index,
-                                role.tags.get(tags::LOCK).cloned().unwrap_or_default(),
-                            )),
-                        }
-                    }
+    /// Writes the free leases, lets IAM settle once and reads them all back:
+    /// the roles whose lease is still this run's are held (with the role as
+    /// read under the lease); one another run's lease landed on after ours
+    /// joins `blocked`.
+    async fn take<T>(
+        &self,
+        free: &[(usize, BTreeMap<String, String>)],
+        blocked: &mut Vec<(usize, String)>,
+        results: &mut Results<T>,
+    ) -> Vec<(Written, LiveRole)> {
+        let written = write_leases(
+            self.backend,
+            self.roles,
+            free,
+            &self.owner,
+            &self.batch,
+            results,
+        )
+        .await;
+        if written.is_empty() {
+            return Vec::new();
+        }
+        self.batch.clock.sleep(self.batch.timing.settle).await;
+        let names: Vec<String> = written
+            .iter()
+            .map(|w| self.roles[w.index].clone())
+            .collect();
+        let back = match self.backend.get_roles(&names).await {
+            Ok(back) => back,
+            Err(error) => {
+                // Unknown whether they are held: nothing is done under them.
+                // They expire by themselves.
+                let error = Arc::new(error);
+                for lease in &written {
+                    results[lease.index] = Some(Err(LockError::Iam(error.clone())));
                 }
-                Err(error) => {
-                    // Unknown whether they are held: nothing is done under them.
-                    // They expire by themselves.
-                    for lease in &written {
-                        results[lease.index] = Some(Err(LockError::from(&error)));
-                    }
+                return Vec::new();
+            }
+        };
+        let mut held = Vec::new();
+        for (lease, role) in written.into_iter().zip(back) {
+            match role {
+                None => {
+                    results[lease.index] =
+                        Some(Err(LockError::NoRole(self.roles[lease.index].clone())))
                 }
+                Some(role) if role.tags.get(tags::LOCK) == Some(&lease.value) => {
+                    held.push((lease, role))
+                }
+                // Another run's lease landed after ours: it holds the lock,
+                // or will find ours gone; try again.
+                Some(role) => blocked.push((
+                    lease.index,
+                    role.tags.get(tags::LOCK).cloned().unwrap_or_default(),
+                )),
             }
         }
+        held
+    }
 
-        // 3. The work, on roles whose lease has time enough left.
-        let margin = batch.timing.margin();
-        let work = &work;
+    /// Runs the work on every held role whose lease has time enough left;
+    /// the others are leased again next round (a few times at most). Returns
+    /// the work done and the roles to lease again.
+    async fn work<W, F, T>(
+        &mut self,
+        held: Vec<(Written, LiveRole)>,
+        work: &W,
+        results: &mut Results<T>,
+    ) -> (Vec<(Written, T)>, Vec<usize>)
+    where
+        W: Fn(usize, LiveRole, Held<'c>) -> F,
+        F: Future<Output = T>,
+    {
+        let margin = self.batch.timing.margin();
+        let clock = self.batch.clock;
         let outcomes: Vec<(Written, Option<T>)> = stream::iter(held)
             .map(|(lease, role)| async move {
-                let left = lease
-                    .expiry
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default();
+                let left = lease.expiry.duration_since(clock.now()).unwrap_or_default();
                 if left < margin {
                     return (lease, None);
                 }
                 let held = Held {
                     expiry: lease.expiry,
                     margin,
+                    clock,
                 };
                 let value = work(lease.index, role, held).await;
                 (lease, Some(value))
             })
-            .buffer_unordered(parallelism)
+            .buffer_unordered(self.batch.parallelism.max(1))
             .collect()
             .await;
-        let mut again: Vec<usize> = Vec::new();
-        let mut done: Vec<(Written, T)> = Vec::new();
+        let mut again = Vec::new();
+        let mut done = Vec::new();
         for (lease, value) in outcomes {
             match value {
                 Some(value) => done.push((lease, value)),
                 None => {
-                    let renewed = renewals.entry(lease.index).or_default();
+                    let renewed = self.renewals.entry(lease.index).or_default();
                     *renewed += 1;
                     if *renewed >= MAXIMUM_RENEWALS {
                         results[lease.index] =
-                            Some(Err(LockError::RanShort(roles[lease.index].clone())));
+                            Some(Err(LockError::RanShort(self.roles[lease.index].clone())));
                     } else {
                         again.push(lease.index);
                     }
                 }
             }
         }
+        (done, again)
+    }
 
-        // 4. Read the roles back; give back the leases still ours.
-        let names: Vec<String> = done.iter().map(|(w, _)| roles[w.index].clone()).collect();
-        let after: Vec<Result<Option<LiveRole>, String>> = if names.is_empty() {
-            Vec::new()
-        } else {
-            match backend.get_roles(&names).await {
+    /// Reads the roles worked on back (the callers see what IAM holds after
+    /// their writes) and gives back the leases that are still this run's.
+    async fn finish<T>(&self, done: Vec<(Written, T)>, results: &mut Results<T>) {
+        if done.is_empty() {
+            return;
+        }
+        let names: Vec<String> = done
+            .iter()
+            .map(|(w, _)| self.roles[w.index].clone())
+            .collect();
+        let after: Vec<Result<Option<LiveRole>, Arc<IamError>>> =
+            match self.backend.get_roles(&names).await {
                 Ok(after) => after.into_iter().map(Ok).collect(),
-                Err(error) => names.iter().map(|_| Err(error.to_string())).collect(),
-            }
-        };
+                Err(error) => {
+                    let error = Arc::new(error);
+                    names.iter().map(|_| Err(error.clone())).collect()
+                }
+            };
         let releases: Vec<&str> = done
             .iter()
             .zip(&after)
             .filter(|((lease, _), after)| {
                 matches!(after, Ok(Some(role)) if role.tags.get(tags::LOCK) == Some(&lease.value))
             })
-            .map(|((lease, _), _)| roles[lease.index].as_str())
+            .map(|((lease, _), _)| self.roles[lease.index].as_str())
             .collect();
-        release(backend, &releases, parallelism).await;
+        release(self.backend, &releases, self.batch.parallelism).await;
         for ((lease, value), after) in done.into_iter().zip(after) {
             results[lease.index] = Some(Ok(Leased { value, after }));
         }
+    }
 
-        // 5. What is left: leases put back, and those other runs hold.
-        let now = Instant::now();
+    /// The blocked roles to try again: those whose holder has not been
+    /// waited for longer than the batch's patience (the others fail, naming
+    /// the lease that holds them).
+    fn still_blocked<T>(
+        &mut self,
+        blocked: Vec<(usize, String)>,
+        results: &mut Results<T>,
+    ) -> Vec<usize> {
+        let now = self.batch.clock.now();
+        let mut again = Vec::new();
         for (i, other) in blocked {
-            let since = *blocked_since.entry(i).or_insert(now);
-            if now.duration_since(since) > batch.timing.patience {
+            let since = *self.blocked_since.entry(i).or_insert(now);
+            if now.duration_since(since).unwrap_or_default() > self.batch.timing.patience {
                 results[i] = Some(Err(LockError::Held {
-                    role: roles[i].clone(),
+                    role: self.roles[i].clone(),
                     lease: other,
                 }));
             } else {
                 again.push(i);
             }
         }
-        again.sort_unstable();
-        let only_waiting = again.iter().all(|i| blocked_since.contains_key(i));
-        pending = again;
-        if !pending.is_empty() && only_waiting {
-            tokio::time::sleep(RETRY_WAIT).await;
-        }
+        again
     }
-    results
-        .into_iter()
-        .zip(roles)
-        .map(|(result, role)| {
-            result.unwrap_or_else(|| Err(LockError::Iam(format!("role {role}: no lease taken"))))
-        })
-        .collect()
+
+    /// The roles of the next round, in order; waits a moment first when all
+    /// of them wait for other runs (nothing else could be done meanwhile).
+    async fn next_round(&self, mut again: Vec<usize>) -> Vec<usize> {
+        again.sort_unstable();
+        let only_waiting = again.iter().all(|i| self.blocked_since.contains_key(i));
+        if !again.is_empty() && only_waiting {
+            self.batch.clock.sleep(RETRY_WAIT).await;
+        }
+        again
+    }
 }
 
 /// Writes this run's lease, with the tags that ride on it, on each role of
@@ -442,10 +558,10 @@ async fn write_leases<B: IamBackend, T>(
     roles: &[String],
     free: &[(usize, BTreeMap<String, String>)],
     owner: &str,
-    batch: &Batch,
+    batch: &Batch<'_>,
     results: &mut [Option<Result<Leased<T>, LockError>>],
 ) -> Vec<Written> {
-    let started = Instant::now();
+    let started = batch.clock.now();
     let answered = AtomicUsize::new(0);
     let total = free.len();
     let answered = &answered;
@@ -453,7 +569,12 @@ async fn write_leases<B: IamBackend, T>(
         .map(|(order, (index, with_lease))| async move {
             let index = *index;
             let done = answered.load(Ordering::SeqCst);
-            let elapsed = started.elapsed().as_secs_f64();
+            let elapsed = batch
+                .clock
+                .now()
+                .duration_since(started)
+                .unwrap_or_default()
+                .as_secs_f64();
             // Never faster than IAM's order of magnitude: the first answers
             // may come from a throttling bucket's burst.
             let rate = if done > 0 && elapsed > 0.0 {
@@ -463,7 +584,7 @@ async fn write_leases<B: IamBackend, T>(
             };
             let writes_ahead = (total - order) + total * batch.writes_per_role;
             let expected = Duration::from_secs_f64(writes_ahead as f64 / rate).min(MAXIMUM_HOLD);
-            let expiry = SystemTime::now() + batch.timing.settle + expected + batch.timing.lease;
+            let expiry = batch.clock.now() + batch.timing.settle + expected + batch.timing.lease;
             let value = format!("{owner} {}", humantime::format_rfc3339_seconds(expiry));
             let mut written_tags = with_lease.clone();
             written_tags.insert(tags::LOCK.to_string(), value.clone());
@@ -493,7 +614,7 @@ async fn write_leases<B: IamBackend, T>(
             Err(IamError::NoSuchEntity { .. }) => {
                 results[index] = Some(Err(LockError::NoRole(roles[index].clone())))
             }
-            Err(error) => results[index] = Some(Err(LockError::from(&error))),
+            Err(error) => results[index] = Some(Err(LockError::from(error))),
         }
     }
     written.sort_by_key(|w| w.index);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::lease::{run, Batch, LockError, Timing};
+use crate::live::clock::SteppedClock;
 use crate::live::memory::MemoryIam;
 use crate::model::fixtures::{applied_operations, external_id, instance};
 use crate::model::operation::Operation;
@@ -16,10 +17,11 @@ const ROLE: &str = "fn-alpha";
 
 /// Waits short enough for a unit test; `patience` decides how long a held
 /// lock is waited for.
-fn timing(patience: Duration, settle: Duration) -> Batch {
+fn timing(patience: Duration, settle: Duration) -> Batch<'static> {
     Batch {
         parallelism: 4,
         writes_per_role: 3,
+        clock: SteppedClock::leaked_at_now(),
         timing: Timing {
             lease: Duration::from_secs(60),
             patience,
@@ -28,7 +30,7 @@ fn timing(patience: Duration, settle: Duration) -> Batch {
     }
 }
 
-fn quick() -> Batch {
+fn quick() -> Batch<'static> {
     timing(Duration::ZERO, Duration::ZERO)
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::bundle;
+use crate::execute::context::RunContext;
 use crate::execute::lease;
 use crate::execute::session::{self, AccountRun};
 use crate::live::segment::SegmentBackend;
@@ -44,8 +45,6 @@ pub struct Request {
     pub all: bool,
     /// Where bundles are written.
     pub bundle_dir: PathBuf,
-    /// Roles rotated at once per account.
-    pub parallelism: usize,
 }
 
 /// What happened to one instance.
@@ -89,6 +88,7 @@ pub enum RequestError {
 /// Runs one phase over the selected instances of every account; the
 /// outcomes follow the order of the instances per account.
 pub async fn rotate<S: SegmentBackend>(
+    context: &RunContext,
     settings: &session::Settings,
     instances: Vec<DesiredInstance>,
     request: &Request,
@@ -110,16 +110,16 @@ pub async fn rotate<S: SegmentBackend>(
         .into_iter()
         .filter(|i| request.all || request.due || request.names.contains(&i.name))
         .collect();
-    let now = session::now();
+    let now = context.now_rfc3339();
     let options = PlanOptions::read_only(now.clone());
-    let runs = session::observe(settings, named, &options, request.parallelism).await?;
+    let runs = session::observe(settings, named, &options, context.parallelism).await?;
     let shown = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
         None => Vec::new(),
     };
     let mut outcomes = Vec::new();
     for run in runs {
-        outcomes.extend(rotate_account(run, request, &now, &shown, segment).await);
+        outcomes.extend(rotate_account(context, run, request, &now, &shown, segment).await);
     }
     Ok(outcomes)
 }
@@ -155,6 +155,7 @@ fn shown_for<'a>(shown: &'a [(String, Option<String>)], instance: &str) -> Optio
 /// records in the role's tags when Segment took it: `--finish` and `--auto`
 /// count `--min-age` from then.
 async fn push_to_segment<B: IamBackend, S: SegmentBackend>(
+    context: &RunContext,
     backend: &B,
     segment: &S,
     instance: &DesiredInstance,
@@ -189,7 +190,10 @@ async fn push_to_segment<B: IamBackend, S: SegmentBackend>(
             tags::SEGMENT_DELIVERED.to_string(),
             // When Segment took it: now, not when the run began (a long run
             // must not make the new ID look older than it is).
-            crate::plan::rotation_schedule::delivered_tag(&id.fingerprint(), &session::now()),
+            crate::plan::rotation_schedule::delivered_tag(
+                &id.fingerprint(),
+                &context.now_rfc3339(),
+            ),
         )]),
     };
     match backend.execute(&tag).await {
@@ -211,6 +215,7 @@ struct Selected<'a> {
 
 /// Runs the phase over the selected instances of one account.
 async fn rotate_account<S: SegmentBackend>(
+    context: &RunContext,
     mut run: AccountRun,
     request: &Request,
     now: &str,
@@ -275,7 +280,7 @@ async fn rotate_account<S: SegmentBackend>(
             let allowed = crate::plan::rotation_schedule::segment_allows_finish(
                 role,
                 shown_for(shown, &instance.name),
-                SystemTime::now(),
+                context.now(),
                 *min_age,
             );
             if let Err(why) = allowed {
@@ -283,7 +288,7 @@ async fn rotate_account<S: SegmentBackend>(
                 continue;
             }
         }
-        match steps_for(&request.phase, role, instance, &new_id, now) {
+        match steps_for(&request.phase, role, instance, &new_id, context.now(), now) {
             Err(error) => outcomes.push(Outcome::Failed(format!("{}: {error}", instance.name))),
             Ok(None) if !role.tags.contains_key(tags::LOCK) => {
                 outcomes.push(Outcome::NothingToFinish {
@@ -296,19 +301,15 @@ async fn rotate_account<S: SegmentBackend>(
     if selected.is_empty() {
         return outcomes;
     }
-    let backend = run.backend(request.parallelism);
+    let backend = run.backend(context.parallelism);
     let roles: Vec<String> = selected
         .iter()
         .map(|s| s.instance.role_name.clone())
         .collect();
-    let batch = lease::Batch {
-        parallelism: request.parallelism,
-        // The phase's first tag write rides on the lease. Start: the trust
-        // update and the lease's release; finish: the trust update and the
-        // untagging, which gives the lease back too.
-        writes_per_role: 2,
-        timing: lease::Timing::from_env(),
-    };
+    // The phase's first tag write rides on the lease. Start: the trust
+    // update and the lease's release; finish: the trust update and the
+    // untagging, which gives the lease back too.
+    let batch = context.lease_batch(2);
     let backend = &backend;
     let selected = &selected;
     let read = std::mem::take(&mut run.live.roles);
@@ -319,11 +320,22 @@ async fn rotate_account<S: SegmentBackend>(
         &batch,
         |position, role| {
             let Selected { instance, new_id } = &selected[position];
-            first_tags(&request.phase, role, instance, new_id, now)
+            first_tags(&request.phase, role, instance, new_id, context.now(), now)
         },
         |position, role, held| async move {
             let Selected { instance, new_id } = &selected[position];
-            write_phase(backend, &request.phase, instance, &role, new_id, now, held).await
+            let phase = &request.phase;
+            let clock_now = context.now();
+            write_phase(
+                backend,
+                phase,
+                instance,
+                &role,
+                new_id,
+                (clock_now, now),
+                held,
+            )
+            .await
         },
     )
     .await;
@@ -350,7 +362,14 @@ async fn rotate_account<S: SegmentBackend>(
         // `--start` pushes the new ID to Segment at once.
         if let (true, Some(segment), Some(_)) = (started, segment, &chosen.instance.segment) {
             outcomes.push(
-                push_to_segment(backend, segment, chosen.instance, &request.bundle_dir).await,
+                push_to_segment(
+                    context,
+                    backend,
+                    segment,
+                    chosen.instance,
+                    &request.bundle_dir,
+                )
+                .await,
             );
         }
     }
@@ -363,16 +382,17 @@ async fn rotate_account<S: SegmentBackend>(
 /// in use for `min_age` — and nothing else. Run twice in a row, the second
 /// run changes nothing.
 pub async fn auto<S: SegmentBackend>(
+    context: &RunContext,
     settings: &session::Settings,
     instances: &[DesiredInstance],
     bundle_dir: &Path,
     min_age: Duration,
-    parallelism: usize,
     segment: Option<&S>,
 ) -> anyhow::Result<Vec<Outcome>> {
-    let now = session::now();
+    let now = context.now_rfc3339();
     let options = PlanOptions::read_only(now.clone());
-    let runs = session::observe(settings, instances.to_vec(), &options, parallelism).await?;
+    let runs =
+        session::observe(settings, instances.to_vec(), &options, context.parallelism).await?;
     let shown = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
         None => Vec::new(),
@@ -380,7 +400,7 @@ pub async fn auto<S: SegmentBackend>(
     let mut outcomes = Vec::new();
     let (mut starting, mut finishing) = (Vec::new(), Vec::new());
     for run in &runs {
-        let backend = run.backend(parallelism);
+        let backend = run.backend(context.parallelism);
         for instance in &run.instances {
             let Ok(role) = run.owned_role_of(instance) else {
                 continue;
@@ -399,7 +419,7 @@ pub async fn auto<S: SegmentBackend>(
                 role,
                 instance.rotate_after_days,
                 segment_view,
-                SystemTime::now(),
+                context.now(),
                 &now,
                 min_age,
             ) {
@@ -412,8 +432,9 @@ pub async fn auto<S: SegmentBackend>(
                 }),
                 NextStep::Push => {
                     if let Some(segment) = segment {
-                        outcomes
-                            .push(push_to_segment(&backend, segment, instance, bundle_dir).await);
+                        outcomes.push(
+                            push_to_segment(context, &backend, segment, instance, bundle_dir).await,
+                        );
                     }
                 }
             }
@@ -438,9 +459,8 @@ pub async fn auto<S: SegmentBackend>(
             due: false,
             all: false,
             bundle_dir: bundle_dir.to_path_buf(),
-            parallelism,
         };
-        outcomes.extend(rotate(settings, instances.to_vec(), &request, segment).await?);
+        outcomes.extend(rotate(context, settings, instances.to_vec(), &request, segment).await?);
     }
     Ok(outcomes)
 }
@@ -451,6 +471,7 @@ fn steps_for(
     role: &LiveRole,
     instance: &DesiredInstance,
     new_id: &ExternalId,
+    clock_now: SystemTime,
     now: &str,
 ) -> Result<Option<PhaseSteps>, RotationError> {
     match phase {
@@ -458,7 +479,7 @@ fn steps_for(
         Phase::Finish { min_age, force } => rotation::finish(
             role,
             &instance.segment_account,
-            SystemTime::now(),
+            clock_now,
             now,
             *min_age,
             *force,
@@ -474,9 +495,10 @@ fn first_tags(
     role: &LiveRole,
     instance: &DesiredInstance,
     new_id: &ExternalId,
+    clock_now: SystemTime,
     now: &str,
 ) -> BTreeMap<String, String> {
-    match steps_for(phase, role, instance, new_id, now) {
+    match steps_for(phase, role, instance, new_id, clock_now, now) {
         Ok(Some(steps)) => match steps.operations.into_iter().next() {
             Some(Operation::TagRole { tags, .. }) => tags,
             _ => BTreeMap::new(),
@@ -495,12 +517,12 @@ async fn write_phase<B: IamBackend>(
     instance: &DesiredInstance,
     role: &LiveRole,
     new_id: &ExternalId,
-    now: &str,
-    held: lease::Held,
+    (clock_now, now): (SystemTime, &str),
+    held: lease::Held<'_>,
 ) -> Result<Option<PhaseSteps>, String> {
     let name = &instance.name;
-    let Some(steps) =
-        steps_for(phase, role, instance, new_id, now).map_err(|e| format!("{name}: {e}"))?
+    let Some(steps) = steps_for(phase, role, instance, new_id, clock_now, now)
+        .map_err(|e| format!("{name}: {e}"))?
     else {
         return Ok(None);
     };
@@ -539,7 +561,7 @@ fn conclude(
     instance: &DesiredInstance,
     phase: &Phase,
     steps: &PhaseSteps,
-    after: Result<Option<LiveRole>, String>,
+    after: Result<Option<LiveRole>, std::sync::Arc<crate::live::IamError>>,
     bundle_dir: &Path,
 ) -> Outcome {
     let name = &instance.name;

@@ -110,11 +110,6 @@ pub fn bundled_ids(
     crate::plan::planner::BundledIds(ids)
 }
 
-/// The current time as RFC 3339 (seconds).
-pub fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
 /// How a session reaches AWS: the SDK settings and the accounts to keep
 /// (`--account`; empty keeps every account).
 #[derive(Debug, Clone, Default)]

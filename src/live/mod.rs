@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod aws;
+pub mod clock;
 pub mod memory;
 pub mod segment;
 pub mod snapshot;

@@ -4,10 +4,12 @@
 //! and no error it returns holds the token or a value it carried.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::live::clock::Clock;
 use crate::model::segment::{LiveSettings, SegmentTarget};
 
 /// Environment variable holding the Public API token.
@@ -71,14 +73,26 @@ pub trait SegmentBackend: Send + Sync {
 #[derive(Clone)]
 pub struct Token(String);
 
+/// Why no Segment client could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No token was given.
+    #[error(
+        "{TOKEN_VARIABLE} is not set: instances with `segment:` need a Segment Public API token"
+    )]
+    NoToken,
+    /// The HTTP client could not be built (TLS roots, for one).
+    #[error("cannot build the HTTP client")]
+    Http(#[source] reqwest::Error),
+}
+
 impl Token {
-    /// The token from `SEGMENT_PUBLIC_API_TOKEN`, or why there is none.
-    pub fn from_environment() -> Result<Self, String> {
-        match std::env::var(TOKEN_VARIABLE) {
-            Ok(token) if !token.trim().is_empty() => Ok(Token(token.trim().to_string())),
-            _ => Err(format!(
-                "{TOKEN_VARIABLE} is not set: instances with `segment:` need a Segment Public API token"
-            )),
+    /// The token in `value` (the CLI reads it from `SEGMENT_PUBLIC_API_TOKEN`),
+    /// or why there is none.
+    pub fn new(value: Option<String>) -> Result<Self, ClientError> {
+        match value {
+            Some(token) if !token.trim().is_empty() => Ok(Token(token.trim().to_string())),
+            _ => Err(ClientError::NoToken),
         }
     }
 }
@@ -90,30 +104,46 @@ impl std::fmt::Debug for Token {
 }
 
 /// The Public API over HTTPS.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpSegment {
     client: reqwest::Client,
     token: Token,
     base_override: Option<String>,
+    /// Waits between attempts, and the rate-limit reset times, go by it.
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for HttpSegment {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("HttpSegment")
+            .field("base_override", &self.base_override)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpSegment {
-    /// A client with `token`; `SEGMENT_API_URL` replaces every region's base URL.
-    pub fn new(token: Token) -> Result<Self, String> {
+    /// A client with `token`; `base_override` (the CLI reads it from
+    /// `SEGMENT_API_URL`) replaces every region's base URL.
+    pub fn new(
+        token: Token,
+        base_override: Option<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ClientError> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("fnctl/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
-        let base_override = std::env::var(URL_VARIABLE)
-            .ok()
+            .map_err(ClientError::Http)?;
+        let base_override = base_override
             .filter(|url| !url.trim().is_empty())
             .map(|url| url.trim().trim_end_matches('/').to_string());
         Ok(HttpSegment {
             client,
             token,
             base_override,
+            clock,
         })
     }
 
@@ -159,7 +189,7 @@ impl HttpSegment {
                 }
             };
             let status = response.status().as_u16();
-            let reset = header_millis(&response, "x-ratelimit-reset");
+            let reset = header_millis(&response, "x-ratelimit-reset", self.clock.now());
             let text = response.text().await.unwrap_or_default();
             log::debug!(
                 "Segment {} {path}: {status} in {} ms",
@@ -177,7 +207,7 @@ impl HttpSegment {
                         "Segment answered {status} for {path}; retrying in {} ms",
                         wait.as_millis()
                     );
-                    tokio::time::sleep(wait).await;
+                    self.clock.sleep(wait).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
                 _ if status == 429 => return Err(SegmentError::RateLimited { path }),
@@ -265,7 +295,11 @@ fn wait_before_next(body: &str, reset_millis: Option<u64>) -> Duration {
 /// `X-RateLimit-Reset` as milliseconds to wait: Segment documents it as the
 /// time until the window resets; a value that looks like an epoch timestamp
 /// is turned into a delay.
-fn header_millis(response: &reqwest::Response, name: &str) -> Option<u64> {
+fn header_millis(
+    response: &reqwest::Response,
+    name: &str,
+    now: std::time::SystemTime,
+) -> Option<u64> {
     let value: u64 = response
         .headers()
         .get(name)?
@@ -274,9 +308,7 @@ fn header_millis(response: &reqwest::Response, name: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?;
     Some(if value > 1_000_000_000_000 {
         value.saturating_sub(now.as_millis() as u64)
     } else if value > 1_000_000_000 {

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::live::clock::SteppedClock;
 use crate::model::operation::WireOperation;
 use crate::model::{LiveAccount, LiveDocument};
 
@@ -117,10 +118,11 @@ impl IamBackend for FakeIam {
     }
 }
 
-fn batch(lease: Duration, settle: Duration, parallelism: usize) -> Batch {
+fn batch(lease: Duration, settle: Duration, parallelism: usize) -> Batch<'static> {
     Batch {
         parallelism,
         writes_per_role: 2,
+        clock: SteppedClock::leaked_at_now(),
         timing: Timing {
             lease,
             settle,
@@ -207,6 +209,7 @@ async fn a_lease_another_run_holds_is_waited_for_then_refused() {
         &Batch {
             parallelism: 8,
             writes_per_role: 2,
+            clock: SteppedClock::leaked_at_now(),
             timing: Timing {
                 lease: Duration::from_secs(60),
                 settle: Duration::ZERO,
@@ -272,6 +275,7 @@ async fn a_lease_that_runs_short_before_its_turn_is_taken_again() {
     let iam = fake(2);
     let roles = names(2);
     let order = Mutex::new(Vec::new());
+    let clock = SteppedClock::leaked_at_now();
     // One role at a time, the first one slow: the second one's lease (400 ms,
     // nothing else expected of the batch) has less than half left when its
     // turn comes.
@@ -282,6 +286,7 @@ async fn a_lease_that_runs_short_before_its_turn_is_taken_again() {
         &Batch {
             parallelism: 1,
             writes_per_role: 0,
+            clock,
             timing: Timing {
                 lease: Duration::from_millis(1200),
                 settle: Duration::ZERO,
@@ -292,7 +297,7 @@ async fn a_lease_that_runs_short_before_its_turn_is_taken_again() {
             order.lock().unwrap().push(index);
             async move {
                 if index == 0 {
-                    tokio::time::sleep(Duration::from_millis(900)).await;
+                    clock.sleep(Duration::from_millis(900)).await;
                 }
             }
         },
@@ -366,10 +371,12 @@ fn a_lease_near_its_expiry_is_not_given_back_blindly() {
     let fresh = Held {
         expiry: SystemTime::now() + Duration::from_secs(90),
         margin,
+        clock: SteppedClock::leaked_at_now(),
     };
     let late = Held {
         expiry: SystemTime::now() + Duration::from_secs(10),
         margin,
+        clock: SteppedClock::leaked_at_now(),
     };
     assert!(fresh.may_release_with_last_write());
     assert!(!late.may_release_with_last_write());

@@ -17,24 +17,54 @@ use aws_sdk_sts::config::SharedCredentialsProvider;
 /// STS needs a region; IAM is global. Used when nothing else names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
-/// How long one attempt of a request may take before the SDK retries it:
-/// 30 s, or `FNCTL_ATTEMPT_TIMEOUT_MS` (tests that delay answers shorten it).
-fn attempt_timeout() -> Duration {
-    std::env::var("FNCTL_ATTEMPT_TIMEOUT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
-        .unwrap_or(Duration::from_secs(30))
-}
+/// How long one attempt of a request may take before the SDK retries it,
+/// unless the settings say otherwise.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the user chose of the SDK's configuration (`--profile`, `--region`);
-/// everything else comes from the SDK's standard chain.
-#[derive(Debug, Clone, Default)]
+/// The variables that point fnctl at an endpoint other than AWS's own (the
+/// SDK reads them itself; fnctl names them in its messages).
+pub const ENDPOINT_VARIABLES: [&str; 3] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_IAM",
+];
+
+/// What the user chose of the SDK's configuration (`--profile`, `--region`,
+/// the endpoint variables, the attempt timeout); everything else comes from
+/// the SDK's standard chain. Resolved once by the CLI.
+#[derive(Debug, Clone)]
 pub struct AwsSettings {
     /// Named profile, when not the chain's default.
     pub profile: Option<String>,
     /// Region for STS (IAM is global).
     pub region: Option<String>,
+    /// The endpoint variables that are set, with their URLs, in the order
+    /// of [`ENDPOINT_VARIABLES`].
+    pub endpoints: Vec<(&'static str, String)>,
+    /// How long one attempt of a request may take (tests that delay
+    /// answers shorten it).
+    pub attempt_timeout: Duration,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            profile: None,
+            region: None,
+            endpoints: Vec::new(),
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+        }
+    }
+}
+
+impl AwsSettings {
+    /// The URL an endpoint variable holds, when it is set.
+    fn endpoint(&self, variable: &str) -> Option<&str> {
+        self.endpoints
+            .iter()
+            .find(|(name, _)| *name == variable)
+            .map(|(_, url)| url.as_str())
+    }
 }
 
 /// What reaches one AWS account: the SDK configuration and its credentials,
@@ -43,6 +73,7 @@ pub struct AwsSettings {
 #[derive(Debug, Clone)]
 pub struct Connection {
     config: SdkConfig,
+    settings: Arc<AwsSettings>,
     pace: Arc<iam::AccountPace>,
 }
 
@@ -51,6 +82,7 @@ impl Connection {
     pub async fn load(settings: &AwsSettings) -> Self {
         Connection {
             config: load_config(settings).await,
+            settings: Arc::new(settings.clone()),
             pace: Arc::default(),
         }
     }
@@ -59,6 +91,7 @@ impl Connection {
     pub fn offline() -> Self {
         Connection {
             config: SdkConfig::builder().build(),
+            settings: Arc::default(),
             pace: Arc::default(),
         }
     }
@@ -80,20 +113,21 @@ impl Connection {
                 .to_builder()
                 .credentials_provider(SharedCredentialsProvider::new(provider))
                 .build(),
+            settings: self.settings.clone(),
             pace: Arc::default(),
         }
     }
 
     /// Where STS requests go: the configured endpoint or AWS's own.
     pub fn endpoint(&self) -> String {
-        describe_endpoint(&self.config)
+        describe_endpoint(&self.config, &self.settings)
     }
 
     /// Which account and principal the credentials reach (STS GetCallerIdentity).
     /// An explicitly configured endpoint that refuses connections fails at
     /// once, named, instead of after the SDK's retries.
     pub async fn caller_identity(&self) -> anyhow::Result<CallerIdentity> {
-        probe_configured_endpoints().await?;
+        probe_configured_endpoints(&self.settings).await?;
         caller_identity(&self.config).await
     }
 
@@ -105,24 +139,14 @@ impl Connection {
     }
 }
 
-/// The variables that point fnctl at an endpoint other than AWS's own.
-const ENDPOINT_VARIABLES: [&str; 3] = [
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_ENDPOINT_URL_IAM",
-];
-
 /// Connects once to every explicitly configured endpoint. The SDK retries a
 /// refused connection like a 5xx (eight attempts, ~10 s); for an endpoint the
 /// user typed, a refusal is almost always a typo or a stopped server, so it
 /// is reported at once with the variable and URL named. Throttling and 5xx
 /// answers are still retried by the SDK.
-async fn probe_configured_endpoints() -> anyhow::Result<()> {
-    for variable in ENDPOINT_VARIABLES {
-        let Ok(url) = std::env::var(variable) else {
-            continue;
-        };
-        let Some(address) = host_and_port(&url) else {
+async fn probe_configured_endpoints(settings: &AwsSettings) -> anyhow::Result<()> {
+    for (variable, url) in &settings.endpoints {
+        let Some(address) = host_and_port(url) else {
             continue;
         };
         let attempt = tokio::time::timeout(
@@ -182,7 +206,7 @@ async fn load_config(global: &AwsSettings) -> SdkConfig {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(10))
-                .operation_attempt_timeout(attempt_timeout())
+                .operation_attempt_timeout(global.attempt_timeout)
                 .build(),
         );
     if let Some(profile) = &global.profile {
@@ -202,10 +226,11 @@ async fn load_config(global: &AwsSettings) -> SdkConfig {
 }
 
 /// Where STS requests go: the configured endpoint or AWS's own.
-fn describe_endpoint(config: &SdkConfig) -> String {
-    std::env::var("AWS_ENDPOINT_URL_STS")
-        .ok()
-        .or_else(|| config.endpoint_url().map(str::to_string))
+fn describe_endpoint(config: &SdkConfig, settings: &AwsSettings) -> String {
+    settings
+        .endpoint("AWS_ENDPOINT_URL_STS")
+        .or_else(|| config.endpoint_url())
+        .map(str::to_string)
         .unwrap_or_else(|| {
             let region = config
                 .region()

@@ -1,0 +1,80 @@
+//! The run context: what a service needs from outside the process (the
+//! clock, the timings of leases and retries, how many roles are worked on
+//! at once), resolved once by the CLI from the command line and the
+//! environment, and built by tests over a stepped clock. Nothing below the
+//! CLI reads an environment variable or the wall clock: both arrive here.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::lease;
+use crate::live::clock::Clock;
+
+/// How long fnctl waits, where waiting is part of the protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    /// Role leases: their length, IAM's settle time, patience with other runs.
+    pub lease: lease::Timing,
+    /// The first wait before retrying a role IAM does not know yet right
+    /// after creating it (it doubles, up to 8 s).
+    pub consistency_wait: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            lease: lease::Timing::default(),
+            consistency_wait: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Everything a run shares: built once, passed to every service.
+#[derive(Clone)]
+pub struct RunContext {
+    /// The wall clock (a stepped one in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Lease and retry timings.
+    pub timings: Timings,
+    /// Roles worked on at once per account.
+    pub parallelism: usize,
+}
+
+impl RunContext {
+    /// A context with `clock` and `timings`.
+    pub fn new(clock: Arc<dyn Clock>, timings: Timings, parallelism: usize) -> Self {
+        RunContext {
+            clock,
+            timings,
+            parallelism: parallelism.max(1),
+        }
+    }
+
+    /// The same context working on `parallelism` roles at once.
+    pub fn with_parallelism(&self, parallelism: usize) -> Self {
+        RunContext {
+            parallelism: parallelism.max(1),
+            ..self.clone()
+        }
+    }
+
+    /// The time now, by the run's clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// The time now as IAM tags and JSON hold it (RFC 3339, seconds).
+    pub fn now_rfc3339(&self) -> String {
+        humantime::format_rfc3339_seconds(self.clock.now()).to_string()
+    }
+
+    /// A lease batch of this run with `writes_per_role` writes per role.
+    pub fn lease_batch(&self, writes_per_role: usize) -> lease::Batch<'_> {
+        lease::Batch {
+            parallelism: self.parallelism,
+            writes_per_role,
+            timing: self.timings.lease,
+            clock: self.clock.as_ref(),
+        }
+    }
+}
