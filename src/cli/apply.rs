@@ -387,7 +387,7 @@ fn write_bundles(
             // Two unrecorded IDs were kept on purpose (the plan warned): no
             // bundle can be vouched for, which is not a failure of this run.
             let ambiguous = plan.notices.iter().any(|n| {
-                n.code == crate::model::codes::NoticeCode::AmbiguousExternalId
+                n.code() == crate::model::codes::NoticeCode::AmbiguousExternalId
                     && n.instance.as_deref() == Some(instance.name.as_str())
             });
             if (change.is_some() || live.is_some()) && !ambiguous {

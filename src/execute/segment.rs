@@ -13,11 +13,11 @@ use crate::live::segment::{SegmentBackend, SegmentError};
 use crate::model::external_id::ExternalId;
 use crate::model::segment::{is_masked, LiveSettings, SegmentTarget};
 use crate::model::DesiredInstance;
+use crate::plan::notice::{Notice, NoticeKind};
 use crate::plan::segment::{
     decide, expected_bundle_id, fingerprint, lost_settings, push_body, DesiredSettings,
     SegmentDecision,
 };
-use crate::plan::{Notice, NoticeLevel};
 
 /// How many Segment requests are in flight at once.
 pub const CONCURRENCY: usize = 8;
@@ -75,20 +75,14 @@ pub async fn plan_runs<S: SegmentBackend>(
                 .insert(instance.name.clone(), fingerprint(live.as_ref()));
             match decide(&instance.name, target, &desired, live.as_ref()) {
                 SegmentDecision::InSync => {}
-                SegmentDecision::Missing => run.plan.notices.push(Notice {
-                    level: NoticeLevel::Warning,
-                    code: crate::model::codes::NoticeCode::SegmentInstanceMissing,
-                    instance: Some(instance.name.clone()),
-                    role: instance.role_name.clone(),
-                    message: format!(
-                        "Segment has no {} {}: its settings cannot be delivered",
-                        instance.kind.as_str(),
-                        target.id
-                    ),
-                    hint: Some(
-                        "check `segment.id` in the manifest and the token's workspace".into(),
-                    ),
-                }),
+                SegmentDecision::Missing => run.plan.notices.push(Notice::new(
+                    Some(&instance.name),
+                    &instance.role_name,
+                    NoticeKind::SegmentInstanceMissing {
+                        kind: instance.kind,
+                        id: target.id.clone(),
+                    },
+                )),
                 SegmentDecision::Push(push) => run.plan.segment.push(push),
             }
         }

@@ -2,12 +2,12 @@
 //! come back from a bundle on disk, and which ID a role's bundle carries.
 //! Why each outcome is right is the table in `external_id_table_tests.rs`.
 
-use super::planner::{notice, PlanOptions};
-use super::{ExternalIdRef, Notice, NoticeLevel, RoleChange};
-use crate::model::codes::NoticeCode;
+use super::notice::{Changed, Notice, NoticeKind, Restored};
+use super::planner::{BundledIds, PlanOptions};
+use super::{ExternalIdRef, RoleChange};
 use crate::model::external_id::{self, ExternalId};
 use crate::model::operation::Operation;
-use crate::model::trust;
+use crate::model::trust::{self, IdState};
 use crate::model::{tags, DesiredInstance, LiveRole};
 
 /// The external IDs the role keeps, decided from its live trust policy and tags.
@@ -31,69 +31,25 @@ pub(super) struct ExternalIdPlan {
 /// disk holds it (a function configured from that bundle uses it); an ID
 /// the trust policy accepts is never dropped by apply when it may be the
 /// one a function uses, only strangers beside fnctl's own IDs are; and what
-/// cannot be restored is said out loud.
+/// cannot be restored is said out loud. `None` (with a conflict notice) when
+/// fnctl cannot tell which ID a function uses.
 pub(super) fn plan_external_ids(
     instance: &DesiredInstance,
     role: &LiveRole,
     options: &PlanOptions,
     notices: &mut Vec<Notice>,
 ) -> Option<ExternalIdPlan> {
-    let name = Some(instance.name.as_str());
-    let warn = |notices: &mut Vec<Notice>, code: NoticeCode, message: &str, hint: Option<&str>| {
-        notices.push(notice(
-            NoticeLevel::Warning,
-            code,
-            name,
-            &role.name,
-            message.into(),
-            hint,
-        ));
-    };
+    let mut say = |kind| notices.push(Notice::new(Some(&instance.name), &role.name, kind));
     let state = trust::id_state(role);
-    let from_bundle = |fingerprint: &Option<String>| {
-        fingerprint
-            .as_deref()
-            .and_then(|f| options.bundled_ids.find(f))
-            .cloned()
-    };
-    let restored_current = from_bundle(&state.recorded_lost);
-    let restored_pending = from_bundle(&state.pending_lost);
+    let restored = Recovered::from_bundles(&state, &options.bundled_ids);
     // A bundle holding the new ID the tag names means `rotate --start` went
     // all the way: the ID in its place is not the winner of a race but a
     // stranger, and the one the bundle holds is the rotation's.
-    let mut pending = restored_pending.clone().or(state.pending.clone());
-    let mut current = state.recorded.clone().or(restored_current.clone());
-    if restored_current.is_some() {
-        let message = if pending.is_some() {
-            "the trust policy lost the rotation's old external ID; apply restores it from the bundle on disk, so a function not yet switched to the new ID keeps working, and the rotation goes on"
-        } else {
-            "the trust policy lost the external ID fnctl issued; apply restores it from the bundle, so the running function keeps working"
-        };
-        warn(notices, NoticeCode::ExternalIdRestored, message, None);
-    }
-    if restored_pending.is_some() {
-        warn(
-            notices,
-            NoticeCode::ExternalIdRestored,
-            "the trust policy lost the new external ID of the rotation in progress; apply restores it from the bundle on disk, which holds it, so a function already switched to it keeps working, and the rotation stays in progress",
-            None,
-        );
-    } else if state.pending_lost.is_some() {
-        match &pending {
-            Some(_) => warn(
-                notices,
-                NoticeCode::ExternalIdChanged,
-                "the rotation's new external ID in the trust policy is not the one fnctl recorded (changed by hand, or two `rotate --start` runs raced) and no bundle on disk holds the recorded one; the one the trust policy accepts is kept as the new ID and written to the bundle",
-                Some("update the function's iamRoleExternalId setting from the new bundle"),
-            ),
-            None => warn(
-                notices,
-                NoticeCode::RotationAbandoned,
-                "the trust policy no longer accepts the new external ID of the rotation in progress, and no bundle on disk holds it, so it cannot be restored: apply ends the rotation; a function already configured with the new ID is locked out until it gets the bundle apply writes",
-                Some("if a bundle with the new ID exists elsewhere, run apply with --bundle-dir pointing at it to restore the ID instead; otherwise give every function the bundle apply writes, then start a new rotation with `fnctl rotate NAME --start`"),
-            ),
-        }
-    }
+    let mut pending = restored.pending.clone().or(state.pending.clone());
+    let mut current = state.recorded.clone().or(restored.current.clone());
+    restoration_notices(&state, &restored, pending.is_some())
+        .into_iter()
+        .for_each(&mut say);
     // IDs the trust policy accepts besides the rotation's new one: when none
     // is recorded as current, one of them may be what the function uses.
     let candidates: Vec<&ExternalId> = state
@@ -102,93 +58,28 @@ pub(super) fn plan_external_ids(
         .filter(|id| Some(*id) != pending.as_ref())
         .collect();
     if current.is_none() {
-        match candidates.as_slice() {
-            [] => {
-                if let Some(new) = pending.take() {
-                    current = Some(new);
-                    warn(
-                        notices,
-                        NoticeCode::RotationCompleted,
-                        "the trust policy no longer accepts the old external ID of the rotation in progress (removed by hand, or a `rotate --finish` interrupted), and no bundle on disk holds it: apply completes the rotation, the new ID becomes current; a function still configured with the old ID is locked out until it gets the bundle apply writes",
-                        Some("give every function the bundle apply writes (iamRoleExternalId)"),
-                    );
-                }
-            }
-            [only] => {
-                current = Some((*only).clone());
-                if role.tags.contains_key(tags::EXTERNAL_ID) {
-                    warn(
-                        notices,
-                        NoticeCode::ExternalIdChanged,
-                        "the external ID in the trust policy is not the one fnctl issued; it is kept and written to the bundle",
-                        Some("update the function's iamRoleExternalId setting from the new bundle, or rotate the ID"),
-                    );
-                }
-            }
-            _ => {}
-        }
+        let (chosen, notice) = current_from_trust(role, &candidates, &mut pending);
+        current = chosen;
+        notice.into_iter().for_each(&mut say);
     }
-    let mut refs = Vec::new();
-    match &current {
-        Some(id) => {
-            refs.push(ExternalIdRef::Existing {
-                fingerprint: id.fingerprint(),
-            });
-            if id.len() < external_id::RECOMMENDED_MINIMUM {
-                warn(
-                    notices,
-                    NoticeCode::WeakExternalId,
-                    &format!(
-                        "the external ID has {} characters; Segment recommends at least {}",
-                        id.len(),
-                        external_id::RECOMMENDED_MINIMUM
-                    ),
-                    Some("rotate it: `fnctl rotate NAME --start`, then `--finish`"),
-                );
+    let (mut refs, notice) = match &current {
+        Some(id) => kept_current(id),
+        None => match unrecorded(&candidates, pending.is_some(), state.ids.len()) {
+            Ok(decided) => decided,
+            Err(conflict) => {
+                say(conflict);
+                return None;
             }
-        }
-        None if candidates.is_empty() => {
-            refs.push(ExternalIdRef::Generate);
-            warn(
-                notices,
-                NoticeCode::NewExternalId,
-                "the trust policy has no external ID fnctl can keep; apply makes a new one, so the function's settings must be updated from the new bundle",
-                None,
-            );
-        }
-        None if candidates.len() > 2 || pending.is_some() => {
-            // fnctl never writes a trust policy with more than two IDs, and
-            // cannot tell which of these the function uses.
-            notices.push(notice(
-                NoticeLevel::Conflict,
-                NoticeCode::AmbiguousExternalId,
-                name,
-                &role.name,
-                format!("the trust policy accepts {} external IDs and none is recorded as current; fnctl cannot tell which one the function uses", state.ids.len()),
-                Some("remove the IDs no function uses from the trust policy, then run apply again"),
-            ));
-            return None;
-        }
-        None => {
-            // Two IDs and none recorded: keep both rather than lock out a running function.
-            refs.extend(candidates.iter().map(|id| ExternalIdRef::Existing {
-                fingerprint: id.fingerprint(),
-            }));
-            warn(
-                notices,
-                NoticeCode::AmbiguousExternalId,
-                &format!("the trust policy accepts {} external IDs and none is recorded as current; all are kept", state.ids.len()),
-                Some("rotate to a single fnctl-issued ID: `fnctl rotate NAME --start`, then `--finish`"),
-            );
-        }
-    }
+        },
+    };
+    notice.into_iter().for_each(&mut say);
     if let Some(id) = &pending {
         refs.push(ExternalIdRef::Existing {
             fingerprint: id.fingerprint(),
         });
     }
     let mut live_ids = state.ids.clone();
-    live_ids.extend(restored_current.into_iter().chain(restored_pending));
+    live_ids.extend(restored.current.into_iter().chain(restored.pending));
     let recorded_fingerprint = role.tags.get(tags::EXTERNAL_ID);
     Some(ExternalIdPlan {
         current_fingerprint: current.as_ref().map(ExternalId::fingerprint),
@@ -199,6 +90,121 @@ pub(super) fn plan_external_ids(
         refs,
         live_ids,
     })
+}
+
+/// The IDs fnctl's tags name that the trust policy lost, as the bundles on
+/// disk hold them.
+struct Recovered {
+    current: Option<ExternalId>,
+    pending: Option<ExternalId>,
+}
+
+impl Recovered {
+    fn from_bundles(state: &IdState, bundled: &BundledIds) -> Self {
+        let from_bundle = |fingerprint: &Option<String>| {
+            fingerprint
+                .as_deref()
+                .and_then(|f| bundled.find(f))
+                .cloned()
+        };
+        Recovered {
+            current: from_bundle(&state.recorded_lost),
+            pending: from_bundle(&state.pending_lost),
+        }
+    }
+}
+
+/// What the plan says about lost IDs: restored from a bundle, or (for the
+/// rotation's new ID) replaced or gone for good. `rotating`: a pending ID
+/// survives, in the trust policy or a bundle.
+fn restoration_notices(state: &IdState, restored: &Recovered, rotating: bool) -> Vec<NoticeKind> {
+    let mut said = Vec::new();
+    if restored.current.is_some() {
+        said.push(NoticeKind::ExternalIdRestored(if rotating {
+            Restored::RotationOld
+        } else {
+            Restored::Current
+        }));
+    }
+    if restored.pending.is_some() {
+        said.push(NoticeKind::ExternalIdRestored(Restored::RotationNew));
+    } else if state.pending_lost.is_some() {
+        said.push(if rotating {
+            NoticeKind::ExternalIdChanged(Changed::RotationNew)
+        } else {
+            NoticeKind::RotationAbandoned
+        });
+    }
+    said
+}
+
+/// The current ID when none is recorded: the only candidate the trust
+/// policy accepts, or (none left but the rotation's new one) the pending
+/// ID, which completes the rotation. `None` when several candidates remain.
+fn current_from_trust(
+    role: &LiveRole,
+    candidates: &[&ExternalId],
+    pending: &mut Option<ExternalId>,
+) -> (Option<ExternalId>, Option<NoticeKind>) {
+    match candidates {
+        [] => match pending.take() {
+            Some(new) => (Some(new), Some(NoticeKind::RotationCompleted)),
+            None => (None, None),
+        },
+        [only] => {
+            // The tags named another ID: the one accepted now is kept, and said.
+            let replaced = role.tags.contains_key(tags::EXTERNAL_ID);
+            (
+                Some((*only).clone()),
+                replaced.then_some(NoticeKind::ExternalIdChanged(Changed::Current)),
+            )
+        }
+        _ => (None, None),
+    }
+}
+
+/// The reference to a current ID, with a warning when it is short.
+fn kept_current(id: &ExternalId) -> (Vec<ExternalIdRef>, Option<NoticeKind>) {
+    let weak =
+        (id.len() < external_id::RECOMMENDED_MINIMUM).then_some(NoticeKind::WeakExternalId {
+            length: id.len(),
+            recommended: external_id::RECOMMENDED_MINIMUM,
+        });
+    let refs = vec![ExternalIdRef::Existing {
+        fingerprint: id.fingerprint(),
+    }];
+    (refs, weak)
+}
+
+/// The references when no ID is current: a new one when none can be kept;
+/// both of two unrecorded IDs (rather than lock out a running function);
+/// `None` after a conflict notice when fnctl cannot tell which one a
+/// function uses (fnctl never writes more than two, nor keeps an unknown
+/// one beside a rotation's).
+fn unrecorded(
+    candidates: &[&ExternalId],
+    rotating: bool,
+    accepted: usize,
+) -> Result<(Vec<ExternalIdRef>, Option<NoticeKind>), NoticeKind> {
+    if candidates.is_empty() {
+        return Ok((
+            vec![ExternalIdRef::Generate],
+            Some(NoticeKind::NewExternalId),
+        ));
+    }
+    if candidates.len() > 2 || rotating {
+        return Err(NoticeKind::AmbiguousExternalId { accepted });
+    }
+    let refs = candidates
+        .iter()
+        .map(|id| ExternalIdRef::Existing {
+            fingerprint: id.fingerprint(),
+        })
+        .collect();
+    Ok((
+        refs,
+        Some(NoticeKind::UnrecordedExternalIdsKept { accepted }),
+    ))
 }
 
 /// The external ID a role's bundle carries once `change` (if any) is

@@ -580,7 +580,7 @@ pub(crate) fn applied(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<Exter
         std::slice::from_ref(&before),
         &options(row, row.bundle),
     );
-    let mut notices: Vec<String> = plan.notices.iter().map(|n| n.code.to_string()).collect();
+    let mut notices: Vec<String> = plan.notices.iter().map(|n| n.code().to_string()).collect();
     notices.sort();
     if plan.has_conflicts() {
         assert!(
@@ -712,10 +712,10 @@ fn every_row_of_the_external_id_table() {
             !again
                 .notices
                 .iter()
-                .any(|n| n.level == NoticeLevel::Conflict
-                    || n.code == "external-id-restored"
-                    || n.code == "rotation-abandoned"
-                    || n.code == "rotation-completed"),
+                .any(|n| n.level() == NoticeLevel::Conflict
+                    || n.code() == "external-id-restored"
+                    || n.code() == "rotation-abandoned"
+                    || n.code() == "rotation-completed"),
             "{case}: nothing left to restore or end after apply: {:?}",
             again.notices
         );

@@ -3,6 +3,7 @@
 //! state; it is plain data that prints, saves to JSON and executes.
 
 mod external_id;
+pub mod notice;
 pub mod planner;
 pub mod rotation;
 pub mod rotation_schedule;
@@ -22,6 +23,7 @@ use serde_json::Value;
 
 use crate::model::operation::Operation;
 
+pub use notice::{Notice, NoticeLevel};
 pub use planner::{plan, PlanOptions};
 
 /// An external ID in a plan, by reference: plans never hold the secret.
@@ -133,35 +135,6 @@ pub struct RoleChange {
     pub live_fingerprint: String,
 }
 
-/// Something the plan tells without changing it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notice {
-    /// `conflict` (an error: nothing is done for the role), `warning` or `info`.
-    pub level: NoticeLevel,
-    /// Stable kebab-case code.
-    pub code: crate::model::codes::NoticeCode,
-    /// The instance, when there is one.
-    pub instance: Option<String>,
-    /// The role.
-    pub role: String,
-    /// What it means.
-    pub message: String,
-    /// How to act on it.
-    pub hint: Option<String>,
-}
-
-/// How serious a notice is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NoticeLevel {
-    /// The role cannot be reconciled; the run fails.
-    Conflict,
-    /// Worth acting on.
-    Warning,
-    /// For information.
-    Info,
-}
-
 /// The plan of one account.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -205,7 +178,7 @@ impl Plan {
     pub fn has_conflicts(&self) -> bool {
         self.notices
             .iter()
-            .any(|n| n.level == NoticeLevel::Conflict)
+            .any(|n| n.level() == NoticeLevel::Conflict)
     }
 
     /// Roles to create, update (adoptions included) and delete.

@@ -8,10 +8,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::external_id::{plan_external_ids, ExternalIdPlan};
-use super::{
-    Action, DocumentChange, ExternalIdRef, Notice, NoticeLevel, Plan, RoleChange, Step, TrustSpec,
-};
-use crate::model::codes::NoticeCode;
+use super::notice::{Notice, NoticeKind};
+use super::{Action, DocumentChange, ExternalIdRef, Plan, RoleChange, Step, TrustSpec};
 use crate::model::digest::{self, Aspect, Cause, Digests};
 use crate::model::external_id::ExternalId;
 use crate::model::operation::Operation;
@@ -231,24 +229,6 @@ fn put_inline(role: &str, policy: &Value, live: Option<&Value>, reason: String) 
     }
 }
 
-pub(super) fn notice(
-    level: NoticeLevel,
-    code: NoticeCode,
-    instance: Option<&str>,
-    role: &str,
-    message: String,
-    hint: Option<&str>,
-) -> Notice {
-    Notice {
-        level,
-        code,
-        instance: instance.map(str::to_string),
-        role: role.to_string(),
-        message,
-        hint: hint.map(str::to_string),
-    }
-}
-
 fn plan_existing(
     account: &str,
     instance: &DesiredInstance,
@@ -256,148 +236,32 @@ fn plan_existing(
     options: &PlanOptions,
     result: &mut Plan,
 ) {
-    let name = Some(instance.name.as_str());
-    let scope = role.fnctl_scope();
-    if scope.is_some_and(|s| s != instance.scope) {
-        result.notices.push(notice(
-            NoticeLevel::Conflict,
-            NoticeCode::OtherScope,
-            name,
-            &role.name,
-            format!("role {} belongs to fnctl scope `{}`, not `{}`", role.name, scope.unwrap_or(""), instance.scope),
-            Some("rename the role in this manifest (role.name) or move the instance to that scope; fnctl never changes another scope's roles"),
-        ));
+    let say = |kind| Notice::new(Some(&instance.name), &role.name, kind);
+    if let Some(conflict) = ownership_conflict(instance, role, options) {
+        result.notices.push(say(conflict));
         return;
     }
-    let owned = scope.is_some();
-    if !owned && !options.adopt {
-        result.notices.push(notice(
-            NoticeLevel::Conflict,
-            NoticeCode::UnmanagedRole,
-            name,
-            &role.name,
-            format!("role {} exists but fnctl does not manage it (no fnctl tags for scope `{}`)", role.name, instance.scope),
-            Some("run `fnctl apply --adopt` to take over this role; the external ID in its trust policy is kept"),
-        ));
-        return;
-    }
-    if role.path != instance.role_path {
-        result.notices.push(notice(
-            NoticeLevel::Conflict,
-            NoticeCode::RolePathDiffers,
-            name,
-            &role.name,
-            format!("role {} is at path {} but the manifest says {}; IAM cannot move a role", role.name, role.path, instance.role_path),
-            Some("set defaults.rolePath to the role's path, or delete the role so fnctl recreates it"),
-        ));
-        return;
-    }
-    let mut steps = Vec::new();
     let Some(external) = plan_external_ids(instance, role, options, &mut result.notices) else {
         return;
     };
-    if external.pending_fingerprint.is_some() {
-        result.notices.push(notice(
-            NoticeLevel::Info,
-            NoticeCode::RotationInProgress,
-            name,
-            &role.name,
-            "an external ID rotation is in progress: both IDs are accepted".into(),
-            Some("`fnctl rotate NAME --finish` once every function uses the new bundle"),
-        ));
-    } else if crate::model::trust::is_due(role, instance.rotate_after_days, &options.now) {
-        result.notices.push(notice(
-            NoticeLevel::Info,
-            NoticeCode::RotationDue,
-            name,
-            &role.name,
-            format!(
-                "the external ID is older than rotateAfterDays ({} days)",
-                instance.rotate_after_days.unwrap_or_default()
-            ),
-            Some("`fnctl rotate --due --start`"),
-        ));
+    if let Some(kind) = rotation_notice(instance, role, &external, options) {
+        result.notices.push(say(kind));
     }
-    steps.extend(tag_steps(instance, role, &external, options));
+    let mut steps = tag_steps(instance, role, &external, options);
     steps.extend(trust_step(instance, role, &external));
-    // A role read without ListRoles (an offline snapshot) has unknown settings: leave them be.
-    let description_differs = role.description.as_deref().unwrap_or("") != instance.description;
-    let duration_differs = role.max_session_duration != Some(instance.max_session_duration);
-    if role.max_session_duration.is_some() && (description_differs || duration_differs) {
-        let what = match (description_differs, duration_differs) {
-            (true, true) => "description and max session duration differ",
-            (true, false) => "description differs",
-            _ => "max session duration differs",
-        };
-        steps.push(Step {
-            operation: Operation::UpdateRole {
-                role: role.name.clone(),
-                description: instance.description.clone(),
-                max_session_duration: instance.max_session_duration,
-            },
-            reason: format!("{what} from the manifest"),
-            document: None,
-            cause: None,
-        });
-    }
-    match (&instance.permissions_boundary, &role.permissions_boundary) {
-        (Some(want), have) if have.as_ref() != Some(want) => steps.push(Step {
-            operation: Operation::PutPermissionsBoundary {
-                role: role.name.clone(),
-                policy_arn: want.clone(),
-            },
-            reason: match have {
-                Some(other) => format!("permissions boundary is {other}, the manifest says {want}"),
-                None => "permissions boundary is missing".into(),
-            },
-            document: None,
-            cause: None,
-        }),
-        (None, Some(have)) => steps.push(Step {
-            operation: Operation::DeletePermissionsBoundary {
-                role: role.name.clone(),
-            },
-            reason: format!("permissions boundary {have} is not in the manifest"),
-            document: None,
-            cause: None,
-        }),
-        _ => {}
-    }
+    steps.extend(settings_step(instance, role));
+    steps.extend(boundary_step(instance, role));
     steps.extend(inline_steps(instance, role));
-    for arn in instance
-        .managed_policies
-        .difference(&role.attached_policies)
-    {
-        steps.push(Step {
-            operation: Operation::AttachManagedPolicy {
-                role: role.name.clone(),
-                policy_arn: arn.clone(),
-            },
-            reason: "managed policy listed in the manifest is not attached".into(),
-            document: None,
-            cause: None,
-        });
-    }
-    for arn in role
-        .attached_policies
-        .difference(&instance.managed_policies)
-    {
-        steps.push(Step {
-            operation: Operation::DetachManagedPolicy {
-                role: role.name.clone(),
-                policy_arn: arn.clone(),
-            },
-            reason: "managed policy attached out of band".into(),
-            document: None,
-            cause: None,
-        });
-    }
+    steps.extend(managed_policy_steps(instance, role));
     if steps.is_empty() {
         result.unchanged.push(instance.name.clone());
         return;
     }
     label_causes(&mut steps, instance, role);
-    let action = if owned { Action::Update } else { Action::Adopt };
+    let action = match role.fnctl_scope() {
+        Some(_) => Action::Update,
+        None => Action::Adopt,
+    };
     result.changes.push(RoleChange {
         instance: Some(instance.name.clone()),
         role: role.name.clone(),
@@ -406,6 +270,136 @@ fn plan_existing(
         steps,
         live_fingerprint: live_fingerprint(Some(role)),
     });
+}
+
+/// Why fnctl must leave the role alone, when it must: another scope owns
+/// it, it is not fnctl's and `--adopt` was not given, or it is at another
+/// path than the manifest's (IAM cannot move a role).
+fn ownership_conflict(
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    options: &PlanOptions,
+) -> Option<NoticeKind> {
+    let scope = role.fnctl_scope();
+    if let Some(owner) = scope.filter(|owner| *owner != instance.scope) {
+        return Some(NoticeKind::OtherScope {
+            owner: owner.to_string(),
+            scope: instance.scope.clone(),
+        });
+    }
+    if scope.is_none() && !options.adopt {
+        return Some(NoticeKind::UnmanagedRole {
+            scope: instance.scope.clone(),
+        });
+    }
+    (role.path != instance.role_path).then(|| NoticeKind::RolePathDiffers {
+        live: role.path.clone(),
+        desired: instance.role_path.clone(),
+    })
+}
+
+/// A rotation in progress, or one due by `rotateAfterDays`.
+fn rotation_notice(
+    instance: &DesiredInstance,
+    role: &LiveRole,
+    external: &ExternalIdPlan,
+    options: &PlanOptions,
+) -> Option<NoticeKind> {
+    if external.pending_fingerprint.is_some() {
+        return Some(NoticeKind::RotationInProgress);
+    }
+    trust::is_due(role, instance.rotate_after_days, &options.now).then(|| NoticeKind::RotationDue {
+        days: instance.rotate_after_days.unwrap_or_default(),
+    })
+}
+
+/// Description and session duration, when either differs. A role read
+/// without ListRoles (an offline snapshot) has unknown settings: left be.
+fn settings_step(instance: &DesiredInstance, role: &LiveRole) -> Option<Step> {
+    role.max_session_duration?;
+    let description_differs = role.description.as_deref().unwrap_or("") != instance.description;
+    let duration_differs = role.max_session_duration != Some(instance.max_session_duration);
+    let what = match (description_differs, duration_differs) {
+        (false, false) => return None,
+        (true, true) => "description and max session duration differ",
+        (true, false) => "description differs",
+        (false, true) => "max session duration differs",
+    };
+    Some(Step {
+        operation: Operation::UpdateRole {
+            role: role.name.clone(),
+            description: instance.description.clone(),
+            max_session_duration: instance.max_session_duration,
+        },
+        reason: format!("{what} from the manifest"),
+        document: None,
+        cause: None,
+    })
+}
+
+/// The permissions boundary put or removed, when it differs.
+fn boundary_step(instance: &DesiredInstance, role: &LiveRole) -> Option<Step> {
+    let (operation, reason) = match (&instance.permissions_boundary, &role.permissions_boundary) {
+        (Some(want), have) if have.as_ref() != Some(want) => (
+            Operation::PutPermissionsBoundary {
+                role: role.name.clone(),
+                policy_arn: want.clone(),
+            },
+            match have {
+                Some(other) => format!("permissions boundary is {other}, the manifest says {want}"),
+                None => "permissions boundary is missing".into(),
+            },
+        ),
+        (None, Some(have)) => (
+            Operation::DeletePermissionsBoundary {
+                role: role.name.clone(),
+            },
+            format!("permissions boundary {have} is not in the manifest"),
+        ),
+        _ => return None,
+    };
+    Some(Step {
+        operation,
+        reason,
+        document: None,
+        cause: None,
+    })
+}
+
+/// Managed policies attached as the manifest lists them, and detached when
+/// attached out of band.
+fn managed_policy_steps(instance: &DesiredInstance, role: &LiveRole) -> Vec<Step> {
+    let step = |operation, reason: &str| Step {
+        operation,
+        reason: reason.into(),
+        document: None,
+        cause: None,
+    };
+    let attach = instance
+        .managed_policies
+        .difference(&role.attached_policies)
+        .map(|arn| {
+            step(
+                Operation::AttachManagedPolicy {
+                    role: role.name.clone(),
+                    policy_arn: arn.clone(),
+                },
+                "managed policy listed in the manifest is not attached",
+            )
+        });
+    let detach = role
+        .attached_policies
+        .difference(&instance.managed_policies)
+        .map(|arn| {
+            step(
+                Operation::DetachManagedPolicy {
+                    role: role.name.clone(),
+                    policy_arn: arn.clone(),
+                },
+                "managed policy attached out of band",
+            )
+        });
+    attach.chain(detach).collect()
 }
 
 fn tag_steps(
@@ -612,17 +606,12 @@ fn plan_orphans(
         }
         let instance = role.tags.get(tags::INSTANCE).cloned();
         if !options.prune {
-            result.notices.push(notice(
-                NoticeLevel::Info,
-                NoticeCode::OrphanedRole,
+            result.notices.push(Notice::new(
                 instance.as_deref(),
                 &role.name,
-                format!(
-                    "role {} of scope `{}` is named by no manifest",
-                    role.name,
-                    role.tags.get(tags::SCOPE).map_or("", |s| s.as_str())
-                ),
-                Some("`fnctl apply --prune` deletes it"),
+                NoticeKind::OrphanedRole {
+                    scope: role.tags.get(tags::SCOPE).cloned().unwrap_or_default(),
+                },
             ));
             continue;
         }

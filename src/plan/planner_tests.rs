@@ -140,13 +140,13 @@ fn summary(plan: &Plan, live: Option<&LiveRole>) -> String {
     if let Some(conflict) = plan
         .notices
         .iter()
-        .find(|n| n.level == NoticeLevel::Conflict)
+        .find(|n| n.level() == NoticeLevel::Conflict)
     {
         assert!(
             plan.changes.is_empty() && plan.unchanged.is_empty(),
             "a conflict changes nothing"
         );
-        return format!("conflict {}", conflict.code);
+        return format!("conflict {}", conflict.code());
     }
     let mut parts = Vec::new();
     match plan.changes.as_slice() {
@@ -154,7 +154,7 @@ fn summary(plan: &Plan, live: Option<&LiveRole>) -> String {
         [change] => parts.extend(change_summary(change, live)),
         many => panic!("one instance, {} changes", many.len()),
     }
-    parts.extend(plan.notices.iter().map(|n| n.code.to_string()));
+    parts.extend(plan.notices.iter().map(|n| n.code().to_string()));
     parts.join("; ")
 }
 
@@ -385,7 +385,7 @@ fn prune_table() {
     let codes: Vec<(&str, &str)> = told
         .notices
         .iter()
-        .map(|n| (n.code.as_str(), n.role.as_str()))
+        .map(|n| (n.code().as_str(), n.role.as_str()))
         .collect();
     assert_eq!(codes, [("orphaned-role", "fn-beta")]);
 

@@ -142,7 +142,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
         }
         out.push_str(&format!("        because: {}\n\n", push.reason));
     }
-    for notice in &plan.notices {
+    for notice in plan.notices.iter().map(super::notice::text) {
         let (label, tint) = match notice.level {
             NoticeLevel::Conflict => ("conflict", Color::Red),
             NoticeLevel::Warning => ("warning", Color::Yellow),
@@ -229,7 +229,7 @@ pub fn json(plan: &Plan) -> Value {
     let (create, update, delete) = plan.counts();
     json!({
         "format_version": FORMAT_VERSION,
-        "summary": { "create": create, "update": update, "delete": delete, "unchanged": plan.unchanged.len(), "conflicts": plan.notices.iter().filter(|n| n.level == NoticeLevel::Conflict).count(), "segment": plan.segment.len() },
+        "summary": { "create": create, "update": update, "delete": delete, "unchanged": plan.unchanged.len(), "conflicts": plan.notices.iter().filter(|n| n.level() == NoticeLevel::Conflict).count(), "segment": plan.segment.len() },
         "changes": plan.changes.iter().map(|change| json!({
             "instance": change.instance,
             "role": change.role,
@@ -304,7 +304,7 @@ pub fn markdown(plan: &Plan) -> String {
             push.reason
         ));
     }
-    for notice in &plan.notices {
+    for notice in plan.notices.iter().map(super::notice::text) {
         out.push_str(&format!(
             "\n- **{:?}** `{}`: {}",
             notice.level, notice.code, notice.message
