@@ -11,7 +11,7 @@ use super::executor::{execute, RoleOutcome};
 use super::lease::Timing;
 use crate::live::clock::SteppedClock;
 use crate::live::memory::{Fault, MemoryIam};
-use crate::live::{IamBackend, IamError};
+use crate::live::{IamError, IamReads};
 use crate::model::external_id::ExternalId;
 use crate::model::fixtures::{self, applied_operations, external_id, instance};
 use crate::model::operation::Operation;

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use futures::stream::{self, StreamExt};
 
 use crate::live::clock::Clock;
-use crate::live::{IamBackend, IamError};
+use crate::live::{IamBackend, IamError, IamReads};
 use crate::model::operation::Operation;
 use crate::model::tags;
 use crate::model::LiveRole;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::live::accounts::{self, AccountGroup};
 use crate::live::aws::iam::AwsIam;
 use crate::live::aws::{AwsSettings, CallerIdentity, Connection};
-use crate::live::IamBackend;
+use crate::live::IamReads;
 use crate::model::DesiredInstance;
 use crate::model::LiveAccount;
 use crate::plan::{self, planner, Plan, PlanOptions};

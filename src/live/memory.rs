@@ -8,32 +8,32 @@
 //!   [`LiveRole`]s are the ones the AWS backend would produce;
 //! - each read API returns what its IAM namesake returns (GetAccountAuthorizationDetails
 //!   no description or session length, ListRoles no tags or boundary,
-//!   GetRole no policies), in pages of a configurable size with markers;
-//!   [`IamBackend::read_roles`] makes the same calls as the AWS backend
-//!   (GAAD pages plus ListRoles pages under the role paths; ListRoles and
-//!   per-role reads when GAAD is denied) and counts them in
-//!   [`LiveAccount::read_calls`];
+//!   GetRole no policies), in pages of a configurable size with markers, so
+//!   the reads of [`crate::live::IamReads`] run on it exactly as they run
+//!   on AWS, call for call;
 //! - TagRole merges, UntagRole removes, a role holds at most 50 tags;
 //! - IAM's errors: NoSuchEntity, EntityAlreadyExists, DeleteConflict (a role
 //!   that still has policies), LimitExceeded, MalformedPolicyDocument,
 //!   ValidationError, InvalidInput;
 //! - faults: the nth call of an API (for one role, if wanted) fails with a
-//!   chosen error, so partial failures can be tested ([`Fault`]).
+//!   chosen error, so partial failures can be tested ([`Fault`]); and a
+//!   hand change can land right after a chosen call
+//!   ([`MemoryIam::after_each_call`]), as another run's write would.
 //!
 //! Left out on purpose: eventual consistency and throttling (inject them as
 //! faults), managed policies as entities (any ARN attaches), and the name,
 //! path and size limits fnctl validates itself before any call.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, UNIX_EPOCH};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::live::{IamBackend, IamError};
+use crate::live::{document, found, IamBackend, IamError, Page, Policies};
 use crate::model::operation::{Operation, WireOperation};
-use crate::model::{LiveAccount, LiveDocument, LiveRole};
-use crate::policy::decode_document;
+use crate::model::{LiveDocument, LiveRole};
 
 /// The account roles are created in unless [`MemoryIam::with_account`] says otherwise
 /// (moto's default, so ARNs look like those of the integration tests).
@@ -59,8 +59,13 @@ const FIRST_CREATE_DATE_SECONDS: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 pub struct MemoryIam {
     account: String,
     page_size: usize,
+    /// How many roles the last whole read found (see [`IamBackend::known_roles`]).
+    known_roles: AtomicUsize,
     state: Mutex<State>,
 }
+
+/// Changes made by hand right after a call, chosen by looking at the call.
+type AfterCall = Box<dyn FnMut(&Call) -> Vec<WireOperation> + Send>;
 
 /// One call the backend answered (or refused), in the order they came.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +156,7 @@ struct State {
     created: u64,
     calls: Vec<Call>,
     faults: Vec<Fault>,
+    after_call: Option<AfterCall>,
 }
 
 /// A role as IAM keeps it: documents as the percent-encoded text IAM returns.
@@ -173,8 +179,9 @@ struct StoredRole {
 /// Which IAM answer a role is read through: each leaves out what its API does.
 #[derive(Clone, Copy)]
 enum View {
-    /// GetAccountAuthorizationDetails: no description or session length.
-    Details,
+    /// GetAccountAuthorizationDetails: no description or session length,
+    /// permission policies only when asked for.
+    Details(Policies),
     /// ListRoles: no tags, boundary or policies.
     Listed,
     /// GetRole: no policies.
@@ -185,9 +192,9 @@ enum View {
 
 impl StoredRole {
     fn view(&self, view: View) -> LiveRole {
-        let with_policies = matches!(view, View::Details | View::Complete);
+        let with_policies = matches!(view, View::Details(Policies::Read) | View::Complete);
         let with_tags = !matches!(view, View::Listed);
-        let with_settings = !matches!(view, View::Details);
+        let with_settings = !matches!(view, View::Details(_));
         LiveRole {
             name: self.name.clone(),
             path: self.path.clone(),
@@ -219,14 +226,6 @@ impl StoredRole {
                 BTreeMap::new()
             },
         }
-    }
-}
-
-/// A policy document as IAM returns it, decoded as the AWS backend decodes it.
-fn document(raw: &str) -> LiveDocument {
-    match decode_document(raw) {
-        Ok(value) => LiveDocument::Valid(value),
-        Err(error) => LiveDocument::Invalid(error.to_string()),
     }
 }
 
@@ -265,6 +264,7 @@ impl MemoryIam {
         MemoryIam {
             account: DEFAULT_ACCOUNT.to_string(),
             page_size: DEFAULT_PAGE_SIZE,
+            known_roles: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
         }
     }
@@ -289,6 +289,14 @@ impl MemoryIam {
     /// Adds a fault; see [`Fault`].
     pub fn fail(&self, fault: Fault) {
         self.lock().faults.push(fault);
+    }
+
+    /// After every call from now on, `hook` looks at the call (made and
+    /// logged) and returns changes that are then made by hand before any
+    /// other call is answered: how a test lands another run's write between
+    /// two of this run's.
+    pub fn after_each_call(&self, hook: impl FnMut(&Call) -> Vec<WireOperation> + Send + 'static) {
+        self.lock().after_call = Some(Box::new(hook));
     }
 
     /// Every call so far, in order.
@@ -392,12 +400,22 @@ impl MemoryIam {
             Some(fault) => Err(fault.error),
             None => answer(&mut state),
         };
-        state.calls.push(Call {
+        let call = Call {
             api,
             role: role.map(str::to_string),
             tag_keys,
             failed: result.is_err(),
-        });
+        };
+        if let Some(mut hook) = state.after_call.take() {
+            for change in hook(&call) {
+                // A hand change the test chose; one IAM refuses is its mistake.
+                if let Err(error) = state.apply(&change, &self.account) {
+                    panic!("a change after {api} failed: {error}");
+                }
+            }
+            state.after_call = Some(hook);
+        }
+        state.calls.push(call);
         result
     }
 
@@ -410,196 +428,117 @@ impl MemoryIam {
         role: Option<&str>,
         marker: Option<String>,
         items: impl FnOnce(&State) -> Result<Vec<(String, T)>, IamError>,
-    ) -> Result<(Vec<T>, Option<String>), IamError> {
+    ) -> Result<Page<T>, IamError> {
         let size = self.page_size;
         self.call(api, role, |state| {
             let mut rest = items(state)?
                 .into_iter()
                 .skip_while(|(key, _)| marker.as_ref().is_some_and(|m| key < m));
-            let page: Vec<T> = rest.by_ref().take(size).map(|(_, item)| item).collect();
-            Ok((page, rest.next().map(|(key, _)| key)))
+            let items: Vec<T> = rest.by_ref().take(size).map(|(_, item)| item).collect();
+            Ok(Page {
+                items,
+                next: rest.next().map(|(key, _)| key),
+            })
         })
         .await
     }
 
-    /// Every page of a paged read, one call each.
-    async fn all_pages<T>(
+    /// One page of a list of names about one role (its policies' names or
+    /// ARNs, sorted): each name is its own marker.
+    async fn names_page(
         &self,
         api: &'static str,
-        role: Option<&str>,
-        calls: &mut u64,
-        items: impl Fn(&State) -> Result<Vec<(String, T)>, IamError>,
-    ) -> Result<Vec<T>, IamError> {
-        let mut all = Vec::new();
-        let mut marker = None;
-        loop {
-            *calls += 1;
-            let (page, next) = self.page(api, role, marker.take(), &items).await?;
-            all.extend(page);
-            match next {
-                Some(next) => marker = Some(next),
-                None => return Ok(all),
-            }
-        }
+        role: &str,
+        marker: Option<String>,
+        names: impl FnOnce(&StoredRole) -> Vec<String>,
+    ) -> Result<Page<String>, IamError> {
+        self.page(api, Some(role), marker, |state| {
+            let stored = state.role(api, role)?;
+            Ok(names(stored).into_iter().map(|n| (n.clone(), n)).collect())
+        })
+        .await
     }
+}
 
-    async fn list_roles(
+impl IamBackend for MemoryIam {
+    async fn account_details_page(
         &self,
-        prefix: Option<&str>,
-        calls: &mut u64,
-    ) -> Result<Vec<LiveRole>, IamError> {
-        self.all_pages("ListRoles", None, calls, |state| {
+        marker: Option<String>,
+        policies: Policies,
+    ) -> Result<Page<LiveRole>, IamError> {
+        self.page("GetAccountAuthorizationDetails", None, marker, |state| {
             Ok(state
                 .roles
                 .iter()
-                .filter(|(_, role)| prefix.is_none_or(|p| role.path.starts_with(p)))
+                .map(|(key, role)| (key.clone(), role.view(View::Details(policies))))
+                .collect())
+        })
+        .await
+    }
+
+    async fn list_roles_page(
+        &self,
+        path_prefix: Option<&str>,
+        marker: Option<String>,
+    ) -> Result<Page<LiveRole>, IamError> {
+        self.page("ListRoles", None, marker, |state| {
+            Ok(state
+                .roles
+                .iter()
+                .filter(|(_, role)| path_prefix.is_none_or(|p| role.path.starts_with(p)))
                 .map(|(key, role)| (key.clone(), role.view(View::Listed)))
                 .collect())
         })
         .await
     }
 
-    /// The read without GAAD, as the AWS backend does it: ListRoles for every
-    /// role, then GetRole, ListRolePolicies, GetRolePolicy and
-    /// ListAttachedRolePolicies for each role under `role_paths`.
-    async fn fallback(
-        &self,
-        role_paths: &[String],
-        calls: &mut u64,
-    ) -> Result<Vec<LiveRole>, IamError> {
-        let mut roles = Vec::new();
-        for listed in self.list_roles(None, calls).await? {
-            if !is_under(&listed.path, role_paths) {
-                roles.push(listed);
-                continue;
-            }
-            match self.read_role(&listed.name, calls).await {
-                Ok(role) => roles.push(role),
-                // Deleted while being read: it is gone.
-                Err(IamError::NoSuchEntity { .. }) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(roles)
-    }
-
-    async fn read_role(&self, name: &str, calls: &mut u64) -> Result<LiveRole, IamError> {
-        *calls += 1;
-        let mut role = self
-            .call("GetRole", Some(name), |state| {
-                Ok(state.role("GetRole", name)?.view(View::Single))
-            })
-            .await?;
-        let policy_names = self
-            .all_pages("ListRolePolicies", Some(name), calls, |state| {
-                let stored = state.role("ListRolePolicies", name)?;
-                Ok(stored
-                    .inline_policies
-                    .keys()
-                    .map(|k| (k.clone(), k.clone()))
-                    .collect())
-            })
-            .await?;
-        for policy_name in policy_names {
-            *calls += 1;
-            let fetched = self
-                .call("GetRolePolicy", Some(name), |state| {
-                    let stored = state.role("GetRolePolicy", name)?;
-                    stored
-                        .inline_policies
-                        .get(&policy_name)
-                        .map(|text| document(text))
-                        .ok_or_else(|| no_such_policy("GetRolePolicy", &policy_name))
-                })
-                .await;
-            match fetched {
-                Ok(document) => {
-                    role.inline_policies.insert(policy_name, document);
-                }
-                Err(IamError::NoSuchEntity { .. }) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        role.attached_policies = self
-            .all_pages("ListAttachedRolePolicies", Some(name), calls, |state| {
-                let stored = state.role("ListAttachedRolePolicies", name)?;
-                Ok(stored
-                    .attached_policies
-                    .iter()
-                    .map(|a| (a.clone(), a.clone()))
-                    .collect())
-            })
-            .await?
-            .into_iter()
-            .collect();
-        Ok(role)
-    }
-}
-
-impl IamBackend for MemoryIam {
-    async fn read_roles(&self, role_paths: &[String]) -> Result<LiveAccount, IamError> {
-        let mut calls = 0;
-        let details = self
-            .all_pages(
-                "GetAccountAuthorizationDetails",
-                None,
-                &mut calls,
-                |state| {
-                    Ok(state
-                        .roles
-                        .iter()
-                        .map(|(key, role)| (key.clone(), role.view(View::Details)))
-                        .collect())
-                },
-            )
-            .await;
-        // The AWS backend sends these alongside GAAD, so they are made (and
-        // counted) whatever GAAD answers.
-        let mut listed = Ok(Vec::new());
-        for prefix in covering_prefixes(role_paths) {
-            match self.list_roles(Some(&prefix), &mut calls).await {
-                Ok(roles) => {
-                    if let Ok(all) = &mut listed {
-                        all.extend(roles);
-                    }
-                }
-                Err(error) => {
-                    listed = Err(error);
-                    break;
-                }
-            }
-        }
-        let mut roles = match details {
-            Ok(details) => merge(details, listed?),
-            Err(IamError::AccessDenied { .. }) => self.fallback(role_paths, &mut calls).await?,
-            Err(error) => return Err(error),
-        };
-        roles.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(LiveAccount {
-            roles,
-            read_calls: calls,
-        })
-    }
-
     async fn get_role(&self, name: &str) -> Result<Option<LiveRole>, IamError> {
-        let got = self
-            .call("GetRole", Some(name), |state| {
+        found(
+            self.call("GetRole", Some(name), |state| {
                 Ok(state.role("GetRole", name)?.view(View::Single))
             })
-            .await;
-        match got {
-            Ok(role) => Ok(Some(role)),
-            Err(IamError::NoSuchEntity { .. }) => Ok(None),
-            Err(error) => Err(error),
-        }
+            .await,
+        )
     }
 
-    async fn get_roles(&self, names: &[String]) -> Result<Vec<Option<LiveRole>>, IamError> {
-        let mut roles = Vec::with_capacity(names.len());
-        for name in names {
-            roles.push(self.get_role(name).await?);
-        }
-        Ok(roles)
+    async fn list_role_policies_page(
+        &self,
+        role: &str,
+        marker: Option<String>,
+    ) -> Result<Page<String>, IamError> {
+        self.names_page("ListRolePolicies", role, marker, |stored| {
+            stored.inline_policies.keys().cloned().collect()
+        })
+        .await
+    }
+
+    async fn get_role_policy(
+        &self,
+        role: &str,
+        policy_name: &str,
+    ) -> Result<Option<LiveDocument>, IamError> {
+        found(
+            self.call("GetRolePolicy", Some(role), |state| {
+                let stored = state.role("GetRolePolicy", role)?;
+                stored
+                    .inline_policies
+                    .get(policy_name)
+                    .map(|text| document(text))
+                    .ok_or_else(|| no_such_policy("GetRolePolicy", policy_name))
+            })
+            .await,
+        )
+    }
+
+    async fn list_attached_role_policies_page(
+        &self,
+        role: &str,
+        marker: Option<String>,
+    ) -> Result<Page<String>, IamError> {
+        self.names_page("ListAttachedRolePolicies", role, marker, |stored| {
+            stored.attached_policies.iter().cloned().collect()
+        })
+        .await
     }
 
     async fn execute(&self, operation: &WireOperation) -> Result<(), IamError> {
@@ -617,44 +556,19 @@ impl IamBackend for MemoryIam {
         )
         .await
     }
-}
 
-/// GAAD's roles completed with ListRoles' description and session length,
-/// as the AWS backend merges them.
-fn merge(details: Vec<LiveRole>, listed: Vec<LiveRole>) -> Vec<LiveRole> {
-    let mut extra: BTreeMap<String, LiveRole> =
-        listed.into_iter().map(|r| (r.name.clone(), r)).collect();
-    details
-        .into_iter()
-        .map(|mut role| {
-            if let Some(listed) = extra.remove(&role.name) {
-                role.description = listed.description;
-                role.max_session_duration = listed.max_session_duration;
-            }
-            role
-        })
-        .collect()
-}
+    /// One read at a time: the call log comes in a fixed order.
+    fn read_concurrency(&self) -> usize {
+        1
+    }
 
-/// The distinct role paths without those another one is a prefix of, as
-/// the AWS backend lists them.
-fn covering_prefixes(role_paths: &[String]) -> Vec<String> {
-    let distinct: BTreeSet<&String> = role_paths.iter().collect();
-    distinct
-        .iter()
-        .filter(|path| {
-            !distinct
-                .iter()
-                .any(|other| other != *path && path.starts_with(other.as_str()))
-        })
-        .map(|path| path.to_string())
-        .collect()
-}
+    fn known_roles(&self) -> usize {
+        self.known_roles.load(Ordering::Relaxed)
+    }
 
-fn is_under(path: &str, role_paths: &[String]) -> bool {
-    role_paths
-        .iter()
-        .any(|prefix| path.starts_with(prefix.as_str()))
+    fn saw_roles(&self, count: usize) {
+        self.known_roles.store(count, Ordering::Relaxed);
+    }
 }
 
 fn no_such_role(api: &'static str, role: &str) -> IamError {
@@ -896,6 +810,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::live::IamReads;
 
     const PATH: &str = "/segment-functions/";
 

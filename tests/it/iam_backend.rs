@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use fnctl::live::aws::iam::AwsIam;
-use fnctl::live::{IamBackend, IamError};
+use fnctl::live::{IamBackend, IamError, IamReads};
 use fnctl::model::operation::{Operation, SecretDocument, WireOperation};
 use fnctl::model::{LiveDocument, LiveRole};
 use serde_json::{json, Value};

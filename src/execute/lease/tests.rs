@@ -1,5 +1,5 @@
-//! The batch lease protocol against an in-memory IAM that counts calls and
-//! can let another run's lease land at chosen moments.
+//! The batch lease protocol against IAM in memory, counting its calls and
+//! letting another run's lease land at chosen moments.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -7,115 +7,64 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::live::clock::SteppedClock;
-use crate::model::operation::WireOperation;
-use crate::model::{LiveAccount, LiveDocument};
+use crate::live::memory::MemoryIam;
+use crate::model::operation::SecretDocument;
 
-#[derive(Default)]
-struct Calls {
-    batch_reads: usize,
-    lease_writes: BTreeMap<String, usize>,
-    releases: BTreeMap<String, usize>,
+/// IAM in memory holding the roles `names`, none of them leased.
+fn memory_iam(names: &[String]) -> MemoryIam {
+    let iam = MemoryIam::new();
+    for name in names {
+        iam.change_by_hand(&Operation::CreateRole {
+            role: name.clone(),
+            path: "/segment-functions/".into(),
+            description: String::new(),
+            max_session_duration: 3600,
+            trust_policy: SecretDocument::new("{}"),
+            permissions_boundary: None,
+            tags: BTreeMap::new(),
+        })
+        .expect("seeding IAM in memory");
+    }
+    iam
 }
 
-/// IAM in memory. `interloper` names a role on which, right after this
-/// run's first lease write, another run's lease (`interloper_lease`) lands.
-struct FakeIam {
-    roles: Mutex<BTreeMap<String, LiveRole>>,
-    calls: Mutex<Calls>,
-    interloper: Option<(String, String)>,
+fn set_lock(iam: &MemoryIam, name: &str, value: &str) {
+    iam.change_by_hand(&lease_tag(name, value))
+        .expect("by hand");
 }
 
-fn role(name: &str) -> LiveRole {
-    LiveRole {
-        name: name.into(),
-        path: "/segment-functions/".into(),
-        arn: format!("arn:aws:iam::123456789012:role/segment-functions/{name}"),
-        role_id: "AROA".into(),
-        create_date: None,
-        description: None,
-        max_session_duration: Some(3600),
-        trust_policy: LiveDocument::Valid(serde_json::json!({})),
-        inline_policies: BTreeMap::new(),
-        attached_policies: Default::default(),
-        permissions_boundary: None,
-        tags: BTreeMap::new(),
-    }
-}
-
-impl FakeIam {
-    fn new(names: &[&str]) -> Self {
-        FakeIam {
-            roles: Mutex::new(names.iter().map(|n| (n.to_string(), role(n))).collect()),
-            calls: Mutex::default(),
-            interloper: None,
-        }
-    }
-
-    fn set_lock(&self, name: &str, value: &str) {
-        self.roles
-            .lock()
-            .unwrap()
-            .get_mut(name)
-            .unwrap()
-            .tags
-            .insert(tags::LOCK.into(), value.into());
-    }
-
-    fn lock_of(&self, name: &str) -> Option<String> {
-        self.roles.lock().unwrap()[name]
-            .tags
-            .get(tags::LOCK)
-            .cloned()
+fn lease_tag(name: &str, value: &str) -> Operation<SecretDocument> {
+    Operation::TagRole {
+        role: name.into(),
+        tags: BTreeMap::from([(tags::LOCK.to_string(), value.to_string())]),
     }
 }
 
-impl IamBackend for FakeIam {
-    async fn read_roles(&self, _role_paths: &[String]) -> Result<LiveAccount, IamError> {
-        unreachable!("the lease protocol reads batches")
-    }
+fn lock_of(iam: &MemoryIam, name: &str) -> Option<String> {
+    iam.role(name)?.tags.get(tags::LOCK).cloned()
+}
 
-    async fn get_role(&self, name: &str) -> Result<Option<LiveRole>, IamError> {
-        Ok(self.roles.lock().unwrap().get(name).cloned())
-    }
+/// How many batch reads were made: [`fake`]'s account is known to be
+/// small, so each batch read is one read of the whole account (one GAAD page).
+fn batch_reads(iam: &MemoryIam) -> usize {
+    iam.count("GetAccountAuthorizationDetails")
+}
 
-    async fn get_roles(&self, names: &[String]) -> Result<Vec<Option<LiveRole>>, IamError> {
-        self.calls.lock().unwrap().batch_reads += 1;
-        let roles = self.roles.lock().unwrap();
-        Ok(names.iter().map(|n| roles.get(n).cloned()).collect())
-    }
+/// The calls of `api` about `role` that wrote or removed the lease tag.
+fn lease_calls(iam: &MemoryIam, api: &str, role: &str) -> usize {
+    iam.calls()
+        .iter()
+        .filter(|c| c.api == api && c.role.as_deref() == Some(role))
+        .filter(|c| c.tag_keys.iter().any(|k| k == tags::LOCK))
+        .count()
+}
 
-    async fn execute(&self, operation: &WireOperation) -> Result<(), IamError> {
-        let mut roles = self.roles.lock().unwrap();
-        let mut calls = self.calls.lock().unwrap();
-        match operation {
-            Operation::TagRole { role, tags: added } => {
-                let live = roles.get_mut(role).ok_or(IamError::NoSuchEntity {
-                    api: "TagRole",
-                    message: role.clone(),
-                })?;
-                live.tags.extend(added.clone());
-                if added.contains_key(tags::LOCK) {
-                    *calls.lease_writes.entry(role.clone()).or_default() += 1;
-                    if let Some((victim, lease)) = &self.interloper {
-                        if victim == role && calls.lease_writes[role] == 1 {
-                            live.tags.insert(tags::LOCK.into(), lease.clone());
-                        }
-                    }
-                }
-            }
-            Operation::UntagRole { role, keys } => {
-                let live = roles.get_mut(role).expect("role");
-                for key in keys {
-                    live.tags.remove(key);
-                }
-                if keys.iter().any(|k| k == tags::LOCK) {
-                    *calls.releases.entry(role.clone()).or_default() += 1;
-                }
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        Ok(())
-    }
+fn lease_writes(iam: &MemoryIam, role: &str) -> usize {
+    lease_calls(iam, "TagRole", role)
+}
+
+fn releases(iam: &MemoryIam, role: &str) -> usize {
+    lease_calls(iam, "UntagRole", role)
 }
 
 fn batch(lease: Duration, settle: Duration, parallelism: usize) -> Batch<'static> {
@@ -135,9 +84,12 @@ fn names(count: usize) -> Vec<String> {
     (0..count).map(|i| format!("r{i}")).collect()
 }
 
-fn fake(count: usize) -> FakeIam {
-    let names = names(count);
-    FakeIam::new(&names.iter().map(String::as_str).collect::<Vec<_>>())
+/// IAM in memory with `count` roles, known to hold them (as after a read of
+/// the account): a batch read of its roles reads the account once.
+fn fake(count: usize) -> MemoryIam {
+    let iam = memory_iam(&names(count));
+    iam.saw_roles(count);
+    iam
 }
 
 #[tokio::test]
@@ -166,20 +118,19 @@ async fn a_batch_settles_once_and_reads_in_batches() {
         assert_eq!(leased.value, index * 10);
         let after = leased.after.as_ref().unwrap().as_ref().unwrap();
         assert!(after.tags.contains_key(tags::LOCK), "read before release");
-        assert_eq!(iam.lock_of(&roles[index]), None, "released");
+        assert_eq!(lock_of(&iam, &roles[index]), None, "released");
     }
     assert_eq!(worked.lock().unwrap().len(), 20);
-    let calls = iam.calls.lock().unwrap();
-    assert_eq!(calls.batch_reads, 3, "free check, read-back, read after");
-    assert!(calls.lease_writes.values().all(|&n| n == 1));
-    assert!(calls.releases.values().all(|&n| n == 1));
+    assert_eq!(batch_reads(&iam), 3, "free check, read-back, read after");
+    assert!(roles.iter().all(|r| lease_writes(&iam, r) == 1));
+    assert!(roles.iter().all(|r| releases(&iam, r) == 1));
 }
 
 #[tokio::test]
 async fn roles_just_read_are_not_read_again_before_their_leases() {
     let iam = fake(3);
     let roles = names(3);
-    let known: Vec<LiveRole> = roles.iter().map(|n| role(n)).collect();
+    let known: Vec<LiveRole> = roles.iter().map(|n| iam.role(n).unwrap()).collect();
     let results = run(
         &iam,
         &roles,
@@ -189,7 +140,7 @@ async fn roles_just_read_are_not_read_again_before_their_leases() {
     )
     .await;
     assert!(results.iter().all(Result::is_ok));
-    assert_eq!(iam.calls.lock().unwrap().batch_reads, 2);
+    assert_eq!(batch_reads(&iam), 2);
 }
 
 #[tokio::test]
@@ -200,7 +151,7 @@ async fn a_lease_another_run_holds_is_waited_for_then_refused() {
         "someoneelse00000 {}",
         humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(600))
     );
-    iam.set_lock("r1", &theirs);
+    set_lock(&iam, "r1", &theirs);
     let worked = Mutex::new(Vec::new());
     let results = run(
         &iam,
@@ -228,23 +179,33 @@ async fn a_lease_another_run_holds_is_waited_for_then_refused() {
     );
     assert_eq!(*worked.lock().unwrap(), vec![0, 2]);
     assert_eq!(
-        iam.lock_of("r1"),
+        lock_of(&iam, "r1"),
         Some(theirs),
         "the other run's lease stays"
     );
-    assert_eq!(iam.calls.lock().unwrap().lease_writes.get("r1"), None);
+    assert_eq!(lease_writes(&iam, "r1"), 0);
 }
 
 #[tokio::test]
 async fn a_lease_overwritten_before_its_read_back_is_not_trusted() {
-    let mut iam = fake(2);
+    let iam = fake(2);
     let roles = names(2);
     // Another run's lease lands on r0 right after ours and expires in 1 s.
     let theirs = format!(
         "someoneelse00000 {}",
         humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(1))
     );
-    iam.interloper = Some(("r0".into(), theirs));
+    let mut landed = false;
+    iam.after_each_call(move |call| {
+        let ours_on_r0 = call.api == "TagRole"
+            && call.role.as_deref() == Some("r0")
+            && call.tag_keys.iter().any(|k| k == tags::LOCK);
+        if !ours_on_r0 || landed {
+            return Vec::new();
+        }
+        landed = true;
+        vec![lease_tag("r0", &theirs)]
+    });
     let seen = Mutex::new(Vec::new());
     let results = run(
         &iam,
@@ -267,7 +228,7 @@ async fn a_lease_overwritten_before_its_read_back_is_not_trusted() {
             .all(|(_, lease)| !lease.starts_with("someoneelse")),
         "no work under the other run's lease"
     );
-    assert_eq!(iam.calls.lock().unwrap().lease_writes["r0"], 2);
+    assert_eq!(lease_writes(&iam, "r0"), 2);
 }
 
 #[tokio::test]
@@ -305,10 +266,9 @@ async fn a_lease_that_runs_short_before_its_turn_is_taken_again() {
     .await;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(*order.lock().unwrap(), vec![0, 1]);
-    let calls = iam.calls.lock().unwrap();
-    assert_eq!(calls.lease_writes["r0"], 1);
-    assert_eq!(calls.lease_writes["r1"], 2, "taken again before its work");
-    assert_eq!(iam.lock_of("r1"), None);
+    assert_eq!(lease_writes(&iam, "r0"), 1);
+    assert_eq!(lease_writes(&iam, "r1"), 2, "taken again before its work");
+    assert_eq!(lock_of(&iam, "r1"), None);
 }
 
 #[tokio::test]
@@ -351,17 +311,12 @@ async fn tags_ride_on_the_lease_and_a_last_untag_gives_it_back() {
     )
     .await;
     assert!(results.iter().all(Result::is_ok));
-    let calls = iam.calls.lock().unwrap();
-    assert!(calls.lease_writes.values().all(|&n| n == 1));
+    assert!(roles.iter().all(|r| lease_writes(&iam, r) == 1));
     // The work's untagging gave every lease back: no release of its own.
-    assert!(
-        calls.releases.values().all(|&n| n == 1),
-        "{:?}",
-        calls.releases
-    );
-    drop(calls);
+    let released: Vec<usize> = roles.iter().map(|r| releases(&iam, r)).collect();
+    assert!(released.iter().all(|&n| n == 1), "{released:?}");
     for name in &roles {
-        assert_eq!(iam.lock_of(name), None);
+        assert_eq!(lock_of(&iam, name), None);
     }
 }
 

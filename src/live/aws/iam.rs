@@ -1,14 +1,12 @@
-//! The aws-sdk-iam implementation of [`IamBackend`]: reading every role of
-//! an account with as few calls as IAM allows (GetAccountAuthorizationDetails
-//! pages plus ListRoles under the role paths, concurrently; ListRoles plus
-//! per-role reads where GAAD is denied), reading a batch of roles the
-//! cheaper of two ways, and sending one write per [`WireOperation`] at the
+//! The aws-sdk-iam implementation of [`IamBackend`]: IAM's read calls one
+//! page or one role at a time (the reads built on them are
+//! [`crate::live::read`]'s), and one write per [`WireOperation`] at the
 //! pace the account's [`WriteLimiter`] allows. SDK types stay inside this
 //! file; errors become [`IamError`] with messages cleared of policy
 //! documents and external IDs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,14 +20,11 @@ use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryClassifierPriority, RetryReason,
 };
 use aws_smithy_types::retry::ErrorKind;
-use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::live::aws::throttle::{WriteLimiter, THROTTLE_PATIENCE};
-use crate::live::{IamBackend, IamError};
+use crate::live::{found, IamBackend, IamError, Page, Policies};
 use crate::model::operation::{Operation, WireOperation};
-use crate::model::LiveAccount;
 use crate::model::{LiveDocument, LiveRole};
-use crate::policy::decode_document;
 
 /// Items asked for per page of every paged read (IAM's maximum).
 const PAGE_SIZE: i32 = 1000;
@@ -37,12 +32,6 @@ const PAGE_SIZE: i32 = 1000;
 const MAXIMUM_MESSAGE_CHARS: usize = 300;
 /// What replaces a policy document (and anything after it) in a message.
 const REDACTED: &str = "(policy document redacted)";
-
-/// A batch read of this many roles or more per 1,000 roles in the account
-/// reads the whole account (GAAD pages) rather than one GetRole per role:
-/// a GAAD page of 1,000 roles costs about what 200 GetRoles do (measured
-/// against moto, and in line with IAM's latencies at 8 requests in flight).
-const ACCOUNT_READ_PER_THOUSAND_ROLES: usize = 200;
 
 /// What every backend of one account shares during a run: the pace of its
 /// writes and how many roles it was last seen to hold.
@@ -96,14 +85,6 @@ impl AwsIam {
             account,
         }
     }
-
-    /// Whether reading the whole account is cheaper than `wanted` GetRoles.
-    fn account_read_is_cheaper(&self, wanted: usize) -> bool {
-        let known = self.account.roles.load(Ordering::Relaxed);
-        // Unknown: assume an account of a thousand roles.
-        let roles = if known == 0 { 1000 } else { known };
-        wanted >= 2 && wanted * 1000 >= roles * ACCOUNT_READ_PER_THOUSAND_ROLES
-    }
 }
 
 /// Stops the SDK from retrying a throttled write on its own schedule: the
@@ -147,28 +128,62 @@ fn is_throttling(error: &IamError) -> bool {
 }
 
 impl IamBackend for AwsIam {
-    async fn read_roles(&self, role_paths: &[String]) -> Result<LiveAccount, IamError> {
-        let reader = Reader {
-            client: &self.client,
-            calls: AtomicU64::new(0),
-        };
-        let prefixes = covering_prefixes(role_paths);
-        let (details, listed) = futures::join!(
-            reader.authorization_details(Policies::Read),
-            reader.settings_under(&prefixes)
+    async fn account_details_page(
+        &self,
+        marker: Option<String>,
+        policies: Policies,
+    ) -> Result<Page<LiveRole>, IamError> {
+        const API: &str = "GetAccountAuthorizationDetails";
+        let started = Instant::now();
+        let page = self
+            .client
+            .get_account_authorization_details()
+            .filter(EntityType::Role)
+            .max_items(PAGE_SIZE)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| sdk_error(API, &e))?;
+        let details = page.role_detail_list.unwrap_or_default();
+        log::debug!(
+            "IAM {API}: {} role(s) in {} ms",
+            details.len(),
+            started.elapsed().as_millis()
         );
-        let mut roles = match details {
-            Ok(details) => merge(details, listed?),
-            Err(IamError::AccessDenied { .. }) => {
-                reader.fallback(role_paths, self.concurrency).await?
-            }
-            Err(error) => return Err(error),
-        };
-        roles.sort_by(|a, b| a.name.cmp(&b.name));
-        self.account.roles.store(roles.len(), Ordering::Relaxed);
-        Ok(LiveAccount {
-            roles,
-            read_calls: reader.calls.load(Ordering::Relaxed),
+        Ok(Page {
+            items: details
+                .into_iter()
+                .map(|detail| from_detail(detail, policies))
+                .collect(),
+            next: page.marker.filter(|m| !m.is_empty()),
+        })
+    }
+
+    async fn list_roles_page(
+        &self,
+        path_prefix: Option<&str>,
+        marker: Option<String>,
+    ) -> Result<Page<LiveRole>, IamError> {
+        const API: &str = "ListRoles";
+        let started = Instant::now();
+        let page = self
+            .client
+            .list_roles()
+            .set_path_prefix(path_prefix.map(str::to_string))
+            .max_items(PAGE_SIZE)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| sdk_error(API, &e))?;
+        log::debug!(
+            "IAM {API} {}: {} role(s) in {} ms",
+            path_prefix.unwrap_or("/"),
+            page.roles.len(),
+            started.elapsed().as_millis()
+        );
+        Ok(Page {
+            items: page.roles.into_iter().map(from_role).collect(),
+            next: page.marker.filter(|m| !m.is_empty()),
         })
     }
 
@@ -176,43 +191,69 @@ impl IamBackend for AwsIam {
         let started = Instant::now();
         let answer = self.client.get_role().role_name(name).send().await;
         log::debug!("IAM GetRole {name}: {} ms", started.elapsed().as_millis());
-        match answer {
-            Ok(output) => Ok(output.role.map(from_role)),
-            Err(error) => match sdk_error("GetRole", &error) {
-                IamError::NoSuchEntity { .. } => Ok(None),
-                other => Err(other),
-            },
-        }
+        let role = answer.map(|output| output.role.map(from_role));
+        Ok(found(role.map_err(|e| sdk_error("GetRole", &e)))?.flatten())
     }
 
-    async fn get_roles(&self, names: &[String]) -> Result<Vec<Option<LiveRole>>, IamError> {
-        if self.account_read_is_cheaper(names.len()) {
-            let reader = Reader {
-                client: &self.client,
-                calls: AtomicU64::new(0),
-            };
-            match reader.authorization_details(Policies::Skip).await {
-                Ok(roles) => {
-                    self.account.roles.store(roles.len(), Ordering::Relaxed);
-                    let mut by_name: HashMap<String, LiveRole> = roles
-                        .into_iter()
-                        .map(|role| (role.name.to_ascii_lowercase(), role))
-                        .collect();
-                    return Ok(names
-                        .iter()
-                        .map(|name| by_name.remove(&name.to_ascii_lowercase()))
-                        .collect());
-                }
-                // Without GAAD, one GetRole per role.
-                Err(IamError::AccessDenied { .. }) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        stream::iter(names.to_vec())
-            .map(|name| self.get_role_by_name(name))
-            .buffered(self.concurrency)
-            .try_collect()
+    async fn list_role_policies_page(
+        &self,
+        role: &str,
+        marker: Option<String>,
+    ) -> Result<Page<String>, IamError> {
+        let page = self
+            .client
+            .list_role_policies()
+            .role_name(role)
+            .max_items(PAGE_SIZE)
+            .set_marker(marker)
+            .send()
             .await
+            .map_err(|e| sdk_error("ListRolePolicies", &e))?;
+        Ok(Page {
+            next: page.marker.filter(|_| page.is_truncated),
+            items: page.policy_names,
+        })
+    }
+
+    async fn get_role_policy(
+        &self,
+        role: &str,
+        policy_name: &str,
+    ) -> Result<Option<LiveDocument>, IamError> {
+        let answer = self
+            .client
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(policy_name)
+            .send()
+            .await
+            .map(|output| document(Some(output.policy_document())));
+        found(answer.map_err(|e| sdk_error("GetRolePolicy", &e)))
+    }
+
+    async fn list_attached_role_policies_page(
+        &self,
+        role: &str,
+        marker: Option<String>,
+    ) -> Result<Page<String>, IamError> {
+        let page = self
+            .client
+            .list_attached_role_policies()
+            .role_name(role)
+            .max_items(PAGE_SIZE)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListAttachedRolePolicies", &e))?;
+        Ok(Page {
+            next: page.marker.filter(|_| page.is_truncated),
+            items: page
+                .attached_policies
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.policy_arn)
+                .collect(),
+        })
     }
 
     async fn execute(&self, operation: &WireOperation) -> Result<(), IamError> {
@@ -258,17 +299,58 @@ impl IamBackend for AwsIam {
             _ => error,
         })
     }
-}
 
-impl AwsIam {
-    /// [`IamBackend::get_role`] for an owned name (a stream of them needs no
-    /// borrow of each name).
-    async fn get_role_by_name(&self, name: String) -> Result<Option<LiveRole>, IamError> {
-        self.get_role(&name).await
+    fn read_concurrency(&self) -> usize {
+        self.concurrency
     }
 
-    /// Sends one operation with the SDK.
+    fn known_roles(&self) -> usize {
+        self.account.roles.load(Ordering::Relaxed)
+    }
+
+    fn saw_roles(&self, count: usize) {
+        self.account.roles.store(count, Ordering::Relaxed);
+    }
+}
+
+/// What IAM answered a write, as the core sees it.
+trait Answered {
+    fn answered(self, api: &'static str) -> Result<(), IamError>;
+}
+
+impl<T, E> Answered for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn answered(self, api: &'static str) -> Result<(), IamError> {
+        self.map(drop).map_err(|e| sdk_error(api, &e))
+    }
+}
+
+/// Sending one write with the SDK, a function per kind of write.
+impl AwsIam {
     async fn send(&self, operation: &WireOperation) -> Result<(), IamError> {
+        match operation {
+            Operation::CreateRole { .. }
+            | Operation::UpdateTrustPolicy { .. }
+            | Operation::UpdateRole { .. }
+            | Operation::DeleteRole { .. } => self.send_role_write(operation).await,
+            Operation::TagRole { .. } | Operation::UntagRole { .. } => {
+                self.send_tag_write(operation).await
+            }
+            Operation::PutInlinePolicy { .. }
+            | Operation::DeleteInlinePolicy { .. }
+            | Operation::AttachManagedPolicy { .. }
+            | Operation::DetachManagedPolicy { .. }
+            | Operation::PutPermissionsBoundary { .. }
+            | Operation::DeletePermissionsBoundary { .. } => {
+                self.send_policy_write(operation).await
+            }
+        }
+    }
+
+    /// The role itself: create, trust policy, settings, delete.
+    async fn send_role_write(&self, operation: &WireOperation) -> Result<(), IamError> {
         let api = operation.api_name();
         let client = &self.writer;
         match operation {
@@ -291,16 +373,14 @@ impl AwsIam {
                 .set_tags(sdk_tags(api, tags)?)
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
             Operation::UpdateTrustPolicy { role, trust_policy } => client
                 .update_assume_role_policy()
                 .role_name(role)
                 .policy_document(trust_policy.expose())
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
             Operation::UpdateRole {
                 role,
                 description,
@@ -312,8 +392,22 @@ impl AwsIam {
                 .max_session_duration(*max_session_duration)
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
+            Operation::DeleteRole { role } => client
+                .delete_role()
+                .role_name(role)
+                .send()
+                .await
+                .answered(api),
+            other => unreachable!("{} is not a role write", other.api_name()),
+        }
+    }
+
+    /// The role's permissions: inline and managed policies, the boundary.
+    async fn send_policy_write(&self, operation: &WireOperation) -> Result<(), IamError> {
+        let api = operation.api_name();
+        let client = &self.writer;
+        match operation {
             Operation::PutInlinePolicy {
                 role,
                 policy_name,
@@ -325,344 +419,67 @@ impl AwsIam {
                 .policy_document(document.to_string())
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
             Operation::DeleteInlinePolicy { role, policy_name } => client
                 .delete_role_policy()
                 .role_name(role)
                 .policy_name(policy_name)
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
             Operation::AttachManagedPolicy { role, policy_arn } => client
                 .attach_role_policy()
                 .role_name(role)
                 .policy_arn(policy_arn)
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
             Operation::DetachManagedPolicy { role, policy_arn } => client
                 .detach_role_policy()
                 .role_name(role)
                 .policy_arn(policy_arn)
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
             Operation::PutPermissionsBoundary { role, policy_arn } => client
                 .put_role_permissions_boundary()
                 .role_name(role)
                 .permissions_boundary(policy_arn)
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
             Operation::DeletePermissionsBoundary { role } => client
                 .delete_role_permissions_boundary()
                 .role_name(role)
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
+            other => unreachable!("{} is not a policy write", other.api_name()),
+        }
+    }
+
+    /// The role's tags.
+    async fn send_tag_write(&self, operation: &WireOperation) -> Result<(), IamError> {
+        let api = operation.api_name();
+        let client = &self.writer;
+        match operation {
             Operation::TagRole { role, tags } => client
                 .tag_role()
                 .role_name(role)
                 .set_tags(sdk_tags(api, tags)?)
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
             Operation::UntagRole { role, keys } => client
                 .untag_role()
                 .role_name(role)
                 .set_tag_keys(Some(keys.clone()))
                 .send()
                 .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
-            Operation::DeleteRole { role } => client
-                .delete_role()
-                .role_name(role)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| sdk_error(api, &e)),
+                .answered(api),
+            other => unreachable!("{} is not a tag write", other.api_name()),
         }
     }
-}
-
-/// One read of the account, counting the calls it makes.
-struct Reader<'a> {
-    client: &'a Client,
-    calls: AtomicU64,
-}
-
-impl Reader<'_> {
-    fn count(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Every role with trust, inline and attached policies, boundary and tags.
-    /// The SDK's paginator follows the markers (and stops on a repeated one);
-    /// every page counts as a call.
-    async fn authorization_details(&self, policies: Policies) -> Result<Vec<LiveRole>, IamError> {
-        const API: &str = "GetAccountAuthorizationDetails";
-        let mut roles = Vec::new();
-        let mut pages = self
-            .client
-            .get_account_authorization_details()
-            .filter(EntityType::Role)
-            .into_paginator()
-            .page_size(PAGE_SIZE)
-            .send();
-        loop {
-            let started = Instant::now();
-            let Some(page) = pages.next().await else {
-                return Ok(roles);
-            };
-            self.count();
-            let page = page.map_err(|e| sdk_error(API, &e))?;
-            let details = page.role_detail_list.unwrap_or_default();
-            log::debug!(
-                "IAM {API}: {} role(s) in {} ms",
-                details.len(),
-                started.elapsed().as_millis()
-            );
-            roles.extend(
-                details
-                    .into_iter()
-                    .map(|detail| from_detail(detail, policies)),
-            );
-        }
-    }
-
-    /// The description and session length of every role under each prefix
-    /// (ListRoles, concurrently), kept page by page: nothing else of
-    /// ListRoles' answer is needed, and at 5,000 roles the rest weighs.
-    async fn settings_under(&self, prefixes: &[String]) -> Result<Settings, IamError> {
-        let pages = futures::future::try_join_all(prefixes.iter().map(|prefix| async move {
-            let mut settings = Settings::new();
-            self.each_listed_role(Some(prefix), |role| {
-                let description = non_empty(role.description().unwrap_or_default());
-                let duration = role.max_session_duration();
-                settings.insert(role.role_name, (description, duration));
-            })
-            .await?;
-            Ok::<_, IamError>(settings)
-        }))
-        .await?;
-        Ok(pages.into_iter().flatten().collect())
-    }
-
-    /// Every role under `prefix` (all roles without one), all pages.
-    async fn list_roles(&self, prefix: Option<&str>) -> Result<Vec<Role>, IamError> {
-        let mut roles = Vec::new();
-        self.each_listed_role(prefix, |role| roles.push(role))
-            .await?;
-        Ok(roles)
-    }
-
-    /// Hands every role under `prefix` (all roles without one) to `visit`,
-    /// page by page, through the SDK's paginator (it stops on a repeated
-    /// marker); every page counts as a call.
-    async fn each_listed_role(
-        &self,
-        prefix: Option<&str>,
-        mut visit: impl FnMut(Role),
-    ) -> Result<(), IamError> {
-        const API: &str = "ListRoles";
-        let mut pages = self
-            .client
-            .list_roles()
-            .set_path_prefix(prefix.map(str::to_string))
-            .into_paginator()
-            .page_size(PAGE_SIZE)
-            .send();
-        loop {
-            let started = Instant::now();
-            let Some(page) = pages.next().await else {
-                return Ok(());
-            };
-            self.count();
-            let page = page.map_err(|e| sdk_error(API, &e))?;
-            log::debug!(
-                "IAM {API} {}: {} role(s) in {} ms",
-                prefix.unwrap_or("/"),
-                page.roles.len(),
-                started.elapsed().as_millis()
-            );
-            page.roles.into_iter().for_each(&mut visit);
-        }
-    }
-
-    /// The read without GAAD: ListRoles for every role, then per-role reads
-    /// for the roles under `role_paths`, at most `concurrency` at once.
-    async fn fallback(
-        &self,
-        role_paths: &[String],
-        concurrency: usize,
-    ) -> Result<Vec<LiveRole>, IamError> {
-        let all = self.list_roles(None).await?;
-        let (inside, outside): (Vec<Role>, Vec<Role>) = all
-            .into_iter()
-            .partition(|role| is_under(role.path(), role_paths));
-        let mut roles: Vec<LiveRole> = outside.into_iter().map(from_role).collect();
-        let complete: Vec<Option<LiveRole>> = stream::iter(inside)
-            .map(|role| self.read_role(role.role_name))
-            .buffer_unordered(concurrency)
-            .try_collect()
-            .await?;
-        roles.extend(complete.into_iter().flatten());
-        Ok(roles)
-    }
-
-    /// One role in full, or `None` when it was deleted while being read.
-    async fn read_role(&self, name: String) -> Result<Option<LiveRole>, IamError> {
-        match self.read_role_parts(&name).await {
-            Err(IamError::NoSuchEntity { .. }) => Ok(None),
-            other => other.map(Some),
-        }
-    }
-
-    async fn read_role_parts(&self, name: &str) -> Result<LiveRole, IamError> {
-        self.count();
-        let role = self
-            .client
-            .get_role()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetRole", &e))?
-            .role
-            .ok_or_else(|| IamError::Service {
-                api: "GetRole",
-                code: "InvalidResponse".into(),
-                message: "the response named no role".into(),
-            })?;
-        let mut live = from_role(role);
-        for policy_name in self.inline_policy_names(name).await? {
-            self.count();
-            match self
-                .client
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(&policy_name)
-                .send()
-                .await
-            {
-                Ok(output) => {
-                    let document = document(Some(output.policy_document()));
-                    live.inline_policies.insert(policy_name, document);
-                }
-                // Deleted between the listing and now: it is gone.
-                Err(error) => match sdk_error("GetRolePolicy", &error) {
-                    IamError::NoSuchEntity { .. } => {}
-                    other => return Err(other),
-                },
-            }
-        }
-        live.attached_policies = self.attached_policies(name).await?;
-        Ok(live)
-    }
-
-    async fn inline_policy_names(&self, role: &str) -> Result<Vec<String>, IamError> {
-        let mut names = Vec::new();
-        let mut marker = None;
-        loop {
-            self.count();
-            let page = self
-                .client
-                .list_role_policies()
-                .role_name(role)
-                .max_items(PAGE_SIZE)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListRolePolicies", &e))?;
-            names.extend(page.policy_names);
-            match (page.is_truncated, page.marker) {
-                (true, Some(next)) => marker = Some(next),
-                _ => return Ok(names),
-            }
-        }
-    }
-
-    async fn attached_policies(&self, role: &str) -> Result<BTreeSet<String>, IamError> {
-        let mut arns = BTreeSet::new();
-        let mut marker = None;
-        loop {
-            self.count();
-            let page = self
-                .client
-                .list_attached_role_policies()
-                .role_name(role)
-                .max_items(PAGE_SIZE)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListAttachedRolePolicies", &e))?;
-            arns.extend(
-                page.attached_policies
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|p| p.policy_arn),
-            );
-            match (page.is_truncated, page.marker) {
-                (true, Some(next)) => marker = Some(next),
-                _ => return Ok(arns),
-            }
-        }
-    }
-}
-
-/// Description and session length by role name, from ListRoles.
-type Settings = HashMap<String, (Option<String>, Option<i32>)>;
-
-/// GAAD's roles completed with ListRoles' description and session length.
-/// Roles only ListRoles knows (created between the two calls) are left out.
-fn merge(details: Vec<LiveRole>, mut listed: Settings) -> Vec<LiveRole> {
-    details
-        .into_iter()
-        .map(|mut role| {
-            if let Some((description, duration)) = listed.remove(&role.name) {
-                role.description = description;
-                role.max_session_duration = duration;
-            }
-            role
-        })
-        .collect()
-}
-
-/// The distinct role paths, leaving out those another one is a prefix of
-/// (ListRoles' PathPrefix already covers them).
-fn covering_prefixes(role_paths: &[String]) -> Vec<String> {
-    let distinct: BTreeSet<&String> = role_paths.iter().collect();
-    distinct
-        .iter()
-        .filter(|path| {
-            !distinct
-                .iter()
-                .any(|other| other != *path && path.starts_with(other.as_str()))
-        })
-        .map(|path| path.to_string())
-        .collect()
-}
-
-fn is_under(path: &str, role_paths: &[String]) -> bool {
-    role_paths
-        .iter()
-        .any(|prefix| path.starts_with(prefix.as_str()))
-}
-
-/// Whether an account read keeps the roles' permission policies (inline
-/// and attached): batch reads around leases need only trust and tags, as
-/// GetRole answers, and thousands of roles are lighter without them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Policies {
-    Read,
-    Skip,
 }
 
 fn from_detail(detail: RoleDetail, policies: Policies) -> LiveRole {
@@ -711,12 +528,9 @@ fn from_role(role: Role) -> LiveRole {
     }
 }
 
-/// A policy document as IAM returned it (percent-encoded or not), decoded.
+/// A policy document as IAM returned it, decoded.
 fn document(raw: Option<&str>) -> LiveDocument {
-    match decode_document(raw.unwrap_or_default()) {
-        Ok(value) => LiveDocument::Valid(value),
-        Err(error) => LiveDocument::Invalid(error.to_string()),
-    }
+    crate::live::document(raw.unwrap_or_default())
 }
 
 fn boundary(boundary: Option<&AttachedPermissionsBoundary>) -> Option<String> {
@@ -945,19 +759,5 @@ mod tests {
             ))
         );
         assert_eq!(error_in_body(b"<html><body>500</body></html>"), None);
-    }
-
-    #[test]
-    fn prefixes_cover_nested_paths_once() {
-        let paths = vec![
-            "/segment-functions/".to_string(),
-            "/segment-functions/eu/".to_string(),
-            "/other/".to_string(),
-            "/other/".to_string(),
-        ];
-        assert_eq!(
-            covering_prefixes(&paths),
-            vec!["/other/".to_string(), "/segment-functions/".to_string()]
-        );
     }
 }
