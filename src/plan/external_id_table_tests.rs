@@ -7,18 +7,28 @@
 //! dropped by apply when it may be the one a function uses (only strangers
 //! beside fnctl's own IDs go); what cannot be restored is said out loud.
 //!
-//! Apply is simulated in memory (the plan's steps on the role, IDs resolved
-//! from the trust policy and the bundle as the executor does), and the
-//! bundle's ID is [`planner::bundle_external_id`], the choice apply makes.
-//! The drift column is checked by `check::drift`'s tests over these rows.
+//! Apply runs as `fnctl apply` runs it, on IAM in memory: the role is read,
+//! planned and changed by the executor itself, and the bundle's ID is
+//! [`planner::bundle_external_id`] of what the executor reports, the choice
+//! apply makes. The ID apply generates is random; it is shown as
+//! `generated`. The drift column is checked by `check::drift`'s tests over
+//! these rows.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
+use crate::execute::context::{RunContext, Timings};
+use crate::execute::executor;
+use crate::execute::lease;
+use crate::live::clock::SteppedClock;
+use crate::live::memory::MemoryIam;
+use crate::live::IamReads;
 use crate::model::external_id::ExternalId;
-use crate::model::operation::Operation;
+use crate::model::operation::{Operation, SecretDocument};
 use crate::model::{tags, trust, DesiredInstance, FunctionKind, LiveDocument, LiveRole, Origin};
 use crate::plan::planner::{self, BundledIds, PlanOptions};
-use crate::plan::{ExternalIdRef, NoticeLevel, RoleChange};
+use crate::plan::{NoticeLevel, RoleChange};
 
 const SEGMENT: &str = "458175278816";
 const ACCOUNT: &str = "123456789012";
@@ -570,16 +580,37 @@ fn options(row: &Row, bundle: Option<&str>) -> PlanOptions {
     }
 }
 
-/// What apply does with the plan of a row, in memory: the role afterwards,
-/// the plan's notice codes, and the ID the bundle gets (`None` for a conflict).
+/// What apply does with the plan of a row, on IAM in memory: the role
+/// afterwards, the plan's notice codes, and the ID the bundle gets (`None`
+/// for a conflict).
 pub(crate) fn applied(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<ExternalId>)>) {
-    let before = role(row);
-    let plan = planner::plan(
-        ACCOUNT,
-        &[instance()],
-        std::slice::from_ref(&before),
-        &options(row, row.bundle),
-    );
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(apply_in_memory(row))
+}
+
+async fn apply_in_memory(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<ExternalId>)>) {
+    let iam = MemoryIam::new().with_account(ACCOUNT);
+    let edited = role(row);
+    let trust_text = serde_json::to_string(edited.trust_policy.valid().unwrap()).unwrap();
+    iam.change_by_hand(&Operation::CreateRole {
+        role: edited.name.clone(),
+        path: edited.path.clone(),
+        description: "table".into(),
+        max_session_duration: 3600,
+        trust_policy: SecretDocument::new(trust_text),
+        permissions_boundary: None,
+        tags: edited.tags.clone(),
+    })
+    .expect("the row's role in IAM");
+    let live = iam
+        .read_roles(std::slice::from_ref(&edited.path))
+        .await
+        .expect("reading IAM in memory")
+        .roles;
+    let plan = planner::plan(ACCOUNT, &[instance()], &live, &options(row, row.bundle));
     let mut notices: Vec<String> = plan.notices.iter().map(|n| n.code().to_string()).collect();
     notices.sort();
     if plan.has_conflicts() {
@@ -590,55 +621,62 @@ pub(crate) fn applied(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<Exter
         );
         return (notices, None);
     }
-    let change: Option<&RoleChange> = plan.changes.first();
-    let mut after = before.clone();
-    let mut written = Vec::new();
-    // The executor resolves references among the trust policy's IDs and the bundles'.
-    let mut known = trust::external_ids(before.trust_policy.valid().unwrap());
-    known.extend(row.bundle.map(id));
-    for step in change.map(|c| c.steps.as_slice()).unwrap_or_default() {
-        match &step.operation {
-            Operation::UpdateTrustPolicy { trust_policy, .. } => {
-                written = trust_policy
-                    .external_ids
-                    .iter()
-                    .map(|reference| match reference {
-                        ExternalIdRef::Existing { fingerprint } => known
-                            .iter()
-                            .find(|id| id.fingerprint() == *fingerprint)
-                            .cloned()
-                            .unwrap_or_else(|| {
-                                panic!("{}: plan refers to an unknown ID", row.case)
-                            }),
-                        ExternalIdRef::Generate => id("generated"),
-                    })
-                    .collect();
-                let refs: Vec<&ExternalId> = written.iter().collect();
-                let wire = trust::wire_trust(&trust_policy.segment_account, &refs);
-                after.trust_policy =
-                    LiveDocument::Valid(serde_json::from_str(wire.expose()).unwrap());
-                // The executor tags a generated ID as it writes it.
-                if trust_policy.external_ids.contains(&ExternalIdRef::Generate) {
-                    after
-                        .tags
-                        .insert(tags::EXTERNAL_ID.into(), id("generated").fingerprint());
-                    after
-                        .tags
-                        .insert(tags::EXTERNAL_ID_CREATED.into(), NOW.into());
-                }
-            }
-            Operation::TagRole { tags: added, .. } => after.tags.extend(added.clone()),
-            Operation::UntagRole { keys, .. } => {
-                for key in keys {
-                    after.tags.remove(key);
-                }
-            }
-            _ => {}
-        }
+    let bundled: Vec<ExternalId> = row.bundle.map(id).into_iter().collect();
+    let outcomes = executor::execute(&context(), &iam, &plan, &live, &bundled, NOW, &|_| {}).await;
+    for outcome in &outcomes {
+        assert_eq!(outcome.error, None, "{}: apply failed", row.case);
     }
-    let bundle = planner::bundle_external_id(change, Some(&before), &written);
+    let change: Option<&RoleChange> = plan.changes.first();
+    let written = outcomes
+        .first()
+        .map(|o| o.external_ids.clone())
+        .unwrap_or_default();
+    let mut bundle = planner::bundle_external_id(change, live.first(), &written);
+    let mut after = iam.role(&edited.name).expect("the role after apply");
+    as_generated(&mut after, &mut bundle);
     (notices, Some((after, bundle)))
 }
+
+/// The run context of the table's applies: the table's time, no waits.
+fn context() -> RunContext {
+    let timings = Timings {
+        lease: lease::Timing {
+            lease: Duration::from_secs(60),
+            settle: Duration::ZERO,
+            patience: Duration::from_secs(5),
+        },
+        ..Timings::default()
+    };
+    RunContext::new(Arc::new(SteppedClock::at_rfc3339(NOW)), timings, 1)
+}
+
+/// Puts [`id`]`("generated")` in place of the ID apply generated (random,
+/// the one ID of the trust policy no label stands for), in the trust
+/// policy, the tags and the bundle.
+fn as_generated(after: &mut LiveRole, bundle: &mut Option<ExternalId>) {
+    let accepted = trust::external_ids(after.trust_policy.valid().unwrap());
+    let Some(new) = accepted
+        .iter()
+        .find(|i| !LABELS.iter().any(|l| id(l) == **i))
+    else {
+        return;
+    };
+    let generated = id("generated");
+    let text = serde_json::to_string(after.trust_policy.valid().unwrap()).unwrap();
+    let text = text.replace(new.expose(), generated.expose());
+    after.trust_policy = LiveDocument::Valid(serde_json::from_str(&text).unwrap());
+    for value in after.tags.values_mut() {
+        if *value == new.fingerprint() {
+            *value = generated.fingerprint();
+        }
+    }
+    if bundle.as_ref() == Some(new) {
+        *bundle = Some(generated);
+    }
+}
+
+/// The labels the rows use for IDs fnctl did not generate in the apply.
+const LABELS: [&str; 8] = ["current", "old", "new", "x", "y", "a", "b", "c"];
 
 fn tagged(role: &LiveRole, key: &str) -> Option<String> {
     let fingerprint = role.tags.get(key)?;
