@@ -20,6 +20,7 @@ use serde_yaml::Value;
 use crate::support::command::{fnctl_offline, Output};
 use crate::support::env::workspace;
 use crate::support::moto::{iam_client, Moto, MOTO_ACCOUNT};
+use crate::support::segment::{SegmentApi, TOKEN};
 
 /// GitHub comments hold 65,536 characters; fnctl keeps its reports under this.
 const MARKDOWN_LIMIT: usize = 60_000;
@@ -45,6 +46,18 @@ const GITHUB: &[&str] = &[
 const GITHUB_MATRIX: &str = "examples/github/fnctl-drift-matrix.yml";
 const GITLAB: &str = "examples/gitlab/.gitlab-ci.yml";
 const CRONJOB: &str = "examples/kubernetes/fnctl-drift-cronjob.yaml";
+/// The scheduled `rotate --auto`: run by a test of their own, against moto
+/// and the Segment test server.
+const GITHUB_ROTATE: &str = "examples/github/fnctl-rotate.yml";
+const CRONJOB_ROTATE: &str = "examples/kubernetes/fnctl-rotate-cronjob.yaml";
+
+/// The Segment counterparts the rotation test gives the manifests'
+/// instances: (instance, kind, Segment id).
+const SEGMENT_IDS: &[(&str, &str, &str)] = &[
+    ("s3-archiver-prod", "destination", "dstArchiverProd1"),
+    ("s3-reader-prod", "source", "srcReaderProd001"),
+    ("sqs-forwarder-prod", "destination", "dstForwarderPr01"),
+];
 
 /// The three roles of the repository's `manifests/acme-prod.yaml`.
 const ROLES: &[&str] = &[
@@ -211,11 +224,13 @@ enum Layout {
 }
 
 /// A workspace with the repository's manifests, a bin dir whose `fnctl` is
-/// the test build, and a moto.
+/// the test build, a moto, and for the rotation examples the Segment test
+/// server (its URL and token in every command's environment).
 struct Sandbox {
     moto: Moto,
     ws: tempfile::TempDir,
     bin: tempfile::TempDir,
+    segment: Option<SegmentApi>,
 }
 
 impl Sandbox {
@@ -255,7 +270,40 @@ impl Sandbox {
                 std::os::unix::fs::symlink(stamp, manifests.join("..data")).unwrap();
             }
         }
-        Sandbox { moto, ws, bin }
+        Sandbox {
+            moto,
+            ws,
+            bin,
+            segment: None,
+        }
+    }
+
+    /// The repository's manifests with a Segment counterpart for every
+    /// instance ([`SEGMENT_IDS`]), each created in the Segment test server.
+    fn with_segment() -> Sandbox {
+        let mut sandbox = Sandbox::new(Layout::Checkout);
+        let segment = SegmentApi::start();
+        let path = sandbox.path().join("manifests/acme-prod.yaml");
+        let mut manifest = fs::read_to_string(&path).unwrap();
+        for (instance, kind, id) in SEGMENT_IDS {
+            segment.create(kind, id, json!({}), &["iamRoleExternalId"]);
+            let at = format!("  - name: {instance}\n    kind: {kind}\n");
+            assert!(manifest.contains(&at), "manifests/acme-prod.yaml: {at:?}");
+            // The archiver has a rotation period already; the others get one.
+            let period = if *instance == "s3-archiver-prod" {
+                ""
+            } else {
+                "    externalId: { rotateAfterDays: 30 }\n"
+            };
+            manifest = manifest.replace(&at, &format!("{at}    segment: {{ id: {id} }}\n{period}"));
+        }
+        fs::write(&path, manifest).unwrap();
+        sandbox.segment = Some(segment);
+        sandbox
+    }
+
+    fn segment(&self) -> &SegmentApi {
+        self.segment.as_ref().expect("a sandbox with_segment")
     }
 
     fn path(&self) -> &Path {
@@ -273,9 +321,14 @@ impl Sandbox {
         let mut cmd = Command::new("bash");
         cmd.args(["-c", line]);
         for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("AWS_") {
+            let key_text = key.to_string_lossy();
+            if key_text.starts_with("AWS_") || key_text.starts_with("SEGMENT_") {
                 cmd.env_remove(&key);
             }
+        }
+        if let Some(segment) = &self.segment {
+            cmd.env("SEGMENT_API_URL", segment.url())
+                .env("SEGMENT_PUBLIC_API_TOKEN", TOKEN);
         }
         let out = cmd
             .env("PATH", path)
@@ -373,6 +426,24 @@ impl Sandbox {
             .collect()
     }
 
+    /// Makes a role's external ID look years old, so that its rotation is due.
+    async fn age_external_id(&self, role: &str) {
+        iam_client(&self.moto)
+            .await
+            .tag_role()
+            .role_name(role)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("fnctl:external-id-created")
+                    .value("2020-01-01T00:00:00Z")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("TagRole {role}: {e:?}"));
+    }
+
     /// Out of band: a stranger's account added to a role's trust policy.
     async fn broaden_trust(&self, role: &str, external_id: &str) {
         let iam = iam_client(&self.moto).await;
@@ -414,9 +485,135 @@ fn table_actions(markdown: &str) -> Vec<String> {
         .collect()
 }
 
+/// `owner/name` of the repository, from Cargo.toml's
+/// `repository = "https://github.com/OWNER/NAME"`.
+fn repository() -> String {
+    read("Cargo.toml")
+        .lines()
+        .find_map(|line| line.strip_prefix("repository = \"https://github.com/"))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("Cargo.toml names its GitHub repository")
+        .to_string()
+}
+
+/// Every GitHub example installs fnctl with the setup action of this
+/// repository (no Rust toolchain, no `cargo install`), and every GitLab job
+/// and Kubernetes container runs fnctl's image.
+#[test]
+fn examples_install_released_fnctl_not_a_build() {
+    let repository = repository();
+    let action = format!("{repository}@");
+    let image = format!("ghcr.io/{repository}:");
+    for file in GITHUB.iter().chain([&GITHUB_MATRIX, &GITHUB_ROTATE]) {
+        let text = read(file);
+        assert!(!text.contains("cargo install"), "{file} builds fnctl");
+        assert!(!text.contains("rust-toolchain"), "{file} sets up Rust");
+        let workflow = &documents(file)[0];
+        for (name, job) in workflow["jobs"].as_mapping().expect("jobs") {
+            let steps = job["steps"].as_sequence().expect("steps");
+            let setup = steps
+                .iter()
+                .position(|s| s["uses"].as_str().is_some_and(|u| u.starts_with(&action)))
+                .unwrap_or_else(|| panic!("{file}: job {name:?} does not use {action}…"));
+            let first_fnctl = steps
+                .iter()
+                .position(|s| {
+                    let mut out = Vec::new();
+                    collect_commands(&s["run"], &mut out);
+                    !out.is_empty()
+                })
+                .unwrap_or_else(|| panic!("{file}: job {name:?} runs no fnctl"));
+            assert!(
+                setup < first_fnctl,
+                "{file}: job {name:?} runs fnctl before installing it"
+            );
+        }
+    }
+    let gitlab = &documents(GITLAB)[0];
+    let default_image = gitlab["default"]["image"]["name"].as_str().unwrap_or("");
+    assert!(default_image.starts_with(&image), "{default_image}");
+    assert_eq!(
+        gitlab["default"]["image"]["entrypoint"],
+        serde_yaml::from_str::<Value>("['']").unwrap()
+    );
+    assert!(!read(GITLAB).contains("cargo install"));
+    for file in [CRONJOB, CRONJOB_ROTATE] {
+        let mut images = Vec::new();
+        for doc in documents(file) {
+            let pod = &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+            for list in ["initContainers", "containers"] {
+                for container in pod[list].as_sequence().into_iter().flatten() {
+                    images.push(container["image"].as_str().unwrap_or("").to_string());
+                }
+            }
+        }
+        assert!(!images.is_empty(), "{file}: no container");
+        for used in images {
+            assert!(used.starts_with(&image), "{file}: image {used}");
+        }
+    }
+}
+
+/// The jobs that write to Segment (apply, rotate) take the Public API token
+/// from the CI's secret store, and so do the jobs that read it.
+#[test]
+fn segment_token_comes_from_the_secret_store() {
+    for file in GITHUB.iter().chain([&GITHUB_MATRIX, &GITHUB_ROTATE]) {
+        let workflow = &documents(file)[0];
+        for (name, job) in workflow["jobs"].as_mapping().expect("jobs") {
+            for step in job["steps"].as_sequence().expect("steps") {
+                let mut out = Vec::new();
+                collect_commands(&step["run"], &mut out);
+                let talks_to_segment = out
+                    .iter()
+                    .any(|l| !matches!(subcommand(l), "validate" | "bundle"));
+                if !talks_to_segment {
+                    continue;
+                }
+                let token = step["env"]["SEGMENT_PUBLIC_API_TOKEN"]
+                    .as_str()
+                    .unwrap_or("");
+                assert!(
+                    token.starts_with("${{ secrets.") && token.ends_with("}}"),
+                    "{file}: job {name:?} step {:?} runs {out:?} without the token from secrets",
+                    step["name"]
+                );
+            }
+        }
+    }
+    let gitlab = &documents(GITLAB)[0];
+    for job in ["plan", "drift"] {
+        assert_eq!(
+            gitlab[job]["variables"]["SEGMENT_PUBLIC_API_TOKEN"],
+            Value::from("$SEGMENT_READONLY_TOKEN"),
+            "GitLab job {job}"
+        );
+    }
+    for doc in documents(CRONJOB_ROTATE) {
+        let pod = &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        for container in pod["containers"].as_sequence().into_iter().flatten() {
+            let env = container["env"].as_sequence().expect("env");
+            let token = env
+                .iter()
+                .find(|e| e["name"].as_str() == Some("SEGMENT_PUBLIC_API_TOKEN"))
+                .expect("the token in the rotating container's environment");
+            assert!(
+                token["valueFrom"]["secretKeyRef"]["name"].is_string(),
+                "{token:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_example_yaml_parses_and_has_fnctl_commands() {
-    for file in GITHUB.iter().chain([&GITHUB_MATRIX, &GITLAB, &CRONJOB]) {
+    for file in GITHUB.iter().chain([
+        &GITHUB_MATRIX,
+        &GITLAB,
+        &CRONJOB,
+        &GITHUB_ROTATE,
+        &CRONJOB_ROTATE,
+    ]) {
         let docs = documents(file);
         assert!(!docs.is_empty(), "{file} is empty");
         let commands = fnctl_commands(file);
@@ -837,4 +1034,97 @@ fn readonly_policy_grants_no_write() {
         );
         assert!(!action.contains('*'), "wildcard action {action}");
     }
+}
+
+/// The scheduled rotation examples, against moto and the Segment test server
+/// with every instance named in Segment: the Kubernetes CronJob's run starts
+/// the due rotation and pushes the new ID, a second run changes nothing; the
+/// GitHub workflow's run, on a fresh runner (no bundles), starts the next
+/// due one and leaves the first waiting for `--min-age`.
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_rotation_examples_rotate_and_deliver_to_segment() {
+    let sandbox = Sandbox::with_segment();
+    sandbox.assert_fnctl_on_path_is_the_test_build();
+    sandbox.run_line(
+        "setup",
+        "fnctl apply --auto-approve --bundle-dir bundles",
+        0,
+    );
+    let held = |instance: &str| {
+        let (_, kind, id) = SEGMENT_IDS.iter().find(|(i, _, _)| *i == instance).unwrap();
+        sandbox.segment().settings(kind, id)["iamRoleExternalId"].clone()
+    };
+    let first_ids: Vec<Json> = SEGMENT_IDS.iter().map(|(i, _, _)| held(i)).collect();
+    for (id, (instance, _, _)) in first_ids.iter().zip(SEGMENT_IDS) {
+        assert!(
+            id.is_string(),
+            "apply delivered no external ID for {instance}"
+        );
+    }
+    let mut secrets: Vec<String> = sandbox.bundle_ids("bundles");
+
+    // The pod's bundle volume, in the workspace.
+    let pod = |line: &str| line.replace("/bundles", "pod-bundles");
+    let cron = fnctl_commands(CRONJOB_ROTATE);
+    assert_eq!(
+        cron.iter().map(|l| subcommand(l)).collect::<Vec<_>>(),
+        ["bundle", "rotate"],
+        "{cron:?}"
+    );
+    sandbox.age_external_id(ARCHIVER_ROLE).await;
+    let mut outputs = Vec::new();
+    for line in &cron {
+        outputs.push(sandbox.run_line(CRONJOB_ROTATE, &pod(line), 0));
+    }
+    let rotated = sandbox.bundle_ids("pod-bundles");
+    let new_archiver =
+        serde_json::from_str::<Json>(&sandbox.file("pod-bundles/s3-archiver-prod.json")).unwrap()
+            ["settings"]["iamRoleExternalId"]
+            .clone();
+    assert_ne!(new_archiver, first_ids[0], "no rotation started");
+    assert_eq!(
+        held("s3-archiver-prod"),
+        new_archiver,
+        "Segment does not hold the new ID"
+    );
+    assert_eq!(held("s3-reader-prod"), first_ids[1]);
+    assert_eq!(held("sqs-forwarder-prod"), first_ids[2]);
+    secrets.extend(rotated);
+    // Run again at once: nothing changes.
+    for line in &cron {
+        outputs.push(sandbox.run_line(CRONJOB_ROTATE, &pod(line), 0));
+    }
+    assert_eq!(held("s3-archiver-prod"), new_archiver);
+
+    // GitHub's daily run, on a fresh runner: the reader is due now.
+    sandbox.age_external_id("segment-fn-s3-reader-prod").await;
+    let github = fnctl_commands(GITHUB_ROTATE);
+    assert_eq!(
+        github.iter().map(|l| subcommand(l)).collect::<Vec<_>>(),
+        ["bundle", "rotate"],
+        "{github:?}"
+    );
+    for line in &github {
+        outputs.push(sandbox.run_line(GITHUB_ROTATE, line, 0));
+    }
+    let last = outputs.last().unwrap();
+    assert!(
+        last.stderr
+            .contains("s3-archiver-prod: rotation in progress"),
+        "{}",
+        last.stderr
+    );
+    assert_ne!(
+        held("s3-reader-prod"),
+        first_ids[1],
+        "the reader's rotation did not reach Segment"
+    );
+    assert_eq!(held("s3-archiver-prod"), new_archiver);
+    secrets.extend(sandbox.bundle_ids("bundles"));
+    for out in &outputs {
+        assert_no_secret("a rotation example's output", &out.stdout, &secrets);
+        assert_no_secret("a rotation example's output", &out.stderr, &secrets);
+        assert!(!out.stderr.contains(TOKEN), "the Segment token in output");
+    }
+    sandbox.segment().assert_no_violation();
 }
