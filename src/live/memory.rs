@@ -740,6 +740,44 @@ impl State {
                 stored.description = description.clone();
                 stored.max_session_duration = duration;
             }
+            Operation::PutInlinePolicy { .. }
+            | Operation::DeleteInlinePolicy { .. }
+            | Operation::AttachManagedPolicy { .. }
+            | Operation::DetachManagedPolicy { .. }
+            | Operation::PutPermissionsBoundary { .. }
+            | Operation::DeletePermissionsBoundary { .. } => {
+                return self.apply_to_permissions(operation)
+            }
+            Operation::TagRole { role, tags } => {
+                let stored = self.role_mut(api, role)?;
+                stored.tags = merged_tags(api, &stored.tags, tags)?;
+            }
+            Operation::UntagRole { role, keys } => {
+                let stored = self.role_mut(api, role)?;
+                for key in keys {
+                    stored.tags.remove(key);
+                }
+            }
+            Operation::DeleteRole { role } => {
+                let stored = self.role(api, role)?;
+                if !stored.inline_policies.is_empty() || !stored.attached_policies.is_empty() {
+                    return Err(service(
+                        api,
+                        "DeleteConflict",
+                        "Cannot delete entity, must delete policies first.",
+                    ));
+                }
+                self.roles.remove(&role.to_ascii_lowercase());
+            }
+        }
+        Ok(())
+    }
+
+    /// A write to the role's permissions (inline and managed policies, the
+    /// boundary), all or nothing.
+    fn apply_to_permissions(&mut self, operation: &WireOperation) -> Result<(), IamError> {
+        let api = operation.api_name();
+        match operation {
             Operation::PutInlinePolicy {
                 role,
                 policy_name,
@@ -779,27 +817,7 @@ impl State {
             Operation::DeletePermissionsBoundary { role } => {
                 self.role_mut(api, role)?.permissions_boundary = None;
             }
-            Operation::TagRole { role, tags } => {
-                let stored = self.role_mut(api, role)?;
-                stored.tags = merged_tags(api, &stored.tags, tags)?;
-            }
-            Operation::UntagRole { role, keys } => {
-                let stored = self.role_mut(api, role)?;
-                for key in keys {
-                    stored.tags.remove(key);
-                }
-            }
-            Operation::DeleteRole { role } => {
-                let stored = self.role(api, role)?;
-                if !stored.inline_policies.is_empty() || !stored.attached_policies.is_empty() {
-                    return Err(service(
-                        api,
-                        "DeleteConflict",
-                        "Cannot delete entity, must delete policies first.",
-                    ));
-                }
-                self.roles.remove(&role.to_ascii_lowercase());
-            }
+            other => unreachable!("{} is not a write to permissions", other.api_name()),
         }
         Ok(())
     }
