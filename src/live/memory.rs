@@ -740,14 +740,6 @@ impl State {
                 stored.description = description.clone();
                 stored.max_session_duration = duration;
             }
-            Operation::PutInlinePolicy { .. }
-            | Operation::DeleteInlinePolicy { .. }
-            | Operation::AttachManagedPolicy { .. }
-            | Operation::DetachManagedPolicy { .. }
-            | Operation::PutPermissionsBoundary { .. }
-            | Operation::DeletePermissionsBoundary { .. } => {
-                return self.apply_to_permissions(operation)
-            }
             Operation::TagRole { role, tags } => {
                 let stored = self.role_mut(api, role)?;
                 stored.tags = merged_tags(api, &stored.tags, tags)?;
@@ -769,6 +761,8 @@ impl State {
                 }
                 self.roles.remove(&role.to_ascii_lowercase());
             }
+            // Policies and the boundary.
+            _ => return self.apply_to_permissions(operation),
         }
         Ok(())
     }
