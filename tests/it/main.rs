@@ -12,6 +12,7 @@ mod support;
 
 mod architecture;
 mod concurrency;
+mod docs;
 mod drift;
 mod examples;
 mod faults;
