@@ -9,9 +9,10 @@ use futures::StreamExt;
 use crate::bundle::{self, Bundle};
 use crate::cli::args::{ApplyArgs, GlobalOptions};
 use crate::cli::output::use_color;
+use crate::execute::context::RunContext;
 use crate::execute::executor::{execute, RoleOutcome};
 use crate::execute::segment::{deliver, Delivery};
-use crate::live::segment::HttpSegment;
+use crate::live::segment::SegmentBackend;
 use crate::model::segment::SegmentTarget;
 use crate::model::DesiredInstance;
 use crate::plan::saved::SavedPlan;
@@ -24,89 +25,11 @@ use crate::execute::session::{self as reconcile, AccountRun};
 pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
     let context = super::settings::context(args.reconcile.parallelism.into());
     let now = context.now_rfc3339();
-    let segment;
-    let (runs, mut saved_plans) = match &args.plan {
-        Some(path) => {
-            let saved = SavedPlan::read(path)?;
-            check_segment_accounts(&saved, &args.reconcile.manifests)?;
-            let instances: Vec<DesiredInstance> = saved
-                .accounts
-                .iter()
-                .flat_map(|a| a.instances.clone())
-                .collect();
-            segment = super::settings::segment_backend(&instances)?;
-            // A saved plan already says what to adopt and prune.
-            let options = PlanOptions {
-                adopt: false,
-                prune: false,
-                ..super::settings::plan_options(&args.reconcile, &instances, now.clone())
-            };
-            let runs = reconcile::observe(
-                &super::settings::session(global),
-                instances,
-                &options,
-                args.reconcile.parallelism.into(),
-            )
-            .await?;
-            check_not_stale(&saved, &runs)?;
-            if let Some(segment) = &segment {
-                let mut fresh = runs.clone();
-                crate::execute::segment::plan_runs(segment, &mut fresh, &options.bundled_ids.0)
-                    .await?;
-                check_segment_not_stale(&saved, &fresh)?;
-            }
-            let plans: Vec<Plan> = runs
-                .iter()
-                .map(|run| {
-                    saved
-                        .accounts
-                        .iter()
-                        .find(|a| a.account == run.account)
-                        .map(|a| a.plan.clone())
-                        .unwrap_or_default()
-                })
-                .collect();
-            (runs, plans)
-        }
-        None => {
-            let set = super::settings::load_manifests(
-                &args.reconcile.manifests,
-                super::settings::in_accounts(&global.accounts),
-            )?;
-            segment = super::settings::segment_backend(&set.instances)?;
-            let options =
-                super::settings::plan_options(&args.reconcile, &set.instances, now.clone());
-            let mut runs = super::settings::observe_and_plan(
-                global,
-                set.instances,
-                &options,
-                args.reconcile.parallelism.into(),
-                segment.as_ref(),
-            )
-            .await?;
-            // Moved, not copied: a plan of thousands of roles is held once.
-            let plans = runs
-                .iter_mut()
-                .map(|run| std::mem::take(&mut run.plan))
-                .collect();
-            (runs, plans)
-        }
+    let (context, runs, mut saved_plans) = match &args.plan {
+        Some(path) => observe_saved(context, global, args, path, &now).await?,
+        None => observe_fresh(context, global, args, &now).await?,
     };
-    // The accounts' changes move into one plan to show and check, and back.
-    let sizes: Vec<usize> = saved_plans.iter().map(|p| p.changes.len()).collect();
-    let combined = Plan {
-        changes: saved_plans
-            .iter_mut()
-            .flat_map(|p| std::mem::take(&mut p.changes))
-            .collect(),
-        notices: saved_plans.iter().flat_map(|p| p.notices.clone()).collect(),
-        unchanged: saved_plans
-            .iter()
-            .flat_map(|p| p.unchanged.clone())
-            .collect(),
-        segment: saved_plans.iter().flat_map(|p| p.segment.clone()).collect(),
-        ..Plan::default()
-    };
+    let (combined, sizes) = combine(&mut saved_plans);
     crate::out!("{}", report::text(&combined, use_color(global.color)));
     if combined.has_conflicts() {
         anyhow::bail!("the plan has conflicts (see above); nothing was changed");
@@ -115,59 +38,31 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(1);
     }
-    let mut changes = combined.changes.into_iter();
-    for (plan, size) in saved_plans.iter_mut().zip(sizes) {
-        plan.changes = changes.by_ref().take(size).collect();
-    }
-    let mut failures = Vec::new();
-    let mut bundles_written = 0;
-    let mut deliveries = Vec::new();
-    let (mut created, mut updated, mut deleted) = (0, 0, 0);
-    // Accounts are applied concurrently, each within its own parallelism.
+    split(combined, &sizes, &mut saved_plans);
     let progress = |line: &str| eprintln!("{line}");
+    // Accounts are applied concurrently, each within its own parallelism.
     let executions = runs.iter().zip(&saved_plans).map(|(run, plan)| {
-        let progress = &progress;
-        let now = &now;
-        let context = &context;
+        let (progress, now, context) = (&progress, &now, &context);
         async move {
             let backend = run.backend(context.parallelism);
             let bundled = reconcile::bundled_ids(&run.instances, &args.reconcile.bundle_dir);
-            execute(
-                context,
-                &backend,
-                plan,
-                &run.live.roles,
-                &bundled.0,
-                now,
-                progress,
-            )
-            .await
+            let (live, bundled) = (&run.live.roles, &bundled.0);
+            execute(context, &backend, plan, live, bundled, now, progress).await
         }
     });
     let all_outcomes = futures::future::join_all(executions).await;
+    let mut tally = Tally::default();
+    let mut deliveries = Vec::new();
     for ((run, plan), outcomes) in runs.iter().zip(&saved_plans).zip(&all_outcomes) {
-        for outcome in outcomes {
-            let change = &plan.changes[outcome.change_index];
-            match &outcome.error {
-                Some(error) => failures.push(format!(
-                    "role {} (account {}): {error}",
-                    change.role, run.account
-                )),
-                None => match change.action {
-                    crate::plan::Action::Create => created += 1,
-                    crate::plan::Action::Delete => deleted += 1,
-                    _ => updated += 1,
-                },
-            }
-        }
+        tally.count(run, plan, outcomes);
         let written = write_bundles(
             run,
             plan,
             outcomes,
             &args.reconcile.bundle_dir,
-            &mut failures,
+            &mut tally.failures,
         );
-        bundles_written += written.len();
+        tally.bundles_written += written.len();
         for (instance, bundle) in written {
             if let Some(target) = instance.segment {
                 deliveries.push((instance.name, target, bundle));
@@ -175,11 +70,18 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
         }
     }
     let mut delivery_line = String::new();
-    if let Some(segment) = &segment {
-        let (pushed, unchanged) = deliver_all(segment, &deliveries, &mut failures).await;
+    if let Some(segment) = context.segment() {
+        let (pushed, unchanged) = deliver_all(segment, &deliveries, &mut tally.failures).await;
         delivery_line =
             format!(" Segment: {pushed} instance(s) updated, {unchanged} already up to date.");
     }
+    let Tally {
+        created,
+        updated,
+        deleted,
+        bundles_written,
+        failures,
+    } = tally;
     eprintln!("Apply complete: {created} created, {updated} updated, {deleted} deleted; {bundles_written} bundle(s) written to {}.{delivery_line}", args.reconcile.bundle_dir.display());
     if failures.is_empty() {
         return Ok(0);
@@ -189,6 +91,135 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
         &failures,
     );
     Ok(1)
+}
+
+/// What the accounts read, and the plan of each (in the runs' order), with
+/// the context that carries on (its Segment client, when one is needed).
+type Observed = (RunContext, Vec<AccountRun>, Vec<Plan>);
+
+/// `apply --plan FILE`: the saved plan's accounts read again, refused when
+/// IAM or Segment has moved past what the plan saw.
+async fn observe_saved(
+    context: RunContext,
+    global: &GlobalOptions,
+    args: &ApplyArgs,
+    path: &Path,
+    now: &str,
+) -> anyhow::Result<Observed> {
+    let saved = SavedPlan::read(path)?;
+    check_segment_accounts(&saved, &args.reconcile.manifests)?;
+    let instances: Vec<DesiredInstance> = saved
+        .accounts
+        .iter()
+        .flat_map(|a| a.instances.clone())
+        .collect();
+    let context = super::settings::with_segment(context, &instances)?;
+    // A saved plan already says what to adopt and prune.
+    let options = PlanOptions {
+        adopt: false,
+        prune: false,
+        ..super::settings::plan_options(&args.reconcile, &instances, now.to_string())
+    };
+    let session = super::settings::session(global);
+    let runs = reconcile::observe(&session, instances, &options, context.parallelism).await?;
+    check_not_stale(&saved, &runs)?;
+    if let Some(segment) = context.segment() {
+        let mut fresh = runs.clone();
+        crate::execute::segment::plan_runs(segment, &mut fresh, &options.bundled_ids.0).await?;
+        check_segment_not_stale(&saved, &fresh)?;
+    }
+    let plans: Vec<Plan> = runs
+        .iter()
+        .map(|run| {
+            saved
+                .accounts
+                .iter()
+                .find(|a| a.account == run.account)
+                .map(|a| a.plan.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    Ok((context, runs, plans))
+}
+
+/// `apply` from the manifests: read and plan every account now.
+async fn observe_fresh(
+    context: RunContext,
+    global: &GlobalOptions,
+    args: &ApplyArgs,
+    now: &str,
+) -> anyhow::Result<Observed> {
+    let set = super::settings::load_manifests(
+        &args.reconcile.manifests,
+        super::settings::in_accounts(&global.accounts),
+    )?;
+    let context = super::settings::with_segment(context, &set.instances)?;
+    let options = super::settings::plan_options(&args.reconcile, &set.instances, now.to_string());
+    let mut runs =
+        super::settings::observe_and_plan(&context, global, set.instances, &options).await?;
+    // Moved, not copied: a plan of thousands of roles is held once.
+    let plans = runs
+        .iter_mut()
+        .map(|run| std::mem::take(&mut run.plan))
+        .collect();
+    Ok((context, runs, plans))
+}
+
+/// The accounts' changes moved into one plan to show and check, and how
+/// many each account had ([`split`] moves them back).
+fn combine(plans: &mut [Plan]) -> (Plan, Vec<usize>) {
+    let sizes = plans.iter().map(|p| p.changes.len()).collect();
+    let combined = Plan {
+        changes: plans
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.changes))
+            .collect(),
+        notices: plans.iter().flat_map(|p| p.notices.clone()).collect(),
+        unchanged: plans.iter().flat_map(|p| p.unchanged.clone()).collect(),
+        segment: plans.iter().flat_map(|p| p.segment.clone()).collect(),
+        ..Plan::default()
+    };
+    (combined, sizes)
+}
+
+/// Gives each account its changes back from the combined plan, in order.
+fn split(combined: Plan, sizes: &[usize], plans: &mut [Plan]) {
+    let mut changes = combined.changes.into_iter();
+    for (plan, size) in plans.iter_mut().zip(sizes) {
+        plan.changes = changes.by_ref().take(*size).collect();
+    }
+}
+
+/// What apply did, for its closing line and its failure list.
+#[derive(Default)]
+struct Tally {
+    created: usize,
+    updated: usize,
+    deleted: usize,
+    bundles_written: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    /// Counts the outcomes of one account's changes.
+    fn count(&mut self, run: &AccountRun, plan: &Plan, outcomes: &[RoleOutcome]) {
+        for outcome in outcomes {
+            let change = &plan.changes[outcome.change_index];
+            match &outcome.error {
+                Some(error) => self.failures.push(format!(
+                    "role {} (account {}): {}",
+                    change.role,
+                    run.account,
+                    crate::report::error_chain(error)
+                )),
+                None => match change.action {
+                    crate::plan::Action::Create => self.created += 1,
+                    crate::plan::Action::Delete => self.deleted += 1,
+                    _ => self.updated += 1,
+                },
+            }
+        }
+    }
 }
 
 /// A saved plan's checksum catches damage, not a determined edit: before any
@@ -310,7 +341,7 @@ fn confirmed(auto_approve: bool) -> anyhow::Result<bool> {
 /// Delivers every written bundle to its Segment instance (concurrently,
 /// bounded); returns how many were pushed and how many already matched.
 async fn deliver_all(
-    segment: &HttpSegment,
+    segment: &dyn SegmentBackend,
     deliveries: &[(String, SegmentTarget, Bundle)],
     failures: &mut Vec<String>,
 ) -> (usize, usize) {

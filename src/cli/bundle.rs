@@ -50,7 +50,12 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
             let role = match run.owned_role_of(instance) {
                 Ok(role) => role,
                 Err(problem) => {
-                    problems.push(problem);
+                    let advice = problem.advice().map(|a| format!("; {a}"));
+                    problems.push(format!(
+                        "{}: {problem}{}",
+                        instance.name,
+                        advice.unwrap_or_default()
+                    ));
                     continue;
                 }
             };

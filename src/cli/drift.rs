@@ -21,12 +21,13 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
     };
     let set =
         super::settings::load_manifests(&args.manifests, super::settings::in_accounts(accounts))?;
-    let now = super::settings::context(crate::execute::DEFAULT_PARALLELISM.into()).now_rfc3339();
+    let context = super::settings::context(crate::execute::DEFAULT_PARALLELISM.into());
+    let now = context.now_rfc3339();
     let options = PlanOptions::read_only(now.clone());
     // A missing token stops the run before any AWS call.
-    let segment = match &args.snapshot {
-        Some(_) => None,
-        None => super::settings::segment_backend(&set.instances)?,
+    let context = match &args.snapshot {
+        Some(_) => context,
+        None => super::settings::with_segment(context, &set.instances)?,
     };
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
@@ -35,7 +36,7 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
                 &super::settings::session(global),
                 set.instances,
                 &options,
-                crate::execute::DEFAULT_PARALLELISM.into(),
+                context.parallelism,
             )
             .await?
         }
@@ -45,7 +46,7 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
         .flat_map(|run| drift::detect(&run.account, &run.instances, &run.live.roles, &now))
         .collect();
     {
-        if let Some(backend) = &segment {
+        if let Some(backend) = context.segment() {
             let read = segment::read_all(backend, segment::targets(&runs)).await?;
             for run in &runs {
                 for instance in run.instances.iter().filter(|i| i.segment.is_some()) {

@@ -22,23 +22,14 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
         &args.reconcile.manifests,
         super::settings::in_accounts(accounts),
     )?;
-    let options = super::settings::plan_options(
-        &args.reconcile,
-        &set.instances,
-        super::settings::context(args.reconcile.parallelism.into()).now_rfc3339(),
-    );
+    let context = super::settings::context(args.reconcile.parallelism.into());
+    let options =
+        super::settings::plan_options(&args.reconcile, &set.instances, context.now_rfc3339());
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
-            let segment = super::settings::segment_backend(&set.instances)?;
-            super::settings::observe_and_plan(
-                global,
-                set.instances,
-                &options,
-                args.reconcile.parallelism.into(),
-                segment.as_ref(),
-            )
-            .await?
+            let context = super::settings::with_segment(context, &set.instances)?;
+            super::settings::observe_and_plan(&context, global, set.instances, &options).await?
         }
     };
     let plan = reconcile::combined_plan(&runs);

@@ -27,7 +27,7 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
         bundle_dir: args.bundle_dir.clone(),
     };
     let context = super::settings::context(DEFAULT_PARALLELISM.into());
-    let segment = super::settings::segment_backend(&set.instances)?;
+    let context = super::settings::with_segment(context, &set.instances)?;
     let settings = super::settings::session(global);
     let outcomes = if args.auto {
         rotate::auto(
@@ -36,18 +36,10 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
             &set.instances,
             &args.bundle_dir,
             args.min_age,
-            segment.as_ref(),
         )
         .await?
     } else {
-        rotate::rotate(
-            &context,
-            &settings,
-            set.instances,
-            &request,
-            segment.as_ref(),
-        )
-        .await?
+        rotate::rotate(&context, &settings, set.instances, &request).await?
     };
     let mut failures = Vec::new();
     let mut rotated = 0;
@@ -86,7 +78,14 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
             Outcome::NothingToFinish { instance } => {
                 eprintln!("{instance}: no rotation in progress; nothing to finish")
             }
-            Outcome::Failed(failure) => failures.push(failure),
+            Outcome::Failed { instance, error } => {
+                let advice = error.advice(&instance).map(|a| format!("; {a}"));
+                failures.push(format!(
+                    "{instance}: {}{}",
+                    crate::report::error_chain(&error),
+                    advice.unwrap_or_default()
+                ));
+            }
         }
     }
     eprintln!(

@@ -115,34 +115,39 @@ pub fn in_accounts_or_named<'a>(
     move |instance| selected(instance) || names.contains(&instance.name)
 }
 
-/// The Segment client, when some instance names a Segment counterpart; an
-/// error naming the variable when the token is missing.
-pub fn segment_backend(instances: &[DesiredInstance]) -> anyhow::Result<Option<HttpSegment>> {
+/// `context` with the Segment client, when some instance names a Segment
+/// counterpart (sharing the context's clock); an error naming the variable
+/// when the token is missing.
+pub fn with_segment(
+    context: RunContext,
+    instances: &[DesiredInstance],
+) -> anyhow::Result<RunContext> {
     if !instances.iter().any(|i| i.segment.is_some()) {
-        return Ok(None);
+        return Ok(context);
     }
     let token = Token::new(std::env::var(TOKEN_VARIABLE).ok())?;
     let base_override = std::env::var(URL_VARIABLE).ok();
-    Ok(Some(HttpSegment::new(
-        token,
-        base_override,
-        Arc::new(SystemClock),
-    )?))
+    let client = HttpSegment::new(token, base_override, context.clock.clone())?;
+    Ok(context.with_segment(Some(Arc::new(client))))
 }
 
 /// Reads IAM and plans every account of `instances`, then adds the Segment
-/// pushes when some instance names a Segment counterpart (`segment` is that
-/// client): the read-and-plan that `plan` and `apply` share.
+/// pushes when the context has a Segment client: the read-and-plan that
+/// `plan` and `apply` share.
 pub async fn observe_and_plan(
+    context: &RunContext,
     global: &GlobalOptions,
     instances: Vec<DesiredInstance>,
     options: &crate::plan::PlanOptions,
-    parallelism: usize,
-    segment: Option<&HttpSegment>,
 ) -> anyhow::Result<Vec<session::AccountRun>> {
-    let mut runs =
-        session::observe(&self::session(global), instances, options, parallelism).await?;
-    if let Some(segment) = segment {
+    let mut runs = session::observe(
+        &self::session(global),
+        instances,
+        options,
+        context.parallelism,
+    )
+    .await?;
+    if let Some(segment) = context.segment() {
         crate::execute::segment::plan_runs(segment, &mut runs, &options.bundled_ids.0).await?;
     }
     Ok(runs)

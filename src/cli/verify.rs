@@ -15,20 +15,19 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
         &args.manifests,
         super::settings::in_accounts(&global.accounts),
     )?;
-    let options = PlanOptions::read_only(
-        super::settings::context(crate::execute::DEFAULT_PARALLELISM.into()).now_rfc3339(),
-    );
-    let segment_backend = super::settings::segment_backend(&set.instances)?;
+    let context = super::settings::context(crate::execute::DEFAULT_PARALLELISM.into());
+    let options = PlanOptions::read_only(context.now_rfc3339());
+    let context = super::settings::with_segment(context, &set.instances)?;
     let runs = reconcile::observe(
         &super::settings::session(global),
         set.instances,
         &options,
-        crate::execute::DEFAULT_PARALLELISM.into(),
+        context.parallelism,
     )
     .await?;
     let mut findings: Vec<Finding> = Vec::new();
     let mut checked = 0;
-    let segment_settings = match &segment_backend {
+    let segment_settings = match context.segment() {
         Some(backend) => segment::read_all(backend, segment::targets(&runs)).await?,
         None => Vec::new(),
     };

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use super::lease;
 use crate::live::clock::Clock;
+use crate::live::segment::SegmentBackend;
 
 /// How long fnctl waits, where waiting is part of the protocol.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +39,8 @@ pub struct RunContext {
     pub timings: Timings,
     /// Roles worked on at once per account.
     pub parallelism: usize,
+    /// Segment's Public API, when some instance names a Segment counterpart.
+    pub segment: Option<Arc<dyn SegmentBackend>>,
 }
 
 impl RunContext {
@@ -47,6 +50,7 @@ impl RunContext {
             clock,
             timings,
             parallelism: parallelism.max(1),
+            segment: None,
         }
     }
 
@@ -56,6 +60,16 @@ impl RunContext {
             parallelism: parallelism.max(1),
             ..self.clone()
         }
+    }
+
+    /// The same context delivering settings through `segment`.
+    pub fn with_segment(self, segment: Option<Arc<dyn SegmentBackend>>) -> Self {
+        RunContext { segment, ..self }
+    }
+
+    /// The Segment backend, when the run has one.
+    pub fn segment(&self) -> Option<&dyn SegmentBackend> {
+        self.segment.as_deref()
     }
 
     /// The time now, by the run's clock.

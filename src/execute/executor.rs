@@ -27,6 +27,43 @@ use crate::plan::{ExternalIdRef, Plan, RoleChange, TrustSpec};
 /// doubles, up to 8 s).
 const CONSISTENCY_ATTEMPTS: u32 = 8;
 
+/// Why a role's steps stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A plan refers to an ID the live trust policy no longer holds: IAM
+    /// moved since the plan, so fnctl refuses rather than guess.
+    #[error("the external ID with fingerprint {fingerprint} is no longer in the trust policy; run plan again")]
+    ExternalIdGone { fingerprint: String },
+    /// A new external ID could not be drawn.
+    #[error("cannot read the OS random source")]
+    Random(#[source] getrandom::Error),
+    /// A trust spec without any ID: never written.
+    #[error("refusing to write a trust policy without an external ID")]
+    NoExternalId,
+    /// The last check before a trust policy leaves fnctl refused it.
+    #[error("{reason}")]
+    TrustRefused { reason: String },
+    /// IAM refused or failed a write.
+    #[error("{api} failed")]
+    Write {
+        api: &'static str,
+        #[source]
+        source: IamError,
+    },
+    /// The role was gone when read back after its trust policy was written.
+    #[error("role {role} disappeared after its trust policy was written")]
+    Disappeared { role: String },
+    /// The read-back after a new ID could not be made.
+    #[error("reading the role back")]
+    ReadBack(#[source] IamError),
+    /// Another run changed the role between the plan's read and the lease.
+    #[error("the role's trust policy or tags changed since they were read (another fnctl run?); nothing was changed; run apply again")]
+    ChangedSinceRead,
+    /// The role's lease was not taken.
+    #[error(transparent)]
+    Lock(#[from] lease::LockError),
+}
+
 /// What happened to one role.
 #[derive(Debug)]
 pub struct RoleOutcome {
@@ -38,12 +75,12 @@ pub struct RoleOutcome {
     /// only for bundles); empty when the trust policy was not touched.
     pub external_ids: Vec<ExternalId>,
     /// The failure that stopped the role's steps, when one did.
-    pub error: Option<String>,
+    pub error: Option<StepError>,
 }
 
 impl RoleOutcome {
     /// A role whose first step never ran.
-    fn failed_before_any_step(change_index: usize, error: String) -> Self {
+    fn failed_before_any_step(change_index: usize, error: StepError) -> Self {
         RoleOutcome {
             change_index,
             completed_steps: 0,
@@ -73,7 +110,7 @@ pub async fn execute<B: IamBackend>(
         let done = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let status = match &outcome.error {
             None => "done".to_string(),
-            Some(error) => format!("FAILED: {error}"),
+            Some(error) => format!("FAILED: {}", crate::report::error_chain(error)),
         };
         progress(&format!(
             "[{done}/{total}] {} {}: {status}",
@@ -141,10 +178,7 @@ async fn execute_leased<B: IamBackend>(
             let outcome = if unchanged_since_planned(planned, &current) {
                 execute_steps(context, backend, index, change, Some(planned), bundled, now).await
             } else {
-                RoleOutcome::failed_before_any_step(
-                    index,
-                    "the role's trust policy or tags changed since they were read (another fnctl run?); nothing was changed; run apply again".into(),
-                )
+                RoleOutcome::failed_before_any_step(index, StepError::ChangedSinceRead)
             };
             report(change, &outcome);
             outcome
@@ -157,7 +191,7 @@ async fn execute_leased<B: IamBackend>(
         .map(|(result, (index, _))| match result {
             Ok(done) => done.value,
             Err(error) => {
-                let outcome = RoleOutcome::failed_before_any_step(*index, error.to_string());
+                let outcome = RoleOutcome::failed_before_any_step(*index, error.into());
                 report(&plan.changes[*index], &outcome);
                 outcome
             }
@@ -228,19 +262,53 @@ async fn execute_steps<B: IamBackend>(
         .steps
         .iter()
         .any(|s| matches!(s.operation, Operation::CreateRole { .. }));
+    let sending = Sending {
+        context,
+        backend,
+        live_ids: &live_ids,
+        created_here,
+        now,
+    };
     for step in &change.steps {
-        let mut generated: Option<ExternalId> = None;
-        let resolved = step
-            .operation
-            .clone()
-            .map_trust(|spec| resolve_trust(&spec, &live_ids, &mut generated));
-        let mut operation = match resolved {
-            Ok(operation) => operation,
-            Err(message) => {
-                outcome.error = Some(message);
+        match sending
+            .step(&step.operation, &mut outcome.external_ids)
+            .await
+        {
+            Ok(()) => outcome.completed_steps += 1,
+            Err(error) => {
+                outcome.error = Some(error);
                 return outcome;
             }
-        };
+        }
+    }
+    outcome
+}
+
+/// What sending the steps of one role shares.
+struct Sending<'a, B> {
+    context: &'a RunContext,
+    backend: &'a B,
+    /// The IDs the plan's references resolve to.
+    live_ids: &'a [ExternalId],
+    /// The role is created by this change (IAM may not know it at once).
+    created_here: bool,
+    /// The run's time, for the tags recording a new ID.
+    now: &'a str,
+}
+
+impl<B: IamBackend> Sending<'_, B> {
+    /// Sends one planned operation, its external-ID references resolved (a
+    /// new ID generated where the plan says so). When it writes the trust
+    /// policy, `external_ids` becomes the IDs the trust policy now holds.
+    async fn step(
+        &self,
+        planned: &crate::model::operation::Operation<TrustSpec>,
+        external_ids: &mut Vec<ExternalId>,
+    ) -> Result<(), StepError> {
+        let mut generated: Option<ExternalId> = None;
+        let mut operation = planned
+            .clone()
+            .map_trust(|spec| resolve_trust(&spec, self.live_ids, &mut generated))?;
         if let (
             Some(new_id),
             Operation::CreateRole {
@@ -249,64 +317,74 @@ async fn execute_steps<B: IamBackend>(
         ) = (&generated, &mut operation)
         {
             role_tags.insert(tags::EXTERNAL_ID.into(), new_id.fingerprint());
-            role_tags.insert(tags::EXTERNAL_ID_CREATED.into(), now.to_string());
+            role_tags.insert(tags::EXTERNAL_ID_CREATED.into(), self.now.to_string());
         }
-        if let Operation::CreateRole { trust_policy, .. }
-        | Operation::UpdateTrustPolicy { trust_policy, .. } = &step.operation
-        {
-            if let Err(refusal) = trust::guard_trust(&operation, &trust_policy.segment_account) {
-                outcome.error = Some(refusal);
-                return outcome;
+        let (Operation::CreateRole { trust_policy, .. }
+        | Operation::UpdateTrustPolicy { trust_policy, .. }) = planned
+        else {
+            return self.send(&operation).await;
+        };
+        trust::guard_trust(&operation, &trust_policy.segment_account)
+            .map_err(|reason| StepError::TrustRefused { reason })?;
+        self.send(&operation).await?;
+        *external_ids = ids_in_order(trust_policy, self.live_ids, generated.as_ref());
+        match (&generated, &operation) {
+            // A trust policy that got a new ID must say so in the tags too.
+            (Some(new_id), Operation::UpdateTrustPolicy { role, .. }) => {
+                *external_ids = self.record_new_id(role, new_id).await?;
+                Ok(())
             }
+            _ => Ok(()),
         }
-        if let Err(error) = send(context, backend, &operation, created_here).await {
-            if !created_by_an_earlier_attempt(backend, &operation, &error).await {
-                outcome.error = Some(format!("{} failed: {error}", operation.api_name()));
-                return outcome;
-            }
-        }
-        if let Operation::CreateRole { trust_policy, .. }
-        | Operation::UpdateTrustPolicy { trust_policy, .. } = &step.operation
-        {
-            outcome.external_ids = ids_in_order(trust_policy, &live_ids, generated.as_ref());
-        }
-        // A trust policy that got a new ID must say so in the tags too.
-        if let (Some(new_id), Operation::UpdateTrustPolicy { role, .. }) = (&generated, &operation)
-        {
-            let tag = Operation::TagRole {
-                role: role.clone(),
-                tags: BTreeMap::from([
-                    (tags::EXTERNAL_ID.to_string(), new_id.fingerprint()),
-                    (tags::EXTERNAL_ID_CREATED.to_string(), now.to_string()),
-                ]),
-            };
-            if let Err(error) = send(context, backend, &tag, created_here).await {
-                outcome.error = Some(format!("TagRole failed: {error}"));
-                return outcome;
-            }
-            // Another run may have replaced the ID meanwhile: the bundle gets
-            // what IAM holds now, read back, never what this run assumed.
-            match backend.get_role(role).await {
-                Ok(Some(after)) => {
-                    outcome.external_ids = crate::bundle::external_id_from_live(&after)
-                        .into_iter()
-                        .collect()
-                }
-                Ok(None) => {
-                    outcome.error = Some(format!(
-                        "role {role} disappeared after its trust policy was written"
-                    ));
-                    return outcome;
-                }
-                Err(error) => {
-                    outcome.error = Some(format!("reading the role back: {error}"));
-                    return outcome;
-                }
-            }
-        }
-        outcome.completed_steps += 1;
     }
-    outcome
+
+    /// Sends one write; a create that failed as already done is accepted
+    /// when an earlier attempt of this very run made it.
+    async fn send(&self, operation: &WireOperation) -> Result<(), StepError> {
+        match send(self.context, self.backend, operation, self.created_here).await {
+            Ok(()) => Ok(()),
+            Err(error) if created_by_an_earlier_attempt(self.backend, operation, &error).await => {
+                Ok(())
+            }
+            Err(source) => Err(StepError::Write {
+                api: operation.api_name(),
+                source,
+            }),
+        }
+    }
+
+    /// Tags the fingerprint of the ID just written into `role`'s trust
+    /// policy, then reads the role back: another run may have replaced the
+    /// ID meanwhile, so the bundle gets what IAM holds now, never what this
+    /// run assumed.
+    async fn record_new_id(
+        &self,
+        role: &str,
+        new_id: &ExternalId,
+    ) -> Result<Vec<ExternalId>, StepError> {
+        let tag = Operation::TagRole {
+            role: role.to_string(),
+            tags: BTreeMap::from([
+                (tags::EXTERNAL_ID.to_string(), new_id.fingerprint()),
+                (tags::EXTERNAL_ID_CREATED.to_string(), self.now.to_string()),
+            ]),
+        };
+        send(self.context, self.backend, &tag, self.created_here)
+            .await
+            .map_err(|source| StepError::Write {
+                api: "TagRole",
+                source,
+            })?;
+        match self.backend.get_role(role).await {
+            Ok(Some(after)) => Ok(crate::bundle::external_id_from_live(&after)
+                .into_iter()
+                .collect()),
+            Ok(None) => Err(StepError::Disappeared {
+                role: role.to_string(),
+            }),
+            Err(error) => Err(StepError::ReadBack(error)),
+        }
+    }
 }
 
 fn ids_in_order(
@@ -333,23 +411,29 @@ fn resolve_trust(
     spec: &TrustSpec,
     live_ids: &[ExternalId],
     generated: &mut Option<ExternalId>,
-) -> Result<SecretDocument, String> {
+) -> Result<SecretDocument, StepError> {
     let mut ids = Vec::new();
     for reference in &spec.external_ids {
         match reference {
-            ExternalIdRef::Existing { fingerprint } => match live_ids.iter().find(|id| id.fingerprint() == *fingerprint) {
-                Some(id) => ids.push(id.clone()),
-                None => return Err(format!("the external ID with fingerprint {fingerprint} is no longer in the trust policy; run plan again")),
-            },
+            ExternalIdRef::Existing { fingerprint } => {
+                match live_ids.iter().find(|id| id.fingerprint() == *fingerprint) {
+                    Some(id) => ids.push(id.clone()),
+                    None => {
+                        return Err(StepError::ExternalIdGone {
+                            fingerprint: fingerprint.clone(),
+                        })
+                    }
+                }
+            }
             ExternalIdRef::Generate => {
-                let id = ExternalId::generate().map_err(|e| format!("cannot read the OS random source: {e}"))?;
+                let id = ExternalId::generate().map_err(StepError::Random)?;
                 *generated = Some(id.clone());
                 ids.push(id);
             }
         }
     }
     if ids.is_empty() {
-        return Err("refusing to write a trust policy without an external ID".into());
+        return Err(StepError::NoExternalId);
     }
     let refs: Vec<&ExternalId> = ids.iter().collect();
     Ok(trust::wire_trust(&spec.segment_account, &refs))

@@ -109,7 +109,15 @@ fn writes(iam: &MemoryIam, role: &str) -> Vec<String> {
 }
 
 fn errors(outcomes: &[RoleOutcome]) -> Vec<Option<String>> {
-    outcomes.iter().map(|o| o.error.clone()).collect()
+    outcomes.iter().map(error_text).collect()
+}
+
+/// The failure of a role as the failure list shows it, causes included.
+fn error_text(outcome: &RoleOutcome) -> Option<String> {
+    outcome
+        .error
+        .as_ref()
+        .map(|error| crate::report::error_chain(error))
 }
 
 /// The IDs the role's trust policy accepts and the fingerprint its tags record.
@@ -170,7 +178,7 @@ async fn a_pruned_role_loses_its_policies_before_it_is_deleted_and_a_rerun_is_ha
     // The same deletions again, as after an interrupted run: what is gone
     // already is what was wanted.
     let outcomes = run(&iam, &planned, &live).await;
-    assert_eq!(outcomes[1].error, None);
+    assert_eq!(error_text(&outcomes[1]), None);
     assert_eq!(outcomes[1].completed_steps, 3);
 }
 
@@ -226,7 +234,7 @@ async fn a_failing_step_stops_its_role_only_and_a_rerun_converges() {
         .map(|o| (o.completed_steps, o.error.is_some()))
         .collect();
     assert_eq!(failed, [(3, false), (1, true), (3, false)]);
-    let error = outcomes[1].error.as_deref().unwrap_or_default();
+    let error = error_text(&outcomes[1]).unwrap_or_default();
     assert!(
         error.contains("PutRolePolicy failed") && error.contains("ServiceFailure"),
         "{error}"
@@ -282,7 +290,7 @@ async fn a_trust_policy_changed_since_the_plan_is_left_alone() {
     by_hand(&moved).expect("by hand");
     iam.clear_calls();
     let outcomes = run(&iam, &planned, &live).await;
-    let error = outcomes[0].error.as_deref().unwrap_or_default();
+    let error = error_text(&outcomes[0]).unwrap_or_default();
     assert!(error.contains("changed since they were read"), "{error}");
     assert_eq!(outcomes[0].completed_steps, 0);
     assert_eq!(
@@ -321,7 +329,7 @@ async fn a_create_whose_answer_was_lost_is_not_mistaken_for_a_conflict() {
         &options(false),
     );
     let outcomes = run(&other, &planned, &[]).await;
-    let error = outcomes[0].error.as_deref().unwrap_or_default();
+    let error = error_text(&outcomes[0]).unwrap_or_default();
     assert!(error.contains("CreateRole failed"), "{error}");
     assert_eq!(outcomes[0].completed_steps, 0);
 }

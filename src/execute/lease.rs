@@ -114,18 +114,18 @@ pub enum LockError {
     #[error("another fnctl run holds the lock on role {role} (lease `{lease}`); try again later")]
     Held { role: String, lease: String },
     /// The role is gone.
-    #[error("role {0} does not exist")]
-    NoRole(String),
+    #[error("role {role} does not exist")]
+    NoRole { role: String },
     /// IAM failed (a batch read or the lease write); one failed batch read
     /// fails every role of it, hence shared.
     #[error(transparent)]
     Iam(Arc<IamError>),
     /// The lease kept running short before the role's turn came.
-    #[error("the lease on role {0} ran short {MAXIMUM_RENEWALS} times before its turn came (IAM too slow?); nothing was changed; run the command again")]
-    RanShort(String),
+    #[error("the lease on role {role} ran short {MAXIMUM_RENEWALS} times before its turn came (IAM too slow?); nothing was changed; run the command again")]
+    RanShort { role: String },
     /// The rounds ended without deciding the role (never expected).
-    #[error("role {0}: no lease taken")]
-    NotTaken(String),
+    #[error("role {role}: no lease taken")]
+    NotTaken { role: String },
     /// No lease owner could be drawn: the OS random source failed.
     #[error("cannot read the OS random source")]
     Random(#[source] getrandom::Error),
@@ -232,6 +232,12 @@ impl Held<'_> {
     }
 }
 
+/// Tags written in the same `TagRole` as a lease.
+type TagsOnLease = BTreeMap<String, String>;
+/// The roles of a round whose lease is free (with the tags to write on
+/// it), and those another run holds (with its lease).
+type FreeAndBlocked = (Vec<(usize, TagsOnLease)>, Vec<(usize, String)>);
+
 /// The result slot of each role, filled as the rounds decide it.
 type Results<T> = Vec<Option<Result<Leased<T>, LockError>>>;
 
@@ -319,7 +325,9 @@ where
     results
         .into_iter()
         .zip(roles)
-        .map(|(result, role)| result.unwrap_or_else(|| Err(LockError::NotTaken(role.clone()))))
+        .map(|(result, role)| {
+            result.unwrap_or_else(|| Err(LockError::NotTaken { role: role.clone() }))
+        })
         .collect()
 }
 
@@ -333,7 +341,7 @@ impl<'c, B: IamBackend> Rounds<'_, 'c, B> {
         known: Option<Vec<LiveRole>>,
         with_lease: &P,
         results: &mut Results<T>,
-    ) -> Result<(Vec<(usize, BTreeMap<String, String>)>, Vec<(usize, String)>), IamError>
+    ) -> Result<FreeAndBlocked, IamError>
     where
         P: Fn(usize, &LiveRole) -> BTreeMap<String, String>,
     {
@@ -357,7 +365,11 @@ impl<'c, B: IamBackend> Rounds<'_, 'c, B> {
         let mut blocked = Vec::new();
         for (&i, role) in pending.iter().zip(current) {
             match role {
-                None => results[i] = Some(Err(LockError::NoRole(self.roles[i].clone()))),
+                None => {
+                    results[i] = Some(Err(LockError::NoRole {
+                        role: self.roles[i].clone(),
+                    }))
+                }
                 Some(role) => match held_by_other(&role, &self.owner, now) {
                     Some(other) => blocked.push((i, other)),
                     None => free.push((i, with_lease(i, &role))),
@@ -410,8 +422,9 @@ impl<'c, B: IamBackend> Rounds<'_, 'c, B> {
         for (lease, role) in written.into_iter().zip(back) {
             match role {
                 None => {
-                    results[lease.index] =
-                        Some(Err(LockError::NoRole(self.roles[lease.index].clone())))
+                    results[lease.index] = Some(Err(LockError::NoRole {
+                        role: self.roles[lease.index].clone(),
+                    }))
                 }
                 Some(role) if role.tags.get(tags::LOCK) == Some(&lease.value) => {
                     held.push((lease, role))
@@ -468,8 +481,9 @@ impl<'c, B: IamBackend> Rounds<'_, 'c, B> {
                     let renewed = self.renewals.entry(lease.index).or_default();
                     *renewed += 1;
                     if *renewed >= MAXIMUM_RENEWALS {
-                        results[lease.index] =
-                            Some(Err(LockError::RanShort(self.roles[lease.index].clone())));
+                        results[lease.index] = Some(Err(LockError::RanShort {
+                            role: self.roles[lease.index].clone(),
+                        }));
                     } else {
                         again.push(lease.index);
                     }
@@ -612,7 +626,9 @@ async fn write_leases<B: IamBackend, T>(
         match outcome {
             Ok(lease) => written.push(lease),
             Err(IamError::NoSuchEntity { .. }) => {
-                results[index] = Some(Err(LockError::NoRole(roles[index].clone())))
+                results[index] = Some(Err(LockError::NoRole {
+                    role: roles[index].clone(),
+                }))
             }
             Err(error) => results[index] = Some(Err(LockError::from(error))),
         }

@@ -148,7 +148,7 @@ async fn release_leaves_a_lease_that_is_not_ours() {
 async fn a_missing_role_cannot_be_locked() {
     let iam = MemoryIam::new();
     let missing = run(&iam, &roles(), None, &quick(), |_, _| async {}).await;
-    assert!(matches!(&missing[0], Err(LockError::NoRole(r)) if r == ROLE));
+    assert!(matches!(&missing[0], Err(LockError::NoRole { role: r }) if r == ROLE));
 }
 
 #[tokio::test]

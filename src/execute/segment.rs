@@ -24,8 +24,8 @@ pub const CONCURRENCY: usize = 8;
 
 /// Reads the Segment settings of every instance of `runs` that names one, in
 /// one pass; `None` for instances Segment does not have.
-pub async fn read_all<S: SegmentBackend>(
-    backend: &S,
+pub async fn read_all(
+    backend: &dyn SegmentBackend,
     targets: Vec<(String, SegmentTarget)>,
 ) -> Result<Vec<(String, SegmentTarget, Option<LiveSettings>)>, SegmentError> {
     stream::iter(targets)
@@ -43,8 +43,8 @@ pub async fn read_all<S: SegmentBackend>(
 /// Adds to each run's plan the Segment pushes apply will make, a notice for
 /// each instance Segment does not have, and the fingerprints a saved plan
 /// checks. `bundled` are the IDs of the bundles on disk.
-pub async fn plan_runs<S: SegmentBackend>(
-    backend: &S,
+pub async fn plan_runs(
+    backend: &dyn SegmentBackend,
     runs: &mut [AccountRun],
     bundled: &[ExternalId],
 ) -> Result<(), SegmentError> {
@@ -126,8 +126,8 @@ pub enum DeliveryError {
     #[error(transparent)]
     Segment(#[from] SegmentError),
     /// Segment has no such instance.
-    #[error("Segment has no {0}")]
-    Missing(String),
+    #[error("Segment has no {path}")]
+    Missing { path: String },
     /// Read back, Segment does not hold what was pushed.
     #[error("Segment did not keep {}: read back, it still differs", .0.join(", "))]
     NotConfirmed(Vec<String>),
@@ -154,14 +154,16 @@ fn restored_note(restored: &[String]) -> String {
 /// keys that differ (never a masked value), read back and confirm. A push
 /// that cost settings fnctl does not own is reported as an error, after
 /// putting back those whose value Segment had shown unmasked.
-pub async fn deliver<S: SegmentBackend>(
-    backend: &S,
+pub async fn deliver(
+    backend: &dyn SegmentBackend,
     target: &SegmentTarget,
     bundle: &Bundle,
 ) -> Result<Delivery, DeliveryError> {
     let key = bundle::EXTERNAL_ID_SETTING;
     let owned: Map<String, Value> = bundle.settings.clone().into_iter().collect();
-    let missing = || DeliveryError::Missing(target.path());
+    let missing = || DeliveryError::Missing {
+        path: target.path(),
+    };
     let before = backend.read(target).await?.ok_or_else(missing)?;
     let body = push_body(&owned, key, &before);
     if body.is_empty() {

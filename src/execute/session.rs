@@ -11,6 +11,27 @@ use crate::model::DesiredInstance;
 use crate::model::LiveAccount;
 use crate::plan::{self, planner, Plan, PlanOptions};
 
+/// Why a command that works only on owned roles cannot work on an instance's.
+#[derive(Debug, thiserror::Error)]
+pub enum NotOwned {
+    /// The role is not there.
+    #[error("role {role} does not exist")]
+    Missing { role: String },
+    /// The role belongs to another scope, or to nobody fnctl knows.
+    #[error("role {role} is not managed by fnctl scope `{scope}`")]
+    OtherScope { role: String, scope: String },
+}
+
+impl NotOwned {
+    /// What to do about it, when there is something to do.
+    pub fn advice(&self) -> Option<&'static str> {
+        match self {
+            NotOwned::Missing { .. } => Some("run `fnctl apply` first"),
+            NotOwned::OtherScope { .. } => None,
+        }
+    }
+}
+
 /// One account after reading IAM and planning.
 #[derive(Debug, Clone)]
 pub struct AccountRun {
@@ -61,18 +82,15 @@ impl AccountRun {
     pub fn owned_role_of(
         &self,
         instance: &DesiredInstance,
-    ) -> Result<&crate::model::LiveRole, String> {
-        let role = self.role_of(instance).ok_or_else(|| {
-            format!(
-                "{}: role {} does not exist; run `fnctl apply` first",
-                instance.name, instance.role_name
-            )
+    ) -> Result<&crate::model::LiveRole, NotOwned> {
+        let role = self.role_of(instance).ok_or_else(|| NotOwned::Missing {
+            role: instance.role_name.clone(),
         })?;
         if !role.is_owned_by(&instance.scope) {
-            return Err(format!(
-                "{}: role {} is not managed by fnctl scope `{}`",
-                instance.name, role.name, instance.scope
-            ));
+            return Err(NotOwned::OtherScope {
+                role: role.name.clone(),
+                scope: instance.scope.clone(),
+            });
         }
         Ok(role)
     }

@@ -3,10 +3,10 @@
 //! retries 429 after the time Segment names and 5xx with backoff, bounded,
 //! and no error it returns holds the token or a value it carried.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::live::clock::Clock;
@@ -53,25 +53,29 @@ pub enum SegmentError {
     Unexpected { path: String, message: String },
 }
 
-/// Reading and writing Segment function instances.
+/// Reading and writing Segment function instances. Object-safe: the run
+/// context holds one (HTTP in real runs, in memory in tests) and services
+/// take it as `&dyn SegmentBackend`.
 pub trait SegmentBackend: Send + Sync {
     /// The instance's settings; `None` when Segment has no such instance (404).
-    fn read(
-        &self,
-        target: &SegmentTarget,
-    ) -> impl Future<Output = Result<Option<LiveSettings>, SegmentError>> + Send;
+    fn read<'a>(
+        &'a self,
+        target: &'a SegmentTarget,
+    ) -> BoxFuture<'a, Result<Option<LiveSettings>, SegmentError>>;
 
     /// Sends `settings` (only these keys) as the instance's settings update.
-    fn update(
-        &self,
-        target: &SegmentTarget,
-        settings: &Map<String, Value>,
-    ) -> impl Future<Output = Result<(), SegmentError>> + Send;
+    fn update<'a>(
+        &'a self,
+        target: &'a SegmentTarget,
+        settings: &'a Map<String, Value>,
+    ) -> BoxFuture<'a, Result<(), SegmentError>>;
 }
 
 /// The Public API token: never shown, in `Debug` or anywhere else.
 #[derive(Clone)]
-pub struct Token(String);
+pub struct Token {
+    value: String,
+}
 
 /// Why no Segment client could be made.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +95,9 @@ impl Token {
     /// or why there is none.
     pub fn new(value: Option<String>) -> Result<Self, ClientError> {
         match value {
-            Some(token) if !token.trim().is_empty() => Ok(Token(token.trim().to_string())),
+            Some(token) if !token.trim().is_empty() => Ok(Token {
+                value: token.trim().to_string(),
+            }),
             _ => Err(ClientError::NoToken),
         }
     }
@@ -176,7 +182,7 @@ impl HttpSegment {
             };
             request = request
                 .header(reqwest::header::ACCEPT, MEDIA_TYPE)
-                .bearer_auth(&self.token.0);
+                .bearer_auth(&self.token.value);
             let started = std::time::Instant::now();
             let response = match request.send().await {
                 Ok(response) => response,
@@ -211,7 +217,7 @@ impl HttpSegment {
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
                 _ if status == 429 => return Err(SegmentError::RateLimited { path }),
-                _ => return Ok((status, redact(&text, &self.token.0, secrets))),
+                _ => return Ok((status, redact(&text, &self.token.value, secrets))),
             }
         }
         Err(SegmentError::RateLimited { path })
@@ -219,7 +225,27 @@ impl HttpSegment {
 }
 
 impl SegmentBackend for HttpSegment {
-    async fn read(&self, target: &SegmentTarget) -> Result<Option<LiveSettings>, SegmentError> {
+    fn read<'a>(
+        &'a self,
+        target: &'a SegmentTarget,
+    ) -> BoxFuture<'a, Result<Option<LiveSettings>, SegmentError>> {
+        Box::pin(self.read_settings(target))
+    }
+
+    fn update<'a>(
+        &'a self,
+        target: &'a SegmentTarget,
+        settings: &'a Map<String, Value>,
+    ) -> BoxFuture<'a, Result<(), SegmentError>> {
+        Box::pin(self.update_settings(target, settings))
+    }
+}
+
+impl HttpSegment {
+    async fn read_settings(
+        &self,
+        target: &SegmentTarget,
+    ) -> Result<Option<LiveSettings>, SegmentError> {
         let path = target.path();
         let (status, text) = self.send(target, None, &[]).await?;
         match status {
@@ -247,7 +273,7 @@ impl SegmentBackend for HttpSegment {
         Ok(Some(LiveSettings { settings }))
     }
 
-    async fn update(
+    async fn update_settings(
         &self,
         target: &SegmentTarget,
         settings: &Map<String, Value>,
@@ -358,7 +384,9 @@ mod tests {
 
     #[test]
     fn the_token_never_shows_in_debug() {
-        let token = Token("super-secret-token".into());
+        let token = Token {
+            value: "super-secret-token".into(),
+        };
         assert!(!format!("{token:?}").contains("super-secret"));
     }
 }

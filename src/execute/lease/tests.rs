@@ -284,7 +284,7 @@ async fn a_missing_role_is_reported() {
     )
     .await;
     assert!(results[0].is_ok());
-    assert!(matches!(&results[1], Err(LockError::NoRole(name)) if name == "gone"));
+    assert!(matches!(&results[1], Err(LockError::NoRole { role: name }) if name == "gone"));
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::bundle;
@@ -14,14 +15,18 @@ use crate::execute::context::RunContext;
 use crate::execute::lease;
 use crate::execute::session::{self, AccountRun};
 use crate::live::segment::SegmentBackend;
-use crate::live::IamBackend;
+use crate::live::{IamBackend, IamError};
 use crate::model::external_id::{self, ExternalId};
-use crate::model::operation::{Operation, WireOperation};
+use crate::model::operation::Operation;
 use crate::model::{tags, trust};
 use crate::model::{DesiredInstance, LiveRole};
 use crate::plan::rotation::{self, PhaseSteps, RotationError};
 use crate::plan::rotation_schedule::NextStep;
 use crate::plan::PlanOptions;
+
+mod failure;
+
+pub use failure::RotateError;
 
 /// Which phase to run.
 #[derive(Debug, Clone, Copy)]
@@ -70,8 +75,20 @@ pub enum Outcome {
     Pushed { instance: String },
     /// `--auto`: a rotation in progress, not yet safe to finish.
     Waiting { instance: String, why: String },
-    /// The instance was not rotated; the message names it.
-    Failed(String),
+    /// The instance was not rotated, or its new ID not pushed.
+    Failed {
+        instance: String,
+        error: RotateError,
+    },
+}
+
+impl Outcome {
+    fn failed(instance: &DesiredInstance, error: impl Into<RotateError>) -> Self {
+        Outcome::Failed {
+            instance: instance.name.clone(),
+            error: error.into(),
+        }
+    }
 }
 
 /// Why a request cannot run at all.
@@ -81,19 +98,19 @@ pub enum RequestError {
     #[error("name the instances to rotate, or select them with --due or --all")]
     NothingSelected,
     /// Names no manifest declares.
-    #[error("no instance named {0} in the manifests")]
-    Unknown(String),
+    #[error("no instance named {names} in the manifests")]
+    Unknown { names: String },
 }
 
 /// Runs one phase over the selected instances of every account; the
 /// outcomes follow the order of the instances per account.
-pub async fn rotate<S: SegmentBackend>(
+pub async fn rotate(
     context: &RunContext,
     settings: &session::Settings,
     instances: Vec<DesiredInstance>,
     request: &Request,
-    segment: Option<&S>,
 ) -> anyhow::Result<Vec<Outcome>> {
+    let segment = context.segment();
     if request.names.is_empty() && !request.due && !request.all {
         return Err(RequestError::NothingSelected.into());
     }
@@ -104,7 +121,10 @@ pub async fn rotate<S: SegmentBackend>(
         .map(String::as_str)
         .collect();
     if !unknown.is_empty() {
-        return Err(RequestError::Unknown(unknown.join(", ")).into());
+        return Err(RequestError::Unknown {
+            names: unknown.join(", "),
+        }
+        .into());
     }
     let named: Vec<DesiredInstance> = instances
         .into_iter()
@@ -126,8 +146,8 @@ pub async fn rotate<S: SegmentBackend>(
 
 /// What Segment shows of each instance's external-ID setting (`None`: the
 /// instance or the setting is missing), for the instances that name one.
-async fn segment_shows<S: SegmentBackend>(
-    backend: &S,
+async fn segment_shows(
+    backend: &dyn SegmentBackend,
     runs: &[AccountRun],
 ) -> anyhow::Result<Vec<(String, Option<String>)>> {
     let read = super::segment::read_all(backend, super::segment::targets(runs)).await?;
@@ -154,39 +174,44 @@ fn shown_for<'a>(shown: &'a [(String, Option<String>)], instance: &str) -> Optio
 /// Delivers the instance's bundle (which holds the pending ID) to Segment and
 /// records in the role's tags when Segment took it: `--finish` and `--auto`
 /// count `--min-age` from then.
-async fn push_to_segment<B: IamBackend, S: SegmentBackend>(
+async fn push_to_segment<B: IamBackend>(
     context: &RunContext,
     backend: &B,
-    segment: &S,
+    segment: &dyn SegmentBackend,
     instance: &DesiredInstance,
     bundle_dir: &Path,
 ) -> Outcome {
-    let name = &instance.name;
-    let Some(target) = &instance.segment else {
-        return Outcome::Failed(format!("{name}: no `segment:` in the manifest"));
-    };
-    let on_disk = match bundle::read(bundle_dir, name) {
-        Ok(Some(on_disk)) => on_disk,
-        Ok(None) => {
-            return Outcome::Failed(format!(
-                "{name}: no bundle in {} to push; run `fnctl bundle` first",
-                bundle_dir.display()
-            ))
-        }
-        Err(error) => return Outcome::Failed(format!("{name}: cannot read the bundle: {error}")),
-    };
-    if let Err(error) = super::segment::deliver(segment, target, &on_disk).await {
-        return Outcome::Failed(format!(
-            "{name}: the new external ID did not reach Segment {}: {error}; both IDs stay accepted; re-run `fnctl rotate --auto`",
-            target.path()
-        ));
+    match push_and_record(context, backend, segment, instance, bundle_dir).await {
+        Ok(()) => Outcome::Pushed {
+            instance: instance.name.clone(),
+        },
+        Err(error) => Outcome::failed(instance, error),
     }
-    let Some(id) = bundle::external_id_of(&on_disk) else {
-        return Outcome::Failed(format!("{name}: the bundle holds no external ID"));
-    };
-    let tag = crate::model::operation::Operation::TagRole {
+}
+
+async fn push_and_record<B: IamBackend>(
+    context: &RunContext,
+    backend: &B,
+    segment: &dyn SegmentBackend,
+    instance: &DesiredInstance,
+    bundle_dir: &Path,
+) -> Result<(), RotateError> {
+    let target = instance.segment.as_ref().ok_or(RotateError::NoSegment)?;
+    let on_disk = bundle::read(bundle_dir, &instance.name)
+        .map_err(RotateError::BundleRead)?
+        .ok_or_else(|| RotateError::NoBundle {
+            directory: bundle_dir.to_path_buf(),
+        })?;
+    super::segment::deliver(segment, target, &on_disk)
+        .await
+        .map_err(|source| RotateError::NotDelivered {
+            path: target.path(),
+            source,
+        })?;
+    let id = bundle::external_id_of(&on_disk).ok_or(RotateError::NoIdInBundle)?;
+    let tag = Operation::TagRole {
         role: instance.role_name.clone(),
-        tags: std::collections::BTreeMap::from([(
+        tags: BTreeMap::from([(
             tags::SEGMENT_DELIVERED.to_string(),
             // When Segment took it: now, not when the run began (a long run
             // must not make the new ID look older than it is).
@@ -196,14 +221,10 @@ async fn push_to_segment<B: IamBackend, S: SegmentBackend>(
             ),
         )]),
     };
-    match backend.execute(&tag).await {
-        Ok(()) => Outcome::Pushed {
-            instance: name.clone(),
-        },
-        Err(error) => Outcome::Failed(format!(
-            "{name}: Segment holds the new ID, but recording when failed: {error}; re-run `fnctl rotate --auto`"
-        )),
-    }
+    backend
+        .execute(&tag)
+        .await
+        .map_err(RotateError::DeliveryNotRecorded)
 }
 
 /// One instance whose role the phase will lease.
@@ -213,22 +234,60 @@ struct Selected<'a> {
     new_id: ExternalId,
 }
 
-/// Runs the phase over the selected instances of one account.
-async fn rotate_account<S: SegmentBackend>(
+/// Runs the phase over the selected instances of one account: what the
+/// phase would do to each role as just read first ([`select`]), then the
+/// writes under leases ([`run_phase`]).
+async fn rotate_account(
     context: &RunContext,
     mut run: AccountRun,
     request: &Request,
     now: &str,
     shown: &[(String, Option<String>)],
-    segment: Option<&S>,
+    segment: Option<&dyn SegmentBackend>,
 ) -> Vec<Outcome> {
+    let (mut outcomes, chosen) = select(context, &run, request, now, shown);
+    if chosen.is_empty() {
+        return outcomes;
+    }
+    let read = std::mem::take(&mut run.live.roles);
+    let selected: Vec<Selected> = chosen
+        .into_iter()
+        .map(|(index, new_id)| Selected {
+            instance: &run.instances[index],
+            new_id,
+        })
+        .collect();
+    let phase = Leasing {
+        context,
+        backend: run.backend(context.parallelism),
+        request,
+        now,
+    };
+    outcomes.extend(phase.run(&selected, read, segment).await);
+    outcomes
+}
+
+/// The instances of `run` the request selects that have work to do (by
+/// index, with the new ID `--start` adds), and an outcome for each of the
+/// others that the caller must hear of: refused,
+/// failed, or nothing to finish. Decided on the roles as just read, so that
+/// a refusal needs no lease, and neither does a role with nothing to finish
+/// (unless a killed run left its lease there: leasing replaces it,
+/// releasing removes it).
+fn select(
+    context: &RunContext,
+    run: &AccountRun,
+    request: &Request,
+    now: &str,
+    shown: &[(String, Option<String>)],
+) -> (Vec<Outcome>, Vec<(usize, ExternalId)>) {
     let mut outcomes = Vec::new();
-    let mut selected: Vec<Selected> = Vec::new();
-    for instance in &run.instances {
+    let mut selected = Vec::new();
+    for (index, instance) in run.instances.iter().enumerate() {
         let role = match run.owned_role_of(instance) {
             Ok(role) => role,
-            Err(failure) => {
-                outcomes.push(Outcome::Failed(failure));
+            Err(error) => {
+                outcomes.push(Outcome::failed(instance, error));
                 continue;
             }
         };
@@ -239,141 +298,167 @@ async fn rotate_account<S: SegmentBackend>(
         if !(by_name || due) {
             continue;
         }
-        // What the phase would do to the role as just read: a refusal needs
-        // no lease, and neither does a role with nothing to finish, unless a
-        // killed run left its lease there (leasing replaces it, releasing
-        // removes it).
-        let new_id = match request.phase {
-            Phase::Start => match external_id::ExternalId::generate() {
-                Ok(id) => id,
-                Err(e) => {
-                    outcomes.push(Outcome::Failed(format!(
-                        "{}: cannot read the OS random source: {e}",
-                        instance.name
-                    )));
-                    continue;
-                }
-            },
-            Phase::Finish { .. } => ExternalId::new(""),
-        };
-        // A new ID the trust policy lost by hand, still in the bundle: ending
-        // the rotation would lose it; apply restores it first.
-        if matches!(request.phase, Phase::Finish { .. }) {
-            if let Some(refusal) =
-                bundle::lost_pending_refusal(role, &request.bundle_dir, &instance.name)
-            {
-                outcomes.push(Outcome::Failed(refusal));
-                continue;
-            }
-        }
-        // With Segment, the old ID may go only once Segment holds the new one
-        // and has held it for --min-age (counted from its delivery).
-        if let (
-            Phase::Finish {
-                min_age,
-                force: false,
-            },
-            Some(_),
-            true,
-        ) = (&request.phase, &instance.segment, trust::in_progress(role))
-        {
-            let allowed = crate::plan::rotation_schedule::segment_allows_finish(
-                role,
-                shown_for(shown, &instance.name),
-                context.now(),
-                *min_age,
-            );
-            if let Err(why) = allowed {
-                outcomes.push(Outcome::Failed(format!("{}: {why}", instance.name)));
-                continue;
-            }
-        }
-        match steps_for(&request.phase, role, instance, &new_id, context.now(), now) {
-            Err(error) => outcomes.push(Outcome::Failed(format!("{}: {error}", instance.name))),
-            Ok(None) if !role.tags.contains_key(tags::LOCK) => {
+        let decided = check_phase(context, role, instance, request, shown).and_then(|new_id| {
+            let steps = steps_for(&request.phase, role, instance, &new_id, context.now(), now)?;
+            Ok((new_id, steps))
+        });
+        match decided {
+            Err(error) => outcomes.push(Outcome::failed(instance, error)),
+            Ok((_, None)) if !role.tags.contains_key(tags::LOCK) => {
                 outcomes.push(Outcome::NothingToFinish {
                     instance: instance.name.clone(),
                 })
             }
-            Ok(_) => selected.push(Selected { instance, new_id }),
+            Ok((new_id, _)) => selected.push((index, new_id)),
         }
     }
-    if selected.is_empty() {
-        return outcomes;
+    (outcomes, selected)
+}
+
+/// Whether the phase may run on `role` at all, and the new ID `--start`
+/// adds (none for `--finish`).
+fn check_phase(
+    context: &RunContext,
+    role: &LiveRole,
+    instance: &DesiredInstance,
+    request: &Request,
+    shown: &[(String, Option<String>)],
+) -> Result<ExternalId, RotateError> {
+    let Phase::Finish { min_age, force } = request.phase else {
+        return external_id::ExternalId::generate().map_err(RotateError::Random);
+    };
+    // A new ID the trust policy lost by hand, still in the bundle: ending
+    // the rotation would lose it; apply restores it first.
+    if bundle::lost_pending_refusal(role, &request.bundle_dir, &instance.name).is_some() {
+        return Err(RotateError::PendingLost);
     }
-    let backend = run.backend(context.parallelism);
-    let roles: Vec<String> = selected
-        .iter()
-        .map(|s| s.instance.role_name.clone())
-        .collect();
-    // The phase's first tag write rides on the lease. Start: the trust
-    // update and the lease's release; finish: the trust update and the
-    // untagging, which gives the lease back too.
-    let batch = context.lease_batch(2);
-    let backend = &backend;
-    let selected = &selected;
-    let read = std::mem::take(&mut run.live.roles);
-    let results = lease::run_with(
-        backend,
-        &roles,
-        Some(read),
-        &batch,
-        |position, role| {
-            let Selected { instance, new_id } = &selected[position];
-            first_tags(&request.phase, role, instance, new_id, context.now(), now)
-        },
-        |position, role, held| async move {
-            let Selected { instance, new_id } = &selected[position];
-            let phase = &request.phase;
-            let clock_now = context.now();
-            write_phase(
-                backend,
-                phase,
-                instance,
-                &role,
-                new_id,
-                (clock_now, now),
-                held,
-            )
-            .await
-        },
-    )
-    .await;
-    for (chosen, result) in selected.iter().zip(results) {
-        let name = &chosen.instance.name;
-        let outcome = match result {
-            Err(error) => Outcome::Failed(format!("{name}: {error}")),
-            Ok(done) => match done.value {
-                Err(failure) => Outcome::Failed(failure),
-                Ok(None) => Outcome::NothingToFinish {
-                    instance: name.clone(),
-                },
-                Ok(Some(steps)) => conclude(
-                    chosen.instance,
-                    &request.phase,
-                    &steps,
-                    done.after,
-                    &request.bundle_dir,
-                ),
+    // With Segment, the old ID may go only once Segment holds the new one
+    // and has held it for --min-age (counted from its delivery).
+    if instance.segment.is_some() && !force && trust::in_progress(role) {
+        crate::plan::rotation_schedule::segment_allows_finish(
+            role,
+            shown_for(shown, &instance.name),
+            context.now(),
+            min_age,
+        )
+        .map_err(|why| RotateError::SegmentNotReady { why })?;
+    }
+    Ok(ExternalId::new(""))
+}
+
+/// The leased part of a phase over one account's selected roles.
+struct Leasing<'a, B> {
+    context: &'a RunContext,
+    backend: B,
+    request: &'a Request,
+    now: &'a str,
+}
+
+impl<B: IamBackend> Leasing<'_, B> {
+    /// Takes the leases of every selected role at once, writes the phase on
+    /// each held role, concludes each from the role as read back, and
+    /// pushes the new IDs `--start` made to Segment.
+    async fn run(
+        &self,
+        selected: &[Selected<'_>],
+        read: Vec<LiveRole>,
+        segment: Option<&dyn SegmentBackend>,
+    ) -> Vec<Outcome> {
+        let roles: Vec<String> = selected
+            .iter()
+            .map(|s| s.instance.role_name.clone())
+            .collect();
+        // The phase's first tag write rides on the lease. Start: the trust
+        // update and the lease's release; finish: the trust update and the
+        // untagging, which gives the lease back too.
+        let batch = self.context.lease_batch(2);
+        let phase = &self.request.phase;
+        let results = lease::run_with(
+            &self.backend,
+            &roles,
+            Some(read),
+            &batch,
+            |position, role| {
+                let Selected { instance, new_id } = &selected[position];
+                first_tags(phase, role, instance, new_id, self.context.now(), self.now)
             },
-        };
-        let started = matches!(outcome, Outcome::Started { .. });
-        outcomes.push(outcome);
-        // `--start` pushes the new ID to Segment at once.
-        if let (true, Some(segment), Some(_)) = (started, segment, &chosen.instance.segment) {
-            outcomes.push(
-                push_to_segment(
-                    context,
-                    backend,
-                    segment,
-                    chosen.instance,
-                    &request.bundle_dir,
-                )
-                .await,
-            );
+            |position, role, held| async move {
+                let Selected { instance, new_id } = &selected[position];
+                self.write_phase(instance, &role, new_id, held).await
+            },
+        )
+        .await;
+        let mut outcomes = Vec::new();
+        for (chosen, result) in selected.iter().zip(results) {
+            let outcome = match result {
+                Err(error) => Outcome::failed(chosen.instance, error),
+                Ok(done) => match done.value {
+                    Err(error) => Outcome::failed(chosen.instance, error),
+                    Ok(None) => Outcome::NothingToFinish {
+                        instance: chosen.instance.name.clone(),
+                    },
+                    Ok(Some(steps)) => {
+                        let bundle_dir = &self.request.bundle_dir;
+                        conclude(chosen.instance, phase, &steps, done.after, bundle_dir)
+                    }
+                },
+            };
+            let started = matches!(outcome, Outcome::Started { .. });
+            outcomes.push(outcome);
+            // `--start` pushes the new ID to Segment at once.
+            if let (true, Some(segment), Some(_)) = (started, segment, &chosen.instance.segment) {
+                let bundle_dir = &self.request.bundle_dir;
+                outcomes.push(
+                    push_to_segment(
+                        self.context,
+                        &self.backend,
+                        segment,
+                        chosen.instance,
+                        bundle_dir,
+                    )
+                    .await,
+                );
+            }
         }
+        outcomes
     }
-    outcomes
+
+    /// The phase's writes on one role, decided again on the role as read
+    /// under its lease (tags written with the lease are not written again);
+    /// `Ok(None)` when there was nothing to finish after all. A last write
+    /// that removes tags removes the lease too while it surely is still
+    /// this run's.
+    async fn write_phase(
+        &self,
+        instance: &DesiredInstance,
+        role: &LiveRole,
+        new_id: &ExternalId,
+        held: lease::Held<'_>,
+    ) -> Result<Option<PhaseSteps>, RotateError> {
+        let phase = &self.request.phase;
+        let Some(steps) = steps_for(phase, role, instance, new_id, self.context.now(), self.now)?
+        else {
+            return Ok(None);
+        };
+        let mut operations = steps.operations.clone();
+        if let Some(Operation::UntagRole { keys, .. }) = operations.last_mut() {
+            if held.may_release_with_last_write() {
+                keys.push(tags::LOCK.to_string());
+            }
+        }
+        for operation in &operations {
+            trust::guard_trust(operation, &instance.segment_account)
+                .map_err(|reason| RotateError::TrustRefused { reason })?;
+            self.backend
+                .execute(operation)
+                .await
+                .map_err(|source| RotateError::Write {
+                    api: operation.api_name(),
+                    source,
+                })?;
+        }
+        Ok(Some(steps))
+    }
 }
 
 /// `rotate --auto`, the cron form: for every instance, the next safe step of
@@ -381,14 +466,14 @@ async fn rotate_account<S: SegmentBackend>(
 /// due ones, push the new ID to Segment, finish those whose new ID has been
 /// in use for `min_age` — and nothing else. Run twice in a row, the second
 /// run changes nothing.
-pub async fn auto<S: SegmentBackend>(
+pub async fn auto(
     context: &RunContext,
     settings: &session::Settings,
     instances: &[DesiredInstance],
     bundle_dir: &Path,
     min_age: Duration,
-    segment: Option<&S>,
 ) -> anyhow::Result<Vec<Outcome>> {
+    let segment = context.segment();
     let now = context.now_rfc3339();
     let options = PlanOptions::read_only(now.clone());
     let runs =
@@ -460,7 +545,7 @@ pub async fn auto<S: SegmentBackend>(
             all: false,
             bundle_dir: bundle_dir.to_path_buf(),
         };
-        outcomes.extend(rotate(context, settings, instances.to_vec(), &request, segment).await?);
+        outcomes.extend(rotate(context, settings, instances.to_vec(), &request).await?);
     }
     Ok(outcomes)
 }
@@ -507,52 +592,6 @@ fn first_tags(
     }
 }
 
-/// The phase's writes on one role, decided again on the role as read under
-/// its lease (tags written with the lease are not written again);
-/// `Ok(None)` when there was nothing to finish after all. A last write that
-/// removes tags removes the lease too while it surely is still this run's.
-async fn write_phase<B: IamBackend>(
-    backend: &B,
-    phase: &Phase,
-    instance: &DesiredInstance,
-    role: &LiveRole,
-    new_id: &ExternalId,
-    (clock_now, now): (SystemTime, &str),
-    held: lease::Held<'_>,
-) -> Result<Option<PhaseSteps>, String> {
-    let name = &instance.name;
-    let Some(steps) = steps_for(phase, role, instance, new_id, clock_now, now)
-        .map_err(|e| format!("{name}: {e}"))?
-    else {
-        return Ok(None);
-    };
-    let mut operations = steps.operations.clone();
-    if let Some(Operation::UntagRole { keys, .. }) = operations.last_mut() {
-        if held.may_release_with_last_write() {
-            keys.push(tags::LOCK.to_string());
-        }
-    }
-    for operation in &operations {
-        send(backend, instance, operation).await?;
-    }
-    Ok(Some(steps))
-}
-
-async fn send<B: IamBackend>(
-    backend: &B,
-    instance: &DesiredInstance,
-    operation: &WireOperation,
-) -> Result<(), String> {
-    let name = &instance.name;
-    trust::guard_trust(operation, &instance.segment_account).map_err(|e| format!("{name}: {e}"))?;
-    backend.execute(operation).await.map_err(|error| {
-        format!(
-            "{name}: {} failed: {error}; the bundle on disk still works; re-run the same command to complete it",
-            operation.api_name()
-        )
-    })
-}
-
 /// Checks what IAM holds after the phase's writes and writes the bundle
 /// from it: another run may have rotated the same role at the same moment
 /// (a lease without compare-and-swap can be outrun by a slow network), so
@@ -561,22 +600,28 @@ fn conclude(
     instance: &DesiredInstance,
     phase: &Phase,
     steps: &PhaseSteps,
-    after: Result<Option<LiveRole>, std::sync::Arc<crate::live::IamError>>,
+    after: Result<Option<LiveRole>, Arc<IamError>>,
     bundle_dir: &Path,
 ) -> Outcome {
-    let name = &instance.name;
-    let after = match after {
-        Ok(Some(after)) => after,
-        Ok(None) => {
-            return Outcome::Failed(format!("{name}: role {} disappeared", instance.role_name))
-        }
-        Err(e) => return Outcome::Failed(format!("{name}: reading the role back: {e}")),
-    };
-    let Some(external_id) = bundle::external_id_from_live(&after) else {
-        return Outcome::Failed(format!(
-            "{name}: the trust policy holds no external ID fnctl can vouch for"
-        ));
-    };
+    match conclude_from(instance, phase, steps, after, bundle_dir) {
+        Ok(outcome) => outcome,
+        Err(error) => Outcome::failed(instance, error),
+    }
+}
+
+fn conclude_from(
+    instance: &DesiredInstance,
+    phase: &Phase,
+    steps: &PhaseSteps,
+    after: Result<Option<LiveRole>, Arc<IamError>>,
+    bundle_dir: &Path,
+) -> Result<Outcome, RotateError> {
+    let after = after
+        .map_err(RotateError::ReadBack)?
+        .ok_or_else(|| RotateError::Disappeared {
+            role: instance.role_name.clone(),
+        })?;
+    let external_id = bundle::external_id_from_live(&after).ok_or(RotateError::NoVouchedId)?;
     let accepted = after
         .trust_policy
         .valid()
@@ -584,32 +629,30 @@ fn conclude(
         .unwrap_or_default();
     match phase {
         Phase::Finish { .. } if accepted.len() != 1 || trust::in_progress(&after) => {
-            return Outcome::Failed(format!("{name}: the trust policy still accepts {} external IDs after --finish (a concurrent run?); re-run `fnctl rotate {name} --finish`", accepted.len()));
+            return Err(RotateError::StillSeveralIds {
+                accepted: accepted.len(),
+            });
         }
-        Phase::Start if !trust::in_progress(&after) => {
-            return Outcome::Failed(format!("{name}: the rotation is not in a consistent state after --start (a concurrent run?); the bundle was not changed; re-run `fnctl rotate {name} --start`"));
-        }
+        Phase::Start if !trust::in_progress(&after) => return Err(RotateError::NotStarted),
         _ => {}
     }
-    let bundle = match bundle::write(
+    let bundle = bundle::write(
         bundle_dir,
         &bundle::build(instance, &after.arn, &external_id),
-    ) {
-        Ok(path) => path,
-        Err(e) => return Outcome::Failed(format!("{name}: cannot write the bundle: {e}")),
-    };
+    )
+    .map_err(RotateError::BundleWrite)?;
     let fingerprint = external_id.fingerprint();
-    match phase {
+    Ok(match phase {
         Phase::Start => Outcome::Started {
-            instance: name.clone(),
+            instance: instance.name.clone(),
             bundle,
             fingerprint,
             concurrent: external_id != steps.bundle_external_id,
         },
         Phase::Finish { .. } => Outcome::Finished {
-            instance: name.clone(),
+            instance: instance.name.clone(),
             bundle,
             fingerprint,
         },
-    }
+    })
 }
