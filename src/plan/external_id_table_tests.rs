@@ -624,7 +624,11 @@ async fn apply_in_memory(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<Ex
     let bundled: Vec<ExternalId> = row.bundle.map(id).into_iter().collect();
     let outcomes = executor::execute(&context(), &iam, &plan, &live, &bundled, NOW, &|_| {}).await;
     for outcome in &outcomes {
-        assert_eq!(outcome.error, None, "{}: apply failed", row.case);
+        let error = outcome
+            .error
+            .as_ref()
+            .map(|e| crate::report::error_chain(e));
+        assert_eq!(error, None, "{}: apply failed", row.case);
     }
     let change: Option<&RoleChange> = plan.changes.first();
     let written = outcomes
