@@ -12,6 +12,8 @@ pub mod clock;
 pub mod memory;
 pub mod read;
 pub mod segment;
+#[cfg(test)]
+pub mod segment_memory;
 pub mod snapshot;
 
 use std::future::Future;
