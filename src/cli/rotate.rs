@@ -2,6 +2,10 @@
 //! service's ([`crate::execute::rotate`]); this reads the arguments, renders
 //! what happened to each instance on stderr and chooses the exit code.
 
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
 use crate::cli::args::{GlobalOptions, RotateArgs};
 use crate::execute::rotate::{self, Outcome, Phase, Request};
 use crate::execute::DEFAULT_PARALLELISM;
@@ -28,6 +32,17 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
     };
     let context = super::settings::context(DEFAULT_PARALLELISM.into());
     let context = super::settings::with_segment(context, &set.instances)?;
+    // Instances whose new ID a started rotation pushes to Segment in the
+    // same run: nobody copies their setting by hand.
+    let to_segment: BTreeSet<String> = match context.segment {
+        Some(_) => set
+            .instances
+            .iter()
+            .filter(|instance| instance.segment.is_some())
+            .map(|instance| instance.name.clone())
+            .collect(),
+        None => BTreeSet::new(),
+    };
     let settings = super::settings::session(global);
     let outcomes = if args.auto {
         rotate::auto(
@@ -54,10 +69,10 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
                 if concurrent {
                     eprintln!("warning: {instance}: another run rotated this role at the same time; the bundle holds the new ID IAM accepts now");
                 }
+                let pushed = to_segment.contains(&instance);
                 eprintln!(
-                    "{instance}: rotation started; both IDs are accepted; {} holds the new ID (fingerprint {fingerprint}).\n  next: update the function's iamRoleExternalId setting from the bundle, then `fnctl rotate {instance} --finish` after {}",
-                    bundle.display(),
-                    humantime::format_duration(args.min_age)
+                    "{}",
+                    started(&instance, &bundle, &fingerprint, pushed, args.min_age)
                 );
                 rotated += 1;
             }
@@ -103,4 +118,51 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
     }
     super::output::report_failures("each says what to do", &failures);
     Ok(1)
+}
+
+/// What a started rotation prints. With Segment the push follows in the same
+/// run, and its own line (delivered, or failed and why) says what is next;
+/// without, the next step is the hand copy of the new setting.
+fn started(
+    instance: &str,
+    bundle: &Path,
+    fingerprint: &str,
+    to_segment: bool,
+    min_age: Duration,
+) -> String {
+    let head = format!(
+        "{instance}: rotation started; both IDs are accepted; {} holds the new ID (fingerprint {fingerprint}).",
+        bundle.display()
+    );
+    if to_segment {
+        return head;
+    }
+    format!(
+        "{head}\n  next: update the function's iamRoleExternalId setting from the bundle, then `fnctl rotate {instance} --finish` after {}",
+        humantime::format_duration(min_age)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rotation whose new ID this run pushed to Segment does not ask for a
+    /// hand copy of the setting; one without Segment does.
+    #[test]
+    fn a_started_rotation_asks_for_a_hand_copy_only_without_segment() {
+        let hour = Duration::from_secs(3600);
+        let bundle = Path::new("bundles/a.json");
+        let pushed = started("a", bundle, "f1", true, hour);
+        assert_eq!(
+            pushed,
+            "a: rotation started; both IDs are accepted; bundles/a.json holds the new ID (fingerprint f1)."
+        );
+        let by_hand = started("a", bundle, "f1", false, hour);
+        assert!(by_hand.starts_with(&pushed), "{by_hand}");
+        assert!(
+            by_hand.ends_with("\n  next: update the function's iamRoleExternalId setting from the bundle, then `fnctl rotate a --finish` after 1h"),
+            "{by_hand}"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use crate::model::codes::NoticeCode;
 use crate::model::operation::Operation;
 use crate::plan::{Action, NoticeLevel, Plan, RoleChange, Step};
 use crate::policy::document_diff;
@@ -206,8 +207,9 @@ fn segment_lines(push: &SegmentChange) -> Vec<String> {
         .collect()
 }
 
-/// "Plan: 2 to create, 1 to update, 0 to delete." or the no-change line;
-/// Segment pushes are counted when there are any.
+/// "Plan: 2 to create, 1 to update, 0 to delete." or the no-change line,
+/// which names Segment too when the plan read Segment's settings; Segment
+/// pushes are counted when there are any.
 pub fn summary_line(plan: &Plan) -> String {
     let (create, update, delete) = plan.counts();
     let pushes = match plan.segment.len() {
@@ -215,13 +217,27 @@ pub fn summary_line(plan: &Plan) -> String {
         count => format!(" {count} Segment instance(s) to update."),
     };
     if plan.is_empty() {
-        format!(
-            "No changes. IAM matches the manifests ({} role(s) checked).",
-            plan.unchanged.len()
-        )
+        let roles = plan.unchanged.len();
+        match segment_in_sync(plan) {
+            0 => format!("No changes. IAM matches the manifests ({roles} role(s) checked)."),
+            segment => format!(
+                "No changes. IAM and Segment match the manifests ({roles} role(s) and {segment} Segment instance(s) checked)."
+            ),
+        }
     } else {
         format!("Plan: {create} to create, {update} to update, {delete} to delete.{pushes}")
     }
+}
+
+/// The Segment instances the plan read and found holding what the manifests
+/// want: one Segment does not have is a warning of its own, not a match.
+fn segment_in_sync(plan: &Plan) -> usize {
+    let missing = plan
+        .notices
+        .iter()
+        .filter(|notice| notice.code() == NoticeCode::SegmentInstanceMissing)
+        .count();
+    plan.segment_fingerprints.len().saturating_sub(missing)
 }
 
 /// The plan as JSON for scripts: no secret, only references.
@@ -372,5 +388,39 @@ mod tests {
         assert!(text.contains("because: trust policy admits another principal"));
         assert!(text.contains("\"(sensitive) new\""));
         assert!(text.ends_with("Plan: 0 to create, 1 to update, 0 to delete.\n"));
+    }
+
+    /// With Segment in the set, the no-change line says Segment was checked
+    /// too; an instance Segment does not have is not counted as matching.
+    #[test]
+    fn the_no_change_line_names_segment_when_the_plan_read_it() {
+        let mut plan = Plan {
+            unchanged: vec!["a".into(), "b".into()],
+            ..Plan::default()
+        };
+        assert_eq!(
+            summary_line(&plan),
+            "No changes. IAM matches the manifests (2 role(s) checked)."
+        );
+        for name in ["a", "b"] {
+            plan.segment_fingerprints
+                .insert(name.into(), format!("fingerprint-{name}"));
+        }
+        assert_eq!(
+            summary_line(&plan),
+            "No changes. IAM and Segment match the manifests (2 role(s) and 2 Segment instance(s) checked)."
+        );
+        plan.notices.push(crate::plan::Notice::new(
+            Some("b"),
+            "segment-fn-b",
+            crate::plan::notice::NoticeKind::SegmentInstanceMissing {
+                kind: crate::model::FunctionKind::Destination,
+                id: "dstMissing01".into(),
+            },
+        ));
+        assert_eq!(
+            summary_line(&plan),
+            "No changes. IAM and Segment match the manifests (2 role(s) and 1 Segment instance(s) checked)."
+        );
     }
 }

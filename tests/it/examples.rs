@@ -1062,6 +1062,15 @@ async fn scheduled_rotation_examples_rotate_and_deliver_to_segment() {
         );
     }
     let mut secrets: Vec<String> = sandbox.bundle_ids("bundles");
+    // Nothing to do, and the plan says it checked Segment too.
+    let plan = sandbox.run_line("setup", "fnctl plan --detailed-exitcode", 0);
+    assert!(
+        plan.stdout.contains(
+            "No changes. IAM and Segment match the manifests (3 role(s) and 3 Segment instance(s) checked)."
+        ),
+        "{}",
+        plan.stdout
+    );
 
     // The pod's bundle volume, in the workspace.
     let pod = |line: &str| line.replace("/bundles", "pod-bundles");
@@ -1076,6 +1085,17 @@ async fn scheduled_rotation_examples_rotate_and_deliver_to_segment() {
     for line in &cron {
         outputs.push(sandbox.run_line(CRONJOB_ROTATE, &pod(line), 0));
     }
+    // The new ID went to Segment: nobody is told to copy it by hand.
+    let started = &outputs.last().unwrap().stderr;
+    assert!(
+        started.contains("s3-archiver-prod: rotation started"),
+        "{started}"
+    );
+    assert!(
+        started.contains("s3-archiver-prod: Segment now holds the new external ID"),
+        "{started}"
+    );
+    assert!(!started.contains("iamRoleExternalId setting"), "{started}");
     let rotated = sandbox.bundle_ids("pod-bundles");
     let new_archiver =
         serde_json::from_str::<Json>(&sandbox.file("pod-bundles/s3-archiver-prod.json")).unwrap()
