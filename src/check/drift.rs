@@ -91,12 +91,12 @@ impl Context<'_> {
     }
 }
 
-/// Finds drift and pending changes in one account. `now` is RFC 3339.
+/// Finds drift and pending changes in one account, at `now`.
 pub fn detect(
     account: &str,
     desired: &[DesiredInstance],
     live: &[LiveRole],
-    now: &str,
+    now: std::time::SystemTime,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     for instance in desired {
@@ -153,7 +153,7 @@ fn detect_role(
     context: &Context<'_>,
     instance: &DesiredInstance,
     role: &LiveRole,
-    now: &str,
+    now: std::time::SystemTime,
     findings: &mut Vec<Finding>,
 ) {
     match role.fnctl_scope() {
@@ -223,10 +223,12 @@ fn detect_role(
             format!("inline policy {name} was added out of band"),
         ));
     }
-    if !crate::model::trust::in_progress(role)
-        && crate::model::trust::is_due(role, instance.rotate_after_days, now)
-    {
-        findings.push(context.finding(
+    if crate::model::trust::in_progress(role) {
+        return;
+    }
+    match crate::model::trust::is_due(role, instance.rotate_after_days, now) {
+        Ok(false) => {}
+        Ok(true) => findings.push(context.finding(
             DriftCategory::RotationOverdue,
             Severity::Warning,
             FindingKind::Drift,
@@ -234,7 +236,16 @@ fn detect_role(
                 "the external ID is older than rotateAfterDays ({} days)",
                 instance.rotate_after_days.unwrap_or_default()
             ),
-        ));
+        )),
+        // Never a silent "not overdue": the age is unknown, and said.
+        Err(unreadable) => findings.push(context.finding(
+            DriftCategory::UnreadableTagTime,
+            Severity::Warning,
+            FindingKind::Drift,
+            format!(
+                "{unreadable}: fnctl cannot tell whether the external ID is overdue for rotation"
+            ),
+        )),
     }
 }
 
@@ -426,7 +437,7 @@ mod tests {
             "123456789012",
             &[instance()],
             std::slice::from_ref(role),
-            "2026-06-01T00:00:00Z",
+            crate::model::fixtures::at("2026-06-01T00:00:00Z"),
         )
         .into_iter()
         .filter(|f| ID_CATEGORIES.contains(&f.category.as_str()))
@@ -454,5 +465,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_unreadable_creation_time_is_a_finding_not_silence() {
+        use crate::model::fixtures;
+        let mut desired = fixtures::instance("alpha");
+        desired.rotate_after_days = Some(30);
+        let mut role = fixtures::applied_role(&desired, &fixtures::external_id('A'));
+        let categories = |role: &LiveRole| {
+            detect(
+                fixtures::ACCOUNT,
+                std::slice::from_ref(&desired),
+                std::slice::from_ref(role),
+                fixtures::now(),
+            )
+            .into_iter()
+            .map(|f| (f.category.as_str(), f.severity))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(categories(&role), [("rotation-overdue", Severity::Warning)]);
+        role.tags.insert(
+            crate::model::tags::EXTERNAL_ID_CREATED.into(),
+            "soon".into(),
+        );
+        assert_eq!(
+            categories(&role),
+            [("unreadable-tag-time", Severity::Warning)]
+        );
     }
 }

@@ -120,7 +120,7 @@ fn findings(desired: &DesiredInstance, live: &[LiveRole]) -> Vec<Finding> {
         fixtures::ACCOUNT,
         std::slice::from_ref(desired),
         live,
-        fixtures::NOW,
+        fixtures::now(),
     )
     .into_iter()
     .map(|f| (f.category.as_str(), f.severity, f.kind))
@@ -183,7 +183,7 @@ fn findings_never_hold_an_external_id() {
         (row.by_hand)(&mut role);
         let text = format!(
             "{:?}",
-            detect(fixtures::ACCOUNT, &[applied], &[role], fixtures::NOW)
+            detect(fixtures::ACCOUNT, &[applied], &[role], fixtures::now())
         );
         for id in [current_id(), stranger_id(), external_id('B')] {
             assert!(!text.contains(&id), "{}: a finding holds an ID", row.why);

@@ -24,10 +24,10 @@ use crate::execute::session::{self as reconcile, AccountRun};
 /// Applies the plan of every account; exit 1 if anything failed.
 pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
     let context = super::settings::context(args.reconcile.parallelism.into());
-    let now = context.now_rfc3339();
+    let now = context.now();
     let (context, runs, mut saved_plans) = match &args.plan {
-        Some(path) => observe_saved(context, global, args, path, &now).await?,
-        None => observe_fresh(context, global, args, &now).await?,
+        Some(path) => observe_saved(context, global, args, path, now).await?,
+        None => observe_fresh(context, global, args, now).await?,
     };
     let (combined, sizes) = combine(&mut saved_plans);
     crate::out!("{}", report::text(&combined, use_color(global.color)));
@@ -42,12 +42,13 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
     let progress = |line: &str| eprintln!("{line}");
     // Accounts are applied concurrently, each within its own parallelism.
     let executions = runs.iter().zip(&saved_plans).map(|(run, plan)| {
-        let (progress, now, context) = (&progress, &now, &context);
+        let now_text = crate::model::time::to_text(now);
+        let (progress, context) = (&progress, &context);
         async move {
             let backend = run.backend(context.parallelism);
             let bundled = reconcile::bundled_ids(&run.instances, &args.reconcile.bundle_dir);
             let (live, bundled) = (&run.live.roles, &bundled.0);
-            execute(context, &backend, plan, live, bundled, now, progress).await
+            execute(context, &backend, plan, live, bundled, &now_text, progress).await
         }
     });
     let all_outcomes = futures::future::join_all(executions).await;
@@ -104,7 +105,7 @@ async fn observe_saved(
     global: &GlobalOptions,
     args: &ApplyArgs,
     path: &Path,
-    now: &str,
+    now: std::time::SystemTime,
 ) -> anyhow::Result<Observed> {
     let saved = SavedPlan::read(path)?;
     check_segment_accounts(&saved, &args.reconcile.manifests)?;
@@ -118,7 +119,7 @@ async fn observe_saved(
     let options = PlanOptions {
         adopt: false,
         prune: false,
-        ..super::settings::plan_options(&args.reconcile, &instances, now.to_string())
+        ..super::settings::plan_options(&args.reconcile, &instances, now)
     };
     let session = super::settings::session(global);
     let runs = reconcile::observe(&session, instances, &options, context.parallelism).await?;
@@ -147,14 +148,14 @@ async fn observe_fresh(
     context: RunContext,
     global: &GlobalOptions,
     args: &ApplyArgs,
-    now: &str,
+    now: std::time::SystemTime,
 ) -> anyhow::Result<Observed> {
     let set = super::settings::load_manifests(
         &args.reconcile.manifests,
         super::settings::in_accounts(&global.accounts),
     )?;
     let context = super::settings::with_segment(context, &set.instances)?;
-    let options = super::settings::plan_options(&args.reconcile, &set.instances, now.to_string());
+    let options = super::settings::plan_options(&args.reconcile, &set.instances, now);
     let mut runs =
         super::settings::observe_and_plan(&context, global, set.instances, &options).await?;
     // Moved, not copied: a plan of thousands of roles is held once.

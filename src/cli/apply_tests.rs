@@ -17,10 +17,7 @@ use crate::plan::saved::{SavedAccount, SavedPlan};
 /// The saved plan of creating `fn-alpha` in `account`.
 fn saved_creation(account: &str) -> SavedPlan {
     let instances = vec![instance("alpha")];
-    let options = PlanOptions {
-        now: fixtures::NOW.into(),
-        ..PlanOptions::default()
-    };
+    let options = PlanOptions::read_only(fixtures::now());
     let planned = plan(account, &instances, &[], &options);
     SavedPlan::new(
         fixtures::NOW.into(),

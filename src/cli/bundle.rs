@@ -34,7 +34,7 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
         .cloned()
         .collect();
     let options = PlanOptions::read_only(
-        super::settings::context(crate::execute::DEFAULT_PARALLELISM.into()).now_rfc3339(),
+        super::settings::context(crate::execute::DEFAULT_PARALLELISM.into()).now(),
     );
     let runs = reconcile::observe(
         &super::settings::session(global),

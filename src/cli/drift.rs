@@ -22,8 +22,8 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
     let set =
         super::settings::load_manifests(&args.manifests, super::settings::in_accounts(accounts))?;
     let context = super::settings::context(crate::execute::DEFAULT_PARALLELISM.into());
-    let now = context.now_rfc3339();
-    let options = PlanOptions::read_only(now.clone());
+    let now = context.now();
+    let options = PlanOptions::read_only(now);
     // A missing token stops the run before any AWS call.
     let context = match &args.snapshot {
         Some(_) => context,
@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
     };
     let mut findings: Vec<drift::Finding> = runs
         .iter()
-        .flat_map(|run| drift::detect(&run.account, &run.instances, &run.live.roles, &now))
+        .flat_map(|run| drift::detect(&run.account, &run.instances, &run.live.roles, now))
         .collect();
     {
         if let Some(backend) = context.segment() {

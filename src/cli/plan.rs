@@ -23,8 +23,7 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
         super::settings::in_accounts(accounts),
     )?;
     let context = super::settings::context(args.reconcile.parallelism.into());
-    let options =
-        super::settings::plan_options(&args.reconcile, &set.instances, context.now_rfc3339());
+    let options = super::settings::plan_options(&args.reconcile, &set.instances, context.now());
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
@@ -53,7 +52,7 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
                 plan: run.plan.clone(),
             })
             .collect();
-        SavedPlan::new(options.now.clone(), accounts).write(path)?;
+        SavedPlan::new(crate::model::time::to_text(options.now), accounts).write(path)?;
         eprintln!(
             "Saved the plan to {}; apply it with `fnctl apply --plan {}`.",
             path.display(),

@@ -158,7 +158,7 @@ pub async fn observe_and_plan(
 pub fn plan_options(
     reconcile: &super::args::ReconcileOptions,
     instances: &[DesiredInstance],
-    now: String,
+    now: std::time::SystemTime,
 ) -> crate::plan::PlanOptions {
     crate::plan::PlanOptions {
         adopt: reconcile.adopt,

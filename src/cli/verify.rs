@@ -16,7 +16,7 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
         super::settings::in_accounts(&global.accounts),
     )?;
     let context = super::settings::context(crate::execute::DEFAULT_PARALLELISM.into());
-    let options = PlanOptions::read_only(context.now_rfc3339());
+    let options = PlanOptions::read_only(context.now());
     let context = super::settings::with_segment(context, &set.instances)?;
     let runs = reconcile::observe(
         &super::settings::session(global),

@@ -50,7 +50,7 @@ fn options(prune: bool) -> PlanOptions {
     PlanOptions {
         adopt: false,
         prune,
-        now: fixtures::NOW.into(),
+        now: fixtures::now(),
         bundled_ids: BundledIds::default(),
     }
 }
@@ -357,7 +357,7 @@ fn debug_output_of_everything_that_holds_an_id_shows_none() {
         &role,
         "458175278816",
         &ExternalId::new("PendingCanary0123456789"),
-        fixtures::NOW,
+        fixtures::now(),
     )
     .expect("start steps");
     let bundle = crate::bundle::build(&instance("alpha"), "arn:aws:iam::1:role/r", &id);

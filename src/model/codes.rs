@@ -78,6 +78,8 @@ codes! {
         OrphanedRole = "orphaned-role",
         /// Segment has no such instance.
         SegmentInstanceMissing = "segment-instance-missing",
+        /// A time tag holds no RFC 3339 time: whether a rotation is due is unknown.
+        UnreadableTagTime = "unreadable-tag-time",
     }
 }
 
@@ -108,6 +110,8 @@ codes! {
         SegmentInstanceMissing = "segment-instance-missing",
         /// fnctl-owned settings changed in Segment.
         SegmentSettingsChanged = "segment-settings-changed",
+        /// A time tag holds no RFC 3339 time: whether a rotation is overdue is unknown.
+        UnreadableTagTime = "unreadable-tag-time",
         /// The trust policy accepts an ID fnctl did not issue, or a stranger.
         TrustBroadened = "trust-broadened",
         /// The trust policy was changed (or is no longer valid).

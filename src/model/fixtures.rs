@@ -22,6 +22,16 @@ pub(crate) const CREATED: &str = "2026-01-01T00:00:00Z";
 /// The time of the planned run.
 pub(crate) const NOW: &str = "2026-03-01T00:00:00Z";
 
+/// [`NOW`] as a time.
+pub(crate) fn now() -> std::time::SystemTime {
+    at(NOW)
+}
+
+/// The time `text` (RFC 3339) names.
+pub(crate) fn at(text: &str) -> std::time::SystemTime {
+    humantime::parse_rfc3339(text).expect("an RFC 3339 time")
+}
+
 /// An external ID as fnctl generates them (48 characters of `[A-Za-z0-9]`),
 /// a different one for each `seed`.
 pub(crate) fn external_id(seed: char) -> String {

@@ -13,6 +13,7 @@ pub mod external_id;
 pub mod operation;
 pub mod segment;
 pub mod tags;
+pub mod time;
 pub mod trust;
 
 #[cfg(test)]

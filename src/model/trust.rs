@@ -3,12 +3,13 @@
 //! for display, and the guard every trust write passes.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
 use crate::model::external_id::ExternalId;
 use crate::model::operation::{Operation, SecretDocument, WireOperation};
+use crate::model::time::{self, UnreadableTime};
 use crate::model::{LiveDocument, LiveRole};
 
 /// Sid of the one statement fnctl's trust policies hold.
@@ -341,22 +342,27 @@ pub fn in_progress(role: &LiveRole) -> bool {
     id_state(role).pending.is_some()
 }
 
-/// Whether the role's external ID is older than `rotate_after_days` at `now` (RFC 3339).
-pub fn is_due(role: &LiveRole, rotate_after_days: Option<u32>, now: &str) -> bool {
+/// Whether the role's external ID is older than `rotate_after_days` at
+/// `now`: `Ok(false)` without a rotation policy or a creation tag (nothing
+/// to age). A creation tag that holds no time is an error, never a silent
+/// "not due": the caller cannot tell and says so (`plan` a warning notice,
+/// `drift` a finding, `rotate --due` a failure of that instance), all with
+/// the code `unreadable-tag-time`.
+pub fn is_due(
+    role: &LiveRole,
+    rotate_after_days: Option<u32>,
+    now: SystemTime,
+) -> Result<bool, UnreadableTime> {
     let (Some(days), Some(created)) = (
         rotate_after_days,
         role.tags.get(crate::model::tags::EXTERNAL_ID_CREATED),
     ) else {
-        return false;
+        return Ok(false);
     };
-    let (Ok(created), Ok(now)) = (
-        humantime::parse_rfc3339_weak(created),
-        humantime::parse_rfc3339_weak(now),
-    ) else {
-        return false;
-    };
-    now.duration_since(created)
-        .is_ok_and(|age| age >= Duration::from_secs(u64::from(days) * 86_400))
+    let created = time::from_tag(crate::model::tags::EXTERNAL_ID_CREATED, created)?;
+    Ok(now
+        .duration_since(created)
+        .is_ok_and(|age| age >= Duration::from_secs(u64::from(days) * 86_400)))
 }
 
 #[cfg(test)]

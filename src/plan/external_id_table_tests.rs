@@ -575,7 +575,7 @@ fn options(row: &Row, bundle: Option<&str>) -> PlanOptions {
     PlanOptions {
         adopt: !row.owned,
         prune: false,
-        now: NOW.into(),
+        now: crate::model::fixtures::at(NOW),
         bundled_ids: BundledIds(bundle.map(id).into_iter().collect()),
     }
 }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::codes::NoticeCode;
+use crate::model::time::UnreadableTime;
 use crate::model::FunctionKind;
 
 /// Something the plan tells without changing it. Serialized in its words
@@ -95,6 +96,8 @@ pub enum NoticeKind {
         /// The scope its tags name.
         scope: String,
     },
+    /// A time tag holds no time: whether a rotation is due is unknown.
+    UnreadableTagTime(UnreadableTime),
     /// Segment has no instance of the manifest's `segment.id`.
     SegmentInstanceMissing {
         /// The instance's kind.
@@ -177,6 +180,7 @@ impl Notice {
             | NoticeKind::WeakExternalId { .. }
             | NoticeKind::NewExternalId
             | NoticeKind::UnrecordedExternalIdsKept { .. }
+            | NoticeKind::UnreadableTagTime(_)
             | NoticeKind::SegmentInstanceMissing { .. } => NoticeLevel::Warning,
             NoticeKind::RotationInProgress
             | NoticeKind::RotationDue { .. }
@@ -203,6 +207,7 @@ impl Notice {
             | NoticeKind::UnrecordedExternalIdsKept { .. } => NoticeCode::AmbiguousExternalId,
             NoticeKind::OrphanedRole { .. } => NoticeCode::OrphanedRole,
             NoticeKind::SegmentInstanceMissing { .. } => NoticeCode::SegmentInstanceMissing,
+            NoticeKind::UnreadableTagTime(_) => NoticeCode::UnreadableTagTime,
             NoticeKind::Saved(text) => text.code,
         }
     }

@@ -3,6 +3,7 @@
 //! rewrites by IAM or by hand never show up as changes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::SystemTime;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -14,6 +15,7 @@ use crate::model::digest::{self, Aspect, Cause, Digests};
 use crate::model::external_id::ExternalId;
 use crate::model::operation::Operation;
 use crate::model::tags;
+use crate::model::time;
 use crate::model::trust::{self, SENSITIVE};
 use crate::model::{DesiredInstance, LiveDocument, LiveRole, INLINE_POLICY_NAME};
 use crate::policy::normalize::{equivalent, normalize};
@@ -21,14 +23,15 @@ use crate::policy::normalize::{equivalent, normalize};
 pub use super::external_id::bundle_external_id;
 
 /// Choices the user makes on the command line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PlanOptions {
     /// Take over roles that exist without fnctl's tags.
     pub adopt: bool,
     /// Delete owned roles of the scope that no manifest names.
     pub prune: bool,
-    /// The time of the run, RFC 3339: stamps newly made external IDs.
-    pub now: String,
+    /// The time of the run: stamps newly made external IDs, and tells
+    /// whether a rotation is due.
+    pub now: SystemTime,
     /// External IDs of the bundles on disk: when a trust policy lost the ID
     /// fnctl issued (its fingerprint is still in the role's tags), the plan
     /// restores it, so the running function keeps working.
@@ -38,10 +41,12 @@ pub struct PlanOptions {
 impl PlanOptions {
     /// The options of a read-only look (drift, verify, bundle, rotate): no
     /// adoption, no pruning, no bundles to restore from.
-    pub fn read_only(now: String) -> Self {
+    pub fn read_only(now: SystemTime) -> Self {
         PlanOptions {
+            adopt: false,
+            prune: false,
             now,
-            ..PlanOptions::default()
+            bundled_ids: BundledIds::default(),
         }
     }
 }
@@ -298,7 +303,8 @@ fn ownership_conflict(
     })
 }
 
-/// A rotation in progress, or one due by `rotateAfterDays`.
+/// A rotation in progress, or one due by `rotateAfterDays` (or that fnctl
+/// cannot tell, the ID's creation tag holding no time).
 fn rotation_notice(
     instance: &DesiredInstance,
     role: &LiveRole,
@@ -308,9 +314,12 @@ fn rotation_notice(
     if external.pending_fingerprint.is_some() {
         return Some(NoticeKind::RotationInProgress);
     }
-    trust::is_due(role, instance.rotate_after_days, &options.now).then(|| NoticeKind::RotationDue {
-        days: instance.rotate_after_days.unwrap_or_default(),
-    })
+    match trust::is_due(role, instance.rotate_after_days, options.now) {
+        Ok(due) => due.then(|| NoticeKind::RotationDue {
+            days: instance.rotate_after_days.unwrap_or_default(),
+        }),
+        Err(unreadable) => Some(NoticeKind::UnreadableTagTime(unreadable)),
+    }
 }
 
 /// Description and session duration, when either differs. A role read
@@ -416,7 +425,7 @@ fn tag_steps(
             .get(tags::EXTERNAL_ID_CREATED)
             .filter(|_| external.current_is_recorded)
             .cloned()
-            .unwrap_or_else(|| options.now.clone());
+            .unwrap_or_else(|| time::to_text(options.now));
         desired.insert(tags::EXTERNAL_ID_CREATED.into(), created);
     }
     if let Some(fingerprint) = &external.pending_fingerprint {

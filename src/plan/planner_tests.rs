@@ -40,7 +40,7 @@ fn options(bundle: &[&str], adopt: bool, prune: bool) -> PlanOptions {
     PlanOptions {
         adopt,
         prune,
-        now: fixtures::NOW.to_string(),
+        now: fixtures::now(),
         bundled_ids: bundled(bundle),
     }
 }
@@ -300,6 +300,33 @@ fn the_applied_fixture_plans_no_change() {
     assert!(planned.changes.is_empty(), "{planned:#?}");
     assert!(planned.notices.is_empty(), "{:#?}", planned.notices);
     assert_eq!(planned.unchanged, ["alpha"]);
+}
+
+#[test]
+fn a_due_rotation_is_information_and_an_unreadable_age_a_warning_never_silence() {
+    let mut desired = instance("alpha");
+    desired.rotate_after_days = Some(30);
+    let aged = applied_role(&desired, &id_of("A"));
+    let notices = |role: &LiveRole| {
+        let planned = plan(
+            fixtures::ACCOUNT,
+            std::slice::from_ref(&desired),
+            std::slice::from_ref(role),
+            &options(&[], false, false),
+        );
+        planned
+            .notices
+            .iter()
+            .map(|n| format!("{:?} {}", n.level(), n.code()))
+            .collect::<Vec<_>>()
+    };
+    // Created 2026-01-01, planned 2026-03-01: older than 30 days.
+    assert_eq!(notices(&aged), ["Info rotation-due"]);
+    let mut garbled = aged.clone();
+    garbled
+        .tags
+        .insert(tags::EXTERNAL_ID_CREATED.into(), "new year's day".into());
+    assert_eq!(notices(&garbled), ["Warning unreadable-tag-time"]);
 }
 
 #[test]

@@ -13,6 +13,7 @@ use crate::model::operation::{Operation, WireOperation};
 use crate::model::LiveRole;
 
 use crate::model::tags;
+use crate::model::time::{self, UnreadableTime};
 use crate::model::trust;
 
 /// Why a phase cannot run on a role.
@@ -27,8 +28,8 @@ pub enum RotationError {
     #[error("the rotation started {started}, less than {min_age} ago; functions may still use the old ID (use --force to finish anyway)")]
     TooYoung { started: String, min_age: String },
     /// A tag holds a time fnctl cannot read.
-    #[error("tag {tag} holds `{value}`, not an RFC 3339 time")]
-    BadTimestamp { tag: &'static str, value: String },
+    #[error(transparent)]
+    UnreadableTime(#[from] UnreadableTime),
 }
 
 /// What a phase does to one role.
@@ -47,13 +48,6 @@ fn find_by_fingerprint<'a>(
     fingerprint.and_then(|f| ids.iter().find(|id| id.fingerprint() == *f))
 }
 
-fn parse_time(tag: &'static str, value: &str) -> Result<SystemTime, RotationError> {
-    humantime::parse_rfc3339_weak(value).map_err(|_| RotationError::BadTimestamp {
-        tag,
-        value: value.to_string(),
-    })
-}
-
 /// The trust policy's IDs, the recorded current one and the pending one.
 fn ids_of(role: &LiveRole) -> (Vec<ExternalId>, Option<ExternalId>, Option<ExternalId>) {
     let state = crate::model::trust::id_state(role);
@@ -62,11 +56,12 @@ fn ids_of(role: &LiveRole) -> (Vec<ExternalId>, Option<ExternalId>, Option<Exter
 
 /// Steps of `rotate --start`: tag the new ID's fingerprint, then accept both
 /// IDs. `new_id` is used only if no rotation is in progress already.
+/// `now` (the run's time) is when the rotation started.
 pub fn start(
     role: &LiveRole,
     segment_account: &str,
     new_id: &ExternalId,
-    now: &str,
+    now: SystemTime,
 ) -> Result<PhaseSteps, RotationError> {
     let (ids, recorded, pending) = ids_of(role);
     if let Some(pending) = pending {
@@ -102,7 +97,7 @@ pub fn start(
         .ok_or(RotationError::NoCurrentId)?;
     let mut tag_values = BTreeMap::from([
         (tags::ROTATION_PENDING.to_string(), new_id.fingerprint()),
-        (tags::ROTATION_STARTED.to_string(), now.to_string()),
+        (tags::ROTATION_STARTED.to_string(), time::to_text(now)),
     ]);
     // A current ID adopted without a fingerprint tag gets one now, so finish knows which is old.
     if role.tags.get(tags::EXTERNAL_ID) != Some(&current.fingerprint()) {
@@ -140,12 +135,15 @@ fn shows(role: &LiveRole, values: &BTreeMap<String, String>) -> bool {
 /// progress. Recording comes first so that it can ride on the lease's own
 /// tag write (three writes per role with the lease, not five); a run killed
 /// after it leaves both IDs accepted with the new one recorded, which a
-/// re-run completes.
+/// re-run completes. `now` is measured against `min_age`; `stamp` (the
+/// run's time, the same for every decision of the run, so a re-decision
+/// under the lease sees its own tags as written) is when the new ID became
+/// current.
 pub fn finish(
     role: &LiveRole,
     segment_account: &str,
     now: SystemTime,
-    now_text: &str,
+    stamp: SystemTime,
     min_age: Duration,
     force: bool,
 ) -> Result<Option<PhaseSteps>, RotationError> {
@@ -167,7 +165,7 @@ pub fn finish(
             .get(tags::ROTATION_STARTED)
             .cloned()
             .unwrap_or_default();
-        let started = parse_time(tags::ROTATION_STARTED, &started_text)?;
+        let started = time::from_tag(tags::ROTATION_STARTED, &started_text)?;
         if now.duration_since(started).unwrap_or_default() < min_age {
             return Err(RotationError::TooYoung {
                 started: started_text,
@@ -184,7 +182,7 @@ pub fn finish(
             role: role.name.clone(),
             tags: BTreeMap::from([
                 (tags::EXTERNAL_ID.to_string(), pending.fingerprint()),
-                (tags::EXTERNAL_ID_CREATED.to_string(), now_text.to_string()),
+                (tags::EXTERNAL_ID_CREATED.to_string(), time::to_text(stamp)),
             ]),
         });
     }
@@ -293,7 +291,7 @@ mod tests {
         let new = &ExternalId::new("new-id-with-enough-characters-111111111111");
         let now = SystemTime::now();
         let base = role(&[old.expose()], &[(tags::EXTERNAL_ID, old.fingerprint())]);
-        let steps = start(&base, SEGMENT, new, "2026-01-01T00:00:00Z").unwrap();
+        let steps = start(&base, SEGMENT, new, at("2026-01-01T00:00:00Z")).unwrap();
         assert_eq!(&steps.bundle_external_id, new);
         // Kill after each prefix of the start steps; the old bundle works, and re-running start completes.
         for done in 0..=steps.operations.len() {
@@ -307,7 +305,7 @@ mod tests {
                 &partial,
                 SEGMENT,
                 &ExternalId::new("another-new-id-222222222222222222222222"),
-                "2026-01-01T00:00:00Z",
+                at("2026-01-01T00:00:00Z"),
             )
             .unwrap();
             apply(&mut partial, &rerun.operations);
@@ -321,7 +319,7 @@ mod tests {
                 &rotating,
                 SEGMENT,
                 now,
-                "t",
+                now,
                 Duration::from_secs(3600),
                 false
             ),
@@ -331,7 +329,7 @@ mod tests {
             &rotating,
             SEGMENT,
             now,
-            "2026-06-01T00:00:00Z",
+            at("2026-06-01T00:00:00Z"),
             Duration::ZERO,
             false,
         )
@@ -349,7 +347,7 @@ mod tests {
                 &partial,
                 SEGMENT,
                 now,
-                "2026-06-01T00:00:00Z",
+                at("2026-06-01T00:00:00Z"),
                 Duration::ZERO,
                 false,
             )
@@ -386,7 +384,7 @@ mod tests {
             &rotating,
             SEGMENT,
             SystemTime::now(),
-            "now",
+            SystemTime::now(),
             Duration::from_secs(3600),
             false,
         )
@@ -396,7 +394,7 @@ mod tests {
             &rotating,
             SEGMENT,
             SystemTime::now(),
-            "now",
+            SystemTime::now(),
             Duration::from_secs(3600),
             true
         )
@@ -410,8 +408,34 @@ mod tests {
             &["x"],
             &[(tags::EXTERNAL_ID_CREATED, "2026-01-01T00:00:00Z".into())],
         );
-        assert!(is_due(&aged, Some(90), "2026-06-01T00:00:00Z"));
-        assert!(!is_due(&aged, Some(90), "2026-02-01T00:00:00Z"));
-        assert!(!is_due(&aged, None, "2026-06-01T00:00:00Z"));
+        assert_eq!(
+            is_due(&aged, Some(90), at("2026-06-01T00:00:00Z")),
+            Ok(true)
+        );
+        assert_eq!(
+            is_due(&aged, Some(90), at("2026-02-01T00:00:00Z")),
+            Ok(false)
+        );
+        assert_eq!(is_due(&aged, None, at("2026-06-01T00:00:00Z")), Ok(false));
+    }
+
+    #[test]
+    fn an_unreadable_creation_time_is_an_error_not_a_silent_not_due() {
+        let garbled = role(
+            &["x"],
+            &[(tags::EXTERNAL_ID_CREATED, "last tuesday".into())],
+        );
+        let error = is_due(&garbled, Some(90), at("2026-06-01T00:00:00Z")).unwrap_err();
+        assert_eq!(error.tag, tags::EXTERNAL_ID_CREATED);
+        assert_eq!(error.value, "last tuesday");
+        // Without a rotation policy there is nothing to age, so nothing to read.
+        assert_eq!(
+            is_due(&garbled, None, at("2026-06-01T00:00:00Z")),
+            Ok(false)
+        );
+    }
+
+    fn at(text: &str) -> SystemTime {
+        humantime::parse_rfc3339(text).unwrap()
     }
 }

@@ -7,6 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::model::tags;
+use crate::model::time::{self, UnreadableTime};
 use crate::model::trust::{id_state, is_due};
 use crate::model::LiveRole;
 
@@ -23,25 +24,90 @@ pub enum NextStep {
     Push,
     /// Safe to finish: the new ID has been in use for at least the minimum age.
     Finish,
-    /// In progress, not yet old enough to finish; `why` says until when.
-    Wait { why: String },
+    /// In progress, not yet old enough to finish.
+    Wait(Waiting),
+}
+
+/// How long the new ID has been in use, against the minimum before finishing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// In use for.
+    pub age: Duration,
+    /// `--min-age`.
+    pub min_age: Duration,
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "the new ID has been in use for {}, less than the minimum {}",
+            humantime::format_duration(whole_seconds(self.age)),
+            humantime::format_duration(self.min_age)
+        )
+    }
+}
+
+/// Why `rotate --finish` may not drop the old ID of an instance whose
+/// settings Segment holds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FinishRefused {
+    /// Segment shows another ID than the rotation's new one.
+    #[error("Segment does not hold the new external ID; finishing would lock the function out (push it: `fnctl rotate --auto`, or `fnctl apply`)")]
+    NotDelivered,
+    /// Segment shows it, but fnctl never recorded since when.
+    #[error("fnctl has no record of when Segment took the new external ID; `fnctl rotate --auto` records it and finishes after --min-age")]
+    DeliveryUnrecorded,
+    /// Held for less than `--min-age`.
+    #[error(
+        "Segment has held the new external ID for {}, less than --min-age {} (functions cache their sessions)",
+        humantime::format_duration(whole_seconds(*.held)),
+        humantime::format_duration(*.min_age)
+    )]
+    TooRecent {
+        /// Held for.
+        held: Duration,
+        /// `--min-age`.
+        min_age: Duration,
+    },
+    /// The delivery tag holds no time.
+    #[error(transparent)]
+    UnreadableTime(#[from] UnreadableTime),
 }
 
 /// When Segment was seen to hold the pending ID, from the role's
 /// `fnctl:segment-delivered` tag (`<fingerprint> <RFC 3339>`), if it names
-/// the pending ID.
-pub fn delivered_at(role: &LiveRole) -> Option<SystemTime> {
-    let pending = id_state(role).pending?;
-    let (fingerprint, time) = role.tags.get(tags::SEGMENT_DELIVERED)?.split_once(' ')?;
-    if fingerprint != pending.fingerprint() {
-        return None;
+/// the pending ID; an error when its time is unreadable.
+pub fn delivered_at(role: &LiveRole) -> Result<Option<SystemTime>, UnreadableTime> {
+    let Some(pending) = id_state(role).pending else {
+        return Ok(None);
+    };
+    let Some(tag) = role.tags.get(tags::SEGMENT_DELIVERED) else {
+        return Ok(None);
+    };
+    match tag.split_once(' ') {
+        Some((fingerprint, _)) if fingerprint != pending.fingerprint() => Ok(None),
+        Some((_, text)) => time::from_tag(tags::SEGMENT_DELIVERED, text).map(Some),
+        None => Err(UnreadableTime {
+            tag: tags::SEGMENT_DELIVERED,
+            value: tag.clone(),
+        }),
     }
-    humantime::parse_rfc3339_weak(time).ok()
 }
 
 /// The tag value that records Segment holding `fingerprint` since `now`.
-pub fn delivered_tag(fingerprint: &str, now: &str) -> String {
-    format!("{fingerprint} {now}")
+pub fn delivered_tag(fingerprint: &str, now: SystemTime) -> String {
+    format!("{fingerprint} {}", time::to_text(now))
+}
+
+/// From `since` to `now` (none when `since` is later).
+fn age(now: SystemTime, since: SystemTime) -> Duration {
+    now.duration_since(since).unwrap_or_default()
+}
+
+/// A duration as people read it: whole seconds.
+fn whole_seconds(duration: Duration) -> Duration {
+    Duration::from_secs(duration.as_secs())
 }
 
 /// Whether `rotate --finish` may drop the old ID of an instance whose
@@ -53,73 +119,58 @@ pub fn segment_allows_finish(
     shown: Option<&str>,
     now: SystemTime,
     min_age: Duration,
-) -> Result<(), String> {
+) -> Result<(), FinishRefused> {
     let Some(pending) = id_state(role).pending else {
         return Ok(());
     };
     if !shown.is_some_and(|value| crate::model::segment::shows(value, &pending)) {
-        return Err("Segment does not hold the new external ID; finishing would lock the function out (push it: `fnctl rotate --auto`, or `fnctl apply`)".into());
+        return Err(FinishRefused::NotDelivered);
     }
-    let Some(delivered) = delivered_at(role) else {
-        return Err("fnctl has no record of when Segment took the new external ID; `fnctl rotate --auto` records it and finishes after --min-age".into());
-    };
-    let age = now.duration_since(delivered).unwrap_or_default();
-    if age < min_age {
-        return Err(format!(
-            "Segment has held the new external ID for {}, less than --min-age {} (functions cache their sessions)",
-            humantime::format_duration(Duration::from_secs(age.as_secs())),
-            humantime::format_duration(min_age)
-        ));
+    let delivered = delivered_at(role)?.ok_or(FinishRefused::DeliveryUnrecorded)?;
+    let held = age(now, delivered);
+    if held < min_age {
+        return Err(FinishRefused::TooRecent { held, min_age });
     }
     Ok(())
 }
 
 /// Decides the next step. `segment_shows_pending` is `None` for an instance
 /// without `segment:` (its rotation finishes by age since it started, as
-/// `rotate --finish` does), else whether Segment shows the pending ID.
+/// `rotate --finish` does), else whether Segment shows the pending ID. A
+/// time tag the decision needs that holds no time is an error: fnctl cannot
+/// tell whether to start or finish, and says so.
 pub fn next_step(
     role: &LiveRole,
     rotate_after_days: Option<u32>,
     segment_shows_pending: Option<bool>,
     now: SystemTime,
-    now_text: &str,
     min_age: Duration,
-) -> NextStep {
+) -> Result<NextStep, UnreadableTime> {
     let state = id_state(role);
     if state.pending.is_none() {
-        return if is_due(role, rotate_after_days, now_text) {
+        return Ok(if is_due(role, rotate_after_days, now)? {
             NextStep::Start
         } else {
             NextStep::Nothing
-        };
+        });
     }
     let since = match segment_shows_pending {
-        Some(false) => return NextStep::Push,
-        Some(true) => match delivered_at(role) {
+        Some(false) => return Ok(NextStep::Push),
+        Some(true) => match delivered_at(role)? {
             Some(delivered) => delivered,
-            None => return NextStep::Push,
+            None => return Ok(NextStep::Push),
         },
-        None => match role
-            .tags
-            .get(tags::ROTATION_STARTED)
-            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-        {
-            Some(started) => started,
-            None => return NextStep::Finish,
+        None => match role.tags.get(tags::ROTATION_STARTED) {
+            Some(started) => time::from_tag(tags::ROTATION_STARTED, started)?,
+            None => return Ok(NextStep::Finish),
         },
     };
-    let age = now.duration_since(since).unwrap_or_default();
-    if age >= min_age {
+    let age = age(now, since);
+    Ok(if age >= min_age {
         NextStep::Finish
     } else {
-        NextStep::Wait {
-            why: format!(
-                "the new ID has been in use for {}, less than the minimum {}",
-                humantime::format_duration(Duration::from_secs(age.as_secs())),
-                humantime::format_duration(min_age)
-            ),
-        }
-    }
+        NextStep::Wait(Waiting { age, min_age })
+    })
 }
 
 #[cfg(test)]
@@ -175,7 +226,7 @@ mod tests {
         if let Some(time) = delivered {
             extra.push((
                 tags::SEGMENT_DELIVERED,
-                delivered_tag(&ExternalId::new(NEW).fingerprint(), time),
+                delivered_tag(&ExternalId::new(NEW).fingerprint(), at(time)),
             ));
         }
         role(&[OLD, NEW], &extra)
@@ -186,20 +237,13 @@ mod tests {
         let now = "2026-06-01T00:10:00Z";
         // Not due, nothing in progress: nothing.
         assert_eq!(
-            next_step(
-                &role(&[OLD], &[]),
-                Some(365),
-                Some(true),
-                at(now),
-                now,
-                HOUR
-            ),
-            NextStep::Nothing
+            next_step(&role(&[OLD], &[]), Some(365), Some(true), at(now), HOUR),
+            Ok(NextStep::Nothing)
         );
         // Due: start.
         assert_eq!(
-            next_step(&role(&[OLD], &[]), Some(90), Some(true), at(now), now, HOUR),
-            NextStep::Start
+            next_step(&role(&[OLD], &[]), Some(90), Some(true), at(now), HOUR),
+            Ok(NextStep::Start)
         );
         // Started, Segment still holds the old ID: push.
         assert_eq!(
@@ -208,15 +252,14 @@ mod tests {
                 None.or(Some(90)),
                 Some(false),
                 at(now),
-                now,
                 HOUR
             ),
-            NextStep::Push
+            Ok(NextStep::Push)
         );
         // Segment shows the new ID but fnctl never recorded when: push (records it).
         assert_eq!(
-            next_step(&rotating(None), Some(90), Some(true), at(now), now, HOUR),
-            NextStep::Push
+            next_step(&rotating(None), Some(90), Some(true), at(now), HOUR),
+            Ok(NextStep::Push)
         );
         // Delivered ten minutes ago: wait.
         assert!(matches!(
@@ -225,10 +268,9 @@ mod tests {
                 Some(90),
                 Some(true),
                 at(now),
-                now,
                 HOUR
             ),
-            NextStep::Wait { .. }
+            Ok(NextStep::Wait(_))
         ));
         // An hour after delivery: finish.
         let later = "2026-06-01T01:00:00Z";
@@ -238,10 +280,9 @@ mod tests {
                 Some(90),
                 Some(true),
                 at(later),
-                later,
                 HOUR
             ),
-            NextStep::Finish
+            Ok(NextStep::Finish)
         );
         // A hand edit in Segment back to the old ID after delivery: push again, never finish.
         assert_eq!(
@@ -250,10 +291,9 @@ mod tests {
                 Some(90),
                 Some(false),
                 at(later),
-                later,
                 HOUR
             ),
-            NextStep::Push
+            Ok(NextStep::Push)
         );
     }
 
@@ -261,13 +301,13 @@ mod tests {
     fn without_segment_a_rotation_finishes_by_its_age() {
         let now = "2026-06-01T00:10:00Z";
         assert!(matches!(
-            next_step(&rotating(None), Some(90), None, at(now), now, HOUR),
-            NextStep::Wait { .. }
+            next_step(&rotating(None), Some(90), None, at(now), HOUR),
+            Ok(NextStep::Wait(_))
         ));
         let later = "2026-06-01T02:00:00Z";
         assert_eq!(
-            next_step(&rotating(None), Some(90), None, at(later), later, HOUR),
-            NextStep::Finish
+            next_step(&rotating(None), Some(90), None, at(later), HOUR),
+            Ok(NextStep::Finish)
         );
     }
 
@@ -276,8 +316,42 @@ mod tests {
         let mut role = rotating(None);
         role.tags.insert(
             tags::SEGMENT_DELIVERED.into(),
-            delivered_tag(&ExternalId::new(OLD).fingerprint(), "2026-01-01T00:00:00Z"),
+            delivered_tag(
+                &ExternalId::new(OLD).fingerprint(),
+                at("2026-01-01T00:00:00Z"),
+            ),
         );
-        assert_eq!(delivered_at(&role), None);
+        assert_eq!(delivered_at(&role), Ok(None));
+    }
+
+    #[test]
+    fn an_unreadable_time_tag_is_an_error_not_a_guess() {
+        let now = at("2026-06-01T00:10:00Z");
+        let mut garbled = role(&[OLD], &[]);
+        garbled
+            .tags
+            .insert(tags::EXTERNAL_ID_CREATED.into(), "soon".into());
+        assert_eq!(
+            next_step(&garbled, Some(90), None, now, HOUR),
+            Err(UnreadableTime {
+                tag: tags::EXTERNAL_ID_CREATED,
+                value: "soon".into()
+            })
+        );
+        let mut started = rotating(None);
+        started
+            .tags
+            .insert(tags::ROTATION_STARTED.into(), "yesterday".into());
+        assert!(next_step(&started, Some(90), None, now, HOUR).is_err());
+        let mut delivered = rotating(None);
+        delivered.tags.insert(
+            tags::SEGMENT_DELIVERED.into(),
+            format!("{} noon", ExternalId::new(NEW).fingerprint()),
+        );
+        assert!(next_step(&delivered, Some(90), Some(true), now, HOUR).is_err());
+        assert!(matches!(
+            segment_allows_finish(&delivered, Some(NEW), now, HOUR),
+            Err(FinishRefused::UnreadableTime(_))
+        ));
     }
 }

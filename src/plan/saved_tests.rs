@@ -19,7 +19,7 @@ fn saved() -> SavedPlan {
     let options = PlanOptions {
         adopt: false,
         prune: false,
-        now: fixtures::NOW.into(),
+        now: fixtures::now(),
         bundled_ids: BundledIds(vec![crate::model::external_id::ExternalId::new(
             external_id('B'),
         )]),

@@ -57,6 +57,9 @@ fn message(role: &str, kind: &NoticeKind) -> String {
             "Segment has no {} {id}: its settings cannot be delivered",
             kind.as_str()
         ),
+        NoticeKind::UnreadableTagTime(unreadable) => format!(
+            "{unreadable}: fnctl cannot tell whether the external ID is due for rotation"
+        ),
         NoticeKind::Saved(saved) => saved.message.clone(),
     }
 }
@@ -87,6 +90,7 @@ fn hint(kind: &NoticeKind) -> Option<&str> {
         NoticeKind::UnrecordedExternalIdsKept { .. } => "rotate to a single fnctl-issued ID: `fnctl rotate NAME --start`, then `--finish`",
         NoticeKind::OrphanedRole { .. } => "`fnctl apply --prune` deletes it",
         NoticeKind::SegmentInstanceMissing { .. } => "check `segment.id` in the manifest and the token's workspace",
+        NoticeKind::UnreadableTagTime(_) => "rotate the ID (`fnctl rotate NAME --start`, then `--finish`): finishing records a new creation time",
         NoticeKind::Saved(saved) => return saved.hint.as_deref(),
     })
 }

@@ -10,6 +10,7 @@ use crate::execute::segment::DeliveryError;
 use crate::execute::session::NotOwned;
 use crate::live::IamError;
 use crate::plan::rotation::RotationError;
+use crate::plan::rotation_schedule::FinishRefused;
 
 /// Why one instance's rotation step failed or was refused.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +26,8 @@ pub enum RotateError {
     #[error("the trust policy no longer accepts the rotation's new external ID, which the bundle holds (a hand edit?)")]
     PendingLost,
     /// Segment does not hold the new ID yet, or not for long enough.
-    #[error("{why}")]
-    SegmentNotReady { why: String },
+    #[error(transparent)]
+    SegmentNotReady(FinishRefused),
     /// The rotation's decision refused the role as it is.
     #[error(transparent)]
     Rotation(#[from] RotationError),

@@ -130,8 +130,8 @@ pub async fn rotate(
         .into_iter()
         .filter(|i| request.all || request.due || request.names.contains(&i.name))
         .collect();
-    let now = context.now_rfc3339();
-    let options = PlanOptions::read_only(now.clone());
+    let now = context.now();
+    let options = PlanOptions::read_only(now);
     let runs = session::observe(settings, named, &options, context.parallelism).await?;
     let shown = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
@@ -139,7 +139,7 @@ pub async fn rotate(
     };
     let mut outcomes = Vec::new();
     for run in runs {
-        outcomes.extend(rotate_account(context, run, request, &now, &shown, segment).await);
+        outcomes.extend(rotate_account(context, run, request, now, &shown, segment).await);
     }
     Ok(outcomes)
 }
@@ -215,10 +215,7 @@ async fn push_and_record<B: IamBackend>(
             tags::SEGMENT_DELIVERED.to_string(),
             // When Segment took it: now, not when the run began (a long run
             // must not make the new ID look older than it is).
-            crate::plan::rotation_schedule::delivered_tag(
-                &id.fingerprint(),
-                &context.now_rfc3339(),
-            ),
+            crate::plan::rotation_schedule::delivered_tag(&id.fingerprint(), context.now()),
         )]),
     };
     backend
@@ -241,7 +238,7 @@ async fn rotate_account(
     context: &RunContext,
     mut run: AccountRun,
     request: &Request,
-    now: &str,
+    now: SystemTime,
     shown: &[(String, Option<String>)],
     segment: Option<&dyn SegmentBackend>,
 ) -> Vec<Outcome> {
@@ -278,7 +275,7 @@ fn select(
     context: &RunContext,
     run: &AccountRun,
     request: &Request,
-    now: &str,
+    now: SystemTime,
     shown: &[(String, Option<String>)],
 ) -> (Vec<Outcome>, Vec<(usize, ExternalId)>) {
     let mut outcomes = Vec::new();
@@ -293,8 +290,17 @@ fn select(
         };
         let by_name = request.all || request.names.contains(&instance.name);
         let due = request.due
-            && (matches!(request.phase, Phase::Finish { .. })
-                || trust::is_due(role, instance.rotate_after_days, now));
+            && match request.phase {
+                Phase::Finish { .. } => true,
+                Phase::Start => match trust::is_due(role, instance.rotate_after_days, now) {
+                    Ok(due) => due,
+                    // Never a silent "not due": the instance's age is unknown.
+                    Err(unreadable) => {
+                        outcomes.push(Outcome::failed(instance, RotationError::from(unreadable)));
+                        continue;
+                    }
+                },
+            };
         if !(by_name || due) {
             continue;
         }
@@ -341,7 +347,7 @@ fn check_phase(
             context.now(),
             min_age,
         )
-        .map_err(|why| RotateError::SegmentNotReady { why })?;
+        .map_err(RotateError::SegmentNotReady)?;
     }
     Ok(ExternalId::new(""))
 }
@@ -351,7 +357,7 @@ struct Leasing<'a, B> {
     context: &'a RunContext,
     backend: B,
     request: &'a Request,
-    now: &'a str,
+    now: SystemTime,
 }
 
 impl<B: IamBackend> Leasing<'_, B> {
@@ -474,8 +480,7 @@ pub async fn auto(
     min_age: Duration,
 ) -> anyhow::Result<Vec<Outcome>> {
     let segment = context.segment();
-    let now = context.now_rfc3339();
-    let options = PlanOptions::read_only(now.clone());
+    let options = PlanOptions::read_only(context.now());
     let runs =
         session::observe(settings, instances.to_vec(), &options, context.parallelism).await?;
     let shown = match segment {
@@ -505,17 +510,19 @@ pub async fn auto(
                 instance.rotate_after_days,
                 segment_view,
                 context.now(),
-                &now,
                 min_age,
             ) {
-                NextStep::Nothing => {}
-                NextStep::Start => starting.push(instance.name.clone()),
-                NextStep::Finish => finishing.push(instance.name.clone()),
-                NextStep::Wait { why } => outcomes.push(Outcome::Waiting {
+                Err(unreadable) => {
+                    outcomes.push(Outcome::failed(instance, RotationError::from(unreadable)))
+                }
+                Ok(NextStep::Nothing) => {}
+                Ok(NextStep::Start) => starting.push(instance.name.clone()),
+                Ok(NextStep::Finish) => finishing.push(instance.name.clone()),
+                Ok(NextStep::Wait(waiting)) => outcomes.push(Outcome::Waiting {
                     instance: instance.name.clone(),
-                    why,
+                    why: waiting.to_string(),
                 }),
-                NextStep::Push => {
+                Ok(NextStep::Push) => {
                     if let Some(segment) = segment {
                         outcomes.push(
                             push_to_segment(context, &backend, segment, instance, bundle_dir).await,
@@ -557,7 +564,7 @@ fn steps_for(
     instance: &DesiredInstance,
     new_id: &ExternalId,
     clock_now: SystemTime,
-    now: &str,
+    now: SystemTime,
 ) -> Result<Option<PhaseSteps>, RotationError> {
     match phase {
         Phase::Start => rotation::start(role, &instance.segment_account, new_id, now).map(Some),
@@ -581,7 +588,7 @@ fn first_tags(
     instance: &DesiredInstance,
     new_id: &ExternalId,
     clock_now: SystemTime,
-    now: &str,
+    now: SystemTime,
 ) -> BTreeMap<String, String> {
     match steps_for(phase, role, instance, new_id, clock_now, now) {
         Ok(Some(steps)) => match steps.operations.into_iter().next() {
