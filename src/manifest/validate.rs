@@ -17,7 +17,7 @@ use super::permissions;
 use super::recover::Unread;
 use super::regions::{self, Region};
 use super::rules;
-use super::spec::{Defaults, Effect, InstanceSpec, ManifestFile};
+use super::spec::{Defaults, Effect, InstanceSpec, ManifestFile, RoleSpec};
 use crate::model::segment::{SegmentRegion, SegmentTarget};
 use crate::model::trust;
 use crate::model::{self, DesiredInstance, Origin};
@@ -423,6 +423,66 @@ fn check_instance(
         rules::check_instance_name(&spec.name),
     );
     let role = spec.role.clone().unwrap_or_default();
+    let role_name = check_role(spec, &role, field, checker);
+    let tags = role_tags(&role, &role_name, defaults, &field.key("role"), checker);
+    let settings = instance_settings(spec, field, checker);
+    check_permissions(spec, field, checker);
+    check_partitions(spec, field, checker);
+    let managed_policies = check_managed_policies(spec, field, checker);
+    let segment_account = match spec.kind {
+        model::FunctionKind::Source => defaults.source_account.clone(),
+        model::FunctionKind::Destination => defaults.destination_account.clone(),
+    };
+    let inline_policy = permissions::inline_policy(spec.bucket.as_ref(), &spec.permissions);
+    check_sizes(
+        &segment_account,
+        inline_policy.as_ref(),
+        &role_name,
+        field,
+        checker,
+    );
+    DesiredInstance {
+        name: spec.name.clone(),
+        kind: spec.kind,
+        scope: defaults.scope.clone(),
+        account: defaults.account.clone(),
+        assume_role: defaults.assume_role.clone(),
+        segment_account,
+        role_name,
+        role_path: defaults.role_path.clone(),
+        description: role.description.clone().unwrap_or_else(|| {
+            format!(
+                "Segment {} function {} (managed by fnctl)",
+                spec.kind.as_str(),
+                spec.name
+            )
+        }),
+        max_session_duration: role
+            .max_session_duration
+            .and_then(|seconds| i32::try_from(seconds).ok())
+            .unwrap_or(model::DEFAULT_MAX_SESSION_DURATION),
+        permissions_boundary: role.permissions_boundary.clone(),
+        tags,
+        inline_policy,
+        managed_policies,
+        rotate_after_days: spec.external_id.as_ref().and_then(|e| e.rotate_after_days),
+        segment: segment_target(spec, defaults, field, checker),
+        settings,
+        origin: Origin {
+            file: checker.path.to_path_buf(),
+            line: checker.index.value(field).line,
+        },
+    }
+}
+
+/// Checks the role's name (or the default one), description, session
+/// length, the rotation period and the boundary; returns the role's name.
+fn check_role(
+    spec: &InstanceSpec,
+    role: &RoleSpec,
+    field: &FieldPath,
+    checker: &mut FileChecker<'_>,
+) -> String {
     let role_field = field.key("role");
     let role_name = match &role.name {
         Some(name) => {
@@ -484,6 +544,18 @@ fn check_instance(
             rules::check_policy_arn(boundary),
         );
     }
+    role_name
+}
+
+/// The role's tags (the file's defaults, then the role's own), checked,
+/// within what IAM allows beside fnctl's own tags.
+fn role_tags(
+    role: &RoleSpec,
+    role_name: &str,
+    defaults: &FileDefaults,
+    role_field: &FieldPath,
+    checker: &mut FileChecker<'_>,
+) -> BTreeMap<String, String> {
     check_tags(&role.tags, &role_field.key("tags"), checker);
     let mut tags = defaults.tags.clone();
     tags.extend(role.tags.clone());
@@ -494,6 +566,16 @@ fn check_instance(
             format!("{} tags on role `{role_name}`: IAM allows {MAX_TAGS_PER_ROLE} per role and fnctl needs {RESERVED_TAG_COUNT} of them, so at most {}", tags.len(), MAX_TAGS_PER_ROLE - RESERVED_TAG_COUNT),
         );
     }
+    tags
+}
+
+/// The bundle's settings: the bucket's, then the manifest's own, none of
+/// which may be one fnctl generates.
+fn instance_settings(
+    spec: &InstanceSpec,
+    field: &FieldPath,
+    checker: &mut FileChecker<'_>,
+) -> BTreeMap<String, Value> {
     let mut settings: BTreeMap<String, Value> = BTreeMap::new();
     if let Some(bucket) = &spec.bucket {
         let bucket_field = field.key("bucket");
@@ -529,8 +611,15 @@ fn check_instance(
             settings.insert(key.clone(), value.clone());
         }
     }
-    check_permissions(spec, field, checker);
-    check_partitions(spec, field, checker);
+    settings
+}
+
+/// The managed policies, each a valid ARN listed once, no more than IAM attaches.
+fn check_managed_policies(
+    spec: &InstanceSpec,
+    field: &FieldPath,
+    checker: &mut FileChecker<'_>,
+) -> BTreeSet<String> {
     let mut managed_policies = BTreeSet::new();
     for (position, arn) in spec.managed_policies.iter().enumerate() {
         let policy_field = field.key("managedPolicies").index(position);
@@ -560,59 +649,27 @@ fn check_instance(
             ),
         );
     }
-    let segment_account = match spec.kind {
-        model::FunctionKind::Source => defaults.source_account.clone(),
-        model::FunctionKind::Destination => defaults.destination_account.clone(),
-    };
-    let inline_policy = permissions::inline_policy(spec.bucket.as_ref(), &spec.permissions);
-    check_sizes(
-        &segment_account,
-        inline_policy.as_ref(),
-        &role_name,
-        field,
-        checker,
+    managed_policies
+}
+
+/// Where Segment holds the instance, when the manifest says (`segment:`).
+fn segment_target(
+    spec: &InstanceSpec,
+    defaults: &FileDefaults,
+    field: &FieldPath,
+    checker: &mut FileChecker<'_>,
+) -> Option<SegmentTarget> {
+    let segment = spec.segment.as_ref()?;
+    checker.check(
+        DiagnosticCode::InvalidSegmentId,
+        &field.key("segment").key("id"),
+        rules::check_segment_id(&segment.id),
     );
-    DesiredInstance {
-        name: spec.name.clone(),
+    Some(SegmentTarget {
+        id: segment.id.clone(),
+        region: defaults.segment_region,
         kind: spec.kind,
-        scope: defaults.scope.clone(),
-        account: defaults.account.clone(),
-        assume_role: defaults.assume_role.clone(),
-        segment_account,
-        role_name,
-        role_path: defaults.role_path.clone(),
-        description: role.description.clone().unwrap_or_else(|| {
-            format!(
-                "Segment {} function {} (managed by fnctl)",
-                spec.kind.as_str(),
-                spec.name
-            )
-        }),
-        max_session_duration: i32::try_from(max_session_duration)
-            .unwrap_or(model::DEFAULT_MAX_SESSION_DURATION),
-        permissions_boundary: role.permissions_boundary.clone(),
-        tags,
-        inline_policy,
-        managed_policies,
-        rotate_after_days: spec.external_id.as_ref().and_then(|e| e.rotate_after_days),
-        segment: spec.segment.as_ref().map(|segment| {
-            checker.check(
-                DiagnosticCode::InvalidSegmentId,
-                &field.key("segment").key("id"),
-                rules::check_segment_id(&segment.id),
-            );
-            SegmentTarget {
-                id: segment.id.clone(),
-                region: defaults.segment_region,
-                kind: spec.kind,
-            }
-        }),
-        settings,
-        origin: Origin {
-            file: checker.path.to_path_buf(),
-            line: checker.index.value(field).line,
-        },
-    }
+    })
 }
 
 fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileChecker<'_>) {
@@ -772,48 +829,9 @@ fn check_against_reference(spec: &InstanceSpec, field: &FieldPath, checker: &mut
     if checker.unread.touches(&field.key("allowFindings")) {
         return;
     }
-    // Unread items are left out of the lint (their indices kept through a
-    // map); a statement with an unread resource or effect keeps only the
-    // findings that depend on an action's text alone.
-    let mut judged = spec.clone();
-    let mut index_maps: Vec<(Vec<usize>, Vec<usize>, bool)> = Vec::new();
-    for (position, permission) in judged.permissions.iter_mut().enumerate() {
-        let statement = field.key("permissions").index(position);
-        let keep = |list: &str, items: &mut Vec<String>| -> Vec<usize> {
-            let kept: Vec<usize> = (0..items.len())
-                .filter(|i| !checker.unread.touches(&statement.key(list).index(*i)))
-                .collect();
-            *items = kept.iter().map(|i| items[*i].clone()).collect();
-            kept
-        };
-        let actions = keep("actions", &mut permission.actions);
-        let resources = keep("resources", &mut permission.resources);
-        // An invalid ARN is reported already; what it would match is unknown.
-        let partial = checker.unread.touches(&statement.key("resources"))
-            || checker.unread.touches(&statement.key("effect"))
-            || permission
-                .resources
-                .iter()
-                .any(|r| r != "*" && rules::parse_arn(r, true).is_err());
-        index_maps.push((actions, resources, partial));
-    }
+    let (judged, index_maps) = read_items(spec, field, checker);
     let spec = &judged;
-    for (position, code) in spec.allow_findings.iter().enumerate() {
-        if super::reference_lint::acceptable_code(code).is_none() {
-            let acceptable: Vec<&str> = super::reference_lint::ACCEPTABLE_CODES
-                .iter()
-                .map(|code| code.as_str())
-                .collect();
-            checker.error(
-                DiagnosticCode::InvalidAllowFinding,
-                &field.key("allowFindings").index(position),
-                format!(
-                    "`{code}` is not a finding an instance can accept (one of: {})",
-                    acceptable.join(", ")
-                ),
-            );
-        }
-    }
+    check_allow_findings(spec, field, checker);
     for mut finding in super::reference_lint::lint(spec) {
         let (actions, resources, partial) = &index_maps[finding.statement];
         let text_only = matches!(
@@ -843,25 +861,7 @@ fn check_against_reference(spec: &InstanceSpec, field: &FieldPath, checker: &mut
             .index(finding.statement)
             .key(finding.list)
             .index(finding.index);
-        // The wildcard lint may have judged the item already (`*`, `s3:*`,
-        // an IAM write): its error says it is too broad, and listing what a
-        // wildcard expands to would only repeat it at length.
-        let field_text = path.to_string();
-        let judged_broad = |d: &Diagnostic| {
-            d.field == field_text
-                && d.file == checker.path
-                && (d.code == finding.code
-                    || (matches!(
-                        finding.code,
-                        DiagnosticCode::PrivilegeEscalation | DiagnosticCode::ResourceExposure
-                    ) && matches!(
-                        d.code,
-                        DiagnosticCode::WildcardAction
-                            | DiagnosticCode::ServiceWildcard
-                            | DiagnosticCode::PrivilegeEscalation
-                    )))
-        };
-        if checker.diagnostics.iter().any(judged_broad) {
+        if judged_broad_already(checker, finding.code, &path) {
             continue;
         }
         let diagnostic = checker.error(finding.code, &path, finding.message);
@@ -870,6 +870,87 @@ fn check_against_reference(spec: &InstanceSpec, field: &FieldPath, checker: &mut
             diagnostic.severity = super::diagnostic::Severity::Warning;
         }
     }
+}
+
+/// Where a statement's lint findings point back to: the manifest indices of
+/// the actions and resources kept, and whether the statement is partial.
+type ItemMap = (Vec<usize>, Vec<usize>, bool);
+
+/// The instance with its unread items left out of the lint (their indices
+/// kept through a map); a statement with an unread resource or effect, or
+/// an invalid ARN, is partial: it keeps only the findings that depend on an
+/// action's text alone.
+fn read_items(
+    spec: &InstanceSpec,
+    field: &FieldPath,
+    checker: &FileChecker<'_>,
+) -> (InstanceSpec, Vec<ItemMap>) {
+    let mut judged = spec.clone();
+    let mut index_maps = Vec::new();
+    for (position, permission) in judged.permissions.iter_mut().enumerate() {
+        let statement = field.key("permissions").index(position);
+        let keep = |list: &str, items: &mut Vec<String>| -> Vec<usize> {
+            let kept: Vec<usize> = (0..items.len())
+                .filter(|i| !checker.unread.touches(&statement.key(list).index(*i)))
+                .collect();
+            *items = kept.iter().map(|i| items[*i].clone()).collect();
+            kept
+        };
+        let actions = keep("actions", &mut permission.actions);
+        let resources = keep("resources", &mut permission.resources);
+        // An invalid ARN is reported already; what it would match is unknown.
+        let partial = checker.unread.touches(&statement.key("resources"))
+            || checker.unread.touches(&statement.key("effect"))
+            || permission
+                .resources
+                .iter()
+                .any(|r| r != "*" && rules::parse_arn(r, true).is_err());
+        index_maps.push((actions, resources, partial));
+    }
+    (judged, index_maps)
+}
+
+/// Each `allowFindings` entry is a code an instance may accept.
+fn check_allow_findings(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileChecker<'_>) {
+    for (position, code) in spec.allow_findings.iter().enumerate() {
+        if super::reference_lint::acceptable_code(code).is_none() {
+            let acceptable: Vec<&str> = super::reference_lint::ACCEPTABLE_CODES
+                .iter()
+                .map(|code| code.as_str())
+                .collect();
+            checker.error(
+                DiagnosticCode::InvalidAllowFinding,
+                &field.key("allowFindings").index(position),
+                format!(
+                    "`{code}` is not a finding an instance can accept (one of: {})",
+                    acceptable.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// Whether the wildcard lint judged the item already (`*`, `s3:*`, an IAM
+/// write): its error says it is too broad, and listing what a wildcard
+/// expands to would only repeat it at length.
+fn judged_broad_already(checker: &FileChecker<'_>, code: DiagnosticCode, path: &FieldPath) -> bool {
+    let field_text = path.to_string();
+    let broad = matches!(
+        code,
+        DiagnosticCode::PrivilegeEscalation | DiagnosticCode::ResourceExposure
+    );
+    checker.diagnostics.iter().any(|d| {
+        d.field == field_text
+            && d.file == checker.path
+            && (d.code == code
+                || (broad
+                    && matches!(
+                        d.code,
+                        DiagnosticCode::WildcardAction
+                            | DiagnosticCode::ServiceWildcard
+                            | DiagnosticCode::PrivilegeEscalation
+                    )))
+    })
 }
 
 fn is_condition_scalar(value: &Value) -> bool {

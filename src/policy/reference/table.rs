@@ -36,86 +36,19 @@ fn error(line: usize, message: impl Into<String>) -> TableError {
 
 /// Parses a table. Borrows every name from `text`, hence `'static`.
 pub fn parse(text: &'static str) -> Result<Reference, TableError> {
-    let mut sources = Vec::new();
-    let mut format_seen = false;
-    let mut services: Vec<Service> = Vec::new();
-    // Escalation lines are resolved once every service is known.
-    let mut escalation_lines = Vec::new();
-
+    let mut table = Table::default();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
         if let Some(comment) = line.strip_prefix('#') {
-            if let Some(source) = comment.strip_prefix("source ") {
-                sources.push(source);
-            } else if let Some(format) = comment.strip_prefix("format ") {
-                if format != FORMAT {
-                    return Err(error(
-                        number,
-                        format!("format `{format}`, this fnctl reads `{FORMAT}`"),
-                    ));
-                }
-                format_seen = true;
-            }
+            table.comment(number, comment)?;
             continue;
         }
         let fields: Vec<&'static str> = line.split('\t').collect();
         match fields.as_slice() {
-            ["S", prefix, name] => {
-                let in_order = services.last().is_none_or(|previous| {
-                    compare_ignoring_case(previous.prefix, prefix) == Ordering::Less
-                });
-                if prefix.is_empty() || !in_order {
-                    return Err(error(
-                        number,
-                        format!("service prefix `{prefix}` is empty, repeated or out of order"),
-                    ));
-                }
-                services.push(Service {
-                    prefix,
-                    name,
-                    resource_types: Vec::new(),
-                    actions: Vec::new(),
-                });
-            }
-            ["R", name, arn] => {
-                let service = current(&mut services, number)?;
-                if !service.actions.is_empty() {
-                    return Err(error(number, "resource type after the service's actions"));
-                }
-                if !arn.starts_with("arn:") && *arn != "*" {
-                    return Err(error(number, format!("`{arn}` is not an ARN format")));
-                }
-                service.resource_types.push(ResourceType {
-                    name,
-                    arn,
-                    pattern: Pattern::reference(arn),
-                });
-            }
-            ["A", name, level, types] => {
-                let service_index = services.len().wrapping_sub(1);
-                let service = current(&mut services, number)?;
-                let access_level = AccessLevel::from_code(level)
-                    .ok_or_else(|| error(number, format!("unknown access level `{level}`")))?;
-                let resource_types = action_resources(types, service.resource_types.len())
-                    .map_err(|message| error(number, message))?;
-                let in_order = service.actions.last().is_none_or(|previous| {
-                    compare_ignoring_case(previous.name, name) == Ordering::Less
-                });
-                if name.is_empty() || !in_order {
-                    return Err(error(
-                        number,
-                        format!("action `{name}` is empty, repeated or out of order"),
-                    ));
-                }
-                service.actions.push(Action {
-                    service: service.prefix,
-                    name,
-                    access_level,
-                    resource_types,
-                    service_index,
-                });
-            }
-            ["E", name, actions] => escalation_lines.push((number, *name, *actions)),
+            ["S", prefix, name] => table.service(number, prefix, name)?,
+            ["R", name, arn] => table.resource_type(number, name, arn)?,
+            ["A", name, level, types] => table.action(number, name, level, types)?,
+            ["E", name, actions] => table.escalation_lines.push((number, *name, *actions)),
             _ => {
                 return Err(error(
                     number,
@@ -124,40 +57,165 @@ pub fn parse(text: &'static str) -> Result<Reference, TableError> {
             }
         }
     }
-    if !format_seen {
-        return Err(error(1, format!("no `#format {FORMAT}` line")));
-    }
-    if services.is_empty() {
-        return Err(error(1, "no services"));
-    }
+    table.finish()
+}
 
-    let mut reference = Reference {
-        sources,
-        services,
-        escalations: Vec::new(),
-    };
-    for (number, name, actions) in escalation_lines {
-        let mut method = EscalationMethod {
-            name,
-            actions: Vec::new(),
-            keys: Vec::new(),
-        };
-        for action in actions.split(',') {
-            let known = action
-                .split_once(':')
-                .and_then(|(prefix, action_name)| reference.action(prefix, action_name));
-            if known.is_none() {
+/// What the lines read so far hold.
+#[derive(Default)]
+struct Table {
+    sources: Vec<&'static str>,
+    format_seen: bool,
+    services: Vec<Service>,
+    /// Escalation lines, resolved once every service is known.
+    escalation_lines: Vec<(usize, &'static str, &'static str)>,
+}
+
+impl Table {
+    /// `#source …` and `#format …` lines; other comments are the header's prose.
+    fn comment(&mut self, number: usize, comment: &'static str) -> Result<(), TableError> {
+        if let Some(source) = comment.strip_prefix("source ") {
+            self.sources.push(source);
+        } else if let Some(format) = comment.strip_prefix("format ") {
+            if format != FORMAT {
                 return Err(error(
                     number,
-                    format!("escalation method {name} names unknown action `{action}`"),
+                    format!("format `{format}`, this fnctl reads `{FORMAT}`"),
                 ));
             }
-            method.actions.push(action);
-            method.keys.push(action.to_ascii_lowercase());
+            self.format_seen = true;
         }
-        reference.escalations.push(method);
+        Ok(())
     }
-    Ok(reference)
+
+    /// `S prefix name`: a service, in order of prefix.
+    fn service(
+        &mut self,
+        number: usize,
+        prefix: &'static str,
+        name: &'static str,
+    ) -> Result<(), TableError> {
+        let in_order = self.services.last().is_none_or(|previous| {
+            compare_ignoring_case(previous.prefix, prefix) == Ordering::Less
+        });
+        if prefix.is_empty() || !in_order {
+            return Err(error(
+                number,
+                format!("service prefix `{prefix}` is empty, repeated or out of order"),
+            ));
+        }
+        self.services.push(Service {
+            prefix,
+            name,
+            resource_types: Vec::new(),
+            actions: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// `R name arn`: a resource type of the current service, before its actions.
+    fn resource_type(
+        &mut self,
+        number: usize,
+        name: &'static str,
+        arn: &'static str,
+    ) -> Result<(), TableError> {
+        let service = current(&mut self.services, number)?;
+        if !service.actions.is_empty() {
+            return Err(error(number, "resource type after the service's actions"));
+        }
+        if !arn.starts_with("arn:") && arn != "*" {
+            return Err(error(number, format!("`{arn}` is not an ARN format")));
+        }
+        service.resource_types.push(ResourceType {
+            name,
+            arn,
+            pattern: Pattern::reference(arn),
+        });
+        Ok(())
+    }
+
+    /// `A name level types`: an action of the current service, in order of name.
+    fn action(
+        &mut self,
+        number: usize,
+        name: &'static str,
+        level: &str,
+        types: &str,
+    ) -> Result<(), TableError> {
+        let service_index = self.services.len().wrapping_sub(1);
+        let service = current(&mut self.services, number)?;
+        let access_level = AccessLevel::from_code(level)
+            .ok_or_else(|| error(number, format!("unknown access level `{level}`")))?;
+        let resource_types = action_resources(types, service.resource_types.len())
+            .map_err(|message| error(number, message))?;
+        let in_order = service
+            .actions
+            .last()
+            .is_none_or(|previous| compare_ignoring_case(previous.name, name) == Ordering::Less);
+        if name.is_empty() || !in_order {
+            return Err(error(
+                number,
+                format!("action `{name}` is empty, repeated or out of order"),
+            ));
+        }
+        service.actions.push(Action {
+            service: service.prefix,
+            name,
+            access_level,
+            resource_types,
+            service_index,
+        });
+        Ok(())
+    }
+
+    /// The reference, once the format was named and a service read; each
+    /// escalation method naming only known actions.
+    fn finish(self) -> Result<Reference, TableError> {
+        if !self.format_seen {
+            return Err(error(1, format!("no `#format {FORMAT}` line")));
+        }
+        if self.services.is_empty() {
+            return Err(error(1, "no services"));
+        }
+        let mut reference = Reference {
+            sources: self.sources,
+            services: self.services,
+            escalations: Vec::new(),
+        };
+        for (number, name, actions) in self.escalation_lines {
+            let method = escalation(&reference, number, name, actions)?;
+            reference.escalations.push(method);
+        }
+        Ok(reference)
+    }
+}
+
+/// `E name actions`: an escalation method over actions the reference knows.
+fn escalation(
+    reference: &Reference,
+    number: usize,
+    name: &'static str,
+    actions: &'static str,
+) -> Result<EscalationMethod, TableError> {
+    let mut method = EscalationMethod {
+        name,
+        actions: Vec::new(),
+        keys: Vec::new(),
+    };
+    for action in actions.split(',') {
+        let known = action
+            .split_once(':')
+            .and_then(|(prefix, action_name)| reference.action(prefix, action_name));
+        if known.is_none() {
+            return Err(error(
+                number,
+                format!("escalation method {name} names unknown action `{action}`"),
+            ));
+        }
+        method.actions.push(action);
+        method.keys.push(action.to_ascii_lowercase());
+    }
+    Ok(method)
 }
 
 fn current(services: &mut [Service], number: usize) -> Result<&mut Service, TableError> {
