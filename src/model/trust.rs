@@ -38,6 +38,30 @@ pub fn trust_policy(segment_account: &str, external_ids: &[&str]) -> Value {
 
 const EXTERNAL_ID_KEY: &str = "sts:externalid";
 
+/// The trust policy with every statement's `Sid` set to fnctl's own. A Sid
+/// only names a statement: IAM decides the same without it, so a role built
+/// by hand (Segment's guide writes none, Terraform its own) compares equal
+/// to fnctl's rendering wherever it admits the same, and adoption keeps it.
+pub fn with_fnctl_sids(document: &Value) -> Value {
+    let mut document = document.clone();
+    let set = |statement: &mut Value| {
+        if let Some(fields) = statement.as_object_mut() {
+            fields.insert("Sid".into(), json!(TRUST_STATEMENT_SID));
+        }
+    };
+    match document.get_mut("Statement") {
+        Some(Value::Array(statements)) => statements.iter_mut().for_each(set),
+        Some(statement) => set(statement),
+        None => {}
+    }
+    document
+}
+
+/// Whether two trust policies admit the same (their Sids aside).
+pub fn same_meaning(live: &Value, desired: &Value) -> bool {
+    crate::policy::normalize::equivalent(&with_fnctl_sids(live), &with_fnctl_sids(desired))
+}
+
 fn as_list(value: &Value) -> Vec<&Value> {
     crate::policy::evaluate::list(Some(value))
 }
@@ -410,6 +434,20 @@ mod tests {
         let bare = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "458175278816"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "other"}}}]});
         assert!(describe_difference(&LiveDocument::Valid(bare), &desired)
             .contains("changed out of band"));
+    }
+
+    #[test]
+    fn sids_do_not_change_what_a_trust_policy_means() {
+        let desired = trust_policy("458175278816", &["id"]);
+        let mut guide = desired.clone();
+        guide["Statement"][0].as_object_mut().unwrap().remove("Sid");
+        let mut terraform = desired.clone();
+        terraform["Statement"][0]["Sid"] = json!("AllowSegment");
+        assert!(same_meaning(&guide, &desired));
+        assert!(same_meaning(&terraform, &desired));
+        let mut other_id = guide.clone();
+        other_id["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] = json!("other");
+        assert!(!same_meaning(&other_id, &desired));
     }
 
     #[test]

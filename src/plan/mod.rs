@@ -11,6 +11,8 @@ pub mod saved;
 pub mod segment;
 
 #[cfg(test)]
+mod adoption_tests;
+#[cfg(test)]
 mod planner_tests;
 #[cfg(test)]
 mod saved_tests;

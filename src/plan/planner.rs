@@ -509,7 +509,7 @@ fn trust_step(
     let desired_document = trust::trust_policy(&instance.segment_account, &known_ids);
     if !generates {
         if let Some(live) = role.trust_policy.valid() {
-            if equivalent(live, &desired_document) {
+            if trust::same_meaning(live, &desired_document) {
                 return None;
             }
         }

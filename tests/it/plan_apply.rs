@@ -218,6 +218,20 @@ async fn equivalent_rewrites_out_of_band_are_no_change() {
             .to_string(),
         ),
         (
+            "no Sid, as Segment's guide writes it",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": root}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": id}}}]})
+            .to_string(),
+        ),
+        (
+            "a Sid of its own",
+            json!({"Version": "2012-10-17", "Statement": [{"Sid": "AllowSegment", "Effect": "Allow",
+                "Principal": {"AWS": root}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": id}}}]})
+            .to_string(),
+        ),
+        (
             "duplicated action",
             json!({"Version": "2012-10-17", "Statement": [{"Sid": sid, "Effect": "Allow",
                 "Principal": {"AWS": root}, "Action": ["sts:AssumeRole", "sts:AssumeRole"],

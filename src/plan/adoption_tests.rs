@@ -1,0 +1,99 @@
+//! Adoption writes nothing but fnctl's tags: a role built by hand (Segment's
+//! guide, Terraform, the console) whose trust policy, permissions and
+//! settings mean what the manifest says is taken over with tag steps only.
+
+use serde_json::json;
+
+use super::planner::{plan, PlanOptions};
+use super::{Action, Plan};
+use crate::model::fixtures::{self, applied_role, external_id, instance};
+use crate::model::operation::Operation;
+use crate::model::{tags, DesiredInstance, LiveDocument, LiveRole};
+
+/// The role of `instance` as a person made it: apply's role without
+/// fnctl's tags.
+fn hand_made(instance: &DesiredInstance) -> LiveRole {
+    let mut role = applied_role(instance, &external_id('A'));
+    role.tags.retain(|key, _| !tags::is_fnctl_tag(key));
+    role
+}
+
+fn adopt(instance: &DesiredInstance, role: &LiveRole) -> Plan {
+    let options = PlanOptions {
+        adopt: true,
+        ..PlanOptions::read_only(fixtures::now())
+    };
+    plan(
+        fixtures::ACCOUNT,
+        std::slice::from_ref(instance),
+        std::slice::from_ref(role),
+        &options,
+    )
+}
+
+/// The plan adopts the role and only tags it.
+#[track_caller]
+fn assert_tags_only(plan: &Plan) {
+    let [change] = plan.changes.as_slice() else {
+        panic!("one change expected: {plan:#?}");
+    };
+    assert_eq!(change.action, Action::Adopt, "{plan:#?}");
+    for step in &change.steps {
+        assert!(
+            matches!(step.operation, Operation::TagRole { .. }),
+            "adoption writes only tags, not {:?}: {}",
+            step.operation,
+            step.reason
+        );
+    }
+}
+
+#[test]
+fn a_trust_policy_without_sid_is_kept() {
+    let instance = instance("guide");
+    let mut role = hand_made(&instance);
+    let id = external_id('A');
+    role.trust_policy = LiveDocument::Valid(json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": "458175278816"},
+            "Action": ["sts:AssumeRole"],
+            "Condition": {"StringEquals": {"sts:ExternalId": [id]}}
+        }]
+    }));
+    assert_tags_only(&adopt(&instance, &role));
+}
+
+#[test]
+fn a_trust_policy_with_its_own_sid_is_kept() {
+    let instance = instance("terraform");
+    let mut role = hand_made(&instance);
+    let LiveDocument::Valid(trust) = &mut role.trust_policy else {
+        unreachable!("the fixture's trust policy is valid")
+    };
+    trust["Statement"][0]["Sid"] = json!("AllowSegmentAssume");
+    assert_tags_only(&adopt(&instance, &role));
+}
+
+#[test]
+fn a_trust_policy_that_admits_more_is_still_rewritten() {
+    let instance = instance("broad");
+    let mut role = hand_made(&instance);
+    let LiveDocument::Valid(trust) = &mut role.trust_policy else {
+        unreachable!("the fixture's trust policy is valid")
+    };
+    trust["Statement"][0]["Sid"] = json!("");
+    trust["Statement"][0]["Principal"]["AWS"] = json!([
+        "arn:aws:iam::458175278816:root",
+        "arn:aws:iam::111122223333:root"
+    ]);
+    let plan = adopt(&instance, &role);
+    assert!(
+        plan.changes[0]
+            .steps
+            .iter()
+            .any(|s| matches!(s.operation, Operation::UpdateTrustPolicy { .. })),
+        "{plan:#?}"
+    );
+}
