@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::model::trust::redact;
 use crate::model::trust::{trust_policy, SENSITIVE};
@@ -89,8 +88,28 @@ impl Digests {
 }
 
 fn hash(value: &Value) -> String {
-    let digest = Sha256::digest(value.to_string().as_bytes());
-    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+    sha256_hex(value.to_string().as_bytes(), 8)
+}
+
+/// The first `hex_digits` (at most 64) lowercase hexadecimal digits of the
+/// SHA-256 of `data`: fnctl's one way to fingerprint, checksum and digest.
+/// The digests fnctl persists (tags, saved plans) are pinned by
+/// `golden_tests.rs`.
+pub fn sha256_hex(data: &[u8], hex_digits: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hex: String = Sha256::digest(data)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    hex.truncate(hex_digits);
+    hex
+}
+
+/// A stable identity for a policy document: 16 hexadecimal digits of the
+/// SHA-256 of its compact normalized serialization, so equivalent
+/// documents share it.
+pub fn document_fingerprint(document: &Value) -> String {
+    sha256_hex(normalize(document).to_string().as_bytes(), 16)
 }
 
 fn document(document: Option<&LiveDocument>) -> Value {

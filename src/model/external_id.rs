@@ -2,8 +2,6 @@
 //! a role (the confused-deputy problem). Generated from the operating
 //! system's secure random source; only a short fingerprint is ever shown.
 
-use sha2::{Digest, Sha256};
-
 /// Length of a generated external ID.
 pub const LENGTH: usize = 48;
 /// Segment's recommended minimum; shorter adopted IDs get a warning.
@@ -90,8 +88,7 @@ pub fn random_token() -> Result<String, getrandom::Error> {
 
 /// The fingerprint of a raw value (see [`ExternalId::fingerprint`]).
 fn fingerprint_of(id: &str) -> String {
-    let digest = Sha256::digest(format!("fnctl-external-id:{id}").as_bytes());
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    crate::model::digest::sha256_hex(format!("fnctl-external-id:{id}").as_bytes(), 12)
 }
 
 /// Whether `text` is a value AWS accepts for `sts:ExternalId`.

@@ -77,3 +77,14 @@ fn the_external_id_fingerprint_is_pinned() {
         "f45489b3fb86"
     );
 }
+
+/// The one SHA-256 helper every fingerprint, digest and checksum goes
+/// through: a known vector, cut to the lengths fnctl persists.
+#[test]
+fn the_sha256_helper_is_sha256_in_lowercase_hex() {
+    let full = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    assert_eq!(digest::sha256_hex(b"abc", 64), full);
+    for digits in [8, 12, 16, 24] {
+        assert_eq!(digest::sha256_hex(b"abc", digits), full[..digits]);
+    }
+}

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::external_id::{plan_external_ids, ExternalIdPlan};
 use super::notice::{Notice, NoticeKind};
@@ -110,8 +109,7 @@ pub fn live_fingerprint(role: Option<&LiveRole>) -> String {
         "boundary": role.permissions_boundary,
         "tags": role.tags,
     });
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+    digest::sha256_hex(canonical.to_string().as_bytes(), 24)
 }
 
 fn ownership_tags(instance: &DesiredInstance) -> BTreeMap<String, String> {

@@ -11,7 +11,6 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::Plan;
 use crate::model::DesiredInstance;
@@ -56,10 +55,7 @@ impl SavedPlan {
         let mut unsigned = self.clone();
         unsigned.checksum = String::new();
         let text = serde_json::to_string(&unsigned).unwrap_or_default();
-        Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::model::digest::sha256_hex(text.as_bytes(), 64)
     }
 
     /// A new saved plan with its checksum.

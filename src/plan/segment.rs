@@ -5,7 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::{ExternalIdRef, RoleChange};
 use crate::model::external_id::ExternalId;
@@ -202,8 +201,7 @@ pub fn fingerprint(live: Option<&LiveSettings>) -> String {
         Some(live) => Value::Object(live.settings.clone()).to_string(),
         None => "absent".into(),
     };
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::model::digest::sha256_hex(text.as_bytes(), 16)
 }
 
 #[cfg(test)]

@@ -12,4 +12,4 @@ pub mod reference;
 
 pub use decode::{decode_document, DocumentError, MAXIMUM_DOCUMENT_BYTES};
 pub use diff::document_diff;
-pub use normalize::{equivalent, fingerprint, normalize, pretty};
+pub use normalize::{equivalent, normalize, pretty};

@@ -15,7 +15,6 @@
 //! serialization is stable enough to fingerprint.
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// Statement fields in the order a reader expects them; other keys follow,
 /// sorted.
@@ -34,9 +33,6 @@ const STATEMENT_FIELD_ORDER: [&str; 9] = [
 /// Top-level fields in the order a reader expects them; other keys follow,
 /// sorted.
 const DOCUMENT_FIELD_ORDER: [&str; 3] = ["Version", "Id", "Statement"];
-
-/// Number of hexadecimal digits of the SHA-256 digest kept by `fingerprint`.
-const FINGERPRINT_HEX_DIGITS: usize = 16;
 
 /// The canonical form of a policy document. Accepts any JSON value and never
 /// fails: what it does not recognize it keeps, with object keys sorted.
@@ -66,21 +62,6 @@ pub fn equivalent(first: &Value, second: &Value) -> bool {
 pub fn pretty(document: &Value) -> String {
     serde_json::to_string_pretty(&normalize(document))
         .expect("a serde_json::Value always serializes")
-}
-
-/// A stable identity for a document: the first 16 hexadecimal digits of the
-/// SHA-256 of its compact canonical serialization. Equivalent documents
-/// share a fingerprint, so a saved plan can tell whether the live document
-/// it was made against has changed since.
-pub fn fingerprint(document: &Value) -> String {
-    let digest = Sha256::digest(canonical_text(&normalize(document)).as_bytes());
-    digest
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect::<String>()
-        .chars()
-        .take(FINGERPRINT_HEX_DIGITS)
-        .collect()
 }
 
 /// Compact serialization of an already normalized value. Its key order is
@@ -267,6 +248,7 @@ fn ordered_fields<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::digest::document_fingerprint as fingerprint;
     use serde_json::json;
 
     fn trust_policy(principal: Value, external_ids: Value) -> Value {
@@ -551,6 +533,7 @@ mod properties {
     //! against real changes that must never be mistaken for them.
 
     use super::*;
+    use crate::model::digest::document_fingerprint as fingerprint;
     use proptest::collection::{btree_map, vec};
     use proptest::prelude::*;
     use serde_json::json;

@@ -258,23 +258,20 @@ fn shorten(line: &str) -> String {
 /// equal unless the body was edited by hand.
 #[cfg(test)]
 pub fn body_digests(text: &str) -> (String, Option<String>) {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
+    let mut body = String::new();
     let mut recorded = None;
     for line in text.lines() {
         if let Some(value) = line.strip_prefix("#body-sha256 ") {
             recorded = Some(value.to_string());
         } else if !line.starts_with('#') {
-            hasher.update(line.as_bytes());
-            hasher.update(b"\n");
+            body.push_str(line);
+            body.push('\n');
         }
     }
-    let computed = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (computed, recorded)
+    (
+        crate::model::digest::sha256_hex(body.as_bytes(), 64),
+        recorded,
+    )
 }
 
 #[cfg(test)]
