@@ -4,14 +4,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use futures::StreamExt;
-
 use crate::bundle::{self, Bundle};
 use crate::cli::args::{ApplyArgs, GlobalOptions};
 use crate::cli::output::use_color;
 use crate::execute::context::RunContext;
 use crate::execute::executor::{execute, RoleOutcome};
-use crate::execute::segment::{deliver, Delivery};
+use crate::execute::segment::{deliver_many, Delivery};
 use crate::live::segment::SegmentBackend;
 use crate::model::segment::SegmentTarget;
 use crate::model::DesiredInstance;
@@ -339,22 +337,17 @@ fn confirmed(auto_approve: bool) -> anyhow::Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-/// Delivers every written bundle to its Segment instance (concurrently,
-/// bounded); returns how many were pushed and how many already matched.
+/// Delivers every written bundle to its Segment instance (one read of them
+/// all, then pushes concurrently, bounded); returns how many were pushed and
+/// how many already matched.
 async fn deliver_all(
     segment: &dyn SegmentBackend,
     deliveries: &[(String, SegmentTarget, Bundle)],
     failures: &mut Vec<String>,
 ) -> (usize, usize) {
-    let results: Vec<_> = futures::stream::iter(deliveries)
-        .map(|(instance, target, bundle)| async move {
-            (instance, target, deliver(segment, target, bundle).await)
-        })
-        .buffered(crate::execute::segment::CONCURRENCY)
-        .collect()
-        .await;
+    let results = deliver_many(segment, deliveries).await;
     let (mut pushed, mut unchanged) = (0, 0);
-    for (instance, target, result) in results {
+    for ((instance, target, _), result) in deliveries.iter().zip(results) {
         match result {
             Ok(Delivery::Pushed(_)) => pushed += 1,
             Ok(Delivery::Unchanged) => unchanged += 1,

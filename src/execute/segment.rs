@@ -1,15 +1,18 @@
-//! Segment's side of a run: read every instance's settings (concurrently,
-//! bounded, one GET each) to plan the pushes, and deliver a bundle's
-//! settings after apply — read first, push only fnctl's keys that differ,
-//! read back and confirm, and detect a push that lost settings fnctl does
-//! not own (Segment replacing instead of merging).
+//! Segment's side of a run: read every instance's settings to plan the
+//! pushes (list pages when they take fewer requests than one GET per
+//! instance), and deliver a bundle's settings after apply — read first,
+//! push only fnctl's keys that differ, read back and confirm, and detect a
+//! push that lost settings fnctl does not own (Segment replacing instead of
+//! merging).
+
+use std::collections::{BTreeSet, HashMap};
 
 use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value};
 
 use super::session::AccountRun;
 use crate::bundle::{self, Bundle};
-use crate::live::segment::{SegmentBackend, SegmentError};
+use crate::live::segment::{Collection, SegmentBackend, SegmentError};
 use crate::model::external_id::ExternalId;
 use crate::model::segment::{is_masked, LiveSettings, SegmentTarget};
 use crate::model::DesiredInstance;
@@ -22,22 +25,107 @@ use crate::plan::segment::{
 /// How many Segment requests are in flight at once.
 pub const CONCURRENCY: usize = 8;
 
-/// Reads the Segment settings of every instance of `runs` that names one, in
-/// one pass; `None` for instances Segment does not have.
+/// Collections with at most this many instances to read are read with one
+/// GET each: a list costs a page at least, and more in a large workspace.
+pub const FEW: usize = 2;
+
+/// Reads the Segment settings of `targets` in one pass; `None` for
+/// instances Segment does not have. Per collection (destinations or
+/// sources of a region), a few are read one GET each; more by listing the
+/// collection, for as long as the pages left are fewer than the instances
+/// left to find, the rest then one GET each.
 pub async fn read_all(
     backend: &dyn SegmentBackend,
     targets: Vec<(String, SegmentTarget)>,
 ) -> Result<Vec<(String, SegmentTarget, Option<LiveSettings>)>, SegmentError> {
-    stream::iter(targets)
-        .map(|(instance, target)| async move {
-            let live = backend.read(&target).await?;
-            Ok((instance, target, live))
-        })
-        .buffered(CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
+    let mut wanted: Vec<(Collection, BTreeSet<String>)> = Vec::new();
+    for (_, target) in &targets {
+        let collection = Collection::of(target);
+        match wanted.iter_mut().find(|(c, _)| *c == collection) {
+            Some((_, ids)) => {
+                ids.insert(target.id.clone());
+            }
+            None => wanted.push((collection, BTreeSet::from([target.id.clone()]))),
+        }
+    }
+    let read = futures::future::try_join_all(
+        wanted
+            .into_iter()
+            .map(|(collection, ids)| read_collection(backend, collection, ids)),
+    )
+    .await?;
+    let found: HashMap<(Collection, String), Option<LiveSettings>> =
+        read.into_iter().flatten().collect();
+    Ok(targets
         .into_iter()
+        .map(|(instance, target)| {
+            let key = (Collection::of(&target), target.id.clone());
+            let live = found.get(&key).cloned().flatten();
+            (instance, target, live)
+        })
+        .collect())
+}
+
+type Found = Vec<((Collection, String), Option<LiveSettings>)>;
+
+async fn read_collection(
+    backend: &dyn SegmentBackend,
+    collection: Collection,
+    mut left: BTreeSet<String>,
+) -> Result<Found, SegmentError> {
+    let mut found: Found = Vec::new();
+    if left.len() > FEW {
+        let mut cursor: Option<String> = None;
+        let (mut pages, mut seen) = (0usize, 0u64);
+        loop {
+            let page = backend.list(collection, cursor.as_deref()).await?;
+            pages += 1;
+            seen += page.instances.len() as u64;
+            let page_length = page.instances.len() as u64;
+            for (id, live) in page.instances {
+                if left.remove(&id) {
+                    found.push(((collection, id), Some(live)));
+                }
+            }
+            let Some(next) = page.next else {
+                // The whole collection is read: the rest do not exist.
+                found.extend(left.into_iter().map(|id| ((collection, id), None)));
+                return Ok(found);
+            };
+            if left.is_empty() {
+                return Ok(found);
+            }
+            let list_on = match page.total {
+                Some(total) if seen >= total || page_length == 0 => false,
+                Some(total) => (total - seen).div_ceil(page_length) as usize <= left.len(),
+                // Unknown: list on while listing has cost less than the
+                // GETs it may still save (never more than twice the
+                // cheaper way).
+                None => page_length > 0 && pages < left.len(),
+            };
+            if !list_on {
+                break;
+            }
+            cursor = Some(next);
+        }
+    }
+    let reads: Vec<Result<_, SegmentError>> = stream::iter(left)
+        .map(|id| async move {
+            let target = SegmentTarget {
+                id,
+                region: collection.region,
+                kind: collection.kind,
+            };
+            let live = backend.read(&target).await?;
+            Ok(((collection, target.id), live))
+        })
+        .buffer_unordered(CONCURRENCY)
         .collect()
+        .await;
+    for read in reads {
+        found.push(read?);
+    }
+    Ok(found)
 }
 
 /// Adds to each run's plan the Segment pushes apply will make, a notice for
@@ -150,6 +238,37 @@ fn restored_note(restored: &[String]) -> String {
     }
 }
 
+/// Delivers many bundles to their Segment instances: one read of them all
+/// ([`read_all`]: list pages when those are fewer requests), then for each
+/// (concurrently, bounded) the push and its read-back, as [`deliver`] does.
+/// When that first read fails, each delivery reads its instance itself.
+pub async fn deliver_many(
+    backend: &dyn SegmentBackend,
+    deliveries: &[(String, SegmentTarget, Bundle)],
+) -> Vec<Result<Delivery, DeliveryError>> {
+    let targets = deliveries
+        .iter()
+        .map(|(name, target, _)| (name.clone(), target.clone()))
+        .collect();
+    let seen: Vec<Option<Option<LiveSettings>>> = match read_all(backend, targets).await {
+        Ok(read) => read.into_iter().map(|(_, _, live)| Some(live)).collect(),
+        Err(error) => {
+            log::info!("Segment: reading the instances at once failed ({error}); reading each");
+            vec![None; deliveries.len()]
+        }
+    };
+    stream::iter(deliveries.iter().zip(seen))
+        .map(|((_, target, bundle), seen)| async move {
+            match seen {
+                Some(before) => deliver_seen(backend, target, bundle, before).await,
+                None => deliver(backend, target, bundle).await,
+            }
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await
+}
+
 /// Delivers a bundle's settings to its Segment instance: read, push fnctl's
 /// keys that differ (never a masked value), read back and confirm. A push
 /// that cost settings fnctl does not own is reported as an error, after
@@ -159,12 +278,24 @@ pub async fn deliver(
     target: &SegmentTarget,
     bundle: &Bundle,
 ) -> Result<Delivery, DeliveryError> {
+    let before = backend.read(target).await?;
+    deliver_seen(backend, target, bundle, before).await
+}
+
+/// [`deliver`] from `before`, the instance as read moments ago (by a read
+/// of many): the push and the read-back are this instance's own requests.
+pub async fn deliver_seen(
+    backend: &dyn SegmentBackend,
+    target: &SegmentTarget,
+    bundle: &Bundle,
+    before: Option<LiveSettings>,
+) -> Result<Delivery, DeliveryError> {
     let key = bundle::EXTERNAL_ID_SETTING;
     let owned: Map<String, Value> = bundle.settings.clone().into_iter().collect();
     let missing = || DeliveryError::Missing {
         path: target.path(),
     };
-    let before = backend.read(target).await?.ok_or_else(missing)?;
+    let before = before.ok_or_else(missing)?;
     let body = push_body(&owned, key, &before);
     if body.is_empty() {
         return Ok(Delivery::Unchanged);
@@ -205,4 +336,173 @@ pub async fn deliver(
         return Err(DeliveryError::NotConfirmed(unconfirmed));
     }
     Ok(Delivery::Pushed(body.keys().cloned().collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::segment_memory::MemorySegment;
+    use crate::model::segment::SegmentRegion;
+    use crate::model::FunctionKind;
+
+    fn target(kind: FunctionKind, n: usize) -> SegmentTarget {
+        SegmentTarget {
+            id: format!("id{n:05}"),
+            region: SegmentRegion::Us,
+            kind,
+        }
+    }
+
+    /// A workspace of `destinations` and `sources` instances, each with a
+    /// masked secret and a plain setting naming it.
+    fn workspace(segment: &MemorySegment, destinations: usize, sources: usize) {
+        for (kind, count) in [
+            (FunctionKind::Destination, destinations),
+            (FunctionKind::Source, sources),
+        ] {
+            for n in 0..count {
+                let mut settings = Map::new();
+                settings.insert("secret".into(), format!("secret-value-{n:05}").into());
+                settings.insert("plain".into(), format!("{kind:?}{n}").into());
+                segment.add(&target(kind, n), settings);
+            }
+        }
+    }
+
+    fn wanted(kind: FunctionKind, ns: impl Iterator<Item = usize>) -> Vec<(String, SegmentTarget)> {
+        ns.map(|n| (format!("{kind:?}-{n}"), target(kind, n)))
+            .collect()
+    }
+
+    /// (list pages, per-instance GETs) the backend answered.
+    fn requests(segment: &MemorySegment) -> (usize, usize) {
+        let calls = segment.calls();
+        let lists = calls.iter().filter(|c| c.is_list()).count();
+        (lists, calls.len() - lists)
+    }
+
+    /// What one GET per instance reads: the reference the lists must match.
+    async fn one_by_one(
+        segment: &MemorySegment,
+        targets: &[(String, SegmentTarget)],
+    ) -> Vec<Option<LiveSettings>> {
+        let mut read = Vec::new();
+        for (_, target) in targets {
+            read.push(segment.read(target).await.unwrap());
+        }
+        read
+    }
+
+    #[tokio::test]
+    async fn many_instances_are_read_in_list_pages_as_a_get_shows_them() {
+        let segment = MemorySegment::new(&["secret"]);
+        workspace(&segment, 1000, 450);
+        let mut targets = wanted(FunctionKind::Destination, 0..1000);
+        targets.extend(wanted(FunctionKind::Source, (0..450).rev()));
+        targets.push(("gone".into(), target(FunctionKind::Source, 9999)));
+        let read = read_all(&segment, targets.clone()).await.unwrap();
+        // ceil(1000/200) + ceil(450/200) pages and not one GET; the missing
+        // instance is known missing from the complete list.
+        assert_eq!(requests(&segment), (5 + 3, 0));
+        let reference = one_by_one(&segment, &targets).await;
+        assert_eq!(read.len(), targets.len());
+        for ((got, want), (name, target)) in read.iter().zip(&reference).zip(&targets) {
+            assert_eq!((&got.0, &got.1), (name, target), "in the targets' order");
+            assert_eq!(&got.2, want, "{name}");
+        }
+        assert!(read.last().unwrap().2.is_none());
+        assert_eq!(
+            read[0].2.as_ref().unwrap().settings["secret"],
+            "••••••••••0000"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_few_instances_are_read_one_get_each() {
+        let segment = MemorySegment::new(&["secret"]);
+        workspace(&segment, 10, 10);
+        let mut targets = wanted(FunctionKind::Destination, 0..FEW);
+        targets.extend(wanted(FunctionKind::Source, 3..4));
+        let read = read_all(&segment, targets.clone()).await.unwrap();
+        assert_eq!(requests(&segment), (0, FEW + 1));
+        assert!(read.iter().all(|(_, _, live)| live.is_some()));
+    }
+
+    #[tokio::test]
+    async fn in_a_large_workspace_listing_stops_when_gets_are_cheaper() {
+        let segment = MemorySegment::new(&["secret"]);
+        workspace(&segment, 2000, 0);
+        // Three wanted, far apart: the first page says 9 pages are left,
+        // more than the 2 instances still to find.
+        let targets = wanted(FunctionKind::Destination, [5, 1500, 1900].into_iter());
+        let read = read_all(&segment, targets.clone()).await.unwrap();
+        assert_eq!(requests(&segment), (1, 2));
+        let reference = one_by_one(&segment, &targets).await;
+        let got: Vec<_> = read.into_iter().map(|(_, _, live)| live).collect();
+        assert_eq!(got, reference);
+    }
+
+    #[tokio::test]
+    async fn without_totals_listing_costs_at_most_twice_the_cheaper_way() {
+        for (workspace_size, wanted_ns) in [(1000, 0..1000), (3000, 0..10), (3000, 2990..3000)] {
+            let segment = MemorySegment::new(&["secret"]).without_totals();
+            workspace(&segment, workspace_size, 0);
+            let targets = wanted(FunctionKind::Destination, wanted_ns.clone());
+            let read = read_all(&segment, targets.clone()).await.unwrap();
+            let (lists, gets) = requests(&segment);
+            let cheaper = targets.len().min(workspace_size.div_ceil(200));
+            assert!(
+                lists + gets <= 2 * cheaper,
+                "{workspace_size} / {wanted_ns:?}: {lists} pages + {gets} GETs"
+            );
+            let reference = one_by_one(&segment, &targets).await;
+            let got: Vec<_> = read.into_iter().map(|(_, _, live)| live).collect();
+            assert_eq!(got, reference);
+        }
+    }
+
+    #[tokio::test]
+    async fn many_deliveries_read_once_then_push_and_read_back_each() {
+        let segment = MemorySegment::new(&["secret", bundle::EXTERNAL_ID_SETTING]);
+        workspace(&segment, 300, 0);
+        let deliveries: Vec<(String, SegmentTarget, Bundle)> = (0..300)
+            .map(|n| {
+                let target = target(FunctionKind::Destination, n);
+                let settings = std::collections::BTreeMap::from([
+                    (
+                        bundle::EXTERNAL_ID_SETTING.to_string(),
+                        format!("external-id-{n:05}").into(),
+                    ),
+                    (
+                        "iamRoleArn".to_string(),
+                        format!("arn:aws:iam::1:role/r{n}").into(),
+                    ),
+                ]);
+                let bundle = Bundle {
+                    instance: format!("i{n}"),
+                    kind: FunctionKind::Destination,
+                    settings,
+                    sensitive: vec![bundle::EXTERNAL_ID_SETTING.into()],
+                };
+                (format!("i{n}"), target, bundle)
+            })
+            .collect();
+        let results = deliver_many(&segment, &deliveries).await;
+        assert!(results.iter().all(|r| matches!(r, Ok(Delivery::Pushed(_)))));
+        let calls = segment.calls();
+        let patches = calls.iter().filter(|c| c.method == "PATCH").count();
+        // Two pages, then per instance its push and its read-back.
+        assert_eq!(requests(&segment), (2, 600));
+        assert_eq!(patches, 300);
+        for (_, target, bundle) in &deliveries {
+            for (key, value) in &bundle.settings {
+                assert_eq!(segment.stored(target, key).as_ref(), Some(value));
+            }
+            assert!(segment.stored(target, "plain").is_some(), "foreign kept");
+        }
+        // Delivered again: one read of them all, nothing pushed.
+        let again = deliver_many(&segment, &deliveries).await;
+        assert!(again.iter().all(|r| matches!(r, Ok(Delivery::Unchanged))));
+        assert_eq!(requests(&segment), (4, 600));
+    }
 }

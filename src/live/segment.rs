@@ -10,7 +10,8 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::live::clock::Clock;
-use crate::model::segment::{LiveSettings, SegmentTarget};
+use crate::model::segment::{LiveSettings, SegmentRegion, SegmentTarget};
+use crate::model::FunctionKind;
 
 /// Environment variable holding the Public API token.
 pub const TOKEN_VARIABLE: &str = "SEGMENT_PUBLIC_API_TOKEN";
@@ -53,6 +54,55 @@ pub enum SegmentError {
     Unexpected { path: String, message: String },
 }
 
+/// Instances asked for per list page: the most `pagination[count]` allows.
+pub const PAGE_SIZE: usize = 200;
+
+/// A workspace's instances of one kind in one region: what one list reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Collection {
+    /// The workspace's API region.
+    pub region: SegmentRegion,
+    /// Destinations or sources.
+    pub kind: FunctionKind,
+}
+
+impl Collection {
+    /// The collection `target` belongs to.
+    pub fn of(target: &SegmentTarget) -> Self {
+        Collection {
+            region: target.region,
+            kind: target.kind,
+        }
+    }
+
+    /// The API path, e.g. `/destinations`.
+    pub fn path(&self) -> &'static str {
+        match self.kind {
+            FunctionKind::Destination => "/destinations",
+            FunctionKind::Source => "/sources",
+        }
+    }
+
+    /// The member name in answers: `destination` or `source`.
+    fn resource(&self) -> &'static str {
+        match self.kind {
+            FunctionKind::Destination => "destination",
+            FunctionKind::Source => "source",
+        }
+    }
+}
+
+/// One page of a collection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListPage {
+    /// Each instance's id and settings, masked as a GET shows them.
+    pub instances: Vec<(String, LiveSettings)>,
+    /// The cursor of the next page; `None` on the last one.
+    pub next: Option<String>,
+    /// How many instances the collection holds, when Segment says.
+    pub total: Option<u64>,
+}
+
 /// Reading and writing Segment function instances. Object-safe: the run
 /// context holds one (HTTP in real runs, in memory in tests) and services
 /// take it as `&dyn SegmentBackend`.
@@ -69,6 +119,14 @@ pub trait SegmentBackend: Send + Sync {
         target: &'a SegmentTarget,
         settings: &'a Map<String, Value>,
     ) -> BoxFuture<'a, Result<(), SegmentError>>;
+
+    /// One page of `collection`, [`PAGE_SIZE`] instances at most: the first
+    /// without a cursor, the next with the one the previous page gave.
+    fn list<'a>(
+        &'a self,
+        collection: Collection,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<ListPage, SegmentError>>;
 }
 
 /// The Public API token: never shown, in `Debug` or anywhere else.
@@ -153,26 +211,22 @@ impl HttpSegment {
         })
     }
 
-    fn base(&self, target: &SegmentTarget) -> String {
+    fn base(&self, region: SegmentRegion) -> String {
         self.base_override
             .clone()
-            .unwrap_or_else(|| target.region.base_url().to_string())
+            .unwrap_or_else(|| region.base_url().to_string())
     }
 
     /// Sends a request, retrying 429 (after `msBeforeNext` or
     /// `X-RateLimit-Reset`) and 5xx (with backoff); returns the final answer.
-    async fn send(
-        &self,
-        target: &SegmentTarget,
-        body: Option<&Value>,
-        secrets: &[&str],
-    ) -> Result<(u16, String), SegmentError> {
-        let path = target.path();
-        let base = self.base(target);
-        let url = format!("{base}{path}");
+    /// `path` is what errors and logs name; `query` follows it in the URL.
+    async fn send(&self, request: Request<'_>) -> Result<(u16, String), SegmentError> {
+        let path = request.path.to_string();
+        let base = self.base(request.region);
+        let url = format!("{base}{path}{}", request.query);
         let mut backoff = Duration::from_millis(200);
         for attempt in 1..=ATTEMPTS {
-            let mut request = match body {
+            let mut builder = match request.body {
                 Some(body) => self
                     .client
                     .patch(&url)
@@ -180,11 +234,11 @@ impl HttpSegment {
                     .body(body.to_string()),
                 None => self.client.get(&url),
             };
-            request = request
+            builder = builder
                 .header(reqwest::header::ACCEPT, MEDIA_TYPE)
                 .bearer_auth(&self.token.value);
             let started = std::time::Instant::now();
-            let response = match request.send().await {
+            let response = match builder.send().await {
                 Ok(response) => response,
                 Err(source) => {
                     return Err(SegmentError::Transport {
@@ -199,7 +253,11 @@ impl HttpSegment {
             let text = response.text().await.unwrap_or_default();
             log::debug!(
                 "Segment {} {path}: {status} in {} ms",
-                if body.is_some() { "PATCH" } else { "GET" },
+                if request.body.is_some() {
+                    "PATCH"
+                } else {
+                    "GET"
+                },
                 started.elapsed().as_millis()
             );
             let retry = match status {
@@ -217,11 +275,23 @@ impl HttpSegment {
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
                 _ if status == 429 => return Err(SegmentError::RateLimited { path }),
-                _ => return Ok((status, redact(&text, &self.token.value, secrets))),
+                _ => return Ok((status, redact(&text, &self.token.value, request.secrets))),
             }
         }
         Err(SegmentError::RateLimited { path })
     }
+}
+
+/// One request to the Public API.
+struct Request<'a> {
+    region: SegmentRegion,
+    path: &'a str,
+    /// `?...` or empty.
+    query: &'a str,
+    /// A PATCH's body; a GET has none.
+    body: Option<&'a Value>,
+    /// Values the request carries that an echoing error must not show.
+    secrets: &'a [&'a str],
 }
 
 impl SegmentBackend for HttpSegment {
@@ -239,6 +309,14 @@ impl SegmentBackend for HttpSegment {
     ) -> BoxFuture<'a, Result<(), SegmentError>> {
         Box::pin(self.update_settings(target, settings))
     }
+
+    fn list<'a>(
+        &'a self,
+        collection: Collection,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<ListPage, SegmentError>> {
+        Box::pin(self.list_page(collection, cursor))
+    }
 }
 
 impl HttpSegment {
@@ -247,21 +325,22 @@ impl HttpSegment {
         target: &SegmentTarget,
     ) -> Result<Option<LiveSettings>, SegmentError> {
         let path = target.path();
-        let (status, text) = self.send(target, None, &[]).await?;
+        let (status, text) = self
+            .send(Request {
+                region: target.region,
+                path: &path,
+                query: "",
+                body: None,
+                secrets: &[],
+            })
+            .await?;
         match status {
             200 => {}
             404 => return Ok(None),
             _ => return Err(status_error(&path, status, &text)),
         }
-        let answer: Value =
-            serde_json::from_str(&text).map_err(|error| SegmentError::Unexpected {
-                path: path.clone(),
-                message: format!("not JSON: {error}"),
-            })?;
-        let resource = match target.kind {
-            crate::model::FunctionKind::Destination => "destination",
-            crate::model::FunctionKind::Source => "source",
-        };
+        let answer = parse_json(&path, &text)?;
+        let resource = Collection::of(target).resource();
         let settings = answer
             .pointer(&format!("/data/{resource}/settings"))
             .and_then(Value::as_object)
@@ -273,6 +352,32 @@ impl HttpSegment {
         Ok(Some(LiveSettings { settings }))
     }
 
+    async fn list_page(
+        &self,
+        collection: Collection,
+        cursor: Option<&str>,
+    ) -> Result<ListPage, SegmentError> {
+        let path = collection.path();
+        let mut query = format!("?pagination[count]={PAGE_SIZE}");
+        if let Some(cursor) = cursor {
+            query.push_str("&pagination[cursor]=");
+            query.push_str(&percent_encode(cursor));
+        }
+        let (status, text) = self
+            .send(Request {
+                region: collection.region,
+                path,
+                query: &query,
+                body: None,
+                secrets: &[],
+            })
+            .await?;
+        if status != 200 {
+            return Err(status_error(path, status, &text));
+        }
+        parse_page(path, collection, &parse_json(path, &text)?)
+    }
+
     async fn update_settings(
         &self,
         target: &SegmentTarget,
@@ -280,12 +385,92 @@ impl HttpSegment {
     ) -> Result<(), SegmentError> {
         let secrets: Vec<&str> = settings.values().filter_map(Value::as_str).collect();
         let body = serde_json::json!({ "settings": settings });
-        let (status, text) = self.send(target, Some(&body), &secrets).await?;
+        let path = target.path();
+        let (status, text) = self
+            .send(Request {
+                region: target.region,
+                path: &path,
+                query: "",
+                body: Some(&body),
+                secrets: &secrets,
+            })
+            .await?;
         match status {
             200..=299 => Ok(()),
             _ => Err(status_error(&target.path(), status, &text)),
         }
     }
+}
+
+fn parse_json(path: &str, text: &str) -> Result<Value, SegmentError> {
+    serde_json::from_str(text).map_err(|error| SegmentError::Unexpected {
+        path: path.to_string(),
+        message: format!("not JSON: {error}"),
+    })
+}
+
+/// A list answer: `data.<collection>[]` with each instance's `id` and
+/// `settings`, and `data.pagination` (`next` absent or null on the last page).
+fn parse_page(
+    path: &str,
+    collection: Collection,
+    answer: &Value,
+) -> Result<ListPage, SegmentError> {
+    let unexpected = |message: String| SegmentError::Unexpected {
+        path: path.to_string(),
+        message,
+    };
+    let member = collection.path().trim_start_matches('/');
+    let items = answer
+        .pointer(&format!("/data/{member}"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| unexpected(format!("no data.{member} list")))?;
+    let mut instances = Vec::with_capacity(items.len());
+    for item in items {
+        let id = item.get("id").and_then(Value::as_str);
+        let settings = item.get("settings").and_then(Value::as_object);
+        match (id, settings) {
+            (Some(id), Some(settings)) => instances.push((
+                id.to_string(),
+                LiveSettings {
+                    settings: settings.clone(),
+                },
+            )),
+            _ => {
+                return Err(unexpected(format!(
+                    "a {} without id or settings",
+                    collection.resource()
+                )))
+            }
+        }
+    }
+    let pagination = answer.pointer("/data/pagination");
+    let next = pagination
+        .and_then(|p| p.get("next"))
+        .and_then(Value::as_str)
+        .filter(|next| !next.is_empty())
+        .map(str::to_string);
+    let total = pagination
+        .and_then(|p| p.get("totalEntries"))
+        .and_then(Value::as_u64);
+    Ok(ListPage {
+        instances,
+        next,
+        total,
+    })
+}
+
+/// A query value percent-encoded (cursors are opaque: any byte may occur).
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 fn status_error(path: &str, status: u16, text: &str) -> SegmentError {

@@ -4,7 +4,8 @@
 //! back masked (ten `•` and the last four characters), a 404 for an unknown
 //! instance, and a settings update that merges into the stored object or,
 //! where [`Updates::Replace`] says so, replaces it (Segment does not
-//! document which). The HTTP client and its contract are tested against
+//! document which). Lists page as Segment's do, [`PAGE_SIZE`] at a time
+//! behind an opaque cursor, with or without a total. The HTTP client and its contract are tested against
 //! the test server behind Prism; this one is for the services' logic.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use super::segment::{SegmentBackend, SegmentError};
+use super::segment::{Collection, ListPage, SegmentBackend, SegmentError, PAGE_SIZE};
 use crate::model::segment::{LiveSettings, SegmentTarget, MASK, VISIBLE_CHARACTERS};
 
 /// How a settings update treats the settings it does not name.
@@ -30,13 +31,23 @@ pub enum Updates {
 pub struct SegmentCall {
     /// `GET` or `PATCH`.
     pub method: &'static str,
-    /// The instance's path, e.g. `/destinations/abc`.
+    /// The instance's path, e.g. `/destinations/abc`, or a list's, e.g.
+    /// `/destinations`.
     pub path: String,
+}
+
+impl SegmentCall {
+    /// Whether the call read a list page.
+    pub fn is_list(&self) -> bool {
+        self.path.matches('/').count() == 1
+    }
 }
 
 /// Segment in memory. Cheap to make: one per test.
 pub struct MemorySegment {
     updates: Updates,
+    /// Whether list pages say how many instances there are.
+    totals: bool,
     sensitive: BTreeSet<String>,
     state: Mutex<State>,
 }
@@ -55,6 +66,7 @@ impl MemorySegment {
     pub fn new(sensitive: &[&str]) -> Self {
         MemorySegment {
             updates: Updates::Merge,
+            totals: true,
             sensitive: sensitive.iter().map(|s| s.to_string()).collect(),
             state: Mutex::default(),
         }
@@ -63,6 +75,13 @@ impl MemorySegment {
     /// The same workspace with updates of the given kind.
     pub fn with_updates(mut self, updates: Updates) -> Self {
         self.updates = updates;
+        self
+    }
+
+    /// The same workspace, its list pages without `totalEntries` (the
+    /// spec makes it optional).
+    pub fn without_totals(mut self) -> Self {
+        self.totals = false;
         self
     }
 
@@ -123,6 +142,48 @@ impl MemorySegment {
         })
     }
 
+    fn list_now(
+        &self,
+        collection: Collection,
+        cursor: Option<&str>,
+    ) -> Result<ListPage, SegmentError> {
+        let mut state = self.state.lock().unwrap();
+        let prefix = format!("{}/", collection.path());
+        state.calls.push(SegmentCall {
+            method: "GET",
+            path: collection.path().to_string(),
+        });
+        let start: usize = match cursor {
+            None => 0,
+            Some(cursor) => cursor.parse().map_err(|_| SegmentError::Status {
+                path: collection.path().into(),
+                status: 422,
+                message: "bad cursor".into(),
+            })?,
+        };
+        let all: Vec<(&String, &Map<String, Value>)> = state
+            .instances
+            .iter()
+            .filter(|(path, _)| path.starts_with(&prefix))
+            .collect();
+        let instances = all
+            .iter()
+            .skip(start)
+            .take(PAGE_SIZE)
+            .map(|(path, settings)| {
+                let id = path[prefix.len()..].to_string();
+                let settings = self.masked(settings);
+                (id, LiveSettings { settings })
+            })
+            .collect();
+        let end = start + PAGE_SIZE;
+        Ok(ListPage {
+            instances,
+            next: (end < all.len()).then(|| end.to_string()),
+            total: self.totals.then_some(all.len() as u64),
+        })
+    }
+
     fn update_now(
         &self,
         target: &SegmentTarget,
@@ -173,6 +234,14 @@ impl SegmentBackend for MemorySegment {
         settings: &'a Map<String, Value>,
     ) -> BoxFuture<'a, Result<(), SegmentError>> {
         Box::pin(async move { self.update_now(target, settings) })
+    }
+
+    fn list<'a>(
+        &'a self,
+        collection: Collection,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<ListPage, SegmentError>> {
+        Box::pin(async move { self.list_now(collection, cursor) })
     }
 }
 

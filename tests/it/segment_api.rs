@@ -102,18 +102,17 @@ instances:
     fn finish(&self) {
         self.segment.assert_no_violation();
         let mut secrets = vec![TOKEN.to_string(), "foreign-secret-value-9876".to_string()];
-        for instance in ["archiver", "webhook", "manual"] {
-            if let Ok(text) =
-                std::fs::read_to_string(self.bundles().join(format!("{instance}.json")))
-            {
-                let bundle: Value = serde_json::from_str(&text).unwrap();
-                secrets.push(
-                    bundle["settings"]["iamRoleExternalId"]
-                        .as_str()
-                        .unwrap()
-                        .to_string(),
-                );
-            }
+        let bundles = std::fs::read_dir(self.bundles())
+            .map(|dir| dir.flatten().map(|entry| entry.path()).collect())
+            .unwrap_or_else(|_| Vec::new());
+        for path in bundles
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        {
+            let text = std::fs::read_to_string(path).unwrap();
+            let bundle: Value = serde_json::from_str(&text).unwrap();
+            let id = bundle["settings"]["iamRoleExternalId"].as_str();
+            secrets.push(id.expect("a bundle holds its external ID").to_string());
         }
         for out in self.outputs.lock().unwrap().iter() {
             for secret in &secrets {
@@ -445,5 +444,69 @@ fn finish_refuses_while_segment_does_not_hold_the_new_id() {
         .assert_exit(0);
     let new = bundle_settings(&env.bundles(), "webhook")["iamRoleExternalId"].clone();
     assert_eq!(held(&env, "source", SOURCE)["iamRoleExternalId"], new);
+    env.finish();
+}
+
+/// A manifest of `destinations` and `sources` instances (`d0000`…,
+/// `s0000`…) whose Segment ids are `{prefix}d0000`… and `{prefix}s0000`…
+/// from `first` on.
+fn many_manifest(prefix: &str, first: usize, destinations: usize, sources: usize) -> String {
+    let mut text = String::from(
+        "version: 1\ndefaults:\n  scope: segment-many\n  segment: { region: us }\ninstances:\n",
+    );
+    for (kind, letter, count) in [("destination", 'd', destinations), ("source", 's', sources)] {
+        for n in first..first + count {
+            text.push_str(&format!(
+                "  - name: {letter}{n:04}\n    kind: {kind}\n    segment: {{ id: {prefix}{letter}{n:04} }}\n"
+            ));
+        }
+    }
+    text
+}
+
+/// (list pages, per-instance GETs, PATCHes) among `requests`.
+fn kinds_of(requests: &[Value]) -> (usize, usize, usize) {
+    let list = |r: &&Value| r["path"].as_str().unwrap().matches('/').count() == 1;
+    let lists = requests.iter().filter(list).count();
+    let patches = requests.iter().filter(|r| r["method"] == "PATCH").count();
+    (lists, requests.len() - lists - patches, patches)
+}
+
+#[test]
+fn many_instances_are_read_in_list_pages_and_each_push_is_read_back() {
+    let env = Env::start();
+    // 250 destinations in the workspace, fnctl manages the last 40 (so the
+    // first page of 200 holds none of them); 5 sources, all managed.
+    let settings = json!({"apiKey": "foreign-secret-value-9876", "flushEvery": 100});
+    env.segment
+        .create_many("destination", "wsd", 210, settings.clone());
+    env.segment
+        .create_many("destination", "manyd", 40, settings.clone());
+    env.segment.create_many("source", "manys", 5, settings);
+    write_file(
+        env.ws.path(),
+        "manifests/main.yaml",
+        &many_manifest("many", 0, 40, 5),
+    );
+    let requests_of = |args: &[&str], exit: i32| {
+        let before = env.segment.all_requests().len();
+        env.run(args).assert_exit(exit);
+        kinds_of(&env.segment.all_requests()[before..])
+    };
+    // Two destination pages and one source page; not one GET per instance.
+    assert_eq!(requests_of(&["plan", "--detailed-exitcode"], 2), (3, 0, 0));
+    // Apply: the plan's read, one read of them all before pushing, then
+    // per instance its push and its read-back.
+    assert_eq!(requests_of(&["apply", "--auto-approve"], 0), (6, 45, 45));
+    for n in [0, 39] {
+        let held = held(&env, "destination", &format!("manyd{n:04}"));
+        let bundle = bundle_settings(&env.bundles(), &format!("d{n:04}"));
+        assert_eq!(held["iamRoleExternalId"], bundle["iamRoleExternalId"]);
+        assert_eq!(held["flushEvery"], 100, "a foreign setting was kept");
+    }
+    assert_eq!(requests_of(&["plan", "--detailed-exitcode"], 0), (3, 0, 0));
+    assert_eq!(requests_of(&["drift"], 0), (3, 0, 0));
+    assert_eq!(requests_of(&["verify"], 0), (3, 0, 0));
+    assert_eq!(requests_of(&["apply", "--auto-approve"], 0), (6, 0, 0));
     env.finish();
 }

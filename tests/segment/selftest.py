@@ -4,9 +4,9 @@
   python3 tests/segment/selftest.py [-v]
 
 Starts tests/segment/server.py and `prism proxy --errors` on free ports,
-drives the four operations through Prism (GET/PATCH of a destination and a
-source, merge and replace, masking, 401/404/429/5xx, request and response
-violations), prints Prism's start-up time and stops both. Exits 1 when a
+drives the six operations through Prism (GET/PATCH of a destination and a
+source, merge and replace, masking, 401/404/429/5xx, rate-limit readings,
+list pages, request and response violations), prints Prism's start-up time and stops both. Exits 1 when a
 check fails, 2 when the backend cannot be started (run scripts/setup to
 install Prism). Standard library only.
 """
@@ -352,7 +352,54 @@ def run(b, c):
     ctl("PUT", "/rate-limit", {"limit": 2, "windowMs": 60000})
     statuses = [b.api("GET", src).status for _ in range(3)]
     c.check(statuses == [200, 200, 429], "real rate limit: the third request in the window gets 429", statuses)
-    ctl("PUT", "/rate-limit", {"limit": 10000, "windowMs": 60000})
+    ctl("PUT", "/rate-limit", {"limit": 2, "windowMs": 60000, "headersOn": "success", "countRejected": False})
+    r = [b.api("GET", src) for _ in range(3)][-1]
+    c.check(r.status == 429 and "X-RateLimit-Reset" not in r.headers
+            and r.json["errors"][0]["data"]["consumedPoints"] == 2,
+            "readings: headers on successes only, a refused request not counted", dict(r.headers))
+    ctl("PUT", "/rate-limit", {"limit": 5, "windowMs": 60000, "resetZone": "+0000", "listCost": 3})
+    r = b.api("GET", "/destinations?pagination[count]=1")
+    c.check(r.status == 200 and r.headers.get("X-RateLimit-Remaining") == "2"
+            and r.headers.get("X-RateLimit-Reset", "").endswith(" +0000"),
+            "readings: a list page costs 3 points, the reset zone is +0000", dict(r.headers))
+    ctl("PUT", "/rate-limit", {"limit": 10000, "windowMs": 60000, "headersOn": "all", "countRejected": True,
+                               "resetZone": "GMT", "listCost": 1})
+
+    print("lists")
+    ctl("POST", "/batch", {"instances": [
+        {"kind": "destination", "id": f"dList{n:04d}", "settings": {"iamRoleExternalId": EXTERNAL_ID, "n": n}}
+        for n in range(5)]})
+    ids, cursor, pages = [], None, []
+    while True:
+        query = "?pagination[count]=2" + (f"&pagination[cursor]={cursor}" if cursor else "")
+        r = b.api("GET", "/destinations" + query)
+        pages.append(r)
+        if r.status != 200:
+            break
+        ids += [d["id"] for d in r.json["data"]["destinations"]]
+        cursor = r.json["data"]["pagination"].get("next")
+        if not cursor:
+            break
+    c.check(all(p.status == 200 and not p.violations for p in pages) and len(pages) == 4,
+            "listDestinations: 4 pages of 2 through Prism, no violation", pages)
+    c.check(ids[-5:] == [f"dList{n:04d}" for n in range(5)] and len(ids) == len(set(ids)),
+            "listDestinations: every destination once, in creation order", ids)
+    last = pages[-1].json["data"]
+    c.check(last["pagination"]["totalEntries"] == len(ids) and "next" not in last["pagination"]
+            and last["destinations"][-1]["settings"]["iamRoleExternalId"] == masked(EXTERNAL_ID),
+            "listDestinations: totalEntries, no next on the last page, settings masked", last["pagination"])
+    r = b.api("GET", "/sources?pagination[count]=200")
+    c.clean(r, "listSources: one page of 200", 200)
+    ctl("PUT", "/lists", {"totals": False})
+    r = b.api("GET", "/sources?pagination[count]=200")
+    c.check(r.status == 200 and not r.violations and "totalEntries" not in r.json["data"]["pagination"],
+            "lists without totalEntries (the spec allows it)", r)
+    ctl("PUT", "/lists", {"totals": True})
+    r = b.api("GET", "/destinations?pagination[count]=201")
+    c.check(r.status == 422, "pagination[count] above 200: 422", r)
+    n = len(b.log())
+    r = b.api("GET", "/destinations")
+    c.check(r.status == 422 and len(b.log()) == n, "a list without pagination: Prism 422, not forwarded", r)
 
     print("Prism's request validation")
     n = len(b.log())

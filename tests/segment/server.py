@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """A small stateful stand-in for Segment's Public API, for fnctl's tests.
 
-Serves the four operations fnctl uses, in the shapes of
+Serves the six operations fnctl uses, in the shapes of
 tests/segment/openapi.yaml (Segment Public API 36.2.0):
 
+  GET   /destinations                   listDestinations (paged)
   GET   /destinations/{destinationId}   getDestination
   PATCH /destinations/{destinationId}   updateDestination
+  GET   /sources                        listSources (paged)
   GET   /sources/{sourceId}             getSource
   PATCH /sources/{sourceId}             updateSource
 
 plus a control API under /__control/ (not part of Segment's API) with which
 tests create instances, read the raw settings, edit settings by hand, switch
-the PATCH mode, inject faults and read the request log. README.md next to
+the PATCH mode, set the rate limit (and how it behaves where Segment does
+not document it), inject faults and read the request log. README.md next to
 this file documents both.
 
 Python 3.11 standard library only. Binds 127.0.0.1 only.
@@ -22,6 +25,7 @@ prints `listening on 127.0.0.1:<port>` as its first line on stdout.
 """
 
 import argparse
+import base64
 import copy
 import email.utils
 import json
@@ -43,7 +47,7 @@ WRITABLE = {
     "source": {"name", "enabled", "slug", "settings"},  # UpdateSourceV1Input
 }
 SETTING_TYPES = {"STRING", "BOOLEAN", "ARRAY", "TEXT_MAP"}  # FunctionSettingV1.type
-# Media types the spec declares for the 200 answers of the four operations.
+# Media types the spec declares for the 200 answers of the six operations.
 VENDOR_V1 = "application/vnd.segment.v1+json"
 OK_MEDIA_TYPES = [
     VENDOR_V1,
@@ -54,6 +58,25 @@ OK_MEDIA_TYPES = [
 ERROR_MEDIA_TYPE = "application/json"  # the spec declares only this for 404/422/429
 FAULT_STATUSES = {429, 500, 502, 503, 504}
 ID_ALPHABET = string.ascii_letters + string.digits
+MAX_PAGE = 200  # PaginationInput.count: "between 1 and 200"
+# How the rate limit behaves where Segment's docs do not say; each switch
+# has the default first (see README.md, "Rate limit readings").
+RATE_READINGS = {
+    # When a window begins: at multiples of the window length ("aligned"),
+    # or with the first request after the last window ended ("first", as
+    # the rate-limiter-flexible library Segment's 429 body suggests does).
+    "windowStart": ["first", "aligned"],
+    # Which answers carry the X-RateLimit-* headers: all of them, or only
+    # the successful ones (what the docs promise).
+    "headersOn": ["all", "success"],
+    # Whether a refused request counts against the window (the docs'
+    # example body shows consumedPoints 21, one over a limit of 20).
+    "countRejected": [True, False],
+    # X-RateLimit-Reset is whole seconds: rounded up or down.
+    "resetRounding": ["ceil", "floor"],
+    # The zone of X-RateLimit-Reset: "GMT" (as HTTP dates) or "+0000".
+    "resetZone": ["GMT", "+0000"],
+}
 
 
 def new_id(n=22):
@@ -132,6 +155,10 @@ class State:
         self.window_ms = window_ms
         self.window_start = time.time()
         self.consumed = 0
+        self.readings = {k: v[0] for k, v in RATE_READINGS.items()}
+        self.list_cost = 1  # points a list page costs ("complexity" of a request)
+        self.list_totals = True  # totalEntries in list answers (the spec makes it optional)
+        self.counters = {"requests": 0, "refused": 0, "lists": 0}
 
     # -- instances -----------------------------------------------------
 
@@ -273,15 +300,41 @@ class State:
 
     # -- rate limiting -------------------------------------------------
 
-    def consume(self):
+    def roll(self):
+        """Starts a new window when the current one is over."""
         now = time.time()
-        if now >= self.window_start + self.window_ms / 1000:
-            self.window_start = now
+        window = self.window_ms / 1000
+        if now >= self.window_start + window:
+            if self.readings["windowStart"] == "aligned":
+                self.window_start = now - (now % window)
+            else:
+                self.window_start = now
             self.consumed = 0
-        self.consumed += 1
+
+    def consume(self, points=1):
+        self.roll()
+        self.consumed += points
+
+    def admit(self, points):
+        """Whether the window has `points` left; takes them if so (and, when
+        refused requests count, also if not)."""
+        self.roll()
+        if self.consumed + points > self.rate_limit:
+            if self.readings["countRejected"]:
+                self.consumed += points
+            return False
+        self.consumed += points
+        return True
 
     def window_end(self):
         return self.window_start + self.window_ms / 1000
+
+    def format_reset(self, reset_at):
+        rounded = int(reset_at + 0.999) if self.readings["resetRounding"] == "ceil" else int(reset_at)
+        text = email.utils.formatdate(rounded, usegmt=True)
+        if self.readings["resetZone"] != "GMT":
+            text = text[: -len("GMT")] + self.readings["resetZone"]
+        return text
 
     def rate_headers(self, reset_at=None, remaining=None):
         if reset_at is None:
@@ -291,8 +344,50 @@ class State:
         return {
             "X-RateLimit-Consumed": str(self.consumed),
             "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": email.utils.formatdate(int(reset_at + 0.999), usegmt=True),
+            "X-RateLimit-Reset": self.format_reset(reset_at),
         }
+
+    def error_headers(self, **kwargs):
+        """The rate headers of an answer that is not a success."""
+        return self.rate_headers(**kwargs) if self.readings["headersOn"] == "all" else {}
+
+    # -- lists ---------------------------------------------------------
+
+    def page(self, kind, query):
+        """One page of a collection: `pagination[count]` (required, 1-200)
+        and the opaque `pagination[cursor]` (base64 of an offset, like
+        Segment's "MA==")."""
+        count = (query.get("pagination[count]") or [None])[0]
+        if count is None:
+            raise ApiError(422, "ValidationFailure", "pagination.count is required", field="pagination.count")
+        try:
+            count = int(float(count))
+        except ValueError:
+            count = 0
+        if not 1 <= count <= MAX_PAGE:
+            raise ApiError(422, "ValidationFailure", f"pagination.count must be between 1 and {MAX_PAGE}",
+                           field="pagination.count")
+        cursor = (query.get("pagination[cursor]") or [None])[0]
+        offset = 0
+        if cursor is not None:
+            try:
+                offset = int(base64.b64decode(cursor, validate=True).decode("ascii"))
+            except (ValueError, UnicodeDecodeError):
+                offset = -1
+            if offset < 0:
+                raise ApiError(422, "ValidationFailure", "pagination.cursor is not valid",
+                               field="pagination.cursor")
+        items = list(self.instances[kind].values())
+        page = [self.public_view(i) for i in items[offset:offset + count]]
+        encode = lambda n: base64.b64encode(str(n).encode()).decode()  # noqa: E731
+        pagination = {"current": encode(offset)}
+        if offset + count < len(items):
+            pagination["next"] = encode(offset + count)
+        if offset > 0:
+            pagination["previous"] = encode(max(offset - count, 0))
+        if self.list_totals:
+            pagination["totalEntries"] = len(items)
+        return {KINDS[kind]: page, "pagination": pagination}
 
     # -- faults --------------------------------------------------------
 
@@ -436,13 +531,14 @@ class Handler(BaseHTTPRequestHandler):
         }
         self.fault_delay = 0
         with st.lock:
-            st.consume()
             try:
-                status, body, ctype, headers = self.api_locked(path, raw_body, entry)
+                status, body, ctype, headers = self.api_locked(path, parse_qs(query), raw_body, entry)
             except ApiError as e:
                 status, body, ctype = e.status, {"errors": [e.error]}, ERROR_MEDIA_TYPE
-                headers = {**st.rate_headers(), **e.headers}
+                headers = {**st.error_headers(), **e.headers}
                 entry["error"] = e.error["type"]
+            st.counters["requests"] += 1
+            st.counters["refused"] += status == 429
             st.seq += 1
             entry["seq"] = st.seq
             entry["time"] = time.time()
@@ -452,7 +548,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(self.fault_delay / 1000)
         self.send(status, body, ctype, headers, raw=not isinstance(body, dict))
 
-    def api_locked(self, path, raw_body, entry):
+    def api_locked(self, path, query, raw_body, entry):
         st = self.state
         auth = self.headers.get("Authorization")
         if auth is None:
@@ -469,6 +565,7 @@ class Handler(BaseHTTPRequestHandler):
 
         fault = st.take_fault(self.command, path)
         if fault:
+            st.consume()
             entry["fault"] = fault["status"] if fault["status"] else f"delay {fault['delayMs']}ms"
             self.fault_delay = fault["delayMs"]
             if fault["status"] == 429:
@@ -483,12 +580,12 @@ class Handler(BaseHTTPRequestHandler):
                         "consumedPoints": st.consumed,
                     },
                     headers={
-                        **st.rate_headers(reset_at=reset_at, remaining=0),
+                        **st.error_headers(reset_at=reset_at, remaining=0),
                         **({"Retry-After": str(fault["retryAfter"])} if fault["retryAfter"] is not None else {}),
                     },
                 )
             if fault["status"]:
-                headers = st.rate_headers()
+                headers = st.error_headers()
                 if fault["retryAfter"] is not None:
                     headers["Retry-After"] = str(fault["retryAfter"])
                 if fault["body"] is not None:
@@ -502,15 +599,21 @@ class Handler(BaseHTTPRequestHandler):
                     headers,
                 )
 
-        if st.consumed > st.rate_limit:
+        listing = re.fullmatch(r"/(destinations|sources)", path) and self.command == "GET"
+        if not fault and not st.admit(st.list_cost if listing else 1):
             ms = max(int((st.window_end() - time.time()) * 1000), 0)
             raise ApiError(
                 429,
                 "RequestError",
                 "Too many requests",
                 data={"remainingPoints": 0, "msBeforeNext": ms, "consumedPoints": st.consumed},
-                headers=st.rate_headers(remaining=0),
+                headers=st.error_headers(remaining=0),
             )
+
+        if listing:
+            kind = COLLECTIONS[path.strip("/")]
+            st.counters["lists"] += 1
+            return 200, {"data": st.page(kind, query)}, self.ok_media_type(), st.rate_headers()
 
         m = re.fullmatch(r"/(destinations|sources)/([^/]+)", path)
         if not m:
@@ -634,11 +737,46 @@ class Handler(BaseHTTPRequestHandler):
                 window = body.get("windowMs", st.window_ms)
                 if not isinstance(limit, int) or limit < 0 or not isinstance(window, int) or window < 1:
                     raise ControlError(400, "limit must be an integer >= 0, windowMs >= 1")
-                st.rate_limit, st.window_ms = limit, window
+                readings = dict(st.readings)
+                for key, allowed in RATE_READINGS.items():
+                    if key in body:
+                        if body[key] not in allowed:
+                            raise ControlError(400, f"{key} must be one of {allowed}")
+                        readings[key] = body[key]
+                list_cost = body.get("listCost", st.list_cost)
+                if not isinstance(list_cost, int) or list_cost < 1:
+                    raise ControlError(400, "listCost must be an integer >= 1")
+                st.rate_limit, st.window_ms, st.readings, st.list_cost = limit, window, readings, list_cost
                 st.window_start, st.consumed = time.time(), 0
             elif method != "GET":
                 raise ControlError(405, "GET or PUT")
-            return 200, {"limit": st.rate_limit, "windowMs": st.window_ms, "consumed": st.consumed}
+            return 200, {"limit": st.rate_limit, "windowMs": st.window_ms, "consumed": st.consumed,
+                         "listCost": st.list_cost, **st.readings}
+        if parts == ["lists"]:
+            if method == "PUT":
+                totals = body.get("totals", st.list_totals)
+                if not isinstance(totals, bool):
+                    raise ControlError(400, "totals must be a boolean")
+                st.list_totals = totals
+            elif method != "GET":
+                raise ControlError(405, "GET or PUT")
+            return 200, {"totals": st.list_totals}
+        if parts == ["counters"]:
+            if method == "GET":
+                return 200, dict(st.counters)
+            if method == "DELETE":
+                st.counters = {k: 0 for k in st.counters}
+                return 200, dict(st.counters)
+            raise ControlError(405, "GET or DELETE")
+        if parts == ["batch"] and method == "POST":
+            # Many instances in one call (benchmarks, large tests): the log
+            # keeps no entry for them and the answer only counts them.
+            bodies = body.get("instances")
+            if not isinstance(bodies, list) or not all(isinstance(b, dict) for b in bodies):
+                raise ControlError(400, 'body: {"instances": [{...}, ...]}')
+            for one in bodies:
+                st.create(one)
+            return 201, {"created": len(bodies)}
         if parts == ["faults"]:
             if method == "POST":
                 return 201, {"fault": st.add_fault(body)}

@@ -7,7 +7,8 @@ speakeasy-sdks/terraform-provider-segment, file openapi.yaml, commit
 tests/segment/openapi.yaml holding only:
 
   - openapi, info, servers, security (verbatim);
-  - GET and PATCH of /destinations/{destinationId} and /sources/{sourceId}
+  - GET of /destinations and /sources (listDestinations, listSources) and
+    GET and PATCH of /destinations/{destinationId} and /sources/{sourceId}
     (getDestination, updateDestination, getSource, updateSource), verbatim;
   - components.securitySchemes (verbatim) and every components.schemas entry
     those operations reference, directly or transitively (verbatim, in the
@@ -48,10 +49,19 @@ UPSTREAM_VERSION = "36.2.0"
 
 # path -> methods kept, in output order
 KEEP = {
+    "/destinations": ["get"],
     "/destinations/{destinationId}": ["get", "patch"],
+    "/sources": ["get"],
     "/sources/{sourceId}": ["get", "patch"],
 }
-OPERATION_IDS = {"getDestination", "updateDestination", "getSource", "updateSource"}
+OPERATION_IDS = {
+    "listDestinations",
+    "getDestination",
+    "updateDestination",
+    "listSources",
+    "getSource",
+    "updateSource",
+}
 
 SCHEMA_REF = re.compile(r"#/components/schemas/([A-Za-z0-9_.\-]+)")
 OTHER_REF = re.compile(r"#/components/(?!schemas/)([A-Za-z]+)/")

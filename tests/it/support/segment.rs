@@ -140,6 +140,30 @@ impl SegmentApi {
         );
     }
 
+    /// Creates `count` instances of `kind` with ids `{prefix}{n:04}`, each
+    /// with `settings`, in one control call.
+    pub fn create_many(&self, kind: &str, prefix: &str, count: usize, settings: Value) {
+        let instances: Vec<Value> = (0..count)
+            .map(|n| {
+                json!({"kind": kind, "id": format!("{prefix}{n:04}"), "settings": settings,
+                       "sensitive": ["iamRoleExternalId", "apiKey"]})
+            })
+            .collect();
+        self.control(
+            "POST",
+            "/__control/batch",
+            json!({ "instances": instances }),
+        );
+    }
+
+    /// Every API request the server received (never the token).
+    pub fn all_requests(&self) -> Vec<Value> {
+        self.control("GET", "/__control/requests", Value::Null)["requests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The unmasked settings: what Segment passes to the function at run time.
     pub fn settings(&self, kind: &str, id: &str) -> Value {
         self.control(
