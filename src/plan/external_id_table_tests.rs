@@ -592,6 +592,19 @@ pub(crate) fn applied(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<Exter
 }
 
 async fn apply_in_memory(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<ExternalId>)>) {
+    let iam = iam_with(row);
+    let (notices, outcome) = apply_on(&iam, row, context(NOW)).await;
+    let outcome = outcome.map(|applied| {
+        let (mut after, mut bundle) =
+            applied.unwrap_or_else(|error| panic!("{}: apply failed: {error}", row.case));
+        as_generated(&mut after, &mut bundle);
+        (after, bundle)
+    });
+    (notices, outcome)
+}
+
+/// IAM in memory holding the row's role as the hand edit left it.
+fn iam_with(row: &Row) -> MemoryIam {
     let iam = MemoryIam::new().with_account(ACCOUNT);
     let edited = role(row);
     let trust_text = serde_json::to_string(edited.trust_policy.valid().unwrap()).unwrap();
@@ -605,8 +618,23 @@ async fn apply_in_memory(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<Ex
         tags: edited.tags.clone(),
     })
     .expect("the row's role in IAM");
+    iam
+}
+
+/// The role after apply and the ID its bundle gets, or why apply failed.
+type Applied = Result<(LiveRole, Option<ExternalId>), String>;
+
+/// One `fnctl apply` of the row's instance on `iam`, with the row's bundle
+/// on disk: the plan's notice codes, and (`None` for a conflict) what apply
+/// left. The generated ID is left as it is.
+async fn apply_on(
+    iam: &MemoryIam,
+    row: &Row,
+    context: RunContext,
+) -> (Vec<String>, Option<Applied>) {
+    let path = role(row).path;
     let live = iam
-        .read_roles(std::slice::from_ref(&edited.path))
+        .read_roles(std::slice::from_ref(&path))
         .await
         .expect("reading IAM in memory")
         .roles;
@@ -622,27 +650,22 @@ async fn apply_in_memory(row: &Row) -> (Vec<String>, Option<(LiveRole, Option<Ex
         return (notices, None);
     }
     let bundled: Vec<ExternalId> = row.bundle.map(id).into_iter().collect();
-    let outcomes = executor::execute(&context(), &iam, &plan, &live, &bundled, NOW, &|_| {}).await;
-    for outcome in &outcomes {
-        let error = outcome
-            .error
-            .as_ref()
-            .map(|e| crate::report::error_chain(e));
-        assert_eq!(error, None, "{}: apply failed", row.case);
+    let outcomes = executor::execute(&context, iam, &plan, &live, &bundled, NOW, &|_| {}).await;
+    if let Some(error) = outcomes.iter().find_map(|o| o.error.as_ref()) {
+        return (notices, Some(Err(crate::report::error_chain(error))));
     }
     let change: Option<&RoleChange> = plan.changes.first();
     let written = outcomes
         .first()
         .map(|o| o.external_ids.clone())
         .unwrap_or_default();
-    let mut bundle = planner::bundle_external_id(change, live.first(), &written);
-    let mut after = iam.role(&edited.name).expect("the role after apply");
-    as_generated(&mut after, &mut bundle);
-    (notices, Some((after, bundle)))
+    let bundle = planner::bundle_external_id(change, live.first(), &written);
+    let after = iam.role(&role(row).name).expect("the role after apply");
+    (notices, Some(Ok((after, bundle))))
 }
 
-/// The run context of the table's applies: the table's time, no waits.
-fn context() -> RunContext {
+/// The run context of the table's applies: a clock at `at`, no waits.
+fn context(at: &str) -> RunContext {
     let timings = Timings {
         lease: lease::Timing {
             lease: Duration::from_secs(60),
@@ -651,7 +674,7 @@ fn context() -> RunContext {
         },
         ..Timings::default()
     };
-    RunContext::new(Arc::new(SteppedClock::at_rfc3339(NOW)), timings, 1)
+    RunContext::new(Arc::new(SteppedClock::at_rfc3339(at)), timings, 1)
 }
 
 /// Puts [`id`]`("generated")` in place of the ID apply generated (random,
@@ -785,4 +808,128 @@ fn the_table_covers_each_hand_edit_with_and_without_a_bundle() {
             assert!(cases.contains(case.as_str()), "no row for {case}");
         }
     }
+}
+
+/// The writes a call log holds, in order (reads are `Get…` and `List…`).
+fn writes(calls: &[crate::live::memory::Call]) -> Vec<&'static str> {
+    calls
+        .iter()
+        .filter(|c| !c.api.starts_with("Get") && !c.api.starts_with("List"))
+        .map(|c| c.api)
+        .collect()
+}
+
+/// The IDs a trust policy accepts that no label stands for: the ones apply generated.
+fn generated_ids(role: &LiveRole) -> Vec<ExternalId> {
+    trust::external_ids(role.trust_policy.valid().unwrap())
+        .into_iter()
+        .filter(|i| !LABELS.iter().any(|l| id(l) == *i))
+        .collect()
+}
+
+/// The crash table: every row's apply killed after each of its writes (the
+/// next write fails and nothing more is sent; bundles are written only
+/// after a whole apply, so the bundle on disk is still the row's), then
+/// `fnctl apply` run again, its lease long expired. The second apply must
+/// reach the row's outcome, and an ID the killed apply generated and wrote
+/// to the trust policy is the one kept and bundled: recovered exactly,
+/// never replaced (the trust update comes before the tag naming it, so the
+/// ID is readable from the trust policy whenever the tag is missing).
+#[test]
+fn a_kill_after_any_write_of_apply_is_recovered_exactly_by_the_next_apply() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let (mut kill_points, mut generated_kept) = (0, 0);
+    for row in ROWS.iter().filter(|row| row.after.is_some()) {
+        let case = row.case;
+        let whole = iam_with(row);
+        runtime.block_on(apply_on(&whole, row, context(NOW)));
+        let sent = writes(&whole.calls());
+        for done in 0..sent.len() {
+            let iam = iam_with(row);
+            let api = sent[done];
+            let nth = sent[..=done].iter().filter(|a| **a == api).count();
+            iam.fail(crate::live::memory::Fault::service(api, "ServiceFailure").nth(nth));
+            // A refused lease release is no failure of apply's: the lease expires.
+            runtime.block_on(apply_on(&iam, row, context(NOW)));
+            let calls: Vec<_> = iam
+                .calls()
+                .into_iter()
+                .filter(|c| !c.api.starts_with("Get") && !c.api.starts_with("List"))
+                .collect();
+            assert!(
+                calls[done].failed,
+                "{case}: the write after {done} is refused"
+            );
+            // After it, only the lease may be given back (a kill would not even do that).
+            assert!(
+                calls[done + 1..]
+                    .iter()
+                    .all(|c| c.api == "UntagRole" && c.tag_keys == [tags::LOCK]),
+                "{case}: nothing but the lease's release follows the refused write: {calls:?}"
+            );
+            let left = iam.role(&role(row).name).expect("the role after the kill");
+            let written_then = generated_ids(&left);
+            // Later: the killed run's lease, if it took one, has expired.
+            let (_, again) = runtime.block_on(apply_on(&iam, row, context("2026-06-01T00:05:00Z")));
+            let (mut after, mut bundle) = match again {
+                Some(Ok(applied)) => applied,
+                other => panic!("{case}, killed after {done} write(s): the next apply: {other:?}"),
+            };
+            generated_kept += written_then.len();
+            for generated in &written_then {
+                assert!(
+                    generated_ids(&after).contains(generated),
+                    "{case}, killed after {done} write(s): the ID the killed apply wrote is kept"
+                );
+                assert!(
+                    tagged(&after, tags::EXTERNAL_ID).is_some(),
+                    "{case}, killed after {done} write(s): and recorded"
+                );
+            }
+            if !written_then.is_empty()
+                && bundle
+                    .as_ref()
+                    .is_some_and(|b| !LABELS.iter().any(|l| id(l) == *b))
+            {
+                assert!(
+                    written_then.contains(bundle.as_ref().unwrap()),
+                    "{case}, killed after {done} write(s): the bundle gets the ID the killed apply wrote"
+                );
+            }
+            as_generated(&mut after, &mut bundle);
+            let want = row.after.unwrap();
+            let trust_ids: Vec<String> = trust::external_ids(after.trust_policy.valid().unwrap())
+                .iter()
+                .map(label)
+                .collect();
+            let outcome = (
+                trust_ids,
+                tagged(&after, tags::EXTERNAL_ID),
+                tagged(&after, tags::ROTATION_PENDING),
+                bundle.as_ref().map(label),
+            );
+            let wanted = (
+                want.trust.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                want.recorded.map(str::to_string),
+                want.pending.map(str::to_string),
+                want.bundle.map(str::to_string),
+            );
+            assert_eq!(
+                outcome, wanted,
+                "{case}, killed after {done} write(s) ({sent:?})"
+            );
+            kill_points += 1;
+        }
+    }
+    assert!(
+        kill_points > 20,
+        "the table kills apply at {kill_points} points"
+    );
+    assert!(
+        generated_kept > 0,
+        "some kill falls between a generated ID's trust update and its tag"
+    );
 }

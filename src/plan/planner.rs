@@ -448,19 +448,16 @@ fn tag_steps(
         .filter(|key| !desired.contains_key(*key) && !key.starts_with("aws:") && *key != tags::LOCK)
         .cloned()
         .collect();
-    let mut steps = Vec::new();
-    if !removed.is_empty() {
-        steps.push(Step {
-            operation: Operation::UntagRole {
-                role: role.name.clone(),
-                keys: removed.clone(),
-            },
-            reason: format!("tag(s) not in the manifest: {}", removed.join(", ")),
-            document: None,
-            cause: None,
-        });
-    }
-    if !changed.is_empty() {
+    let untag = (!removed.is_empty()).then(|| Step {
+        operation: Operation::UntagRole {
+            role: role.name.clone(),
+            keys: removed.clone(),
+        },
+        reason: format!("tag(s) not in the manifest: {}", removed.join(", ")),
+        document: None,
+        cause: None,
+    });
+    let tag = (!changed.is_empty()).then(|| {
         let described: Vec<String> = changed
             .keys()
             .map(|key| match role.tags.get(key) {
@@ -468,7 +465,7 @@ fn tag_steps(
                 Some(_) => format!("{key} differs"),
             })
             .collect();
-        steps.push(Step {
+        Step {
             operation: Operation::TagRole {
                 role: role.name.clone(),
                 tags: changed,
@@ -476,9 +473,20 @@ fn tag_steps(
             reason: format!("tags: {}", described.join(", ")),
             document: None,
             cause: None,
-        });
+        }
+    });
+    // Untagging first keeps a role near IAM's 50 tags within it. But when
+    // it drops the tag naming an external ID, the new record is written
+    // first: a run killed in between must leave some tag naming the ID a
+    // bundle holds, or the next run has nothing to restore it from.
+    let drops_a_record = removed
+        .iter()
+        .any(|key| key == tags::EXTERNAL_ID || key == tags::ROTATION_PENDING);
+    if drops_a_record {
+        tag.into_iter().chain(untag).collect()
+    } else {
+        untag.into_iter().chain(tag).collect()
     }
-    steps
 }
 
 fn trust_step(
