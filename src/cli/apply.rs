@@ -21,10 +21,10 @@ use crate::execute::session::{self as reconcile, AccountRun};
 
 /// Applies the plan of every account; exit 1 if anything failed.
 pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
-    let context = super::settings::context(args.reconcile.parallelism.into());
+    let context = super::settings::context(global, args.reconcile.parallelism.into());
     let now = context.now();
     let (context, runs, mut saved_plans) = match &args.plan {
-        Some(path) => observe_saved(context, global, args, path, now).await?,
+        Some(path) => observe_saved(context, args, path, now).await?,
         None => observe_fresh(context, global, args, now).await?,
     };
     let (combined, sizes) = combine(&mut saved_plans);
@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32
         let now_text = crate::model::time::to_text(now);
         let (progress, context) = (&progress, &context);
         async move {
-            let backend = run.backend(context.parallelism);
+            let backend = run.backend();
             let bundled = reconcile::bundled_ids(&run.instances, &args.reconcile.bundle_dir);
             let (live, bundled) = (&run.live.roles, &bundled.0);
             execute(context, &backend, plan, live, bundled, &now_text, progress).await
@@ -100,7 +100,6 @@ type Observed = (RunContext, Vec<AccountRun>, Vec<Plan>);
 /// IAM or Segment has moved past what the plan saw.
 async fn observe_saved(
     context: RunContext,
-    global: &GlobalOptions,
     args: &ApplyArgs,
     path: &Path,
     now: std::time::SystemTime,
@@ -119,8 +118,7 @@ async fn observe_saved(
         prune: false,
         ..super::settings::plan_options(&args.reconcile, &instances, now)
     };
-    let session = super::settings::session(global);
-    let runs = reconcile::observe(&session, instances, &options, context.parallelism).await?;
+    let runs = reconcile::observe(&context, instances, &options).await?;
     check_not_stale(&saved, &runs)?;
     if let Some(segment) = context.segment() {
         let mut fresh = runs.clone();
@@ -154,8 +152,7 @@ async fn observe_fresh(
     )?;
     let context = super::settings::with_segment(context, &set.instances)?;
     let options = super::settings::plan_options(&args.reconcile, &set.instances, now);
-    let mut runs =
-        super::settings::observe_and_plan(&context, global, set.instances, &options).await?;
+    let mut runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
     // Moved, not copied: a plan of thousands of roles is held once.
     let plans = runs
         .iter_mut()

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use super::apply::{check_not_stale, check_segment_accounts};
 use crate::cli::args::ManifestOptions;
 use crate::execute::session::AccountRun;
-use crate::live::aws::Connection;
 use crate::model::fixtures::{self, applied_role, external_id, instance};
 use crate::model::operation::Operation;
 use crate::model::{LiveAccount, LiveRole};
@@ -59,7 +58,7 @@ fn run_in(account: &str, roles: Vec<LiveRole>) -> AccountRun {
         account: account.into(),
         partition: "aws".into(),
         assume_role: None,
-        connection: Connection::offline(),
+        iam: crate::live::shared::SharedIam::new(crate::live::snapshot::Offline),
         instances: vec![instance("alpha")],
         live: LiveAccount {
             roles,

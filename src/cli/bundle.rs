@@ -33,16 +33,9 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
         .filter(|i| args.instances.is_empty() || args.instances.contains(&i.name))
         .cloned()
         .collect();
-    let options = PlanOptions::read_only(
-        super::settings::context(crate::execute::DEFAULT_PARALLELISM.into()).now(),
-    );
-    let runs = reconcile::observe(
-        &super::settings::session(global),
-        selected,
-        &options,
-        crate::execute::DEFAULT_PARALLELISM.into(),
-    )
-    .await?;
+    let context = super::settings::context(global, crate::execute::DEFAULT_PARALLELISM.into());
+    let options = PlanOptions::read_only(context.now());
+    let runs = reconcile::observe(&context, selected, &options).await?;
     let mut problems = Vec::new();
     let mut written = 0;
     for run in &runs {

@@ -21,7 +21,7 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
     };
     let set =
         super::settings::load_manifests(&args.manifests, super::settings::in_accounts(accounts))?;
-    let context = super::settings::context(crate::execute::DEFAULT_PARALLELISM.into());
+    let context = super::settings::context(global, crate::execute::DEFAULT_PARALLELISM.into());
     let now = context.now();
     let options = PlanOptions::read_only(now);
     // A missing token stops the run before any AWS call.
@@ -31,15 +31,7 @@ pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32
     };
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
-        None => {
-            reconcile::observe(
-                &super::settings::session(global),
-                set.instances,
-                &options,
-                context.parallelism,
-            )
-            .await?
-        }
+        None => reconcile::observe(&context, set.instances, &options).await?,
     };
     let mut findings: Vec<drift::Finding> = runs
         .iter()

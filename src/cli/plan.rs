@@ -22,13 +22,13 @@ pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32>
         &args.reconcile.manifests,
         super::settings::in_accounts(accounts),
     )?;
-    let context = super::settings::context(args.reconcile.parallelism.into());
+    let context = super::settings::context(global, args.reconcile.parallelism.into());
     let options = super::settings::plan_options(&args.reconcile, &set.instances, context.now());
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
             let context = super::settings::with_segment(context, &set.instances)?;
-            super::settings::observe_and_plan(&context, global, set.instances, &options).await?
+            super::settings::observe_and_plan(&context, set.instances, &options).await?
         }
     };
     let plan = reconcile::combined_plan(&runs);

@@ -30,7 +30,7 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
         all: args.all,
         bundle_dir: args.bundle_dir.clone(),
     };
-    let context = super::settings::context(DEFAULT_PARALLELISM.into());
+    let context = super::settings::context(global, DEFAULT_PARALLELISM.into());
     let context = super::settings::with_segment(context, &set.instances)?;
     // Instances whose new ID a started rotation pushes to Segment in the
     // same run: nobody copies their setting by hand.
@@ -43,18 +43,10 @@ pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i3
             .collect(),
         None => BTreeSet::new(),
     };
-    let settings = super::settings::session(global);
     let outcomes = if args.auto {
-        rotate::auto(
-            &context,
-            &settings,
-            &set.instances,
-            &args.bundle_dir,
-            args.min_age,
-        )
-        .await?
+        rotate::auto(&context, &set.instances, &args.bundle_dir, args.min_age).await?
     } else {
-        rotate::rotate(&context, &settings, set.instances, &request).await?
+        rotate::rotate(&context, set.instances, &request).await?
     };
     let mut failures = Vec::new();
     let mut rotated = 0;

@@ -8,7 +8,7 @@ use super::args::{GlobalOptions, ManifestOptions};
 use super::clock::SystemClock;
 use crate::execute::context::{RunContext, Timings};
 use crate::execute::{lease, session};
-use crate::live::aws::{AwsSettings, DEFAULT_ATTEMPT_TIMEOUT, ENDPOINT_VARIABLES};
+use crate::live::aws::{AwsAccounts, AwsSettings, DEFAULT_ATTEMPT_TIMEOUT, ENDPOINT_VARIABLES};
 use crate::live::segment::{HttpSegment, Token, TOKEN_VARIABLE, URL_VARIABLE};
 use crate::manifest::{self, ManifestSet};
 use crate::model::DesiredInstance;
@@ -21,9 +21,10 @@ const LEASE_VARIABLE: &str = "FNCTL_LOCK_LEASE_SECONDS";
 const SETTLE_VARIABLE: &str = "FNCTL_LOCK_SETTLE_MS";
 
 /// The run context of a command working on `parallelism` roles at once:
-/// the system clock, and the lease timings (from the environment where
-/// tests shorten them).
-pub fn context(parallelism: usize) -> RunContext {
+/// the accounts the SDK's credentials reach (`--account` selecting among
+/// them), the system clock, and the lease timings (from the environment
+/// where tests shorten them). Segment is added by [`with_segment`].
+pub fn context(global: &GlobalOptions, parallelism: usize) -> RunContext {
     let number = |variable: &str| {
         std::env::var(variable)
             .ok()
@@ -39,7 +40,9 @@ pub fn context(parallelism: usize) -> RunContext {
         lease: lease::Timing::new(lease, settle),
         ..Timings::default()
     };
+    let accounts = Arc::new(AwsAccounts::new(aws(global), parallelism.max(1)));
     RunContext::new(Arc::new(SystemClock), timings, parallelism)
+        .with_accounts(accounts, global.accounts.clone())
 }
 
 /// The SDK choices of the global options.
@@ -56,14 +59,6 @@ pub fn aws(global: &GlobalOptions) -> AwsSettings {
             .and_then(|value| value.parse().ok())
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
-    }
-}
-
-/// How a session reaches AWS, from the global options.
-pub fn session(global: &GlobalOptions) -> session::Settings {
-    session::Settings {
-        aws: aws(global),
-        accounts: global.accounts.clone(),
     }
 }
 
@@ -136,17 +131,10 @@ pub fn with_segment(
 /// `plan` and `apply` share.
 pub async fn observe_and_plan(
     context: &RunContext,
-    global: &GlobalOptions,
     instances: Vec<DesiredInstance>,
     options: &crate::plan::PlanOptions,
 ) -> anyhow::Result<Vec<session::AccountRun>> {
-    let mut runs = session::observe(
-        &self::session(global),
-        instances,
-        options,
-        context.parallelism,
-    )
-    .await?;
+    let mut runs = session::observe(context, instances, options).await?;
     if let Some(segment) = context.segment() {
         crate::execute::segment::plan_runs(segment, &mut runs, &options.bundled_ids.0).await?;
     }

@@ -15,16 +15,10 @@ pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i3
         &args.manifests,
         super::settings::in_accounts(&global.accounts),
     )?;
-    let context = super::settings::context(crate::execute::DEFAULT_PARALLELISM.into());
+    let context = super::settings::context(global, crate::execute::DEFAULT_PARALLELISM.into());
     let options = PlanOptions::read_only(context.now());
     let context = super::settings::with_segment(context, &set.instances)?;
-    let runs = reconcile::observe(
-        &super::settings::session(global),
-        set.instances,
-        &options,
-        context.parallelism,
-    )
-    .await?;
+    let runs = reconcile::observe(&context, set.instances, &options).await?;
     let mut findings: Vec<Finding> = Vec::new();
     let mut checked = 0;
     let segment_settings = match context.segment() {

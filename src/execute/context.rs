@@ -1,13 +1,15 @@
 //! The run context: what a service needs from outside the process (the
-//! clock, the timings of leases and retries, how many roles are worked on
-//! at once), resolved once by the CLI from the command line and the
-//! environment, and built by tests over a stepped clock. Nothing below the
+//! accounts and their IAM, Segment, the clock, the timings of leases and
+//! retries, how many roles are worked on at once), resolved once by the CLI
+//! from the command line and the environment, and built by tests over IAM
+//! and Segment in memory and a stepped clock. Nothing below the
 //! CLI reads an environment variable or the wall clock: both arrive here.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::lease;
+use crate::live::accounts::{AccountAccess, NoAccounts};
 use crate::live::clock::Clock;
 use crate::live::segment::SegmentBackend;
 
@@ -41,6 +43,10 @@ pub struct RunContext {
     pub parallelism: usize,
     /// Segment's Public API, when some instance names a Segment counterpart.
     pub segment: Option<Arc<dyn SegmentBackend>>,
+    /// How the run reaches its accounts and their IAM.
+    pub accounts: Arc<dyn AccountAccess>,
+    /// Only these accounts are reconciled, when any are named (`--account`).
+    pub selection: Vec<String>,
 }
 
 impl RunContext {
@@ -51,6 +57,8 @@ impl RunContext {
             timings,
             parallelism: parallelism.max(1),
             segment: None,
+            accounts: Arc::new(NoAccounts),
+            selection: Vec::new(),
         }
     }
 
@@ -59,6 +67,16 @@ impl RunContext {
         RunContext {
             parallelism: parallelism.max(1),
             ..self.clone()
+        }
+    }
+
+    /// The same context reaching accounts through `accounts`, keeping only
+    /// those `selection` names (all when it is empty).
+    pub fn with_accounts(self, accounts: Arc<dyn AccountAccess>, selection: Vec<String>) -> Self {
+        RunContext {
+            accounts,
+            selection,
+            ..self
         }
     }
 

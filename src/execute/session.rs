@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::live::accounts::{self, AccountGroup};
-use crate::live::aws::iam::AwsIam;
-use crate::live::aws::{AwsSettings, CallerIdentity, Connection};
+use anyhow::Context as _;
+
+use crate::execute::context::RunContext;
+use crate::live::accounts::{self, AccountGroup, Reached};
+use crate::live::shared::SharedIam;
 use crate::live::IamReads;
 use crate::model::DesiredInstance;
 use crate::model::LiveAccount;
@@ -41,8 +43,8 @@ pub struct AccountRun {
     pub partition: String,
     /// Role assumed to reach it.
     pub assume_role: Option<String>,
-    /// Configuration that reaches it.
-    pub connection: Connection,
+    /// The account's IAM.
+    pub iam: SharedIam,
     /// The instances reconciled there.
     pub instances: Vec<DesiredInstance>,
     /// What IAM holds.
@@ -109,9 +111,9 @@ impl AccountRun {
         }
     }
 
-    /// An IAM backend for this account.
-    pub fn backend(&self, parallelism: usize) -> AwsIam {
-        self.connection.iam(parallelism)
+    /// The account's IAM backend.
+    pub fn backend(&self) -> SharedIam {
+        self.iam.clone()
     }
 }
 
@@ -128,28 +130,17 @@ pub fn bundled_ids(
     crate::plan::planner::BundledIds(ids)
 }
 
-/// How a session reaches AWS: the SDK settings and the accounts to keep
-/// (`--account`; empty keeps every account).
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    /// The SDK's configuration choices.
-    pub aws: AwsSettings,
-    /// Only these accounts are reconciled, when any are named.
-    pub accounts: Vec<String>,
-}
-
-/// Reaches every account of `instances`, checks the guard, reads IAM and plans.
+/// Reaches every account of `instances` through the context's accounts,
+/// checks the guard, reads IAM and plans. Only the accounts the context
+/// selects are kept (`--account`; none named keeps every account).
 /// Accounts are handled concurrently.
 pub async fn observe(
-    settings: &Settings,
+    context: &RunContext,
     instances: Vec<DesiredInstance>,
     options: &PlanOptions,
-    parallelism: usize,
 ) -> anyhow::Result<Vec<AccountRun>> {
-    let base = Connection::load(&settings.aws).await;
-    let wanted = |account: &str| {
-        settings.accounts.is_empty() || settings.accounts.iter().any(|a| a == account)
-    };
+    let selection = context.selection.as_slice();
+    let wanted = |account: &str| selection.is_empty() || selection.iter().any(|a| a == account);
     // Groups whose account the manifests name are skipped before any call.
     let groups: Vec<AccountGroup> = accounts::group(instances)
         .into_iter()
@@ -164,88 +155,70 @@ pub async fn observe(
     // Reach every account first: two credential sources may lead to the same
     // account, and an account must be planned as one (or `--prune` would
     // take the other group's roles for orphans).
-    let connected =
-        futures::future::join_all(groups.into_iter().map(|group| connect_group(&base, group)))
-            .await;
-    let mut accounts: Vec<(CallerIdentity, Connection, AccountGroup)> = Vec::new();
-    for result in connected {
-        let (identity, config, group) = result?;
+    let reached = futures::future::join_all(groups.into_iter().map(|group| async move {
+        let account = context.accounts.reach(group.assume_role.as_deref()).await;
+        account.map(|account| (account, group))
+    }))
+    .await;
+    let mut accounts: Vec<(Reached, AccountGroup)> = Vec::new();
+    for result in reached {
+        let (account, group) = result?;
         match accounts
             .iter_mut()
-            .find(|(known, ..)| known.account == identity.account)
+            .find(|(known, _)| known.identity.account == account.identity.account)
         {
-            Some((_, _, merged)) => merged.instances.extend(group.instances),
-            None => accounts.push((identity, config, group)),
+            Some((_, merged)) => merged.instances.extend(group.instances),
+            None => accounts.push((account, group)),
         }
     }
-    // `--account` that matches no account of the manifests is a typo in a CI
-    // matrix, not "no drift": refuse it rather than pass green forever.
-    let unmatched: Vec<&String> = settings
-        .accounts
-        .iter()
-        .filter(|account| {
-            !accounts
-                .iter()
-                .any(|(identity, ..)| identity.account == **account)
-        })
-        .collect();
-    if !unmatched.is_empty() {
-        anyhow::bail!(
-            "--account {} matches no account the manifests reach (they reach: {})",
-            unmatched
-                .iter()
-                .map(|a| a.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            accounts
-                .iter()
-                .map(|(identity, ..)| identity.account.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    check_selection(selection, &accounts)?;
     let runs = futures::future::join_all(
         accounts
             .into_iter()
-            .filter(|(identity, ..)| wanted(&identity.account))
-            .map(|(identity, config, group)| {
-                read_and_plan(identity, config, group, options, parallelism)
-            }),
+            .filter(|(account, _)| wanted(&account.identity.account))
+            .map(|(account, group)| read_and_plan(account, group, options)),
     )
     .await;
     runs.into_iter().collect()
 }
 
-/// Reaches a group's account and asks STS who the credentials are.
-async fn connect_group(
-    base: &Connection,
-    group: AccountGroup,
-) -> anyhow::Result<(CallerIdentity, Connection, AccountGroup)> {
-    let connection = base.assuming(group.assume_role.as_deref()).await;
-    let identity = connection
-        .caller_identity()
-        .await
-        .map_err(|e| match &group.assume_role {
-            Some(role) => e.context(format!("cannot reach the account of role {role}")),
-            None => e,
-        })?;
-    Ok((identity, connection, group))
+/// `--account` that matches no account of the manifests is a typo in a CI
+/// matrix, not "no drift": refuse it rather than pass green forever.
+fn check_selection(
+    selection: &[String],
+    accounts: &[(Reached, AccountGroup)],
+) -> anyhow::Result<()> {
+    let unmatched: Vec<&str> = selection
+        .iter()
+        .filter(|wanted| !accounts.iter().any(|(a, _)| a.identity.account == **wanted))
+        .map(String::as_str)
+        .collect();
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let reached: Vec<&str> = accounts
+        .iter()
+        .map(|(a, _)| a.identity.account.as_str())
+        .collect();
+    anyhow::bail!(
+        "--account {} matches no account the manifests reach (they reach: {})",
+        unmatched.join(", "),
+        reached.join(", ")
+    )
 }
 
 /// Checks the guard, reads the account's roles and plans it.
 async fn read_and_plan(
-    identity: CallerIdentity,
-    connection: Connection,
+    account: Reached,
     group: AccountGroup,
     options: &PlanOptions,
-    parallelism: usize,
 ) -> anyhow::Result<AccountRun> {
+    let Reached { identity, iam } = account;
     accounts::check_guard(&identity, &group.instances)?;
-    let backend = connection.iam(parallelism);
-    let live = backend
+    let live = iam
         .read_roles(&accounts::role_paths(&group.instances))
         .await
-        .map_err(|e| anyhow::anyhow!("reading IAM roles of account {}: {e}", identity.account))?;
+        .with_context(|| format!("reading IAM roles of account {}", identity.account))?;
     log::info!(
         "account {} ({}): {} role(s) read with {} IAM call(s); {} instance(s) to reconcile",
         identity.account,
@@ -259,7 +232,7 @@ async fn read_and_plan(
         partition: identity.arn.split(':').nth(1).unwrap_or("aws").to_string(),
         account: identity.account,
         assume_role: group.assume_role,
-        connection,
+        iam,
         instances: group.instances,
         live,
         plan,
@@ -302,7 +275,7 @@ pub fn observe_snapshot(
         partition,
         account,
         assume_role: None,
-        connection: Connection::offline(),
+        iam: SharedIam::new(crate::live::snapshot::Offline),
         instances: mine,
         live: snapshot.live,
         plan,

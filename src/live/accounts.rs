@@ -5,8 +5,41 @@
 
 use std::collections::BTreeMap;
 
+use futures::future::BoxFuture;
+
 use crate::live::aws::CallerIdentity;
+use crate::live::shared::SharedIam;
 use crate::model::DesiredInstance;
+
+/// An account reached: who the credentials are there, and its IAM.
+#[derive(Debug, Clone)]
+pub struct Reached {
+    /// Who STS says the credentials are.
+    pub identity: CallerIdentity,
+    /// The account's IAM, shared by everything the run does there.
+    pub iam: SharedIam,
+}
+
+/// How a run reaches its accounts: with its own credentials, or through a
+/// role to assume. The AWS SDK's in real runs ([`crate::live::aws::AwsAccounts`]),
+/// accounts of IAM in memory in tests.
+pub trait AccountAccess: Send + Sync {
+    /// The account `assume_role` leads to (the credentials' own without one).
+    fn reach<'a>(&'a self, assume_role: Option<&'a str>) -> BoxFuture<'a, anyhow::Result<Reached>>;
+}
+
+/// A run that reaches no account (validation, snapshots): asking is an error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAccounts;
+
+impl AccountAccess for NoAccounts {
+    fn reach<'a>(
+        &'a self,
+        _assume_role: Option<&'a str>,
+    ) -> BoxFuture<'a, anyhow::Result<Reached>> {
+        Box::pin(async { anyhow::bail!("this command reaches no AWS account") })
+    }
+}
 
 /// Instances reconciled with one set of credentials.
 #[derive(Debug, Clone)]

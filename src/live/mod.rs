@@ -14,6 +14,7 @@ pub mod read;
 pub mod segment;
 #[cfg(test)]
 pub mod segment_memory;
+pub mod shared;
 pub mod snapshot;
 
 use std::future::Future;

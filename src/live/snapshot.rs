@@ -11,6 +11,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::live::{IamBackend, IamError, Page, Policies};
+use crate::model::operation::WireOperation;
 use crate::model::LiveAccount;
 use crate::model::{LiveDocument, LiveRole};
 use crate::policy::decode_document;
@@ -152,4 +154,77 @@ pub fn read(path: &Path) -> anyhow::Result<Snapshot> {
             read_calls: 0,
         },
     })
+}
+
+/// The IAM behind a snapshot: there is none. Plans and drift read the
+/// snapshot itself; any call to IAM (a write above all) is refused.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offline;
+
+fn offline<T>(api: &'static str) -> Result<T, IamError> {
+    Err(IamError::Service {
+        api,
+        code: "Offline".into(),
+        message: "the run reads a snapshot; it reaches no IAM".into(),
+    })
+}
+
+impl IamBackend for Offline {
+    async fn account_details_page(
+        &self,
+        _marker: Option<String>,
+        _policies: Policies,
+    ) -> Result<Page<LiveRole>, IamError> {
+        offline("GetAccountAuthorizationDetails")
+    }
+
+    async fn list_roles_page(
+        &self,
+        _path_prefix: Option<&str>,
+        _marker: Option<String>,
+    ) -> Result<Page<LiveRole>, IamError> {
+        offline("ListRoles")
+    }
+
+    async fn get_role(&self, _name: &str) -> Result<Option<LiveRole>, IamError> {
+        offline("GetRole")
+    }
+
+    async fn list_role_policies_page(
+        &self,
+        _role: &str,
+        _marker: Option<String>,
+    ) -> Result<Page<String>, IamError> {
+        offline("ListRolePolicies")
+    }
+
+    async fn get_role_policy(
+        &self,
+        _role: &str,
+        _policy_name: &str,
+    ) -> Result<Option<LiveDocument>, IamError> {
+        offline("GetRolePolicy")
+    }
+
+    async fn list_attached_role_policies_page(
+        &self,
+        _role: &str,
+        _marker: Option<String>,
+    ) -> Result<Page<String>, IamError> {
+        offline("ListAttachedRolePolicies")
+    }
+
+    async fn execute(&self, operation: &WireOperation) -> Result<(), IamError> {
+        offline(operation.api_name())
+    }
+
+    fn read_concurrency(&self) -> usize {
+        1
+    }
+
+    fn known_roles(&self) -> usize {
+        0
+    }
+
+    fn saw_roles(&self, _count: usize) {}
 }

@@ -106,7 +106,6 @@ pub enum RequestError {
 /// outcomes follow the order of the instances per account.
 pub async fn rotate(
     context: &RunContext,
-    settings: &session::Settings,
     instances: Vec<DesiredInstance>,
     request: &Request,
 ) -> anyhow::Result<Vec<Outcome>> {
@@ -132,7 +131,7 @@ pub async fn rotate(
         .collect();
     let now = context.now();
     let options = PlanOptions::read_only(now);
-    let runs = session::observe(settings, named, &options, context.parallelism).await?;
+    let runs = session::observe(context, named, &options).await?;
     let shown = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
         None => Vec::new(),
@@ -256,7 +255,7 @@ async fn rotate_account(
         .collect();
     let phase = Leasing {
         context,
-        backend: run.backend(context.parallelism),
+        backend: run.backend(),
         request,
         now,
     };
@@ -474,15 +473,13 @@ impl<B: IamBackend> Leasing<'_, B> {
 /// run changes nothing.
 pub async fn auto(
     context: &RunContext,
-    settings: &session::Settings,
     instances: &[DesiredInstance],
     bundle_dir: &Path,
     min_age: Duration,
 ) -> anyhow::Result<Vec<Outcome>> {
     let segment = context.segment();
     let options = PlanOptions::read_only(context.now());
-    let runs =
-        session::observe(settings, instances.to_vec(), &options, context.parallelism).await?;
+    let runs = session::observe(context, instances.to_vec(), &options).await?;
     let shown = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
         None => Vec::new(),
@@ -490,7 +487,7 @@ pub async fn auto(
     let mut outcomes = Vec::new();
     let (mut starting, mut finishing) = (Vec::new(), Vec::new());
     for run in &runs {
-        let backend = run.backend(context.parallelism);
+        let backend = run.backend();
         for instance in &run.instances {
             let Ok(role) = run.owned_role_of(instance) else {
                 continue;
@@ -552,7 +549,7 @@ pub async fn auto(
             all: false,
             bundle_dir: bundle_dir.to_path_buf(),
         };
-        outcomes.extend(rotate(context, settings, instances.to_vec(), &request).await?);
+        outcomes.extend(rotate(context, instances.to_vec(), &request).await?);
     }
     Ok(outcomes)
 }

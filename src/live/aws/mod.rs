@@ -13,6 +13,10 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
+use futures::future::BoxFuture;
+
+use crate::live::accounts::{AccountAccess, Reached};
+use crate::live::shared::SharedIam;
 
 /// STS needs a region; IAM is global. Used when nothing else names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
@@ -87,15 +91,6 @@ impl Connection {
         }
     }
 
-    /// A connection that reaches nothing, for plans read from a snapshot.
-    pub fn offline() -> Self {
-        Connection {
-            config: SdkConfig::builder().build(),
-            settings: Arc::default(),
-            pace: Arc::default(),
-        }
-    }
-
     /// The connection that reaches a role's account: this one, or credentials
     /// from assuming `assume_role` (session name `fnctl`).
     pub async fn assuming(&self, assume_role: Option<&str>) -> Self {
@@ -136,6 +131,53 @@ impl Connection {
     /// connection.
     pub fn iam(&self, concurrency: usize) -> iam::AwsIam {
         iam::AwsIam::sharing(&self.config, concurrency, self.pace.clone())
+    }
+}
+
+/// The accounts the SDK's credentials reach, directly or through a role:
+/// the configuration is loaded on the first reach (a run that reaches no
+/// account loads none), and each account's IAM backend keeps at most
+/// `concurrency` per-role reads in flight.
+pub struct AwsAccounts {
+    settings: AwsSettings,
+    concurrency: usize,
+    base: tokio::sync::OnceCell<Connection>,
+}
+
+impl AwsAccounts {
+    /// Accounts reached with `settings`.
+    pub fn new(settings: AwsSettings, concurrency: usize) -> Self {
+        AwsAccounts {
+            settings,
+            concurrency,
+            base: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+impl AccountAccess for AwsAccounts {
+    fn reach<'a>(&'a self, assume_role: Option<&'a str>) -> BoxFuture<'a, anyhow::Result<Reached>> {
+        Box::pin(async move {
+            let base = self
+                .base
+                .get_or_init(|| Connection::load(&self.settings))
+                .await;
+            let connection = base.assuming(assume_role).await;
+            let identity =
+                connection
+                    .caller_identity()
+                    .await
+                    .map_err(|error| match assume_role {
+                        Some(role) => {
+                            error.context(format!("cannot reach the account of role {role}"))
+                        }
+                        None => error,
+                    })?;
+            Ok(Reached {
+                identity,
+                iam: SharedIam::new(connection.iam(self.concurrency)),
+            })
+        })
     }
 }
 
