@@ -31,6 +31,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use crate::live::accounts::{AccountAccess, Reached};
+use crate::live::aws::CallerIdentity;
+use crate::live::shared::SharedIam;
 use crate::live::{document, found, IamBackend, IamError, Page, Policies};
 use crate::model::operation::{Operation, WireOperation};
 use crate::model::{LiveDocument, LiveRole};
@@ -157,6 +160,8 @@ struct State {
     calls: Vec<Call>,
     faults: Vec<Fault>,
     after_call: Option<AfterCall>,
+    /// Writes still answered before the run "dies" (see [`MemoryIam::kill_after_writes`]).
+    writes_left: Option<usize>,
 }
 
 /// A role as IAM keeps it: documents as the percent-encoded text IAM returns.
@@ -229,6 +234,11 @@ impl StoredRole {
     }
 }
 
+/// Whether an API only reads.
+fn is_read(api: &str) -> bool {
+    api.starts_with("Get") || api.starts_with("List")
+}
+
 /// The text IAM returns for a document it was sent.
 fn encode(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
@@ -297,6 +307,24 @@ impl MemoryIam {
     /// two of this run's.
     pub fn after_each_call(&self, hook: impl FnMut(&Call) -> Vec<WireOperation> + Send + 'static) {
         self.lock().after_call = Some(Box::new(hook));
+    }
+
+    /// The run using this backend dies after `writes` more writes have taken
+    /// effect: from then on every call fails (as a killed process makes no
+    /// more calls, nothing further reaches IAM). [`MemoryIam::revive`] lets
+    /// the next run in.
+    pub fn kill_after_writes(&self, writes: usize) {
+        self.lock().writes_left = Some(writes);
+    }
+
+    /// Answers calls again after [`MemoryIam::kill_after_writes`] cut them.
+    pub fn revive(&self) {
+        self.lock().writes_left = None;
+    }
+
+    /// How many writes were sent and answered so far (failed ones included).
+    pub fn writes(&self) -> usize {
+        self.lock().calls.iter().filter(|c| !is_read(c.api)).count()
     }
 
     /// Every call so far, in order.
@@ -395,6 +423,15 @@ impl MemoryIam {
     ) -> Result<R, IamError> {
         tokio::task::yield_now().await;
         let mut state = self.lock();
+        if state.writes_left == Some(0) {
+            return Err(IamError::Transport {
+                api,
+                message: "the run was killed".into(),
+            });
+        }
+        if let Some(left) = state.writes_left.as_mut().filter(|_| !is_read(api)) {
+            *left -= 1;
+        }
         let result = match state.take_fault(api, role) {
             Some(fault) if fault.after_applying => answer(&mut state).and(Err(fault.error)),
             Some(fault) => Err(fault.error),
@@ -814,6 +851,56 @@ impl State {
             other => unreachable!("{} is not a write to permissions", other.api_name()),
         }
         Ok(())
+    }
+}
+
+/// Accounts of IAM in memory, reached as the SDK reaches AWS's: the
+/// credentials' own account, and one account per role to assume. STS's
+/// answer names the account of the IAM reached.
+pub struct MemoryAccounts {
+    own: std::sync::Arc<MemoryIam>,
+    assumed: BTreeMap<String, std::sync::Arc<MemoryIam>>,
+}
+
+impl MemoryAccounts {
+    /// The credentials reach `own`.
+    pub fn new(own: std::sync::Arc<MemoryIam>) -> Self {
+        MemoryAccounts {
+            own,
+            assumed: BTreeMap::new(),
+        }
+    }
+
+    /// Assuming `role_arn` reaches `account`.
+    pub fn with_role(mut self, role_arn: &str, account: std::sync::Arc<MemoryIam>) -> Self {
+        self.assumed.insert(role_arn.to_string(), account);
+        self
+    }
+}
+
+impl AccountAccess for MemoryAccounts {
+    fn reach<'a>(
+        &'a self,
+        assume_role: Option<&'a str>,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<Reached>> {
+        Box::pin(async move {
+            let iam = match assume_role {
+                None => &self.own,
+                Some(arn) => self
+                    .assumed
+                    .get(arn)
+                    .ok_or_else(|| anyhow::anyhow!("cannot assume {arn}: no such role"))?,
+            };
+            let account = iam.account().to_string();
+            Ok(Reached {
+                identity: CallerIdentity {
+                    arn: format!("arn:aws:iam::{account}:user/fnctl-test"),
+                    user_id: "AIDATESTUSER".into(),
+                    account,
+                },
+                iam: SharedIam::from_arc(iam.clone()),
+            })
+        })
     }
 }
 

@@ -620,6 +620,191 @@ fn strongly_connected<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Vec<Vec<&'
     state.components
 }
 
+/// Nothing below the CLI reads an environment variable or the wall clock:
+/// settings are resolved once by the CLI and time comes from the run
+/// context's clock (src/execute/context.rs), so a test can fix or step it.
+fn check_settings_and_clock_in_the_cli(all: &[(Source, String)]) -> Result<(), String> {
+    let mut findings = Vec::new();
+    for (source, original) in all.iter().filter(|(s, _)| !s.in_cli_layer()) {
+        let code = &source.code;
+        for name in ["var", "var_os", "vars", "vars_os"] {
+            for at in token_offsets(code, name) {
+                if code[..at].trim_end().ends_with("env::") {
+                    findings.push(source.place(at, original));
+                }
+            }
+        }
+        for at in token_offsets(code, "now") {
+            let before = code[..at].trim_end();
+            let clock = [
+                "SystemTime::",
+                "Instant::",
+                "Utc::",
+                "Timestamp::",
+                "Zoned::",
+            ];
+            if clock.iter().any(|c| before.ends_with(c)) {
+                findings.push(source.place(at, original));
+            }
+        }
+    }
+    findings.sort();
+    report(
+        &findings,
+        "an environment read or the wall clock below src/cli/ (settings and the clock arrive through the run context)",
+    )
+}
+
+/// The in-memory backends (IAM, Segment) are test support: declared under
+/// `#[cfg(test)]`, so neither they nor code naming them reaches the
+/// release binary.
+fn check_test_backends_stay_in_tests(all: &[(Source, String)]) -> Result<(), String> {
+    let mut findings = Vec::new();
+    for (source, original) in all {
+        let file = source.path.rsplit('/').next().unwrap_or_default();
+        if file.contains("memory") {
+            findings.push(format!(
+                "{}:1: compiled into the release binary (declare it `#[cfg(test)]`)",
+                source.path
+            ));
+            continue;
+        }
+        let code = &source.code;
+        for name in ["MemoryIam", "MemorySegment", "MemoryAccounts"] {
+            for at in token_offsets(code, name) {
+                findings.push(source.place(at, original));
+            }
+        }
+        // `mod memory;` without `#[cfg(test)]` before it.
+        for at in token_offsets(code, "mod") {
+            let rest = &code[at + "mod".len()..];
+            let name: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|&c| is_ident(c))
+                .collect();
+            let declared = rest.trim_start()[name.len()..]
+                .trim_start()
+                .starts_with(';');
+            let before = code[..at].trim_end();
+            let before = before
+                .strip_suffix("pub(crate)")
+                .or_else(|| before.strip_suffix("pub"))
+                .unwrap_or(before)
+                .trim_end();
+            if name.contains("memory") && declared && !before.ends_with("#[cfg(test)]") {
+                findings.push(source.place(at, original));
+            }
+        }
+    }
+    findings.sort();
+    findings.dedup();
+    report(
+        &findings,
+        "an in-memory test backend reachable from the release binary",
+    )
+}
+
+/// The generic arguments of the `<…>` that opens at `open` (top-level
+/// commas split them), or `None` when it does not close.
+fn generic_arguments(code: &str, open: usize) -> Option<Vec<String>> {
+    let mut depth = 0usize;
+    let mut arguments = vec![String::new()];
+    for c in code[open..].chars() {
+        match c {
+            '<' | '(' | '[' => {
+                depth += 1;
+                if depth == 1 {
+                    continue;
+                }
+            }
+            '>' | ')' | ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(
+                        arguments
+                            .into_iter()
+                            .map(|a| a.trim().to_string())
+                            .collect(),
+                    );
+                }
+            }
+            ',' if depth == 1 => {
+                arguments.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        arguments.last_mut()?.push(c);
+    }
+    None
+}
+
+/// The services (src/execute/, src/check/, src/live/, src/plan/) fail with
+/// typed errors that keep their cause: no `Result<_, String>`, no `String`
+/// error field, no error enum variant holding a bare `String`.
+fn check_typed_errors_in_services(all: &[(Source, String)]) -> Result<(), String> {
+    let services = ["src/execute/", "src/check/", "src/live/", "src/plan/"];
+    let mut findings = Vec::new();
+    for (source, original) in all
+        .iter()
+        .filter(|(s, _)| services.iter().any(|d| s.path.starts_with(d)))
+    {
+        let code = &source.code;
+        for at in token_offsets(code, "Result") {
+            let open = at + "Result".len();
+            if !code[open..].starts_with('<') {
+                continue;
+            }
+            if let Some(arguments) = generic_arguments(code, open) {
+                if arguments
+                    .get(1)
+                    .is_some_and(|e| e == "String" || e == "&str")
+                {
+                    findings.push(source.place(at, original));
+                }
+            }
+        }
+        for at in token_offsets(code, "error") {
+            let after = code[at + "error".len()..].trim_start();
+            if let Some(kind) = after.strip_prefix(':') {
+                let kind = kind.trim_start();
+                if kind.starts_with("String") || kind.starts_with("Option<String>") {
+                    findings.push(source.place(at, original));
+                }
+            }
+        }
+        for at in token_offsets(code, "enum") {
+            let rest = &code[at + "enum".len()..];
+            let name: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|&c| is_ident(c))
+                .collect();
+            let Some(open) = rest.find('{') else { continue };
+            let body_start = at + "enum".len() + open;
+            let Some(body) =
+                generic_arguments(&code.replace('{', "(").replace('}', ")"), body_start)
+            else {
+                continue;
+            };
+            if !(name.ends_with("Error") || name == "Outcome") {
+                continue;
+            }
+            let body_text = body.join(",");
+            if body_text.contains("(String)") {
+                let offset = body_start + code[body_start..].find("(String)").unwrap_or(0);
+                findings.push(source.place(offset, original));
+            }
+        }
+    }
+    findings.sort();
+    report(
+        &findings,
+        "a String where a typed error belongs in the services (src/execute/, src/check/, src/live/, src/plan/)",
+    )
+}
+
 #[track_caller]
 fn assert_holds(result: Result<(), String>) {
     if let Err(message) = result {
@@ -645,6 +830,21 @@ fn the_core_prints_nothing() {
 #[test]
 fn no_import_cycle_between_top_level_modules() {
     assert_holds(check_no_cycles(&sources()));
+}
+
+#[test]
+fn settings_and_the_clock_are_read_in_the_cli_only() {
+    assert_holds(check_settings_and_clock_in_the_cli(&sources()));
+}
+
+#[test]
+fn test_backends_stay_out_of_the_release_binary() {
+    assert_holds(check_test_backends_stay_in_tests(&sources()));
+}
+
+#[test]
+fn the_services_fail_with_typed_errors() {
+    assert_holds(check_typed_errors_in_services(&sources()));
 }
 
 // ---- The checks catch what they are for (on made-up sources), and only that.
@@ -706,6 +906,66 @@ fn each_check_names_the_file_and_line_of_a_violation() {
 }
 
 #[test]
+fn the_context_checks_name_the_file_and_line_of_a_violation() {
+    let sources = made_up(&[
+        (
+            "src/execute/lease.rs",
+            "fn lease() -> u64 {\n    std::env::var(\"X\").ok();\n    let t = std::time::SystemTime::now();\n    0\n}\n",
+        ),
+        ("src/plan/due.rs", "fn due() { let _ = Timestamp::now(); }\n"),
+        ("src/live/memory.rs", "pub struct MemoryIam;\n"),
+        ("src/live/mod.rs", "pub mod memory;\nuse memory::MemoryIam;\n"),
+        (
+            "src/execute/executor.rs",
+            "pub struct RoleOutcome {\n    pub error: Option<String>,\n}\nfn f() -> Result<(), String> { Ok(()) }\n",
+        ),
+        (
+            "src/check/verify.rs",
+            "pub enum LockError {\n    Held { role: String },\n    Iam(String),\n}\n",
+        ),
+        ("src/cli/settings.rs", "fn f() { std::env::var(\"X\"); SystemTime::now(); }\n"),
+        (
+            "src/model/trust.rs",
+            "fn guard() -> Result<(), String> { Ok(()) }\n",
+        ),
+    ]);
+    assert_fails_at(
+        check_settings_and_clock_in_the_cli(&sources),
+        &[
+            "src/execute/lease.rs:2: std::env::var(\"X\").ok();",
+            "src/execute/lease.rs:3: let t = std::time::SystemTime::now();",
+            "src/plan/due.rs:1:",
+        ],
+    );
+    assert!(!check_settings_and_clock_in_the_cli(&sources)
+        .unwrap_err()
+        .contains("src/cli/settings.rs"));
+    assert_fails_at(
+        check_test_backends_stay_in_tests(&sources),
+        &[
+            "src/live/memory.rs:1:",
+            "src/live/mod.rs:1: pub mod memory;",
+        ],
+    );
+    let typed = check_typed_errors_in_services(&sources).unwrap_err();
+    for place in [
+        "src/execute/executor.rs:2: pub error: Option<String>,",
+        "src/execute/executor.rs:4: fn f() -> Result<(), String>",
+        "src/check/verify.rs:3: Iam(String),",
+    ] {
+        assert!(typed.contains(place), "{place} not named in:\n{typed}");
+    }
+    assert!(
+        !typed.contains("src/model/"),
+        "model/ is not a service: {typed}"
+    );
+    assert!(
+        !typed.contains("verify.rs:2"),
+        "a named field is fine: {typed}"
+    );
+}
+
+#[test]
 fn comments_literals_and_test_modules_do_not_count() {
     let sources = made_up(&[
         (
@@ -725,4 +985,6 @@ fn comments_literals_and_test_modules_do_not_count() {
     assert_holds(check_sdk_confined(&sources));
     assert_holds(check_core_prints_nothing(&sources));
     assert_holds(check_no_cycles(&sources));
+    assert_holds(check_settings_and_clock_in_the_cli(&sources));
+    assert_holds(check_typed_errors_in_services(&sources));
 }

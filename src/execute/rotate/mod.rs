@@ -660,3 +660,6 @@ fn conclude_from(
         },
     })
 }
+
+#[cfg(test)]
+mod tests;
