@@ -17,50 +17,59 @@ pub trait Clock: Send + Sync {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
-/// A clock for tests: it starts at a fixed time and moves only when told,
-/// or when something sleeps on it (a sleep returns at once, the clock
-/// having moved on by the time slept), so a run that waits minutes for
-/// leases or a rotation's minimum age takes milliseconds.
 #[cfg(test)]
-#[derive(Debug)]
-pub struct SteppedClock {
-    now: std::sync::Mutex<SystemTime>,
-}
+pub use stepped::SteppedClock;
 
 #[cfg(test)]
-impl SteppedClock {
-    /// A clock showing `start`.
-    pub fn at(start: SystemTime) -> Self {
-        SteppedClock {
-            now: std::sync::Mutex::new(start),
+mod stepped {
+    use std::time::{Duration, SystemTime};
+
+    use futures::future::BoxFuture;
+
+    use super::Clock;
+
+    /// A clock for tests: it starts at a fixed time and moves only when told,
+    /// or when something sleeps on it (a sleep returns at once, the clock
+    /// having moved on by the time slept), so a run that waits minutes for
+    /// leases or a rotation's minimum age takes milliseconds.
+    #[derive(Debug)]
+    pub struct SteppedClock {
+        now: std::sync::Mutex<SystemTime>,
+    }
+
+    impl SteppedClock {
+        /// A clock showing `start`.
+        pub fn at(start: SystemTime) -> Self {
+            SteppedClock {
+                now: std::sync::Mutex::new(start),
+            }
+        }
+
+        /// A clock showing an RFC 3339 time such as `2026-06-01T00:00:00Z`.
+        pub fn at_rfc3339(start: &str) -> Self {
+            SteppedClock::at(humantime::parse_rfc3339(start).expect("an RFC 3339 time"))
+        }
+
+        /// A clock showing the time the test runs at, for as long as the test
+        /// needs it (lease batches borrow their clock).
+        pub fn leaked_at_now() -> &'static SteppedClock {
+            Box::leak(Box::new(SteppedClock::at(std::time::SystemTime::now())))
+        }
+
+        /// Moves the clock on by `duration`.
+        pub fn advance(&self, duration: Duration) {
+            *self.now.lock().unwrap() += duration;
         }
     }
 
-    /// A clock showing an RFC 3339 time such as `2026-06-01T00:00:00Z`.
-    pub fn at_rfc3339(start: &str) -> Self {
-        SteppedClock::at(humantime::parse_rfc3339(start).expect("an RFC 3339 time"))
-    }
+    impl Clock for SteppedClock {
+        fn now(&self) -> SystemTime {
+            *self.now.lock().unwrap()
+        }
 
-    /// A clock showing the time the test runs at, for as long as the test
-    /// needs it (lease batches borrow their clock).
-    pub fn leaked_at_now() -> &'static SteppedClock {
-        Box::leak(Box::new(SteppedClock::at(std::time::SystemTime::now())))
-    }
-
-    /// Moves the clock on by `duration`.
-    pub fn advance(&self, duration: Duration) {
-        *self.now.lock().unwrap() += duration;
-    }
-}
-
-#[cfg(test)]
-impl Clock for SteppedClock {
-    fn now(&self) -> SystemTime {
-        *self.now.lock().unwrap()
-    }
-
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        self.advance(duration);
-        Box::pin(tokio::task::yield_now())
+        fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+            self.advance(duration);
+            Box::pin(tokio::task::yield_now())
+        }
     }
 }
