@@ -655,13 +655,12 @@ fn checked_duration(api: &'static str, seconds: i32) -> Result<i32, IamError> {
     }
 }
 
+/// A role's tags, key to value.
+type Tags = BTreeMap<String, String>;
+
 /// IAM's checks of tags: key 1–128 and value at most 256 characters, no
 /// `aws:` prefix, at most [`MAXIMUM_TAGS`] on the role once merged.
-fn merged_tags(
-    api: &'static str,
-    existing: &BTreeMap<String, String>,
-    added: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, IamError> {
+fn merged_tags(api: &'static str, existing: &Tags, added: &Tags) -> Result<Tags, IamError> {
     for (key, value) in added {
         let key_length = key.chars().count();
         if !(1..=128).contains(&key_length)
