@@ -12,12 +12,14 @@
 //! - [`live`]: IAM behind a trait (every AWS SDK type stays in [`live::aws`]);
 //! - [`bundle`]: the settings bundles each function instance needs;
 //! - [`manifest`]: YAML files to the validated desired model;
-//! - [`model`] and [`policy`]: plain data and the IAM policy language.
+//! - [`model`] and [`policy`]: plain data and the IAM policy language;
+//! - [`fingerprint`]: the one SHA-256 helper, a leaf every layer may use.
 
 pub mod bundle;
 pub mod check;
 pub mod cli;
 pub mod execute;
+pub mod fingerprint;
 pub mod live;
 pub mod manifest;
 pub mod model;

@@ -91,19 +91,9 @@ fn hash(value: &Value) -> String {
     sha256_hex(value.to_string().as_bytes(), 8)
 }
 
-/// The first `hex_digits` (at most 64) lowercase hexadecimal digits of the
-/// SHA-256 of `data`: fnctl's one way to fingerprint, checksum and digest.
-/// The digests fnctl persists (tags, saved plans) are pinned by
-/// `golden_tests.rs`.
-pub fn sha256_hex(data: &[u8], hex_digits: usize) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hex: String = Sha256::digest(data)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    hex.truncate(hex_digits);
-    hex
-}
+/// fnctl's one hash helper, at home in a leaf module so that `policy` (the
+/// reference table's checksum) can use it without depending on `model`.
+pub use crate::fingerprint::sha256_hex;
 
 /// A stable identity for a policy document: 16 hexadecimal digits of the
 /// SHA-256 of its compact normalized serialization, so equivalent

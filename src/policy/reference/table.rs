@@ -269,7 +269,7 @@ pub fn body_digests(text: &str) -> (String, Option<String>) {
         }
     }
     (
-        crate::model::digest::sha256_hex(body.as_bytes(), 64),
+        crate::fingerprint::sha256_hex(body.as_bytes(), 64),
         recorded,
     )
 }
