@@ -16,7 +16,7 @@ use crate::model::external_id::ExternalId;
 use crate::model::segment::{shows, LiveSettings};
 use crate::model::tags;
 use crate::model::trust;
-use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
+use crate::model::{DesiredInstance, LiveRole};
 use crate::policy::evaluate::trust_might_admit;
 use crate::policy::normalize;
 
@@ -175,7 +175,7 @@ fn detect_role(
             return;
         }
     }
-    let live = digest::live(role);
+    let live = digest::live(role, instance.inline_policy_name());
     let recorded = role
         .tags
         .get(tags::APPLIED)
@@ -214,7 +214,7 @@ fn detect_role(
     for name in role
         .inline_policies
         .keys()
-        .filter(|n| *n != INLINE_POLICY_NAME)
+        .filter(|n| *n != instance.inline_policy_name())
     {
         findings.push(context.finding(
             DriftCategory::ForeignInlinePolicy,
@@ -286,11 +286,12 @@ fn drift_of(
             }
         },
         Aspect::Permissions => {
-            let live = role.inline_policies.get(INLINE_POLICY_NAME).and_then(|d| d.valid());
+            let name = instance.inline_policy_name();
+            let live = role.inline_policies.get(name).and_then(|d| d.valid());
             if broadens(live, instance.inline_policy.as_ref()) {
-                drift(DriftCategory::PermissionsBroadened, Severity::High, format!("inline policy {INLINE_POLICY_NAME} grants more than the manifest"))
+                drift(DriftCategory::PermissionsBroadened, Severity::High, format!("inline policy {name} grants more than the manifest"))
             } else {
-                drift(DriftCategory::PermissionsChanged, Severity::Medium, format!("inline policy {INLINE_POLICY_NAME} was changed or removed out of band"))
+                drift(DriftCategory::PermissionsChanged, Severity::Medium, format!("inline policy {name} was changed or removed out of band"))
             }
         }
         Aspect::Managed => {

@@ -10,7 +10,7 @@ use crate::bundle::{self, Bundle};
 use crate::model::codes::VerifyCode;
 use crate::model::segment::LiveSettings;
 use crate::model::trust;
-use crate::model::{DesiredInstance, LiveRole, INLINE_POLICY_NAME};
+use crate::model::{DesiredInstance, LiveRole};
 use crate::policy::evaluate::{evaluate, trust_admits, trust_might_admit, Decision, Request};
 
 /// An account id no one uses, to probe whether a trust policy admits strangers.
@@ -187,11 +187,8 @@ fn check_grants_reach_something(
     let Ok(reference) = crate::policy::reference::Reference::get() else {
         return;
     };
-    let Some(live) = role
-        .inline_policies
-        .get(INLINE_POLICY_NAME)
-        .and_then(|d| d.valid())
-    else {
+    let name = instance.inline_policy_name();
+    let Some(live) = role.inline_policies.get(name).and_then(|d| d.valid()) else {
         return;
     };
     let strings = |value: Option<&Value>| -> Vec<String> {
@@ -217,10 +214,7 @@ fn check_grants_reach_something(
             findings.push(finding(
                 instance,
                 VerifyCode::PermissionNeverExercised,
-                format!(
-                    "inline policy {INLINE_POLICY_NAME}: {}",
-                    found.message(action)
-                ),
+                format!("inline policy {name}: {}", found.message(action)),
             ));
         }
     }
@@ -230,15 +224,12 @@ fn check_permissions(instance: &DesiredInstance, role: &LiveRole, findings: &mut
     let Some(desired) = &instance.inline_policy else {
         return;
     };
-    let Some(live) = role
-        .inline_policies
-        .get(INLINE_POLICY_NAME)
-        .and_then(|d| d.valid())
-    else {
+    let name = instance.inline_policy_name();
+    let Some(live) = role.inline_policies.get(name).and_then(|d| d.valid()) else {
         findings.push(finding(
             instance,
             VerifyCode::PermissionsMissing,
-            format!("inline policy {INLINE_POLICY_NAME} is missing or not valid JSON"),
+            format!("inline policy {name} is missing or not valid JSON"),
         ));
         return;
     };
@@ -336,7 +327,7 @@ mod tests {
     use crate::model::external_id::ExternalId;
     use crate::model::tags;
     use crate::model::trust::trust_policy;
-    use crate::model::{FunctionKind, LiveDocument, Origin};
+    use crate::model::{FunctionKind, LiveDocument, Origin, INLINE_POLICY_NAME};
     use std::collections::BTreeMap;
 
     fn instance() -> DesiredInstance {
@@ -362,6 +353,7 @@ mod tests {
                 }),
                 &[],
             ),
+            inline_policy_name: None,
             managed_policies: Default::default(),
             rotate_after_days: None,
             segment: None,

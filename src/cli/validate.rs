@@ -70,7 +70,7 @@ fn print_rendered_policies(set: &manifest::ManifestSet) {
         match &instance.inline_policy {
             Some(policy) => crate::outln!(
                 "inline policy {}:\n{}",
-                crate::model::INLINE_POLICY_NAME,
+                instance.inline_policy_name(),
                 serde_json::to_string_pretty(policy).unwrap_or_default()
             ),
             None => crate::outln!("inline policy: none"),

@@ -16,6 +16,9 @@ pub fn inline_policy(bucket: Option<&BucketSpec>, permissions: &[PermissionSpec]
             "Action": permission.actions,
             "Resource": permission.resources,
         });
+        if let Some(sid) = &permission.sid {
+            statement["Sid"] = json!(sid);
+        }
         if let Some(conditions) = permission.conditions.as_ref().filter(|c| !c.is_empty()) {
             statement["Condition"] = Value::Object(conditions.clone());
         }
@@ -102,6 +105,7 @@ mod tests {
     #[test]
     fn read_write_without_prefix_and_extra_statement() {
         let extra = PermissionSpec {
+            sid: None,
             actions: vec!["sqs:SendMessage".into()],
             resources: vec!["arn:aws:sqs:us-west-2:123456789012:events".into()],
             effect: Effect::Allow,

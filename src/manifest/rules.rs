@@ -23,6 +23,22 @@ pub fn check_role_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An IAM policy name: 1 to 128 letters, digits and `+=,.@_-`.
+pub fn check_policy_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 128 {
+        return Err("policy names have 1 to 128 characters".into());
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)))
+    {
+        Some(bad) => Err(format!(
+            "`{bad}` is not allowed in policy names (letters, digits and + = , . @ _ -)"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// IAM path: `/` or `/…/`, at most 512 printable ASCII characters.
 pub fn check_role_path(path: &str) -> Result<(), String> {
     if path.len() > 512 {

@@ -124,6 +124,8 @@ pub struct InstanceSpec {
 pub struct RoleSpec {
     /// Role name, default `segment-fn-<instance name>`.
     pub name: Option<String>,
+    /// IAM path of this role, `/` or `/…/`, when it differs from the file's `rolePath`.
+    pub path: Option<String>,
     /// Role description.
     pub description: Option<String>,
     /// Longest session in seconds, 3600..43200. Default 3600.
@@ -134,6 +136,9 @@ pub struct RoleSpec {
     /// Tags of this role, on top of the file's default tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Name of the inline policy that holds `bucket` and `permissions`.
+    /// Default `fnctl-permissions`; an adopted role keeps the name it has.
+    pub inline_policy_name: Option<String>,
 }
 
 /// What the function may do with one S3 bucket.
@@ -190,6 +195,8 @@ impl Effect {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct PermissionSpec {
+    /// The statement's `Sid`, when it has one (it names the statement; IAM ignores it).
+    pub sid: Option<String>,
     /// IAM actions, e.g. `sqs:SendMessage`.
     pub actions: Vec<String>,
     /// Resource ARNs.

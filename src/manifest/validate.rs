@@ -449,7 +449,10 @@ fn check_instance(
         assume_role: defaults.assume_role.clone(),
         segment_account,
         role_name,
-        role_path: defaults.role_path.clone(),
+        role_path: role
+            .path
+            .clone()
+            .unwrap_or_else(|| defaults.role_path.clone()),
         description: role.description.clone().unwrap_or_else(|| {
             format!(
                 "Segment {} function {} (managed by fnctl)",
@@ -464,6 +467,7 @@ fn check_instance(
         permissions_boundary: role.permissions_boundary.clone(),
         tags,
         inline_policy,
+        inline_policy_name: role.inline_policy_name.clone(),
         managed_policies,
         rotate_after_days: spec.external_id.as_ref().and_then(|e| e.rotate_after_days),
         segment: segment_target(spec, defaults, field, checker),
@@ -542,6 +546,20 @@ fn check_role(
             DiagnosticCode::InvalidArn,
             &role_field.key("permissionsBoundary"),
             rules::check_policy_arn(boundary),
+        );
+    }
+    if let Some(path) = &role.path {
+        checker.check(
+            DiagnosticCode::InvalidRolePath,
+            &role_field.key("path"),
+            rules::check_role_path(path),
+        );
+    }
+    if let Some(name) = &role.inline_policy_name {
+        checker.check(
+            DiagnosticCode::InvalidPolicyName,
+            &role_field.key("inlinePolicyName"),
+            rules::check_policy_name(name),
         );
     }
     role_name
@@ -675,6 +693,14 @@ fn segment_target(
 fn check_permissions(spec: &InstanceSpec, field: &FieldPath, checker: &mut FileChecker<'_>) {
     for (position, permission) in spec.permissions.iter().enumerate() {
         let statement = field.key("permissions").index(position);
+        let sid_ok = |sid: &String| sid.chars().all(|c| c.is_ascii_alphanumeric());
+        if let Some(sid) = permission.sid.as_ref().filter(|sid| !sid_ok(sid)) {
+            checker.error(
+                DiagnosticCode::InvalidValue,
+                &statement.key("sid"),
+                format!("sid `{sid}`: IAM takes only letters and digits in a statement's Sid"),
+            );
+        }
         if permission.actions.is_empty() {
             checker.error(
                 DiagnosticCode::EmptyList,

@@ -210,6 +210,8 @@ codes! {
         InvalidDescription = "invalid-description",
         /// An instance name outside fnctl's alphabet or length.
         InvalidName = "invalid-name",
+        /// An inline policy name IAM would refuse.
+        InvalidPolicyName = "invalid-policy-name",
         /// A region with no partition's shape.
         InvalidRegion = "invalid-region",
         /// A role name (given or defaulted) IAM would refuse.

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::model::trust::redact;
 use crate::model::trust::{trust_policy, SENSITIVE};
-use crate::model::{DesiredInstance, LiveDocument, LiveRole, INLINE_POLICY_NAME};
+use crate::model::{DesiredInstance, LiveDocument, LiveRole};
 use crate::policy::normalize;
 
 /// One aspect of a role that fnctl owns.
@@ -149,8 +149,9 @@ pub fn desired(instance: &DesiredInstance) -> Digests {
     )
 }
 
-/// Digests of a role as it is.
-pub fn live(role: &LiveRole) -> Digests {
+/// Digests of a role as it is, its permissions read from the inline policy
+/// `inline_policy_name` (the instance's: [`DesiredInstance::inline_policy_name`]).
+pub fn live(role: &LiveRole, inline_policy_name: &str) -> Digests {
     let trust = match &role.trust_policy {
         // Sids mean nothing to IAM: a kept hand-written one is no drift.
         LiveDocument::Valid(value) => {
@@ -160,7 +161,7 @@ pub fn live(role: &LiveRole) -> Digests {
     };
     digests(
         trust,
-        document(role.inline_policies.get(INLINE_POLICY_NAME)),
+        document(role.inline_policies.get(inline_policy_name)),
         &role.attached_policies,
         role.permissions_boundary.as_ref(),
         user_tags(&role.tags),

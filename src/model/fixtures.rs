@@ -77,6 +77,7 @@ pub(crate) fn instance(name: &str) -> DesiredInstance {
         permissions_boundary: None,
         tags: BTreeMap::from([("team".to_string(), "data".to_string())]),
         inline_policy: Some(bucket_policy("exports")),
+        inline_policy_name: None,
         managed_policies: BTreeSet::new(),
         rotate_after_days: None,
         segment: None,

@@ -39,6 +39,7 @@ fn pinned_instance() -> DesiredInstance {
                 "Resource": ["arn:aws:s3:::orders-exports/segment/*"]
             }]
         })),
+        inline_policy_name: None,
         managed_policies: BTreeSet::from([
             "arn:aws:iam::aws:policy/CloudWatchLogsReadOnlyAccess".to_string()
         ]),

@@ -103,8 +103,12 @@ pub struct DesiredInstance {
     pub permissions_boundary: Option<String>,
     /// User tags (defaults merged with the role's own); fnctl's tags come on top.
     pub tags: BTreeMap<String, String>,
-    /// The inline policy `fnctl-permissions`, or `None` when nothing is granted inline.
+    /// The inline policy, or `None` when nothing is granted inline.
     pub inline_policy: Option<serde_json::Value>,
+    /// The inline policy's name when the manifest names one (an adopted
+    /// role keeps its own); `None`: [`INLINE_POLICY_NAME`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_policy_name: Option<String>,
     /// Managed policy ARNs to attach.
     pub managed_policies: BTreeSet<String>,
     /// Rotate the external ID this many days after it was made.
@@ -119,6 +123,13 @@ pub struct DesiredInstance {
 }
 
 impl DesiredInstance {
+    /// The name of the one inline policy fnctl owns on the role.
+    pub fn inline_policy_name(&self) -> &str {
+        self.inline_policy_name
+            .as_deref()
+            .unwrap_or(INLINE_POLICY_NAME)
+    }
+
     /// The account key this instance is reconciled in: the guard account, the
     /// assumed role's account, or `None` for "whatever the credentials reach".
     pub fn target_account(&self) -> Option<&str> {

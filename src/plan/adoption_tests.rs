@@ -97,3 +97,66 @@ fn a_trust_policy_that_admits_more_is_still_rewritten() {
         "{plan:#?}"
     );
 }
+
+#[test]
+fn the_inline_policy_keeps_the_name_the_manifest_gives() {
+    let mut instance = instance("named");
+    let mut role = hand_made(&instance);
+    let document = role
+        .inline_policies
+        .remove(crate::model::INLINE_POLICY_NAME)
+        .expect("the fixture grants inline");
+    role.inline_policies
+        .insert("segment-s3-write".into(), document);
+    instance.inline_policy_name = Some("segment-s3-write".into());
+    assert_tags_only(&adopt(&instance, &role));
+    // Without the name, fnctl's own is written and the live one removed.
+    instance.inline_policy_name = None;
+    let plan = adopt(&instance, &role);
+    let written: Vec<String> = plan.changes[0]
+        .steps
+        .iter()
+        .filter_map(|step| match &step.operation {
+            Operation::PutInlinePolicy { policy_name, .. } => Some(format!("put {policy_name}")),
+            Operation::DeleteInlinePolicy { policy_name, .. } => {
+                Some(format!("delete {policy_name}"))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        written,
+        ["put fnctl-permissions", "delete segment-s3-write"]
+    );
+}
+
+#[test]
+fn a_kept_name_and_sid_are_no_drift_once_adopted() {
+    let mut instance = instance("kept");
+    instance.inline_policy_name = Some("hand-made".into());
+    let mut role = applied_role(&instance, &external_id('A'));
+    let document = role
+        .inline_policies
+        .remove(crate::model::INLINE_POLICY_NAME)
+        .expect("the fixture grants inline");
+    role.inline_policies.insert("hand-made".into(), document);
+    if let LiveDocument::Valid(trust) = &mut role.trust_policy {
+        trust["Statement"][0]
+            .as_object_mut()
+            .expect("a statement")
+            .remove("Sid");
+    }
+    let options = PlanOptions::read_only(fixtures::now());
+    let plan = plan(
+        fixtures::ACCOUNT,
+        &[instance.clone()],
+        &[role.clone()],
+        &options,
+    );
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+    // Drift compares digests: the live role's are the manifest's.
+    assert_eq!(
+        crate::model::digest::live(&role, instance.inline_policy_name()),
+        crate::model::digest::desired(&instance)
+    );
+}

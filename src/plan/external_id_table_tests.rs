@@ -516,6 +516,7 @@ pub(crate) fn instance() -> DesiredInstance {
         permissions_boundary: None,
         tags: BTreeMap::new(),
         inline_policy: None,
+        inline_policy_name: None,
         managed_policies: BTreeSet::new(),
         rotate_after_days: None,
         segment: None,

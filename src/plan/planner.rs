@@ -16,7 +16,7 @@ use crate::model::operation::Operation;
 use crate::model::tags;
 use crate::model::time;
 use crate::model::trust::{self, SENSITIVE};
-use crate::model::{DesiredInstance, LiveDocument, LiveRole, INLINE_POLICY_NAME};
+use crate::model::{DesiredInstance, LiveDocument, LiveRole};
 use crate::policy::normalize::{equivalent, normalize};
 
 pub use super::external_id::bundle_external_id;
@@ -150,14 +150,14 @@ fn aspect_of(step: &Step) -> Option<Aspect> {
 
 /// Labels each step of an existing role as drift or a pending manifest change.
 fn label_causes(steps: &mut [Step], instance: &DesiredInstance, role: &LiveRole) {
-    let live = digest::live(role);
+    let live = digest::live(role, instance.inline_policy_name());
     let recorded = role
         .tags
         .get(tags::APPLIED)
         .and_then(|t| Digests::decode(t));
     let desired = digest::desired(instance);
     for step in steps {
-        let foreign = matches!(&step.operation, Operation::DeleteInlinePolicy { policy_name, .. } if policy_name != INLINE_POLICY_NAME);
+        let foreign = matches!(&step.operation, Operation::DeleteInlinePolicy { policy_name, .. } if policy_name != instance.inline_policy_name());
         step.cause = if foreign {
             Some(Cause::Drift)
         } else {
@@ -188,11 +188,12 @@ fn create(account: &str, instance: &DesiredInstance) -> RoleChange {
         reason: format!("role does not exist; created with a new external ID (sensitive) for Segment account {}", instance.segment_account),
     }];
     if let Some(policy) = &instance.inline_policy {
+        let name = instance.inline_policy_name();
         steps.push(put_inline(
-            &role,
+            (&role, name),
             policy,
             None,
-            format!("inline policy {INLINE_POLICY_NAME} grants the manifest's permissions"),
+            format!("inline policy {name} grants the manifest's permissions"),
         ));
     }
     for arn in &instance.managed_policies {
@@ -216,11 +217,17 @@ fn create(account: &str, instance: &DesiredInstance) -> RoleChange {
     }
 }
 
-fn put_inline(role: &str, policy: &Value, live: Option<&Value>, reason: String) -> Step {
+/// Puts `policy` as the inline policy `(role, policy name)`.
+fn put_inline(
+    (role, name): (&str, &str),
+    policy: &Value,
+    live: Option<&Value>,
+    reason: String,
+) -> Step {
     Step {
         operation: Operation::PutInlinePolicy {
             role: role.to_string(),
-            policy_name: INLINE_POLICY_NAME.into(),
+            policy_name: name.to_string(),
             document: policy.clone(),
         },
         reason,
@@ -547,34 +554,36 @@ fn trust_step(
 
 fn inline_steps(instance: &DesiredInstance, role: &LiveRole) -> Vec<Step> {
     let mut steps = Vec::new();
-    let live = role.inline_policies.get(INLINE_POLICY_NAME);
+    let name = instance.inline_policy_name();
+    let live = role.inline_policies.get(name);
+    let target = (role.name.as_str(), name);
     match (&instance.inline_policy, live) {
         (Some(want), None) => steps.push(put_inline(
-            &role.name,
+            target,
             want,
             None,
-            format!("inline policy {INLINE_POLICY_NAME} is missing"),
+            format!("inline policy {name} is missing"),
         )),
         (Some(want), Some(LiveDocument::Invalid(reason))) => steps.push(put_inline(
-            &role.name,
+            target,
             want,
             None,
-            format!("inline policy {INLINE_POLICY_NAME} is not a valid policy document ({reason})"),
+            format!("inline policy {name} is not a valid policy document ({reason})"),
         )),
         (Some(want), Some(LiveDocument::Valid(have))) if !equivalent(want, have) => {
             steps.push(put_inline(
-                &role.name,
+                target,
                 want,
                 Some(have),
-                format!("inline policy {INLINE_POLICY_NAME} differs from the manifest"),
+                format!("inline policy {name} differs from the manifest"),
             ));
         }
         (None, Some(document)) => steps.push(Step {
             operation: Operation::DeleteInlinePolicy {
                 role: role.name.clone(),
-                policy_name: INLINE_POLICY_NAME.into(),
+                policy_name: name.into(),
             },
-            reason: format!("the manifest grants nothing inline; {INLINE_POLICY_NAME} is removed"),
+            reason: format!("the manifest grants nothing inline; {name} is removed"),
             document: Some(DocumentChange {
                 live: document.valid().cloned(),
                 desired: None,
@@ -583,14 +592,14 @@ fn inline_steps(instance: &DesiredInstance, role: &LiveRole) -> Vec<Step> {
         }),
         _ => {}
     }
-    for (name, document) in &role.inline_policies {
-        if name != INLINE_POLICY_NAME {
+    for (other, document) in &role.inline_policies {
+        if other != name {
             steps.push(Step {
                 operation: Operation::DeleteInlinePolicy {
                     role: role.name.clone(),
-                    policy_name: name.clone(),
+                    policy_name: other.clone(),
                 },
-                reason: format!("foreign inline policy {name}, added out of band"),
+                reason: format!("foreign inline policy {other}, added out of band"),
                 document: Some(DocumentChange {
                     live: document.valid().cloned(),
                     desired: None,
