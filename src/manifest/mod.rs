@@ -14,6 +14,9 @@ pub mod rules;
 pub mod spec;
 pub mod validate;
 
+#[cfg(test)]
+mod schema_bounds_tests;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

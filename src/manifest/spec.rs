@@ -36,10 +36,13 @@ pub struct ManifestFile {
 #[schemars(deny_unknown_fields)]
 pub struct Defaults {
     /// Ownership scope: fnctl changes only roles tagged with this scope. Default `default`.
+    #[schemars(length(min = 1, max = 64))]
     pub scope: Option<String>,
     /// 12-digit AWS account id (a string): fnctl refuses to change any other account.
+    #[schemars(length(min = 12, max = 12))]
     pub account: Option<String>,
     /// IAM path of the roles, `/` or `/…/`. Default `/segment-functions/`.
+    #[schemars(length(min = 1, max = 512))]
     pub role_path: Option<String>,
     /// Tags put on every role of this file.
     #[serde(default)]
@@ -67,6 +70,7 @@ pub struct SegmentDefaults {
 #[schemars(deny_unknown_fields)]
 pub struct SegmentSpec {
     /// The destination id (destination functions) or source id (source functions) in Segment.
+    #[schemars(length(min = 6, max = 64))]
     pub id: String,
 }
 
@@ -87,6 +91,7 @@ pub struct SegmentAccounts {
 #[schemars(deny_unknown_fields)]
 pub struct InstanceSpec {
     /// Instance name, unique in the whole manifest set; names the bundle file.
+    #[schemars(length(min = 1, max = 64))]
     pub name: String,
     /// `source` or `destination`: decides which Segment account may assume the role.
     pub kind: FunctionKind,
@@ -99,6 +104,7 @@ pub struct InstanceSpec {
     pub permissions: Vec<PermissionSpec>,
     /// Managed policy ARNs attached to the role, exactly as listed.
     #[serde(default)]
+    #[schemars(length(max = 20))]
     pub managed_policies: Vec<String>,
     /// External ID life cycle.
     pub external_id: Option<ExternalIdSpec>,
@@ -123,10 +129,12 @@ pub struct InstanceSpec {
 #[schemars(deny_unknown_fields)]
 pub struct RoleSpec {
     /// Role name, default `segment-fn-<instance name>`.
+    #[schemars(length(min = 1, max = 64))]
     pub name: Option<String>,
     /// IAM path of this role, `/` or `/…/`, when it differs from the file's `rolePath`.
     pub path: Option<String>,
     /// Role description.
+    #[schemars(length(max = 1000))]
     pub description: Option<String>,
     /// Longest session in seconds, 3600..43200. Default 3600.
     #[schemars(range(min = 3600, max = 43200))]
@@ -160,10 +168,12 @@ pub enum BucketAccess {
 #[schemars(deny_unknown_fields)]
 pub struct BucketSpec {
     /// Bucket name.
+    #[schemars(length(min = 3, max = 63))]
     pub name: String,
     /// Bucket region, becomes the `s3BucketRegion` setting.
     pub region: String,
     /// Key prefix that narrows the object ARNs, e.g. `segment/`.
+    #[schemars(length(max = 1024))]
     pub prefix: Option<String>,
     /// `write` (default), `read` or `read-write`.
     #[serde(default)]
