@@ -253,6 +253,17 @@ fn check_permissions(instance: &DesiredInstance, role: &LiveRole, findings: &mut
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        // A grant the manifest makes under a condition is granted when the
+        // live policy makes it under the same condition: the request's
+        // context is unknown here, and the condition is the manifest's own.
+        let conditioned;
+        let live = match statement.get("Condition") {
+            Some(condition) => {
+                conditioned = with_condition_met(live, condition);
+                &conditioned
+            }
+            None => live,
+        };
         let prefix = statement
             .pointer("/Condition/StringLike/s3:prefix/0")
             .and_then(Value::as_str)
@@ -284,6 +295,33 @@ fn check_permissions(instance: &DesiredInstance, role: &LiveRole, findings: &mut
             }
         }
     }
+}
+
+/// `live` with the Allow statements whose condition is `condition` (as IAM
+/// reads it: normalized) freed of it.
+fn with_condition_met(live: &Value, condition: &Value) -> Value {
+    let canonical = |condition: &Value| {
+        crate::policy::normalize::normalize(
+            &serde_json::json!({ "Statement": [{ "Effect": "Allow", "Condition": condition }] }),
+        )
+    };
+    let wanted = canonical(condition);
+    let mut live = live.clone();
+    let free = |statement: &mut Value| {
+        let met = statement.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && statement
+                .get("Condition")
+                .is_some_and(|have| canonical(have) == wanted);
+        if let (true, Some(fields)) = (met, statement.as_object_mut()) {
+            fields.remove("Condition");
+        }
+    };
+    match live.get_mut("Statement") {
+        Some(Value::Array(statements)) => statements.iter_mut().for_each(free),
+        Some(statement) => free(statement),
+        None => {}
+    }
+    live
 }
 
 /// Checks that Segment holds the bundle's settings (the external ID by the
@@ -444,6 +482,44 @@ mod tests {
             found.contains(&"trust-admits-anyone")
                 && found.contains(&"trust-admits-other-principal"),
             "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_grant_under_a_condition_is_granted_when_the_live_policy_makes_it_so() {
+        let mut desired = instance();
+        let condition = serde_json::json!({"StringEquals": {"aws:SourceAccount": "123456789012"}, "Bool": {"aws:SecureTransport": true}});
+        let conditioned = crate::manifest::spec::PermissionSpec {
+            sid: None,
+            actions: vec!["sqs:SendMessage".into()],
+            resources: vec!["arn:aws:sqs:us-west-2:123456789012:events".into()],
+            effect: crate::manifest::spec::Effect::Allow,
+            conditions: condition.as_object().cloned(),
+        };
+        desired.inline_policy = permissions::inline_policy(None, &[conditioned]);
+        let mut live = role(trust_policy("458175278816", &["the-id"]), &desired);
+        let bundle = bundle::build(&desired, &live.arn, &ExternalId::new("the-id"));
+        assert_eq!(
+            codes(&verify_instance(&desired, Some(&live), Some(&bundle))),
+            Vec::<&str>::new()
+        );
+        // IAM's way of storing it (scalars, strings) is the same condition.
+        let stored = serde_json::json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:us-west-2:123456789012:events",
+            "Condition": {"Bool": {"aws:SecureTransport": "true"}, "StringEquals": {"aws:SourceAccount": ["123456789012"]}}}});
+        live.inline_policies.insert(
+            INLINE_POLICY_NAME.into(),
+            LiveDocument::Valid(stored.clone()),
+        );
+        assert!(verify_instance(&desired, Some(&live), Some(&bundle)).is_empty());
+        // Under another condition it is not the manifest's grant.
+        let mut other = stored;
+        other["Statement"]["Condition"]["StringEquals"]["aws:SourceAccount"] =
+            serde_json::json!("999999999999");
+        live.inline_policies
+            .insert(INLINE_POLICY_NAME.into(), LiveDocument::Valid(other));
+        assert_eq!(
+            codes(&verify_instance(&desired, Some(&live), Some(&bundle))),
+            ["permissions-missing"]
         );
     }
 
