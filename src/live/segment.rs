@@ -1,7 +1,13 @@
 //! Segment's Public API behind a trait: read an instance's settings (masked
-//! as Segment shows them) and update some of them. The HTTP implementation
-//! retries 429 after the time Segment names and 5xx with backoff, bounded,
-//! and no error it returns holds the token or a value it carried.
+//! as Segment shows them), a page of them, and update some of them. The
+//! HTTP implementation paces every request of the run to the workspace's
+//! rate limit ([`limit`]), sends a 429'd request again when the limit lets
+//! it (it never gives a request up for 429s, only when the limit lets
+//! nothing through for [`limit::PATIENCE`]), retries 5xx with backoff,
+//! bounded, and no error it returns holds the token or a value it carried.
+
+mod date;
+pub mod limit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +26,8 @@ pub const URL_VARIABLE: &str = "SEGMENT_API_URL";
 
 /// Segment's versioned media type for requests and answers.
 const MEDIA_TYPE: &str = "application/vnd.segment.v1+json";
-/// Attempts per request (429 and 5xx are retried).
+/// Attempts per request when Segment answers 5xx (429s are waited out).
 const ATTEMPTS: u32 = 6;
-/// Longest wait fnctl accepts from a 429 before giving up on the request.
-const LONGEST_WAIT: Duration = Duration::from_secs(120);
 
 /// Why a Segment request failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,9 +35,12 @@ pub enum SegmentError {
     /// The token was refused (401/403).
     #[error("Segment refused the token in {TOKEN_VARIABLE} (HTTP {status})")]
     Unauthorized { status: u16 },
-    /// Still rate-limited after the retries.
-    #[error("{path}: Segment kept answering 429 Too Many Requests after {ATTEMPTS} attempts")]
-    RateLimited { path: String },
+    /// The rate limit let nothing through for too long.
+    #[error("{path}: {stalled}")]
+    RateLimited {
+        path: String,
+        stalled: limit::Stalled,
+    },
     /// Any other answer that is not a success.
     #[error("{path}: HTTP {status}: {message}")]
     Status {
@@ -175,6 +182,9 @@ pub struct HttpSegment {
     base_override: Option<String>,
     /// Waits between attempts, and the rate-limit reset times, go by it.
     clock: Arc<dyn Clock>,
+    /// The workspace's rate limit as its answers tell it, shared by every
+    /// request of the run (clones share it too).
+    limiter: Arc<limit::Limiter>,
 }
 
 impl std::fmt::Debug for HttpSegment {
@@ -208,6 +218,7 @@ impl HttpSegment {
             token,
             base_override,
             clock,
+            limiter: Arc::default(),
         })
     }
 
@@ -217,15 +228,30 @@ impl HttpSegment {
             .unwrap_or_else(|| region.base_url().to_string())
     }
 
-    /// Sends a request, retrying 429 (after `msBeforeNext` or
-    /// `X-RateLimit-Reset`) and 5xx (with backoff); returns the final answer.
-    /// `path` is what errors and logs name; `query` follows it in the URL.
+    /// Sends a request when the rate limit lets it, again after a 429
+    /// (when the limit lets it) and after a 5xx (with backoff, bounded);
+    /// returns the final answer. `path` is what errors and logs name;
+    /// `query` follows it in the URL.
     async fn send(&self, request: Request<'_>) -> Result<(u16, String), SegmentError> {
         let path = request.path.to_string();
         let base = self.base(request.region);
         let url = format!("{base}{path}{}", request.query);
+        let method = if request.body.is_some() {
+            "PATCH"
+        } else {
+            "GET"
+        };
         let mut backoff = Duration::from_millis(200);
-        for attempt in 1..=ATTEMPTS {
+        let mut failures = 0;
+        loop {
+            let permit = self
+                .limiter
+                .admit(self.clock.as_ref())
+                .await
+                .map_err(|stalled| SegmentError::RateLimited {
+                    path: path.clone(),
+                    stalled,
+                })?;
             let mut builder = match request.body {
                 Some(body) => self
                     .client
@@ -249,36 +275,32 @@ impl HttpSegment {
                 }
             };
             let status = response.status().as_u16();
-            let reset = header_millis(&response, "x-ratelimit-reset", self.clock.now());
+            let mut said = rate_headers(response.headers());
             let text = response.text().await.unwrap_or_default();
+            if status == 429 {
+                said.wait = ms_before_next(&text);
+            }
+            permit.answered(status, said);
             log::debug!(
-                "Segment {} {path}: {status} in {} ms",
-                if request.body.is_some() {
-                    "PATCH"
-                } else {
-                    "GET"
-                },
+                "Segment {method} {path}: {status} in {} ms",
                 started.elapsed().as_millis()
             );
-            let retry = match status {
-                429 => Some(wait_before_next(&text, reset).min(LONGEST_WAIT)),
-                500..=599 => Some(backoff),
-                _ => None,
-            };
-            match retry {
-                Some(wait) if attempt < ATTEMPTS => {
+            match status {
+                429 => log::info!(
+                    "Segment answered 429 for {path}; sending it again when the limit lets it"
+                ),
+                500..=599 if failures + 1 < ATTEMPTS => {
+                    failures += 1;
                     log::info!(
                         "Segment answered {status} for {path}; retrying in {} ms",
-                        wait.as_millis()
+                        backoff.as_millis()
                     );
-                    self.clock.sleep(wait).await;
+                    self.clock.sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
-                _ if status == 429 => return Err(SegmentError::RateLimited { path }),
                 _ => return Ok((status, redact(&text, &self.token.value, request.secrets))),
             }
         }
-        Err(SegmentError::RateLimited { path })
     }
 }
 
@@ -492,41 +514,27 @@ fn status_error(path: &str, status: u16, text: &str) -> SegmentError {
     }
 }
 
-/// How long a 429 says to wait: `msBeforeNext` in the body, else the
-/// `X-RateLimit-Reset` header, else one second.
-fn wait_before_next(body: &str, reset_millis: Option<u64>) -> Duration {
-    let from_body = serde_json::from_str::<Value>(body).ok().and_then(|value| {
-        value
-            .pointer("/errors/0/data/msBeforeNext")
-            .and_then(Value::as_u64)
-    });
-    Duration::from_millis(from_body.or(reset_millis).unwrap_or(1000))
+/// A 429 body's `errors[0].data.msBeforeNext`.
+fn ms_before_next(body: &str) -> Option<Duration> {
+    let value = serde_json::from_str::<Value>(body).ok()?;
+    value
+        .pointer("/errors/0/data/msBeforeNext")
+        .and_then(Value::as_u64)
+        .map(Duration::from_millis)
 }
 
-/// `X-RateLimit-Reset` as milliseconds to wait: Segment documents it as the
-/// time until the window resets; a value that looks like an epoch timestamp
-/// is turned into a delay.
-fn header_millis(
-    response: &reqwest::Response,
-    name: &str,
-    now: std::time::SystemTime,
-) -> Option<u64> {
-    let value: u64 = response
-        .headers()
-        .get(name)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some(if value > 1_000_000_000_000 {
-        value.saturating_sub(now.as_millis() as u64)
-    } else if value > 1_000_000_000 {
-        (value.saturating_sub(now.as_secs())) * 1000
-    } else {
-        value
-    })
+/// What an answer's headers say of the rate limit: `X-RateLimit-Remaining`,
+/// `-Consumed`, `-Reset` (an RFC 5322 date) and `Date`.
+fn rate_headers(headers: &reqwest::header::HeaderMap) -> limit::Said {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let number = |name: &str| text(name).and_then(|v| v.trim().parse().ok());
+    limit::Said {
+        remaining: number("x-ratelimit-remaining"),
+        consumed: number("x-ratelimit-consumed"),
+        reset: text("x-ratelimit-reset").and_then(date::parse),
+        date: text("date").and_then(date::parse),
+        wait: None,
+    }
 }
 
 /// An error body with the token and every value the request carried removed:
@@ -544,17 +552,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_429_waits_as_told() {
+    fn a_429_and_the_headers_say_what_the_limit_is() {
         let body = r#"{"errors":[{"type":"RequestError","message":"Too many requests","data":{"remainingPoints":0,"msBeforeNext":1500,"consumedPoints":21}}]}"#;
+        assert_eq!(ms_before_next(body), Some(Duration::from_millis(1500)));
+        assert_eq!(ms_before_next("{}"), None);
+        assert_eq!(ms_before_next("<html>"), None);
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in [
+            ("X-RateLimit-Remaining", "7"),
+            ("X-RateLimit-Consumed", "93"),
+            ("X-RateLimit-Reset", "Wed, 20 Sep 2023 10:00:07 GMT"),
+            ("Date", "Wed, 20 Sep 2023 10:00:01 GMT"),
+        ] {
+            headers.insert(name, value.parse().unwrap());
+        }
+        let said = rate_headers(&headers);
+        let at = |t| humantime::parse_rfc3339(t).unwrap();
         assert_eq!(
-            wait_before_next(body, Some(9000)),
-            Duration::from_millis(1500)
+            (said.remaining, said.consumed, said.reset, said.date),
+            (
+                Some(7),
+                Some(93),
+                Some(at("2023-09-20T10:00:07Z")),
+                Some(at("2023-09-20T10:00:01Z"))
+            )
         );
-        assert_eq!(
-            wait_before_next("{}", Some(700)),
-            Duration::from_millis(700)
-        );
-        assert_eq!(wait_before_next("", None), Duration::from_secs(1));
+        // A reset in seconds (what fnctl read before) is not a date: ignored.
+        headers.insert("X-RateLimit-Reset", "57".parse().unwrap());
+        assert_eq!(rate_headers(&headers).reset, None);
     }
 
     #[test]

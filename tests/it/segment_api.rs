@@ -510,3 +510,90 @@ fn many_instances_are_read_in_list_pages_and_each_push_is_read_back() {
     assert_eq!(requests_of(&["apply", "--auto-approve"], 0), (6, 0, 0));
     env.finish();
 }
+
+#[test]
+fn behind_the_rate_limit_under_every_reading_no_instance_is_given_up() {
+    let env = Env::start();
+    let settings = json!({"apiKey": "foreign-secret-value-9876", "flushEvery": 100});
+    env.segment
+        .create_many("destination", "ratedd", 8, settings);
+    write_file(
+        env.ws.path(),
+        "manifests/main.yaml",
+        &many_manifest("rated", 0, 8, 0),
+    );
+    // Each reading of what Segment does not document (the first is the
+    // server's default), 10 requests a 2-second window.
+    let readings = [
+        json!({}),
+        json!({"windowStart": "aligned"}),
+        json!({"headersOn": "success"}),
+        json!({"countRejected": false}),
+        json!({"resetRounding": "floor"}),
+        json!({"resetZone": "+0000"}),
+        json!({"listCost": 4}),
+    ];
+    for reading in readings {
+        let mut limit = json!({"limit": 10, "windowMs": 2000, "windowStart": "first",
+            "headersOn": "all", "countRejected": true, "resetRounding": "ceil",
+            "resetZone": "GMT", "listCost": 1});
+        limit
+            .as_object_mut()
+            .unwrap()
+            .extend(reading.as_object().unwrap().clone());
+        env.segment.rate_limit(limit);
+        // Every instance's ID typed wrong by hand: apply pushes all eight.
+        for n in 0..8 {
+            env.segment.edit(
+                "destination",
+                &format!("ratedd{n:04}"),
+                "iamRoleExternalId",
+                json!("typed-by-hand-wrong-id"),
+            );
+        }
+        env.segment.take_counters();
+        env.apply()
+            .assert_exit(0)
+            .assert_stderr_contains("Segment: 8 instance(s) updated");
+        for n in 0..8 {
+            let held = held(&env, "destination", &format!("ratedd{n:04}"));
+            let bundle = bundle_settings(&env.bundles(), &format!("d{n:04}"));
+            assert_eq!(
+                held["iamRoleExternalId"], bundle["iamRoleExternalId"],
+                "{reading}"
+            );
+        }
+        // Two list pages, eight pushes and their read-backs: at least two
+        // windows. A 429 at most for each window (a probe sent at a reset
+        // rounded down), never one for each request.
+        let counters = env.segment.take_counters();
+        let refused = counters["refused"].as_u64().unwrap();
+        assert_eq!(
+            counters["requests"].as_u64().unwrap() - refused,
+            18,
+            "{reading}: {counters}"
+        );
+        assert!(refused <= 3, "{reading}: {counters}");
+    }
+    env.finish();
+}
+
+#[test]
+fn a_rate_limit_that_asks_for_too_long_a_wait_ends_the_run_with_an_error_naming_it() {
+    let env = Env::start();
+    env.segment
+        .fault(&format!("/destinations/{DESTINATION}"), 429, 1, 3_600_000);
+    let started = std::time::Instant::now();
+    env.run(&["plan"])
+        .assert_exit(1)
+        .assert_stderr_contains(&format!(
+            "/destinations/{DESTINATION}: Segment's rate limit"
+        ))
+        .assert_stderr_contains("asks for a wait of 1h")
+        .assert_stderr_contains("longer than fnctl waits without progress (5m)");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(300),
+        "no waiting it out"
+    );
+    env.finish();
+}

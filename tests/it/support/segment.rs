@@ -164,6 +164,21 @@ impl SegmentApi {
             .unwrap_or_default()
     }
 
+    /// Sets the server's rate limit and how it behaves where Segment does
+    /// not document it (tests/segment/README.md): `{"limit", "windowMs",
+    /// "windowStart", "headersOn", "countRejected", "resetRounding",
+    /// "resetZone", "listCost"}`.
+    pub fn rate_limit(&self, settings: Value) {
+        self.control("PUT", "/__control/rate-limit", settings);
+    }
+
+    /// `{"requests", "refused", "lists"}` since the last call (then zeroed).
+    pub fn take_counters(&self) -> Value {
+        let counters = self.control("GET", "/__control/counters", Value::Null);
+        self.control("DELETE", "/__control/counters", Value::Null);
+        counters
+    }
+
     /// The unmasked settings: what Segment passes to the function at run time.
     pub fn settings(&self, kind: &str, id: &str) -> Value {
         self.control(
