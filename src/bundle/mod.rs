@@ -191,18 +191,29 @@ pub fn id_on_disk(directory: &Path, instance: &str) -> Option<ExternalId> {
         .and_then(|bundle| external_id_of(&bundle))
 }
 
-/// Why `instance`'s bundle in `directory` must be kept as it is, when it
-/// holds the new ID of a rotation that the trust policy lost by a hand edit:
-/// apply puts that ID back from the bundle (the function may already use
-/// it), so nothing may overwrite the bundle or end the rotation before then.
+/// A bundle holding the new ID of a rotation that the trust policy lost by
+/// a hand edit: apply puts that ID back from the bundle (a function may
+/// already use it), so nothing may overwrite the bundle or end the rotation
+/// before then.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{instance}: the trust policy no longer accepts the rotation's new external ID, which the bundle holds (a hand edit?); run `fnctl apply` to put it back first")]
+pub struct PendingIdLost {
+    /// The instance whose bundle must be kept.
+    pub instance: String,
+}
+
+/// Why `instance`'s bundle in `directory` must be kept as it is, if it must
+/// (see [`PendingIdLost`]).
 pub fn lost_pending_refusal(
     role: &crate::model::LiveRole,
     directory: &Path,
     instance: &str,
-) -> Option<String> {
+) -> Option<PendingIdLost> {
     let lost = crate::model::trust::id_state(role).pending_lost?;
     let on_disk = id_on_disk(directory, instance)?;
-    (on_disk.fingerprint() == lost).then(|| format!("{instance}: the trust policy no longer accepts the rotation's new external ID, which the bundle holds (a hand edit?); run `fnctl apply` to put it back first"))
+    (on_disk.fingerprint() == lost).then(|| PendingIdLost {
+        instance: instance.to_string(),
+    })
 }
 
 /// The ID a bundle should carry for a role as it is: the pending one during a
@@ -226,6 +237,46 @@ pub fn external_id_from_live(role: &crate::model::LiveRole) -> Option<ExternalId
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `rotate --finish` and `fnctl bundle` before apply, on a rotation
+    /// whose new ID a hand edit removed: refused while the bundle on disk
+    /// holds that ID (the only copy a function may already use), not when
+    /// it holds another one or there is none.
+    #[test]
+    fn a_bundle_holding_a_hand_removed_new_id_is_kept() {
+        use crate::model::fixtures;
+        let (old, new) = (fixtures::external_id('O'), fixtures::external_id('N'));
+        let instance = fixtures::instance("alpha");
+        let mut role = fixtures::applied_role(&instance, &old);
+        role.tags.insert(
+            crate::model::tags::ROTATION_PENDING.into(),
+            fixtures::fingerprint(&new),
+        );
+        let directory = tempfile::tempdir().unwrap();
+        assert_eq!(lost_pending_refusal(&role, directory.path(), "alpha"), None);
+        write(
+            directory.path(),
+            &build(&instance, &role.arn, &ExternalId::new(new.clone())),
+        )
+        .unwrap();
+        assert_eq!(
+            lost_pending_refusal(&role, directory.path(), "alpha"),
+            Some(PendingIdLost {
+                instance: "alpha".into()
+            })
+        );
+        // Both IDs accepted: nothing was lost.
+        role.trust_policy = crate::model::LiveDocument::Valid(fixtures::trust_with(&[&old, &new]));
+        assert_eq!(lost_pending_refusal(&role, directory.path(), "alpha"), None);
+        // The bundle holds the old ID: nothing of the rotation's to keep.
+        role.trust_policy = crate::model::LiveDocument::Valid(fixtures::trust_with(&[&old]));
+        write(
+            directory.path(),
+            &build(&instance, &role.arn, &ExternalId::new(old.clone())),
+        )
+        .unwrap();
+        assert_eq!(lost_pending_refusal(&role, directory.path(), "alpha"), None);
+    }
 
     #[test]
     fn writes_private_file_atomically_and_reads_it_back() {

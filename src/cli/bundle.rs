@@ -54,7 +54,7 @@ pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i3
             };
             if let Some(refusal) = bundle::lost_pending_refusal(role, &args.out_dir, &instance.name)
             {
-                problems.push(refusal);
+                problems.push(refusal.to_string());
                 continue;
             }
             let Some(external_id) = bundle::external_id_from_live(role) else {
