@@ -422,7 +422,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::plan::external_id_table_tests::{applied, instance, role, ROWS};
+    use crate::execute::external_id_table_tests::applied;
+    use crate::plan::external_id_table_tests::{instance, role, ROWS};
 
     /// The categories of the external-ID decision table's drift column.
     const ID_CATEGORIES: [&str; 5] = [

@@ -16,4 +16,6 @@ pub const DEFAULT_PARALLELISM: u16 = 8;
 #[cfg(test)]
 mod executor_tests;
 #[cfg(test)]
+pub(crate) mod external_id_table_tests;
+#[cfg(test)]
 mod lease_tests;
