@@ -5,7 +5,7 @@
 /// SHA-256 of `data`: fnctl's one way to fingerprint, checksum and digest.
 /// The digests fnctl persists (tags, saved plans) are pinned by
 /// `model/golden_tests.rs`.
-pub fn sha256_hex(data: &[u8], hex_digits: usize) -> String {
+pub(crate) fn sha256_hex(data: &[u8], hex_digits: usize) -> String {
     use sha2::{Digest, Sha256};
     let mut hex: String = Sha256::digest(data)
         .iter()

@@ -58,12 +58,16 @@ impl std::fmt::Debug for Bundle {
 }
 
 /// ARN of a role in an account.
-pub fn role_arn(partition: &str, account: &str, path: &str, name: &str) -> String {
+pub(crate) fn role_arn(partition: &str, account: &str, path: &str, name: &str) -> String {
     format!("arn:{partition}:iam::{account}:role{path}{name}")
 }
 
 /// The bundle of `instance`, whose role is `role_arn` and accepts `external_id`.
-pub fn build(instance: &DesiredInstance, role_arn: &str, external_id: &ExternalId) -> Bundle {
+pub(crate) fn build(
+    instance: &DesiredInstance,
+    role_arn: &str,
+    external_id: &ExternalId,
+) -> Bundle {
     let mut settings = instance.settings.clone();
     settings.insert(ROLE_ARN_SETTING.into(), Value::String(role_arn.to_string()));
     settings.insert(
@@ -79,12 +83,12 @@ pub fn build(instance: &DesiredInstance, role_arn: &str, external_id: &ExternalI
 }
 
 /// Where the bundle of `instance` lives in `directory`.
-pub fn path_of(directory: &Path, instance: &str) -> PathBuf {
+pub(crate) fn path_of(directory: &Path, instance: &str) -> PathBuf {
     directory.join(format!("{instance}.json"))
 }
 
 /// Reads a bundle from disk, if there is one.
-pub fn read(directory: &Path, instance: &str) -> std::io::Result<Option<Bundle>> {
+pub(crate) fn read(directory: &Path, instance: &str) -> std::io::Result<Option<Bundle>> {
     match std::fs::read(path_of(directory, instance)) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
@@ -95,7 +99,7 @@ pub fn read(directory: &Path, instance: &str) -> std::io::Result<Option<Bundle>>
 }
 
 /// The external ID a bundle holds.
-pub fn external_id_of(bundle: &Bundle) -> Option<ExternalId> {
+pub(crate) fn external_id_of(bundle: &Bundle) -> Option<ExternalId> {
     bundle
         .settings
         .get(EXTERNAL_ID_SETTING)
@@ -104,7 +108,7 @@ pub fn external_id_of(bundle: &Bundle) -> Option<ExternalId> {
 }
 
 /// Writes the bundle atomically with mode 0600; returns its path.
-pub fn write(directory: &Path, bundle: &Bundle) -> std::io::Result<PathBuf> {
+pub(crate) fn write(directory: &Path, bundle: &Bundle) -> std::io::Result<PathBuf> {
     create_private_dir(directory)?;
     let target = path_of(directory, &bundle.instance);
     let mut text = serde_json::to_string_pretty(bundle).map_err(std::io::Error::other)?;
@@ -184,7 +188,7 @@ fn create_private_dir(directory: &Path) -> std::io::Result<()> {
 /// The external ID of the instance's bundle in `directory`, when there is a
 /// readable one: a missing or unreadable bundle only means there is no ID
 /// on disk to keep or restore.
-pub fn id_on_disk(directory: &Path, instance: &str) -> Option<ExternalId> {
+pub(crate) fn id_on_disk(directory: &Path, instance: &str) -> Option<ExternalId> {
     read(directory, instance)
         .ok()
         .flatten()
@@ -218,7 +222,7 @@ pub fn lost_pending_refusal(
 
 /// The ID a bundle should carry for a role as it is: the pending one during a
 /// rotation, else the recorded current one, else the only one there is.
-pub fn external_id_from_live(role: &crate::model::LiveRole) -> Option<ExternalId> {
+pub(crate) fn external_id_from_live(role: &crate::model::LiveRole) -> Option<ExternalId> {
     let (current, pending) = crate::model::trust::current_and_pending(role);
     pending.or(current).or_else(|| {
         let ids = role

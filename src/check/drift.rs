@@ -92,7 +92,7 @@ impl Context<'_> {
 }
 
 /// Finds drift and pending changes in one account, at `now`.
-pub fn detect(
+pub(crate) fn detect(
     account: &str,
     desired: &[DesiredInstance],
     live: &[LiveRole],
@@ -360,7 +360,7 @@ fn check_external_ids(context: &Context<'_>, role: &LiveRole, findings: &mut Vec
 /// no such instance), `expected` the non-secret settings fnctl delivers. The
 /// external ID is judged by the characters Segment shows of it against the
 /// IDs the trust policy accepts: no match means the function is locked out.
-pub fn detect_segment(
+pub(crate) fn detect_segment(
     account: &str,
     instance: &DesiredInstance,
     role: Option<&LiveRole>,

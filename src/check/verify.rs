@@ -38,7 +38,7 @@ fn finding(instance: &DesiredInstance, code: VerifyCode, message: impl Into<Stri
 }
 
 /// Checks one instance against its live role and bundle.
-pub fn verify_instance(
+pub(crate) fn verify_instance(
     instance: &DesiredInstance,
     live: Option<&LiveRole>,
     bundle: Option<&Bundle>,
@@ -327,7 +327,7 @@ fn with_condition_met(live: &Value, condition: &Value) -> Value {
 /// Checks that Segment holds the bundle's settings (the external ID by the
 /// characters Segment shows of it). `live` is `None` when Segment has no
 /// such instance.
-pub fn verify_segment(
+pub(crate) fn verify_segment(
     instance: &DesiredInstance,
     bundle: Option<&Bundle>,
     live: Option<&LiveSettings>,

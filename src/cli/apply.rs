@@ -20,7 +20,7 @@ use crate::report::plan as report;
 use crate::execute::session::{self as reconcile, AccountRun};
 
 /// Applies the plan of every account; exit 1 if anything failed.
-pub async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
     let context = super::settings::context(global, args.reconcile.parallelism.into());
     let now = context.now();
     let (context, runs, mut saved_plans) = match &args.plan {

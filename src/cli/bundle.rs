@@ -7,7 +7,7 @@ use crate::plan::PlanOptions;
 use crate::execute::session as reconcile;
 
 /// Writes the bundle of every selected instance whose role fnctl can vouch for.
-pub async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(global: &GlobalOptions, args: &BundleArgs) -> anyhow::Result<i32> {
     let set = super::settings::load_manifests(
         &args.manifests,
         super::settings::in_accounts_or_named(&global.accounts, &args.instances),

@@ -12,7 +12,7 @@ use crate::execute::session as reconcile;
 pub const EXIT_DRIFT: i32 = 2;
 
 /// Detects drift in every account of the manifests.
-pub async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Result<i32> {
     // A snapshot is of one account, whatever `--account` says (see
     // `observe_snapshot`): it needs every instance to pick its own.
     let accounts: &[String] = match &args.snapshot {

@@ -34,7 +34,7 @@ const WRITE_ACTIONS: &[&str] = &[
 ];
 
 /// Prints the policy for the manifests' roles.
-pub fn run(_global: &GlobalOptions, args: &IamPolicyArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(_global: &GlobalOptions, args: &IamPolicyArgs) -> anyhow::Result<i32> {
     // The deployer's policy covers every role of the manifests: `--account`
     // selects what a session reconciles, not what a policy grants.
     let set = super::settings::load_manifests(&args.manifests, |_| true)?;
@@ -46,7 +46,7 @@ pub fn run(_global: &GlobalOptions, args: &IamPolicyArgs) -> anyhow::Result<i32>
 }
 
 /// The policy document.
-pub fn policy(instances: &[DesiredInstance], read_only: bool) -> Value {
+pub(crate) fn policy(instances: &[DesiredInstance], read_only: bool) -> Value {
     let account = |i: &DesiredInstance| i.target_account().unwrap_or("*").to_string();
     let role_arns: BTreeSet<String> = instances
         .iter()

@@ -29,7 +29,7 @@ impl Log for StderrLogger {
 }
 
 /// Installs the logger once, for `verbose` times `-v`.
-pub fn install(verbose: u8) {
+pub(crate) fn install(verbose: u8) {
     let level = match verbose {
         0 => LevelFilter::Warn,
         1 => LevelFilter::Info,

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use crate::cli::args::ColorChoice;
 
 /// Whether to color stdout, from `--color`, the environment and stdout.
-pub fn use_color(choice: ColorChoice) -> bool {
+pub(crate) fn use_color(choice: ColorChoice) -> bool {
     color_wanted(
         choice,
         std::env::var_os("NO_COLOR").as_deref(),
@@ -23,7 +23,7 @@ pub fn use_color(choice: ColorChoice) -> bool {
 /// whether stdout is a terminal. anstream's own `AutoStream::choice` reads
 /// the process environment itself, so the same rules are a pure function
 /// here, testable without touching the environment.
-pub fn color_wanted(
+pub(crate) fn color_wanted(
     choice: ColorChoice,
     no_color: Option<&OsStr>,
     clicolor_force: Option<&OsStr>,
@@ -41,7 +41,7 @@ pub fn color_wanted(
 
 /// Writes data to stdout. A closed pipe (`fnctl plan | head`) ends the
 /// process quietly, as it does for other Unix tools, instead of panicking.
-pub fn stdout(text: &str) {
+pub(crate) fn stdout(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -56,7 +56,7 @@ pub fn stdout(text: &str) {
 /// The epilogue of a command that finished what it could and failed the
 /// rest, one shape for apply and rotate: the count, what a re-run does,
 /// then each failure on its own line (CI logs and `grep` read them alike).
-pub fn report_failures(rerun: &str, failures: &[String]) {
+pub(crate) fn report_failures(rerun: &str, failures: &[String]) {
     if failures.is_empty() {
         return;
     }

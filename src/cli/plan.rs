@@ -11,7 +11,7 @@ use crate::execute::session as reconcile;
 pub const EXIT_CHANGES: i32 = 2;
 
 /// Plans every account of the manifests.
-pub async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Result<i32> {
     // A snapshot is of one account, whatever `--account` says (see
     // `observe_snapshot`): it needs every instance to pick its own.
     let accounts: &[String] = match &args.snapshot {

@@ -11,7 +11,7 @@ use crate::execute::rotate::{self, Outcome, Phase, Request};
 use crate::execute::DEFAULT_PARALLELISM;
 
 /// Starts or finishes the rotation of the selected instances.
-pub async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i32> {
     let set = super::settings::load_manifests(
         &args.manifests,
         super::settings::in_accounts_or_named(&global.accounts, &args.names),

@@ -24,7 +24,7 @@ const SETTLE_VARIABLE: &str = "FNCTL_LOCK_SETTLE_MS";
 /// the accounts the SDK's credentials reach (`--account` selecting among
 /// them), the system clock, and the lease timings (from the environment
 /// where tests shorten them). Segment is added by [`with_segment`].
-pub fn context(global: &GlobalOptions, parallelism: usize) -> RunContext {
+pub(crate) fn context(global: &GlobalOptions, parallelism: usize) -> RunContext {
     let number = |variable: &str| {
         std::env::var(variable)
             .ok()
@@ -46,7 +46,7 @@ pub fn context(global: &GlobalOptions, parallelism: usize) -> RunContext {
 }
 
 /// The SDK choices of the global options.
-pub fn aws(global: &GlobalOptions) -> AwsSettings {
+pub(crate) fn aws(global: &GlobalOptions) -> AwsSettings {
     AwsSettings {
         profile: global.profile.clone(),
         region: global.region.clone(),
@@ -65,7 +65,7 @@ pub fn aws(global: &GlobalOptions) -> AwsSettings {
 /// Loads and validates manifests, keeping the instances `keep` accepts
 /// (see [`in_accounts`]); invalid ones are reported and stop the run before
 /// any AWS call. Every file is validated whatever `keep` says.
-pub fn load_manifests(
+pub(crate) fn load_manifests(
     options: &ManifestOptions,
     keep: impl FnMut(&DesiredInstance) -> bool,
 ) -> anyhow::Result<ManifestSet> {
@@ -90,7 +90,7 @@ pub fn load_manifests(
 /// those whose manifest names no account, which live wherever the
 /// credentials reach (the session finds out). A shard of an organisation
 /// keeps its own accounts' instances only, not the whole organisation's.
-pub fn in_accounts(accounts: &[String]) -> impl Fn(&DesiredInstance) -> bool + '_ {
+pub(crate) fn in_accounts(accounts: &[String]) -> impl Fn(&DesiredInstance) -> bool + '_ {
     move |instance| {
         accounts.is_empty()
             || instance
@@ -102,7 +102,7 @@ pub fn in_accounts(accounts: &[String]) -> impl Fn(&DesiredInstance) -> bool + '
 /// [`in_accounts`], and the instances named on the command line whatever
 /// their account, so that a name the manifests hold is never reported as
 /// unknown.
-pub fn in_accounts_or_named<'a>(
+pub(crate) fn in_accounts_or_named<'a>(
     accounts: &'a [String],
     names: &'a [String],
 ) -> impl Fn(&DesiredInstance) -> bool + 'a {
@@ -113,7 +113,7 @@ pub fn in_accounts_or_named<'a>(
 /// `context` with the Segment client, when some instance names a Segment
 /// counterpart (sharing the context's clock); an error naming the variable
 /// when the token is missing.
-pub fn with_segment(
+pub(crate) fn with_segment(
     context: RunContext,
     instances: &[DesiredInstance],
 ) -> anyhow::Result<RunContext> {
@@ -129,7 +129,7 @@ pub fn with_segment(
 /// Reads IAM and plans every account of `instances`, then adds the Segment
 /// pushes when the context has a Segment client: the read-and-plan that
 /// `plan` and `apply` share.
-pub async fn observe_and_plan(
+pub(crate) async fn observe_and_plan(
     context: &RunContext,
     instances: Vec<DesiredInstance>,
     options: &crate::plan::PlanOptions,
@@ -143,7 +143,7 @@ pub async fn observe_and_plan(
 
 /// The plan options of `plan` and `apply`: `--adopt`, `--prune`, and the IDs
 /// of the bundles in `--bundle-dir` (a lost ID is restored from them).
-pub fn plan_options(
+pub(crate) fn plan_options(
     reconcile: &super::args::ReconcileOptions,
     instances: &[DesiredInstance],
     now: std::time::SystemTime,

@@ -5,7 +5,7 @@ use crate::manifest;
 use crate::model::trust::{self, SENSITIVE};
 
 /// Loads the manifest set and reports every problem; exit 1 when invalid.
-pub fn run(global: &GlobalOptions, args: &ValidateArgs) -> anyhow::Result<i32> {
+pub(crate) fn run(global: &GlobalOptions, args: &ValidateArgs) -> anyhow::Result<i32> {
     let set = manifest::load(&args.manifests.files);
     let code = if set.has_errors() { 1 } else { 0 };
     match args.format {

@@ -10,7 +10,7 @@ use crate::plan::PlanOptions;
 use crate::execute::session as reconcile;
 
 /// Checks every instance; exit 1 when anything is found.
-pub async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i32> {
     let set = super::settings::load_manifests(
         &args.manifests,
         super::settings::in_accounts(&global.accounts),

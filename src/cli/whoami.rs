@@ -4,7 +4,7 @@ use crate::cli::args::{Format, GlobalOptions, WhoamiArgs};
 use crate::live::aws::Connection;
 
 /// Asks STS GetCallerIdentity and prints who the credentials are.
-pub async fn run(global: &GlobalOptions, args: &WhoamiArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(global: &GlobalOptions, args: &WhoamiArgs) -> anyhow::Result<i32> {
     let connection = Connection::load(&super::settings::aws(global)).await;
     let endpoint = connection.endpoint();
     let identity = connection.caller_identity().await?;

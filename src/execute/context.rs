@@ -51,7 +51,7 @@ pub struct RunContext {
 
 impl RunContext {
     /// A context with `clock` and `timings`.
-    pub fn new(clock: Arc<dyn Clock>, timings: Timings, parallelism: usize) -> Self {
+    pub(crate) fn new(clock: Arc<dyn Clock>, timings: Timings, parallelism: usize) -> Self {
         RunContext {
             clock,
             timings,
@@ -62,17 +62,13 @@ impl RunContext {
         }
     }
 
-    /// The same context working on `parallelism` roles at once.
-    pub fn with_parallelism(&self, parallelism: usize) -> Self {
-        RunContext {
-            parallelism: parallelism.max(1),
-            ..self.clone()
-        }
-    }
-
     /// The same context reaching accounts through `accounts`, keeping only
     /// those `selection` names (all when it is empty).
-    pub fn with_accounts(self, accounts: Arc<dyn AccountAccess>, selection: Vec<String>) -> Self {
+    pub(crate) fn with_accounts(
+        self,
+        accounts: Arc<dyn AccountAccess>,
+        selection: Vec<String>,
+    ) -> Self {
         RunContext {
             accounts,
             selection,
@@ -81,27 +77,22 @@ impl RunContext {
     }
 
     /// The same context delivering settings through `segment`.
-    pub fn with_segment(self, segment: Option<Arc<dyn SegmentBackend>>) -> Self {
+    pub(crate) fn with_segment(self, segment: Option<Arc<dyn SegmentBackend>>) -> Self {
         RunContext { segment, ..self }
     }
 
     /// The Segment backend, when the run has one.
-    pub fn segment(&self) -> Option<&dyn SegmentBackend> {
+    pub(crate) fn segment(&self) -> Option<&dyn SegmentBackend> {
         self.segment.as_deref()
     }
 
     /// The time now, by the run's clock.
-    pub fn now(&self) -> SystemTime {
+    pub(crate) fn now(&self) -> SystemTime {
         self.clock.now()
     }
 
-    /// The time now as IAM tags and JSON hold it (RFC 3339, seconds).
-    pub fn now_rfc3339(&self) -> String {
-        humantime::format_rfc3339_seconds(self.clock.now()).to_string()
-    }
-
     /// A lease batch of this run with `writes_per_role` writes per role.
-    pub fn lease_batch(&self, writes_per_role: usize) -> lease::Batch<'_> {
+    pub(crate) fn lease_batch(&self, writes_per_role: usize) -> lease::Batch<'_> {
         lease::Batch {
             parallelism: self.parallelism,
             writes_per_role,

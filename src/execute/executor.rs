@@ -95,7 +95,7 @@ impl RoleOutcome {
 /// or the external-ID tags of an existing role run under the role's lease,
 /// taken for all of them at once after the other changes are done. Roles
 /// are worked on `context.parallelism` at once.
-pub async fn execute<B: IamBackend>(
+pub(crate) async fn execute<B: IamBackend>(
     context: &RunContext,
     backend: &B,
     plan: &Plan,

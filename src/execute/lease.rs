@@ -78,7 +78,7 @@ impl Default for Timing {
 impl Timing {
     /// The timing of real runs with this lease and settle time: patience of
     /// one lease and a margin.
-    pub fn new(lease: Duration, settle: Duration) -> Self {
+    pub(crate) fn new(lease: Duration, settle: Duration) -> Self {
         Timing {
             lease,
             settle,
@@ -187,7 +187,7 @@ fn held_by_other(role: &LiveRole, owner: &str, now: SystemTime) -> Option<String
 /// ago (they decide which leases are free to take in the first round, and
 /// are let go then; a fresh read does otherwise). The results are in the
 /// order of `roles`.
-pub async fn run<B, W, F, T>(
+pub(crate) async fn run<B, W, F, T>(
     backend: &B,
     roles: &[String],
     known: Option<Vec<LiveRole>>,
@@ -224,7 +224,7 @@ impl Held<'_> {
     /// only while the lease has so much time left that no other run can
     /// have taken it over. Otherwise the lease is given back as usual, once
     /// a read shows it is still this run's.
-    pub fn may_release_with_last_write(&self) -> bool {
+    pub(crate) fn may_release_with_last_write(&self) -> bool {
         self.expiry
             .duration_since(self.clock.now())
             .unwrap_or_default()
@@ -268,7 +268,7 @@ struct Rounds<'a, 'c, B> {
 /// held ([`Rounds::work`]), read the roles back and give the leases back
 /// ([`Rounds::finish`]); then wait for those other runs hold, until
 /// patience runs out ([`Rounds::next_round`]).
-pub async fn run_with<'c, B, P, W, F, T>(
+pub(crate) async fn run_with<'c, B, P, W, F, T>(
     backend: &B,
     roles: &[String],
     known: Option<Vec<LiveRole>>,

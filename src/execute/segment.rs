@@ -34,7 +34,7 @@ pub const FEW: usize = 2;
 /// sources of a region), a few are read one GET each; more by listing the
 /// collection, for as long as the pages left are fewer than the instances
 /// left to find, the rest then one GET each.
-pub async fn read_all(
+pub(crate) async fn read_all(
     backend: &dyn SegmentBackend,
     targets: Vec<(String, SegmentTarget)>,
 ) -> Result<Vec<(String, SegmentTarget, Option<LiveSettings>)>, SegmentError> {
@@ -131,7 +131,7 @@ async fn read_collection(
 /// Adds to each run's plan the Segment pushes apply will make, a notice for
 /// each instance Segment does not have, and the fingerprints a saved plan
 /// checks. `bundled` are the IDs of the bundles on disk.
-pub async fn plan_runs(
+pub(crate) async fn plan_runs(
     backend: &dyn SegmentBackend,
     runs: &mut [AccountRun],
     bundled: &[ExternalId],
@@ -180,7 +180,10 @@ pub async fn plan_runs(
 
 /// The non-secret settings fnctl delivers to an instance: its bundle's
 /// settings without the sensitive ones.
-pub fn expected_settings(run: &AccountRun, instance: &DesiredInstance) -> Map<String, Value> {
+pub(crate) fn expected_settings(
+    run: &AccountRun,
+    instance: &DesiredInstance,
+) -> Map<String, Value> {
     let bundle = bundle::build(instance, &run.role_arn(instance), &ExternalId::new(""));
     bundle
         .settings
@@ -191,7 +194,7 @@ pub fn expected_settings(run: &AccountRun, instance: &DesiredInstance) -> Map<St
 }
 
 /// The instances of `runs` that name a Segment counterpart.
-pub fn targets(runs: &[AccountRun]) -> Vec<(String, SegmentTarget)> {
+pub(crate) fn targets(runs: &[AccountRun]) -> Vec<(String, SegmentTarget)> {
     runs.iter()
         .flat_map(|run| run.instances.iter())
         .filter_map(|i| i.segment.clone().map(|target| (i.name.clone(), target)))
@@ -242,7 +245,7 @@ fn restored_note(restored: &[String]) -> String {
 /// ([`read_all`]: list pages when those are fewer requests), then for each
 /// (concurrently, bounded) the push and its read-back, as [`deliver`] does.
 /// When that first read fails, each delivery reads its instance itself.
-pub async fn deliver_many(
+pub(crate) async fn deliver_many(
     backend: &dyn SegmentBackend,
     deliveries: &[(String, SegmentTarget, Bundle)],
 ) -> Vec<Result<Delivery, DeliveryError>> {
@@ -273,7 +276,7 @@ pub async fn deliver_many(
 /// keys that differ (never a masked value), read back and confirm. A push
 /// that cost settings fnctl does not own is reported as an error, after
 /// putting back those whose value Segment had shown unmasked.
-pub async fn deliver(
+pub(crate) async fn deliver(
     backend: &dyn SegmentBackend,
     target: &SegmentTarget,
     bundle: &Bundle,
@@ -284,7 +287,7 @@ pub async fn deliver(
 
 /// [`deliver`] from `before`, the instance as read moments ago (by a read
 /// of many): the push and the read-back are this instance's own requests.
-pub async fn deliver_seen(
+pub(crate) async fn deliver_seen(
     backend: &dyn SegmentBackend,
     target: &SegmentTarget,
     bundle: &Bundle,

@@ -26,7 +26,7 @@ pub enum NotOwned {
 
 impl NotOwned {
     /// What to do about it, when there is something to do.
-    pub fn advice(&self) -> Option<&'static str> {
+    pub(crate) fn advice(&self) -> Option<&'static str> {
         match self {
             NotOwned::Missing { .. } => Some("run `fnctl apply` first"),
             NotOwned::OtherScope { .. } => None,
@@ -55,7 +55,7 @@ pub struct AccountRun {
 
 impl AccountRun {
     /// Fingerprints of every role the plan looked at (saved plans compare them).
-    pub fn fingerprints(&self) -> BTreeMap<String, String> {
+    pub(crate) fn fingerprints(&self) -> BTreeMap<String, String> {
         let mut names: Vec<String> = self.instances.iter().map(|i| i.role_name.clone()).collect();
         names.extend(self.plan.changes.iter().map(|c| c.role.clone()));
         names
@@ -72,7 +72,7 @@ impl AccountRun {
     }
 
     /// The live role of an instance, by IAM's case-insensitive name.
-    pub fn role_of(&self, instance: &DesiredInstance) -> Option<&crate::model::LiveRole> {
+    pub(crate) fn role_of(&self, instance: &DesiredInstance) -> Option<&crate::model::LiveRole> {
         self.live
             .roles
             .iter()
@@ -81,7 +81,7 @@ impl AccountRun {
 
     /// The instance's role when it exists and belongs to the instance's scope,
     /// else why not (for commands that only work on owned roles).
-    pub fn owned_role_of(
+    pub(crate) fn owned_role_of(
         &self,
         instance: &DesiredInstance,
     ) -> Result<&crate::model::LiveRole, NotOwned> {
@@ -99,7 +99,7 @@ impl AccountRun {
 
     /// The ARN of an instance's role: IAM's own when the role exists (its
     /// name may differ in case from the manifest's), else the one a create makes.
-    pub fn role_arn(&self, instance: &DesiredInstance) -> String {
+    pub(crate) fn role_arn(&self, instance: &DesiredInstance) -> String {
         match self.role_of(instance) {
             Some(role) => role.arn.clone(),
             None => crate::bundle::role_arn(
@@ -112,14 +112,14 @@ impl AccountRun {
     }
 
     /// The account's IAM backend.
-    pub fn backend(&self) -> SharedIam {
+    pub(crate) fn backend(&self) -> SharedIam {
         self.iam.clone()
     }
 }
 
 /// The external IDs of the instances' bundles in `directory` (missing or
 /// unreadable bundles are skipped: they only help restore lost IDs).
-pub fn bundled_ids(
+pub(crate) fn bundled_ids(
     instances: &[DesiredInstance],
     directory: &std::path::Path,
 ) -> crate::plan::planner::BundledIds {
@@ -134,7 +134,7 @@ pub fn bundled_ids(
 /// checks the guard, reads IAM and plans. Only the accounts the context
 /// selects are kept (`--account`; none named keeps every account).
 /// Accounts are handled concurrently.
-pub async fn observe(
+pub(crate) async fn observe(
     context: &RunContext,
     instances: Vec<DesiredInstance>,
     options: &PlanOptions,
@@ -241,7 +241,7 @@ async fn read_and_plan(
 
 /// Plans from an offline snapshot instead of IAM: no AWS call at all. The
 /// instances of other accounts than the snapshot's are left out, with a note.
-pub fn observe_snapshot(
+pub(crate) fn observe_snapshot(
     path: &std::path::Path,
     instances: &[DesiredInstance],
     options: &PlanOptions,
@@ -283,6 +283,6 @@ pub fn observe_snapshot(
 }
 
 /// All account plans as one (for output).
-pub fn combined_plan(runs: &[AccountRun]) -> Plan {
+pub(crate) fn combined_plan(runs: &[AccountRun]) -> Plan {
     Plan::merged(runs.iter().map(|run| &run.plan))
 }

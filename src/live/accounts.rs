@@ -52,7 +52,7 @@ pub struct AccountGroup {
 
 /// Groups instances by the role assumed to reach their account (moved, not
 /// copied: thousands of instances are held once).
-pub fn group(instances: Vec<DesiredInstance>) -> Vec<AccountGroup> {
+pub(crate) fn group(instances: Vec<DesiredInstance>) -> Vec<AccountGroup> {
     let mut groups: BTreeMap<Option<String>, Vec<DesiredInstance>> = BTreeMap::new();
     for instance in instances {
         groups
@@ -70,7 +70,10 @@ pub fn group(instances: Vec<DesiredInstance>) -> Vec<AccountGroup> {
 }
 
 /// Refuses when an instance's manifest names an account the credentials do not reach.
-pub fn check_guard(identity: &CallerIdentity, instances: &[DesiredInstance]) -> anyhow::Result<()> {
+pub(crate) fn check_guard(
+    identity: &CallerIdentity,
+    instances: &[DesiredInstance],
+) -> anyhow::Result<()> {
     let wrong: Vec<String> = instances
         .iter()
         .filter(|i| i.account.as_deref().is_some_and(|a| a != identity.account))
@@ -96,7 +99,7 @@ pub fn check_guard(identity: &CallerIdentity, instances: &[DesiredInstance]) -> 
 }
 
 /// The role paths of a set of instances, without duplicates.
-pub fn role_paths(instances: &[DesiredInstance]) -> Vec<String> {
+pub(crate) fn role_paths(instances: &[DesiredInstance]) -> Vec<String> {
     let mut paths: Vec<String> = instances.iter().map(|i| i.role_path.clone()).collect();
     paths.sort();
     paths.dedup();

@@ -39,25 +39,25 @@ mod stepped {
 
     impl SteppedClock {
         /// A clock showing `start`.
-        pub fn at(start: SystemTime) -> Self {
+        pub(crate) fn at(start: SystemTime) -> Self {
             SteppedClock {
                 now: std::sync::Mutex::new(start),
             }
         }
 
         /// A clock showing an RFC 3339 time such as `2026-06-01T00:00:00Z`.
-        pub fn at_rfc3339(start: &str) -> Self {
+        pub(crate) fn at_rfc3339(start: &str) -> Self {
             SteppedClock::at(humantime::parse_rfc3339(start).expect("an RFC 3339 time"))
         }
 
         /// A clock showing the time the test runs at, for as long as the test
         /// needs it (lease batches borrow their clock).
-        pub fn leaked_at_now() -> &'static SteppedClock {
+        pub(crate) fn leaked_at_now() -> &'static SteppedClock {
             Box::leak(Box::new(SteppedClock::at(std::time::SystemTime::now())))
         }
 
         /// Moves the clock on by `duration`.
-        pub fn advance(&self, duration: Duration) {
+        pub(crate) fn advance(&self, duration: Duration) {
             *self.now.lock().unwrap() += duration;
         }
     }

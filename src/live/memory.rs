@@ -99,7 +99,7 @@ pub struct Fault {
 
 impl Fault {
     /// The next call of `api` (IAM's name, e.g. `PutRolePolicy`) fails with `error`.
-    pub fn new(api: &'static str, error: IamError) -> Self {
+    pub(crate) fn new(api: &'static str, error: IamError) -> Self {
         Fault {
             api,
             role: None,
@@ -111,7 +111,7 @@ impl Fault {
 
     /// The next call of `api` fails with IAM error `code` (say `Throttling`
     /// or `ServiceFailure`), as a service error.
-    pub fn service(api: &'static str, code: &str) -> Self {
+    pub(crate) fn service(api: &'static str, code: &str) -> Self {
         Fault::new(
             api,
             IamError::Service {
@@ -123,13 +123,13 @@ impl Fault {
     }
 
     /// Only calls about this role count (case-insensitively, as IAM names go).
-    pub fn for_role(mut self, role: &str) -> Self {
+    pub(crate) fn for_role(mut self, role: &str) -> Self {
         self.role = Some(role.to_string());
         self
     }
 
     /// The `n`th matching call fails instead of the next one (1 is the next).
-    pub fn nth(mut self, n: usize) -> Self {
+    pub(crate) fn nth(mut self, n: usize) -> Self {
         self.remaining = n.max(1);
         self
     }
@@ -137,7 +137,7 @@ impl Fault {
     /// The call takes effect and the error returns all the same: an answer
     /// lost on the way back, after which the SDK's retry meets the result
     /// (EntityAlreadyExists for a create).
-    pub fn after_applying(mut self) -> Self {
+    pub(crate) fn after_applying(mut self) -> Self {
         self.after_applying = true;
         self
     }
@@ -270,7 +270,7 @@ impl std::fmt::Debug for MemoryIam {
 
 impl MemoryIam {
     /// An empty account ([`DEFAULT_ACCOUNT`], pages of [`DEFAULT_PAGE_SIZE`]).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         MemoryIam {
             account: DEFAULT_ACCOUNT.to_string(),
             page_size: DEFAULT_PAGE_SIZE,
@@ -280,24 +280,24 @@ impl MemoryIam {
     }
 
     /// The same backend for another account id (it shows in ARNs).
-    pub fn with_account(mut self, account: &str) -> Self {
+    pub(crate) fn with_account(mut self, account: &str) -> Self {
         self.account = account.to_string();
         self
     }
 
     /// The same backend answering paged reads `size` items at a time (at least one).
-    pub fn with_page_size(mut self, size: usize) -> Self {
+    pub(crate) fn with_page_size(mut self, size: usize) -> Self {
         self.page_size = size.max(1);
         self
     }
 
     /// The account id in the ARNs.
-    pub fn account(&self) -> &str {
+    pub(crate) fn account(&self) -> &str {
         &self.account
     }
 
     /// Adds a fault; see [`Fault`].
-    pub fn fail(&self, fault: Fault) {
+    pub(crate) fn fail(&self, fault: Fault) {
         self.lock().faults.push(fault);
     }
 
@@ -305,7 +305,10 @@ impl MemoryIam {
     /// logged) and returns changes that are then made by hand before any
     /// other call is answered: how a test lands another run's write between
     /// two of this run's.
-    pub fn after_each_call(&self, hook: impl FnMut(&Call) -> Vec<WireOperation> + Send + 'static) {
+    pub(crate) fn after_each_call(
+        &self,
+        hook: impl FnMut(&Call) -> Vec<WireOperation> + Send + 'static,
+    ) {
         self.lock().after_call = Some(Box::new(hook));
     }
 
@@ -313,68 +316,53 @@ impl MemoryIam {
     /// effect: from then on every call fails (as a killed process makes no
     /// more calls, nothing further reaches IAM). [`MemoryIam::revive`] lets
     /// the next run in.
-    pub fn kill_after_writes(&self, writes: usize) {
+    pub(crate) fn kill_after_writes(&self, writes: usize) {
         self.lock().writes_left = Some(writes);
     }
 
     /// Answers calls again after [`MemoryIam::kill_after_writes`] cut them.
-    pub fn revive(&self) {
+    pub(crate) fn revive(&self) {
         self.lock().writes_left = None;
     }
 
     /// How many writes were sent and answered so far (failed ones included).
-    pub fn writes(&self) -> usize {
+    pub(crate) fn writes(&self) -> usize {
         self.lock().calls.iter().filter(|c| !is_read(c.api)).count()
     }
 
     /// Every call so far, in order.
-    pub fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
     }
 
     /// How many calls of `api` were made so far.
-    pub fn count(&self, api: &str) -> usize {
+    pub(crate) fn count(&self, api: &str) -> usize {
         self.lock().calls.iter().filter(|c| c.api == api).count()
     }
 
     /// Forgets the calls made so far (the roles stay).
-    pub fn clear_calls(&self) {
+    pub(crate) fn clear_calls(&self) {
         self.lock().calls.clear();
     }
 
     /// Makes a change the way a person would by hand: applied at once, not
     /// counted as a call, never hit by a fault. Tests set up IAM with it.
-    pub fn change_by_hand(&self, operation: &WireOperation) -> Result<(), IamError> {
+    pub(crate) fn change_by_hand(&self, operation: &WireOperation) -> Result<(), IamError> {
         let account = self.account.clone();
         self.lock().apply(operation, &account)
     }
 
     /// Stores `text` as the role's trust policy exactly as given, without the
     /// check IAM makes: how a test puts a document fnctl cannot read in place.
-    pub fn set_trust_policy_text(&self, role: &str, text: &str) -> Result<(), IamError> {
+    pub(crate) fn set_trust_policy_text(&self, role: &str, text: &str) -> Result<(), IamError> {
         let mut state = self.lock();
         let stored = state.role_mut("UpdateAssumeRolePolicy", role)?;
         stored.trust_policy = text.to_string();
         Ok(())
     }
 
-    /// Stores `text` as an inline policy exactly as given, without IAM's check.
-    pub fn set_inline_policy_text(
-        &self,
-        role: &str,
-        policy_name: &str,
-        text: &str,
-    ) -> Result<(), IamError> {
-        let mut state = self.lock();
-        let stored = state.role_mut("PutRolePolicy", role)?;
-        stored
-            .inline_policies
-            .insert(policy_name.to_string(), text.to_string());
-        Ok(())
-    }
-
     /// The trust policy text as IAM would return it (percent-encoded).
-    pub fn trust_policy_text(&self, role: &str) -> Option<String> {
+    pub(crate) fn trust_policy_text(&self, role: &str) -> Option<String> {
         self.lock()
             .roles
             .get(&role.to_ascii_lowercase())
@@ -382,7 +370,7 @@ impl MemoryIam {
     }
 
     /// Everything about one role (no call counted), or `None`.
-    pub fn role(&self, name: &str) -> Option<LiveRole> {
+    pub(crate) fn role(&self, name: &str) -> Option<LiveRole> {
         self.lock()
             .roles
             .get(&name.to_ascii_lowercase())
@@ -390,7 +378,7 @@ impl MemoryIam {
     }
 
     /// The names of every role, sorted case-insensitively.
-    pub fn role_names(&self) -> Vec<String> {
+    pub(crate) fn role_names(&self) -> Vec<String> {
         self.lock().roles.values().map(|r| r.name.clone()).collect()
     }
 
@@ -863,17 +851,11 @@ pub struct MemoryAccounts {
 
 impl MemoryAccounts {
     /// The credentials reach `own`.
-    pub fn new(own: std::sync::Arc<MemoryIam>) -> Self {
+    pub(crate) fn new(own: std::sync::Arc<MemoryIam>) -> Self {
         MemoryAccounts {
             own,
             assumed: BTreeMap::new(),
         }
-    }
-
-    /// Assuming `role_arn` reaches `account`.
-    pub fn with_role(mut self, role_arn: &str, account: std::sync::Arc<MemoryIam>) -> Self {
-        self.assumed.insert(role_arn.to_string(), account);
-        self
     }
 }
 

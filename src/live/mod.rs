@@ -55,7 +55,7 @@ pub enum IamError {
 impl IamError {
     /// The same error with every occurrence of `secrets` in its message
     /// replaced by `(sensitive)`.
-    pub fn without_secrets(self, secrets: &[ExternalId]) -> Self {
+    pub(crate) fn without_secrets(self, secrets: &[ExternalId]) -> Self {
         let scrub = |mut message: String| {
             for secret in secrets.iter().filter(|s| !s.is_empty()) {
                 message = message.replace(secret.expose(), crate::model::trust::SENSITIVE);
@@ -107,7 +107,7 @@ pub enum Policies {
 
 /// `None` where IAM answered NoSuchEntity: for reads in which a missing
 /// entity is an answer, not a failure.
-pub fn found<T>(result: Result<T, IamError>) -> Result<Option<T>, IamError> {
+pub(crate) fn found<T>(result: Result<T, IamError>) -> Result<Option<T>, IamError> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(IamError::NoSuchEntity { .. }) => Ok(None),
@@ -117,7 +117,7 @@ pub fn found<T>(result: Result<T, IamError>) -> Result<Option<T>, IamError> {
 
 /// A policy document as IAM returned it (percent-encoded or not), decoded:
 /// every backend reads documents through this one function.
-pub fn document(raw: &str) -> LiveDocument {
+pub(crate) fn document(raw: &str) -> LiveDocument {
     match decode_document(raw) {
         Ok(value) => LiveDocument::Valid(value),
         Err(error) => LiveDocument::Invalid(error.to_string()),

@@ -75,7 +75,7 @@ pub struct Collection {
 
 impl Collection {
     /// The collection `target` belongs to.
-    pub fn of(target: &SegmentTarget) -> Self {
+    pub(crate) fn of(target: &SegmentTarget) -> Self {
         Collection {
             region: target.region,
             kind: target.kind,
@@ -83,7 +83,7 @@ impl Collection {
     }
 
     /// The API path, e.g. `/destinations`.
-    pub fn path(&self) -> &'static str {
+    pub(crate) fn path(&self) -> &'static str {
         match self.kind {
             FunctionKind::Destination => "/destinations",
             FunctionKind::Source => "/sources",
@@ -158,7 +158,7 @@ pub enum ClientError {
 impl Token {
     /// The token in `value` (the CLI reads it from `SEGMENT_PUBLIC_API_TOKEN`),
     /// or why there is none.
-    pub fn new(value: Option<String>) -> Result<Self, ClientError> {
+    pub(crate) fn new(value: Option<String>) -> Result<Self, ClientError> {
         match value {
             Some(token) if !token.trim().is_empty() => Ok(Token {
                 value: token.trim().to_string(),
@@ -199,7 +199,7 @@ impl std::fmt::Debug for HttpSegment {
 impl HttpSegment {
     /// A client with `token`; `base_override` (the CLI reads it from
     /// `SEGMENT_API_URL`) replaces every region's base URL.
-    pub fn new(
+    pub(crate) fn new(
         token: Token,
         base_override: Option<String>,
         clock: Arc<dyn Clock>,

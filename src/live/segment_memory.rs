@@ -38,7 +38,7 @@ pub struct SegmentCall {
 
 impl SegmentCall {
     /// Whether the call read a list page.
-    pub fn is_list(&self) -> bool {
+    pub(crate) fn is_list(&self) -> bool {
         self.path.matches('/').count() == 1
     }
 }
@@ -63,7 +63,7 @@ struct State {
 impl MemorySegment {
     /// An empty workspace whose updates merge; `sensitive` names the
     /// settings read back masked.
-    pub fn new(sensitive: &[&str]) -> Self {
+    pub(crate) fn new(sensitive: &[&str]) -> Self {
         MemorySegment {
             updates: Updates::Merge,
             totals: true,
@@ -73,20 +73,20 @@ impl MemorySegment {
     }
 
     /// The same workspace with updates of the given kind.
-    pub fn with_updates(mut self, updates: Updates) -> Self {
+    pub(crate) fn with_updates(mut self, updates: Updates) -> Self {
         self.updates = updates;
         self
     }
 
     /// The same workspace, its list pages without `totalEntries` (the
     /// spec makes it optional).
-    pub fn without_totals(mut self) -> Self {
+    pub(crate) fn without_totals(mut self) -> Self {
         self.totals = false;
         self
     }
 
     /// Creates the instance at `target` with `settings`.
-    pub fn add(&self, target: &SegmentTarget, settings: Map<String, Value>) {
+    pub(crate) fn add(&self, target: &SegmentTarget, settings: Map<String, Value>) {
         self.state
             .lock()
             .unwrap()
@@ -95,18 +95,18 @@ impl MemorySegment {
     }
 
     /// The stored value of one setting, unmasked (what the function runs with).
-    pub fn stored(&self, target: &SegmentTarget, key: &str) -> Option<Value> {
+    pub(crate) fn stored(&self, target: &SegmentTarget, key: &str) -> Option<Value> {
         let state = self.state.lock().unwrap();
         state.instances.get(&target.path())?.get(key).cloned()
     }
 
     /// The next update fails with HTTP `status` (and changes nothing).
-    pub fn fail_next_update(&self, status: u16) {
+    pub(crate) fn fail_next_update(&self, status: u16) {
         self.state.lock().unwrap().failing_updates.push(status);
     }
 
     /// Every call answered so far.
-    pub fn calls(&self) -> Vec<SegmentCall> {
+    pub(crate) fn calls(&self) -> Vec<SegmentCall> {
         self.state.lock().unwrap().calls.clone()
     }
 

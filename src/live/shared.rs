@@ -108,12 +108,13 @@ pub struct SharedIam(Arc<dyn ObjectIam>);
 
 impl SharedIam {
     /// Holds `backend`.
-    pub fn new<T: IamBackend + 'static>(backend: T) -> Self {
+    pub(crate) fn new<T: IamBackend + 'static>(backend: T) -> Self {
         SharedIam(Arc::new(backend))
     }
 
     /// Holds a backend the caller keeps a handle on too (tests inspect it).
-    pub fn from_arc<T: IamBackend + 'static>(backend: Arc<T>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn from_arc<T: IamBackend + 'static>(backend: Arc<T>) -> Self {
         SharedIam(backend)
     }
 }

@@ -92,7 +92,7 @@ pub struct Snapshot {
 }
 
 /// Reads a GAAD export.
-pub fn read(path: &Path) -> anyhow::Result<Snapshot> {
+pub(crate) fn read(path: &Path) -> anyhow::Result<Snapshot> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read snapshot {}: {e}", path.display()))?;
     let export: Export = serde_json::from_str(&text).map_err(|e| {

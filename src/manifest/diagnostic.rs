@@ -43,7 +43,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error at a position.
-    pub fn error(
+    pub(crate) fn error(
         code: DiagnosticCode,
         file: &Path,
         position: Position,
@@ -62,34 +62,28 @@ impl Diagnostic {
         }
     }
 
-    /// The same diagnostic as a warning.
-    pub fn warning(mut self) -> Self {
-        self.severity = Severity::Warning;
-        self
-    }
-
     /// The same diagnostic with a hint.
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
     /// Whether this stops the run.
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 }
 
 /// Sorts diagnostics by file, line and column, the order a reader expects;
 /// at one position by code, which orders as its text does.
-pub fn sort(diagnostics: &mut [Diagnostic]) {
+pub(crate) fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
         (&a.file, a.line, a.column, a.code).cmp(&(&b.file, b.line, b.column, b.code))
     });
 }
 
 /// Line `line` (1-based) of `text`, as a diagnostic quotes it.
-pub fn source_line(text: &str, line: usize) -> Option<&str> {
+pub(crate) fn source_line(text: &str, line: usize) -> Option<&str> {
     text.lines().nth(line.saturating_sub(1))
 }
 
@@ -97,7 +91,7 @@ pub fn source_line(text: &str, line: usize) -> Option<&str> {
 /// line with a caret, and a hint. `line_of` gives a line of a file, if
 /// known: only the lines diagnostics point at are needed, so a loader may
 /// keep those and let the rest of a file's text go.
-pub fn render_text<'a>(
+pub(crate) fn render_text<'a>(
     diagnostics: &[Diagnostic],
     line_of: impl Fn(&Path, usize) -> Option<&'a str>,
 ) -> String {

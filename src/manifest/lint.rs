@@ -38,7 +38,7 @@ const ASSUME_ACTIONS: &[&str] = &[
 ];
 
 /// Lints the actions and resources of one Allow statement.
-pub fn lint_allow_statement(actions: &[String], resources: &[String]) -> Vec<Finding> {
+pub(crate) fn lint_allow_statement(actions: &[String], resources: &[String]) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (index, action) in actions.iter().enumerate() {
         if let Some((code, message)) = lint_action(action) {

@@ -32,7 +32,7 @@ pub struct SourceFile {
 
 /// Every `*.yaml` / `*.yml` under the given files and folders, in a stable
 /// order; a path that does not exist is a diagnostic.
-pub fn discover(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+pub(crate) fn discover(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -128,7 +128,7 @@ fn is_manifest_name(path: &Path) -> bool {
 }
 
 /// Reads and deserializes one manifest file.
-pub fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
+pub(crate) fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
     let mut source = SourceFile {
         path: path.to_path_buf(),
         text: String::new(),

@@ -23,26 +23,26 @@ pub struct FieldPath(pub Vec<PathSegment>);
 
 impl FieldPath {
     /// The document root.
-    pub fn root() -> Self {
+    pub(crate) fn root() -> Self {
         FieldPath(Vec::new())
     }
 
     /// This path extended by a mapping key.
-    pub fn key(&self, key: &str) -> Self {
+    pub(crate) fn key(&self, key: &str) -> Self {
         let mut segments = self.0.clone();
         segments.push(PathSegment::Key(key.to_string()));
         FieldPath(segments)
     }
 
     /// This path extended by a sequence index.
-    pub fn index(&self, index: usize) -> Self {
+    pub(crate) fn index(&self, index: usize) -> Self {
         let mut segments = self.0.clone();
         segments.push(PathSegment::Index(index));
         FieldPath(segments)
     }
 
     /// The path without its last segment.
-    pub fn parent(&self) -> Self {
+    pub(crate) fn parent(&self) -> Self {
         let mut segments = self.0.clone();
         segments.pop();
         FieldPath(segments)
@@ -117,12 +117,12 @@ struct WrittenText {
 impl LocationIndex {
     /// Indexes `source`; a document the scanner rejects yields an empty index
     /// (serde reports the syntax error with its own position).
-    pub fn build(source: &str) -> Self {
+    pub(crate) fn build(source: &str) -> Self {
         Self::index(source, None)
     }
 
     /// Indexes `source` and keeps the text of its plain scalars and keys.
-    pub fn build_keeping_text(source: &str) -> Self {
+    pub(crate) fn build_keeping_text(source: &str) -> Self {
         Self::index(source, Some(WrittenText::default()))
     }
 
@@ -151,32 +151,32 @@ impl LocationIndex {
 
     /// Whether the value at `path` is an unquoted scalar (YAML may read it as
     /// a number or boolean).
-    pub fn is_plain_scalar(&self, path: &FieldPath) -> bool {
+    pub(crate) fn is_plain_scalar(&self, path: &FieldPath) -> bool {
         self.plain_scalars.contains(path)
     }
 
     /// The text of the unquoted scalar at `path`, as written (`1.10`, not the
     /// number 1.1), when there is one and the text was kept.
-    pub fn plain_text(&self, path: &FieldPath) -> Option<&str> {
+    pub(crate) fn plain_text(&self, path: &FieldPath) -> Option<&str> {
         let written = self.written.as_ref()?;
         written.plain_scalars.get(path).map(String::as_str)
     }
 
     /// The keys of the mapping at `path` in document order, as written
     /// (`~`, not null), when it is indexed and the text was kept.
-    pub fn keys(&self, path: &FieldPath) -> Option<&[String]> {
+    pub(crate) fn keys(&self, path: &FieldPath) -> Option<&[String]> {
         let written = self.written.as_ref()?;
         written.keys.get(path).map(Vec::as_slice)
     }
 
     /// Where the value at `path` starts, or the closest ancestor that is known.
-    pub fn value(&self, path: &FieldPath) -> Position {
+    pub(crate) fn value(&self, path: &FieldPath) -> Position {
         self.lookup(path, |node| node.value.or(node.key))
     }
 
     /// Where the key of the field at `path` starts (for unknown fields), falling
     /// back to its value or closest ancestor.
-    pub fn key(&self, path: &FieldPath) -> Position {
+    pub(crate) fn key(&self, path: &FieldPath) -> Position {
         self.lookup(path, |node| node.key.or(node.value))
     }
 

@@ -100,7 +100,7 @@ pub fn load(paths: &[PathBuf]) -> ManifestSet {
 /// set costs is one file's text, document and index plus the instances
 /// kept, not the whole set: a CI job that plans one account of an
 /// organisation does not hold the other accounts' manifests.
-pub fn load_keeping(
+pub(crate) fn load_keeping(
     paths: &[PathBuf],
     mut keep: impl FnMut(&DesiredInstance) -> bool,
 ) -> ManifestSet {

@@ -8,7 +8,10 @@ use super::spec::{BucketAccess, BucketSpec, PermissionSpec};
 
 /// The inline policy `fnctl-permissions`: the bucket shorthand and the extra
 /// statements, or `None` when there is nothing to grant.
-pub fn inline_policy(bucket: Option<&BucketSpec>, permissions: &[PermissionSpec]) -> Option<Value> {
+pub(crate) fn inline_policy(
+    bucket: Option<&BucketSpec>,
+    permissions: &[PermissionSpec],
+) -> Option<Value> {
     let mut statements: Vec<Value> = bucket.map(bucket_statements).unwrap_or_default();
     for permission in permissions {
         let mut statement = json!({
@@ -66,7 +69,7 @@ fn bucket_statements(bucket: &BucketSpec) -> Vec<Value> {
 }
 
 /// Length of a document as IAM counts it against its quotas: without whitespace.
-pub fn quota_length(document: &Value) -> usize {
+pub(crate) fn quota_length(document: &Value) -> usize {
     serde_json::to_string(document)
         .unwrap_or_default()
         .chars()

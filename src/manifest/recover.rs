@@ -92,7 +92,7 @@ pub struct Recovered {
 
 impl Recovered {
     /// The paths where a placeholder stands.
-    pub fn unread(&self) -> Unread {
+    pub(crate) fn unread(&self) -> Unread {
         let mut unread = Unread::default();
         for problem in &self.problems {
             match problem.kind {
@@ -114,17 +114,17 @@ pub struct Unread(HashSet<FieldPath>);
 
 impl Unread {
     /// Marks `path` as not read.
-    pub fn insert(&mut self, path: FieldPath) {
+    pub(crate) fn insert(&mut self, path: FieldPath) {
         self.0.insert(path);
     }
 
     /// Whether anything at, above or below `path` was not read.
-    pub fn touches(&self, path: &FieldPath) -> bool {
+    pub(crate) fn touches(&self, path: &FieldPath) -> bool {
         self.covers(path) || self.0.iter().any(|unread| unread.0.starts_with(&path.0))
     }
 
     /// Whether `path` or one of its ancestors was not read.
-    pub fn covers(&self, path: &FieldPath) -> bool {
+    pub(crate) fn covers(&self, path: &FieldPath) -> bool {
         if self.0.is_empty() {
             return false;
         }

@@ -41,14 +41,14 @@ pub const ACCEPTABLE_CODES: &[DiagnosticCode] = &[
 
 /// The code `allowFindings` item `text` accepts: `None` for text that is no
 /// code an instance can accept (a validation error, `invalid-allow-finding`).
-pub fn acceptable_code(text: &str) -> Option<DiagnosticCode> {
+pub(crate) fn acceptable_code(text: &str) -> Option<DiagnosticCode> {
     DiagnosticCode::parse(text).filter(|code| ACCEPTABLE_CODES.contains(code))
 }
 
 /// The diagnostic code of a finding of AWS's reference. A `match` rather
 /// than a lookup by text, so that a new kind of finding cannot go without a
 /// code.
-pub fn code_of(kind: &FindingKind) -> DiagnosticCode {
+pub(crate) fn code_of(kind: &FindingKind) -> DiagnosticCode {
     match kind {
         FindingKind::MalformedAction => DiagnosticCode::MalformedAction,
         FindingKind::UnknownService { .. } => DiagnosticCode::UnknownService,
@@ -82,7 +82,7 @@ pub struct PlacedFinding {
 /// Lints the instance's Allow statements against AWS's reference, leaving
 /// out the codes the instance accepts. An embedded table that cannot be read
 /// is a bug of fnctl's build, reported as one finding rather than a panic.
-pub fn lint(spec: &InstanceSpec) -> Vec<PlacedFinding> {
+pub(crate) fn lint(spec: &InstanceSpec) -> Vec<PlacedFinding> {
     let reference = match Reference::get() {
         Ok(reference) => reference,
         Err(error) => {

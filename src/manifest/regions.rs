@@ -129,7 +129,7 @@ pub struct Region {
 
 /// Checks a region name: an error when no partition has names of its shape,
 /// otherwise its partition and whether the region is known.
-pub fn check_region(region: &str) -> Result<Region, String> {
+pub(crate) fn check_region(region: &str) -> Result<Region, String> {
     let partition = PARTITIONS
         .iter()
         .find(|partition| has_shape(partition, region))
@@ -142,7 +142,7 @@ pub fn check_region(region: &str) -> Result<Region, String> {
 
 /// The partition that holds a region (for S3 ARNs); `aws` when the name has
 /// no partition's shape.
-pub fn partition_of_region(region: &str) -> &'static str {
+pub(crate) fn partition_of_region(region: &str) -> &'static str {
     check_region(region).map_or("aws", |found| found.partition)
 }
 

@@ -5,7 +5,7 @@
 use super::regions::{check_region, PARTITIONS};
 
 /// IAM role name: 1–64 characters of `[A-Za-z0-9+=,.@_-]`.
-pub fn check_role_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_role_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 {
         return Err(format!(
             "role names have 1 to 64 characters, this one has {}",
@@ -40,7 +40,7 @@ pub fn check_policy_name(name: &str) -> Result<(), String> {
 }
 
 /// IAM path: `/` or `/…/`, at most 512 printable ASCII characters.
-pub fn check_role_path(path: &str) -> Result<(), String> {
+pub(crate) fn check_role_path(path: &str) -> Result<(), String> {
     if path.len() > 512 {
         return Err("paths have at most 512 characters".into());
     }
@@ -58,12 +58,12 @@ pub fn check_role_path(path: &str) -> Result<(), String> {
 
 /// Instance names name bundle files and tag values: 1–64 of `[A-Za-z0-9._-]`,
 /// not starting with `.` or `-`.
-pub fn check_instance_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_instance_name(name: &str) -> Result<(), String> {
     check_label(name, "instance names")
 }
 
 /// Scopes are tag values that group roles: same alphabet as instance names.
-pub fn check_scope(scope: &str) -> Result<(), String> {
+pub(crate) fn check_scope(scope: &str) -> Result<(), String> {
     check_label(scope, "scopes")
 }
 
@@ -86,7 +86,7 @@ fn check_label(value: &str, what: &str) -> Result<(), String> {
 }
 
 /// AWS account id: exactly 12 digits.
-pub fn check_account_id(account: &str) -> Result<(), String> {
+pub(crate) fn check_account_id(account: &str) -> Result<(), String> {
     if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
@@ -114,7 +114,7 @@ pub struct Arn<'a> {
 /// Parses an ARN and checks partition, service and account. Wildcards are
 /// allowed in region, account and resource when `allow_wildcards` is set
 /// (permission resources), never in partition or service.
-pub fn parse_arn(text: &str, allow_wildcards: bool) -> Result<Arn<'_>, String> {
+pub(crate) fn parse_arn(text: &str, allow_wildcards: bool) -> Result<Arn<'_>, String> {
     let mut parts = text.splitn(6, ':');
     let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
         parts.next(),
@@ -164,7 +164,7 @@ pub fn parse_arn(text: &str, allow_wildcards: bool) -> Result<Arn<'_>, String> {
 }
 
 /// ARN of an IAM managed policy (customer or AWS managed).
-pub fn check_policy_arn(text: &str) -> Result<(), String> {
+pub(crate) fn check_policy_arn(text: &str) -> Result<(), String> {
     let arn = parse_arn(text, false)?;
     if arn.service != "iam" || !arn.resource.starts_with("policy/") || arn.account.is_empty() {
         return Err(format!(
@@ -175,7 +175,7 @@ pub fn check_policy_arn(text: &str) -> Result<(), String> {
 }
 
 /// ARN of an IAM role; returns its account.
-pub fn check_role_arn(text: &str) -> Result<String, String> {
+pub(crate) fn check_role_arn(text: &str) -> Result<String, String> {
     let arn = parse_arn(text, false)?;
     if arn.service != "iam"
         || !arn.resource.starts_with("role/")
@@ -189,7 +189,7 @@ pub fn check_role_arn(text: &str) -> Result<String, String> {
 }
 
 /// S3 bucket name per AWS's general purpose bucket rules.
-pub fn check_bucket_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_bucket_name(name: &str) -> Result<(), String> {
     if name.len() < 3 || name.len() > 63 {
         return Err("bucket names have 3 to 63 characters".into());
     }
@@ -226,7 +226,7 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
 }
 
 /// An IAM tag key: 1–128 characters of letters, digits, spaces and `_.:/=+-@`.
-pub fn check_tag_key(key: &str) -> Result<(), String> {
+pub(crate) fn check_tag_key(key: &str) -> Result<(), String> {
     if key.is_empty() || key.chars().count() > 128 {
         return Err("tag keys have 1 to 128 characters".into());
     }
@@ -234,7 +234,7 @@ pub fn check_tag_key(key: &str) -> Result<(), String> {
 }
 
 /// An IAM tag value: at most 256 characters of the same alphabet.
-pub fn check_tag_value(value: &str) -> Result<(), String> {
+pub(crate) fn check_tag_value(value: &str) -> Result<(), String> {
     if value.chars().count() > 256 {
         return Err("tag values have at most 256 characters".into());
     }
@@ -254,7 +254,7 @@ fn check_tag_characters(text: &str) -> Result<(), String> {
 }
 
 /// Role description: at most 1,000 characters IAM accepts.
-pub fn check_description(text: &str) -> Result<(), String> {
+pub(crate) fn check_description(text: &str) -> Result<(), String> {
     if text.chars().count() > 1000 {
         return Err("descriptions have at most 1000 characters".into());
     }
@@ -269,7 +269,7 @@ pub fn check_description(text: &str) -> Result<(), String> {
 }
 
 /// An IAM action `service:Action`, where the action may hold `*` and `?`.
-pub fn check_action(action: &str) -> Result<(), String> {
+pub(crate) fn check_action(action: &str) -> Result<(), String> {
     if action == "*" {
         return Ok(());
     }
@@ -298,7 +298,7 @@ pub fn check_action(action: &str) -> Result<(), String> {
 /// A Segment destination or source id: Segment's ids are short runs of
 /// letters and digits (`fP7qoQw2HTWt9WdMr718gn`); anything else cannot name
 /// one and would end up in a URL path.
-pub fn check_segment_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_segment_id(id: &str) -> Result<(), String> {
     if !(6..=64).contains(&id.len()) {
         return Err(format!(
             "`{id}` is not a Segment id: 6 to 64 letters and digits expected"

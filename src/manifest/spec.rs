@@ -192,7 +192,7 @@ pub enum Effect {
 
 impl Effect {
     /// IAM's spelling.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Effect::Allow => "Allow",
             Effect::Deny => "Deny",
@@ -229,7 +229,7 @@ pub struct ExternalIdSpec {
 }
 
 /// The JSON Schema of a manifest file, as `fnctl schema` prints it.
-pub fn json_schema() -> String {
+pub(crate) fn json_schema() -> String {
     let schema = schemars::schema_for!(ManifestFile);
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
     text.push('\n');

@@ -185,7 +185,7 @@ impl SetValidator {
     /// Validates one file, in the order of the set, and returns its desired
     /// instances. They are only meaningful when no error was pushed, in
     /// this file or any other of the set.
-    pub fn validate_file(
+    pub(crate) fn validate_file(
         &mut self,
         file: &SourceFile,
         diagnostics: &mut Vec<Diagnostic>,

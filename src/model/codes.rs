@@ -28,7 +28,8 @@ macro_rules! codes {
 
             /// The code written as `text`, if there is one: for codes that
             /// people write themselves, like a manifest's `allowFindings`.
-            pub fn parse(text: &str) -> Option<$name> {
+            #[allow(dead_code)] // not every kind of code is written by people
+            pub(crate) fn parse(text: &str) -> Option<$name> {
                 $name::ALL.iter().copied().find(|code| code.as_str() == text)
             }
         }

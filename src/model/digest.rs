@@ -60,7 +60,7 @@ pub struct Digests(pub BTreeMap<Aspect, String>);
 
 impl Digests {
     /// The tag value: `t=1a2b3c4d p=… m=… b=… g=… r=…` (IAM tag alphabet).
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         Aspect::ALL
             .iter()
             .filter_map(|a| self.0.get(a).map(|d| format!("{}={d}", a.letter())))
@@ -69,7 +69,7 @@ impl Digests {
     }
 
     /// Reads a tag value; `None` when it is not one fnctl wrote.
-    pub fn decode(text: &str) -> Option<Self> {
+    pub(crate) fn decode(text: &str) -> Option<Self> {
         let mut digests = BTreeMap::new();
         for part in text.split(' ') {
             let (letter, digest) = part.split_once('=')?;
@@ -82,7 +82,7 @@ impl Digests {
     }
 
     /// The digest of one aspect.
-    pub fn get(&self, aspect: Aspect) -> Option<&str> {
+    pub(crate) fn get(&self, aspect: Aspect) -> Option<&str> {
         self.0.get(&aspect).map(String::as_str)
     }
 }
@@ -93,12 +93,13 @@ fn hash(value: &Value) -> String {
 
 /// fnctl's one hash helper, at home in a leaf module so that `policy` (the
 /// reference table's checksum) can use it without depending on `model`.
-pub use crate::fingerprint::sha256_hex;
+pub(crate) use crate::fingerprint::sha256_hex;
 
 /// A stable identity for a policy document: 16 hexadecimal digits of the
 /// SHA-256 of its compact normalized serialization, so equivalent
 /// documents share it.
-pub fn document_fingerprint(document: &Value) -> String {
+#[cfg(test)]
+pub(crate) fn document_fingerprint(document: &Value) -> String {
     sha256_hex(normalize(document).to_string().as_bytes(), 16)
 }
 
@@ -135,7 +136,7 @@ fn digests(
 }
 
 /// Digests of what the manifest wants.
-pub fn desired(instance: &DesiredInstance) -> Digests {
+pub(crate) fn desired(instance: &DesiredInstance) -> Digests {
     digests(
         normalize(&trust_policy(&instance.segment_account, &[SENSITIVE])),
         instance
@@ -151,7 +152,7 @@ pub fn desired(instance: &DesiredInstance) -> Digests {
 
 /// Digests of a role as it is, its permissions read from the inline policy
 /// `inline_policy_name` (the instance's: [`DesiredInstance::inline_policy_name`]).
-pub fn live(role: &LiveRole, inline_policy_name: &str) -> Digests {
+pub(crate) fn live(role: &LiveRole, inline_policy_name: &str) -> Digests {
     let trust = match &role.trust_policy {
         // Sids mean nothing to IAM: a kept hand-written one is no drift.
         LiveDocument::Valid(value) => {
@@ -188,7 +189,7 @@ pub enum Cause {
 }
 
 /// Classifies a difference in `aspect` given the three digests.
-pub fn cause(
+pub(crate) fn cause(
     aspect: Aspect,
     live: &Digests,
     recorded: Option<&Digests>,

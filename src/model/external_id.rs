@@ -24,12 +24,12 @@ impl ExternalId {
 
     /// A fresh external ID: 48 characters of `[A-Za-z0-9]`, drawn without
     /// modulo bias from the OS random source.
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub(crate) fn generate() -> Result<Self, getrandom::Error> {
         random_token().map(ExternalId)
     }
 
     /// The secret itself, for the places that must carry it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
@@ -40,12 +40,12 @@ impl ExternalId {
     }
 
     /// Length in characters (shorter than Segment recommends gets a warning).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
     /// Whether the ID is empty (never for a valid one).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -71,7 +71,7 @@ impl std::fmt::Display for ExternalId {
 
 /// 48 characters of `[A-Za-z0-9]` from the OS random source (also used for
 /// lease owners, which are not secret).
-pub fn random_token() -> Result<String, getrandom::Error> {
+pub(crate) fn random_token() -> Result<String, getrandom::Error> {
     let mut id = String::with_capacity(LENGTH);
     let mut buffer = [0u8; 64];
     while id.len() < LENGTH {
@@ -92,7 +92,7 @@ fn fingerprint_of(id: &str) -> String {
 }
 
 /// Whether `text` is a value AWS accepts for `sts:ExternalId`.
-pub fn is_acceptable(text: &str) -> bool {
+pub(crate) fn is_acceptable(text: &str) -> bool {
     (2..=1224).contains(&text.len())
         && text
             .chars()

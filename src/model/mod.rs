@@ -50,7 +50,7 @@ pub enum FunctionKind {
 
 impl FunctionKind {
     /// The manifest spelling of the kind.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FunctionKind::Source => "source",
             FunctionKind::Destination => "destination",
@@ -59,7 +59,7 @@ impl FunctionKind {
 }
 
 /// The Segment account that runs functions of `kind`, per Segment's documentation.
-pub fn documented_segment_account(kind: FunctionKind) -> &'static str {
+pub(crate) fn documented_segment_account(kind: FunctionKind) -> &'static str {
     match kind {
         FunctionKind::Source => SEGMENT_SOURCE_ACCOUNT,
         FunctionKind::Destination => SEGMENT_DESTINATION_ACCOUNT,
@@ -132,7 +132,7 @@ impl DesiredInstance {
 
     /// The account key this instance is reconciled in: the guard account, the
     /// assumed role's account, or `None` for "whatever the credentials reach".
-    pub fn target_account(&self) -> Option<&str> {
+    pub(crate) fn target_account(&self) -> Option<&str> {
         self.account.as_deref().or_else(|| {
             self.assume_role
                 .as_deref()
@@ -153,7 +153,7 @@ pub enum LiveDocument {
 
 impl LiveDocument {
     /// The parsed document, if it is valid.
-    pub fn valid(&self) -> Option<&serde_json::Value> {
+    pub(crate) fn valid(&self) -> Option<&serde_json::Value> {
         match self {
             LiveDocument::Valid(value) => Some(value),
             LiveDocument::Invalid(_) => None,
@@ -219,7 +219,7 @@ impl std::fmt::Debug for LiveRole {
 impl LiveRole {
     /// The fnctl scope that owns the role: `Some` only when it carries both
     /// `fnctl:managed-by=fnctl` and a `fnctl:scope` tag.
-    pub fn fnctl_scope(&self) -> Option<&str> {
+    pub(crate) fn fnctl_scope(&self) -> Option<&str> {
         let managed = self
             .tags
             .get(crate::model::tags::MANAGED_BY)
@@ -232,7 +232,7 @@ impl LiveRole {
     }
 
     /// Whether the role carries `fnctl:managed-by=fnctl` (whatever the scope).
-    pub fn is_managed(&self) -> bool {
+    pub(crate) fn is_managed(&self) -> bool {
         self.tags
             .get(crate::model::tags::MANAGED_BY)
             .map(String::as_str)
@@ -240,7 +240,7 @@ impl LiveRole {
     }
 
     /// Whether fnctl's scope `scope` owns the role.
-    pub fn is_owned_by(&self, scope: &str) -> bool {
+    pub(crate) fn is_owned_by(&self, scope: &str) -> bool {
         self.fnctl_scope() == Some(scope)
     }
 }

@@ -58,7 +58,7 @@ pub enum Operation<T> {
 
 impl<T> Operation<T> {
     /// The role the operation is about.
-    pub fn role(&self) -> &str {
+    pub(crate) fn role(&self) -> &str {
         match self {
             Operation::CreateRole { role, .. }
             | Operation::UpdateTrustPolicy { role, .. }
@@ -94,7 +94,7 @@ impl<T> Operation<T> {
     }
 
     /// The same operation with its trust policy converted by `convert`.
-    pub fn map_trust<U, E>(
+    pub(crate) fn map_trust<U, E>(
         self,
         convert: impl FnOnce(T) -> Result<U, E>,
     ) -> Result<Operation<U>, E> {
@@ -172,7 +172,7 @@ impl SecretDocument {
     }
 
     /// The text itself, for the request to IAM.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

@@ -27,18 +27,10 @@ pub enum SegmentRegion {
 
 impl SegmentRegion {
     /// The Public API's base URL in this region.
-    pub fn base_url(self) -> &'static str {
+    pub(crate) fn base_url(self) -> &'static str {
         match self {
             SegmentRegion::Us => "https://api.segmentapis.com",
             SegmentRegion::Eu => "https://eu1.api.segmentapis.com",
-        }
-    }
-
-    /// The manifest spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SegmentRegion::Us => "us",
-            SegmentRegion::Eu => "eu",
         }
     }
 }
@@ -57,7 +49,7 @@ pub struct SegmentTarget {
 
 impl SegmentTarget {
     /// The API path of the instance, e.g. `/destinations/abc`.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         let collection = match self.kind {
             FunctionKind::Destination => "destinations",
             FunctionKind::Source => "sources",
@@ -74,12 +66,12 @@ pub struct LiveSettings {
 }
 
 /// Whether a value came back masked (it must never be written back).
-pub fn is_masked(value: &serde_json::Value) -> bool {
+pub(crate) fn is_masked(value: &serde_json::Value) -> bool {
     value.as_str().is_some_and(|text| text.contains(MASK))
 }
 
 /// What Segment lets a client see of a sensitive value: its last characters.
-pub fn visible_suffix(text: &str) -> String {
+pub(crate) fn visible_suffix(text: &str) -> String {
     let unmasked: Vec<char> = text.chars().filter(|c| *c != MASK).collect();
     let start = unmasked.len().saturating_sub(VISIBLE_CHARACTERS);
     unmasked[start..].iter().collect()
@@ -88,7 +80,7 @@ pub fn visible_suffix(text: &str) -> String {
 /// Whether the value Segment shows (masked or not) may be `id`: the visible
 /// characters are its last ones. With 62^4 possible endings two IDs rarely
 /// share them; fnctl never sees more than Segment shows.
-pub fn shows(value: &str, id: &ExternalId) -> bool {
+pub(crate) fn shows(value: &str, id: &ExternalId) -> bool {
     let suffix = visible_suffix(value);
     suffix.len() == VISIBLE_CHARACTERS.min(id.len()) && id.expose().ends_with(&suffix)
 }

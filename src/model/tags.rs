@@ -29,6 +29,6 @@ pub const APPLIED: &str = "fnctl:applied";
 pub const LOCK: &str = "fnctl:lock";
 
 /// Whether a tag key is one of fnctl's own.
-pub fn is_fnctl_tag(key: &str) -> bool {
+pub(crate) fn is_fnctl_tag(key: &str) -> bool {
     key.starts_with("fnctl:")
 }

@@ -17,13 +17,13 @@ pub struct UnreadableTime {
 }
 
 /// The time as a tag or JSON holds it: RFC 3339, UTC, whole seconds.
-pub fn to_text(time: SystemTime) -> String {
+pub(crate) fn to_text(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
 /// The time `tag` holds (`value`), read as fnctl always has (RFC 3339,
 /// leniently: a space for `T` or a missing `Z` is accepted).
-pub fn from_tag(tag: &'static str, value: &str) -> Result<SystemTime, UnreadableTime> {
+pub(crate) fn from_tag(tag: &'static str, value: &str) -> Result<SystemTime, UnreadableTime> {
     humantime::parse_rfc3339_weak(value).map_err(|_| UnreadableTime {
         tag,
         value: value.to_string(),

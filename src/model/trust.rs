@@ -19,7 +19,7 @@ pub const SENSITIVE: &str = "(sensitive)";
 
 /// The trust policy: Segment's account may assume the role only with one of
 /// `external_ids` (two while a rotation is in progress).
-pub fn trust_policy(segment_account: &str, external_ids: &[&str]) -> Value {
+pub(crate) fn trust_policy(segment_account: &str, external_ids: &[&str]) -> Value {
     let ids: Value = match external_ids {
         [single] => json!(single),
         many => json!(many),
@@ -42,7 +42,7 @@ const EXTERNAL_ID_KEY: &str = "sts:externalid";
 /// only names a statement: IAM decides the same without it, so a role built
 /// by hand (Segment's guide writes none, Terraform its own) compares equal
 /// to fnctl's rendering wherever it admits the same, and adoption keeps it.
-pub fn with_fnctl_sids(document: &Value) -> Value {
+pub(crate) fn with_fnctl_sids(document: &Value) -> Value {
     let mut document = document.clone();
     let set = |statement: &mut Value| {
         if let Some(fields) = statement.as_object_mut() {
@@ -58,7 +58,7 @@ pub fn with_fnctl_sids(document: &Value) -> Value {
 }
 
 /// Whether two trust policies admit the same (their Sids aside).
-pub fn same_meaning(live: &Value, desired: &Value) -> bool {
+pub(crate) fn same_meaning(live: &Value, desired: &Value) -> bool {
     crate::policy::normalize::equivalent(&with_fnctl_sids(live), &with_fnctl_sids(desired))
 }
 
@@ -75,14 +75,14 @@ fn is_allow(statement: &Value) -> bool {
 }
 
 /// The trust policy with real IDs, ready to send to IAM.
-pub fn wire_trust(segment_account: &str, external_ids: &[&ExternalId]) -> SecretDocument {
+pub(crate) fn wire_trust(segment_account: &str, external_ids: &[&ExternalId]) -> SecretDocument {
     let ids: Vec<&str> = external_ids.iter().map(|id| id.expose()).collect();
     SecretDocument::new(trust_policy(segment_account, &ids).to_string())
 }
 
 /// The external IDs a trust policy accepts: `StringEquals` `sts:ExternalId`
 /// values of its Allow statements, in document order, without duplicates.
-pub fn external_ids(document: &Value) -> Vec<ExternalId> {
+pub(crate) fn external_ids(document: &Value) -> Vec<ExternalId> {
     let mut found: Vec<ExternalId> = Vec::new();
     for statement in statements(document).into_iter().filter(|s| is_allow(s)) {
         let Some(conditions) = statement.get("Condition").and_then(Value::as_object) else {
@@ -138,7 +138,7 @@ pub struct IdState {
 /// `fnctl:rotation-pending` names; when two runs raced and the tag names the
 /// loser's ID while the trust policy holds the winner's, the pending ID is
 /// the one beside the recorded current (a rotation is still in progress).
-pub fn id_state(role: &crate::model::LiveRole) -> IdState {
+pub(crate) fn id_state(role: &crate::model::LiveRole) -> IdState {
     let ids = role
         .trust_policy
         .valid()
@@ -189,7 +189,7 @@ pub fn id_state(role: &crate::model::LiveRole) -> IdState {
 }
 
 /// AWS principals of the Allow statements, as written (`*` for a wildcard).
-pub fn principals(document: &Value) -> BTreeSet<String> {
+pub(crate) fn principals(document: &Value) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for statement in statements(document).into_iter().filter(|s| is_allow(s)) {
         match statement.get("Principal") {
@@ -215,12 +215,12 @@ pub fn principals(document: &Value) -> BTreeSet<String> {
 }
 
 /// The principal a bare account id or root ARN stands for, as a root ARN.
-pub fn root_principal(principal: &str) -> String {
+pub(crate) fn root_principal(principal: &str) -> String {
     crate::policy::normalize::account_root_arn(principal.to_string())
 }
 
 /// Why the live trust policy is not the desired one, in one line and without secrets.
-pub fn describe_difference(live: &LiveDocument, desired: &Value) -> String {
+pub(crate) fn describe_difference(live: &LiveDocument, desired: &Value) -> String {
     let live = match live {
         // The parse error is not shown: its excerpt could hold an external ID.
         LiveDocument::Invalid(_) => return "trust policy is not a valid policy document".into(),
@@ -265,14 +265,14 @@ pub fn describe_difference(live: &LiveDocument, desired: &Value) -> String {
 
 /// A copy of a policy document with every `sts:ExternalId` value replaced by
 /// `(sensitive)`, for plan output.
-pub fn redact(document: &Value) -> Value {
+pub(crate) fn redact(document: &Value) -> Value {
     redact_with(document, &|_| SENSITIVE.to_string())
 }
 
 /// Like [`redact`], with the placeholder of each ID chosen by `label` (which
 /// sees the secret but must not return it): plans mark IDs that apply will
 /// remove, so a diff shows which one goes without showing any.
-pub fn redact_with(document: &Value, label: &dyn Fn(&str) -> String) -> Value {
+pub(crate) fn redact_with(document: &Value, label: &dyn Fn(&str) -> String) -> Value {
     fn walk(value: &Value, under_external_id: bool, label: &dyn Fn(&str) -> String) -> Value {
         match value {
             Value::Object(map) => Value::Object(
@@ -306,7 +306,7 @@ pub fn redact_with(document: &Value, label: &dyn Fn(&str) -> String) -> Value {
 /// The last line of defence before a trust policy leaves fnctl: it must be
 /// exactly the one statement fnctl owns, admitting only `segment_account`,
 /// only with an external ID. Anything else is refused, whatever produced it.
-pub fn guard_trust(operation: &WireOperation, segment_account: &str) -> Result<(), String> {
+pub(crate) fn guard_trust(operation: &WireOperation, segment_account: &str) -> Result<(), String> {
     let (Operation::CreateRole { trust_policy, .. }
     | Operation::UpdateTrustPolicy { trust_policy, .. }) = operation
     else {
@@ -356,13 +356,13 @@ pub fn guard_trust(operation: &WireOperation, segment_account: &str) -> Result<(
 /// The role's recorded current external ID and, during a rotation, the
 /// pending one (inferred when racing runs left the pending tag naming an ID
 /// the trust policy does not hold).
-pub fn current_and_pending(role: &LiveRole) -> (Option<ExternalId>, Option<ExternalId>) {
+pub(crate) fn current_and_pending(role: &LiveRole) -> (Option<ExternalId>, Option<ExternalId>) {
     let state = id_state(role);
     (state.recorded, state.pending)
 }
 
 /// Whether a rotation is in progress on the role.
-pub fn in_progress(role: &LiveRole) -> bool {
+pub(crate) fn in_progress(role: &LiveRole) -> bool {
     id_state(role).pending.is_some()
 }
 
@@ -372,7 +372,7 @@ pub fn in_progress(role: &LiveRole) -> bool {
 /// "not due": the caller cannot tell and says so (`plan` a warning notice,
 /// `drift` a finding, `rotate --due` a failure of that instance), all with
 /// the code `unreadable-tag-time`.
-pub fn is_due(
+pub(crate) fn is_due(
     role: &LiveRole,
     rotate_after_days: Option<u32>,
     now: SystemTime,

@@ -216,7 +216,7 @@ fn unrecorded(
 /// kept or dropped rotation). `written` are the IDs of the trust policy
 /// apply wrote, in order; empty when it wrote none and the live one holds.
 /// `None` when no ID can be vouched for (two unrecorded IDs kept on purpose).
-pub fn bundle_external_id(
+pub(crate) fn bundle_external_id(
     change: Option<&RoleChange>,
     live: Option<&LiveRole>,
     written: &[ExternalId],

@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::model::operation::Operation;
 
 pub use notice::{Notice, NoticeLevel};
-pub use planner::{plan, PlanOptions};
+pub(crate) use planner::{plan, PlanOptions};
 
 /// An external ID in a plan, by reference: plans never hold the secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +50,7 @@ pub struct TrustSpec {
 impl TrustSpec {
     /// The document with `(sensitive)` in place of each ID (`(sensitive) new`
     /// for one apply generates), for display.
-    pub fn redacted_document(&self) -> Value {
+    pub(crate) fn redacted_document(&self) -> Value {
         let placeholders: Vec<String> = self
             .external_ids
             .iter()
@@ -83,7 +83,7 @@ pub enum Action {
 
 impl Action {
     /// The action as one word: `create`, `update`, `adopt`, `delete`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Action::Create => "create",
             Action::Update => "update",
@@ -157,12 +157,12 @@ pub struct Plan {
 
 impl Plan {
     /// Whether apply would change nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.segment.is_empty()
     }
 
     /// Several account plans as one (for output and for apply).
-    pub fn merged<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> Plan {
+    pub(crate) fn merged<'a>(plans: impl IntoIterator<Item = &'a Plan>) -> Plan {
         let mut combined = Plan::default();
         for plan in plans {
             combined.changes.extend(plan.changes.iter().cloned());
@@ -177,14 +177,14 @@ impl Plan {
     }
 
     /// Whether a conflict stops the run.
-    pub fn has_conflicts(&self) -> bool {
+    pub(crate) fn has_conflicts(&self) -> bool {
         self.notices
             .iter()
             .any(|n| n.level() == NoticeLevel::Conflict)
     }
 
     /// Roles to create, update (adoptions included) and delete.
-    pub fn counts(&self) -> (usize, usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
         let count = |wanted: &[Action]| {
             self.changes
                 .iter()

@@ -158,7 +158,7 @@ impl From<NoticeText> for Notice {
 
 impl Notice {
     /// A notice about `role` (of `instance`, when there is one).
-    pub fn new(instance: Option<&str>, role: &str, kind: NoticeKind) -> Self {
+    pub(crate) fn new(instance: Option<&str>, role: &str, kind: NoticeKind) -> Self {
         Notice {
             instance: instance.map(str::to_string),
             role: role.to_string(),
@@ -167,7 +167,7 @@ impl Notice {
     }
 
     /// How serious it is.
-    pub fn level(&self) -> NoticeLevel {
+    pub(crate) fn level(&self) -> NoticeLevel {
         match &self.kind {
             NoticeKind::OtherScope { .. }
             | NoticeKind::UnmanagedRole { .. }
@@ -190,7 +190,7 @@ impl Notice {
     }
 
     /// Its stable code.
-    pub fn code(&self) -> NoticeCode {
+    pub(crate) fn code(&self) -> NoticeCode {
         match &self.kind {
             NoticeKind::OtherScope { .. } => NoticeCode::OtherScope,
             NoticeKind::UnmanagedRole { .. } => NoticeCode::UnmanagedRole,

@@ -19,7 +19,7 @@ use crate::model::trust::{self, SENSITIVE};
 use crate::model::{DesiredInstance, LiveDocument, LiveRole};
 use crate::policy::normalize::{equivalent, normalize};
 
-pub use super::external_id::bundle_external_id;
+pub(crate) use super::external_id::bundle_external_id;
 
 /// Choices the user makes on the command line.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct PlanOptions {
 impl PlanOptions {
     /// The options of a read-only look (drift, verify, bundle, rotate): no
     /// adoption, no pruning, no bundles to restore from.
-    pub fn read_only(now: SystemTime) -> Self {
+    pub(crate) fn read_only(now: SystemTime) -> Self {
         PlanOptions {
             adopt: false,
             prune: false,
@@ -62,14 +62,14 @@ impl std::fmt::Debug for BundledIds {
 
 impl BundledIds {
     /// The bundled ID with this fingerprint.
-    pub fn find(&self, fingerprint: &str) -> Option<&ExternalId> {
+    pub(crate) fn find(&self, fingerprint: &str) -> Option<&ExternalId> {
         self.0.iter().find(|id| id.fingerprint() == fingerprint)
     }
 }
 
 /// Plans one account: `desired` are the instances reconciled there, `live`
 /// every role the account has.
-pub fn plan(
+pub(crate) fn plan(
     account: &str,
     desired: &[DesiredInstance],
     live: &[LiveRole],
@@ -91,7 +91,7 @@ pub fn plan(
 }
 
 /// A stable fingerprint of everything the plan read about a role.
-pub fn live_fingerprint(role: Option<&LiveRole>) -> String {
+pub(crate) fn live_fingerprint(role: Option<&LiveRole>) -> String {
     let Some(role) = role else {
         return "absent".into();
     };

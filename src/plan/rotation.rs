@@ -57,7 +57,7 @@ fn ids_of(role: &LiveRole) -> (Vec<ExternalId>, Option<ExternalId>, Option<Exter
 /// Steps of `rotate --start`: tag the new ID's fingerprint, then accept both
 /// IDs. `new_id` is used only if no rotation is in progress already.
 /// `now` (the run's time) is when the rotation started.
-pub fn start(
+pub(crate) fn start(
     role: &LiveRole,
     segment_account: &str,
     new_id: &ExternalId,
@@ -139,7 +139,7 @@ fn shows(role: &LiveRole, values: &BTreeMap<String, String>) -> bool {
 /// run's time, the same for every decision of the run, so a re-decision
 /// under the lease sees its own tags as written) is when the new ID became
 /// current.
-pub fn finish(
+pub(crate) fn finish(
     role: &LiveRole,
     segment_account: &str,
     now: SystemTime,

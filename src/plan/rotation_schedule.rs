@@ -78,7 +78,7 @@ pub enum FinishRefused {
 /// When Segment was seen to hold the pending ID, from the role's
 /// `fnctl:segment-delivered` tag (`<fingerprint> <RFC 3339>`), if it names
 /// the pending ID; an error when its time is unreadable.
-pub fn delivered_at(role: &LiveRole) -> Result<Option<SystemTime>, UnreadableTime> {
+pub(crate) fn delivered_at(role: &LiveRole) -> Result<Option<SystemTime>, UnreadableTime> {
     let Some(pending) = id_state(role).pending else {
         return Ok(None);
     };
@@ -96,7 +96,7 @@ pub fn delivered_at(role: &LiveRole) -> Result<Option<SystemTime>, UnreadableTim
 }
 
 /// The tag value that records Segment holding `fingerprint` since `now`.
-pub fn delivered_tag(fingerprint: &str, now: SystemTime) -> String {
+pub(crate) fn delivered_tag(fingerprint: &str, now: SystemTime) -> String {
     format!("{fingerprint} {}", time::to_text(now))
 }
 
@@ -114,7 +114,7 @@ fn whole_seconds(duration: Duration) -> Duration {
 /// settings Segment holds: only once Segment shows the new ID and has held
 /// it (since fnctl recorded its delivery) for `min_age`. `shown` is the
 /// external-ID setting as Segment shows it.
-pub fn segment_allows_finish(
+pub(crate) fn segment_allows_finish(
     role: &LiveRole,
     shown: Option<&str>,
     now: SystemTime,
@@ -139,7 +139,7 @@ pub fn segment_allows_finish(
 /// `rotate --finish` does), else whether Segment shows the pending ID. A
 /// time tag the decision needs that holds no time is an error: fnctl cannot
 /// tell whether to start or finish, and says so.
-pub fn next_step(
+pub(crate) fn next_step(
     role: &LiveRole,
     rotate_after_days: Option<u32>,
     segment_shows_pending: Option<bool>,

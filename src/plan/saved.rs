@@ -101,7 +101,7 @@ impl SavedPlan {
     }
 
     /// Reads and checks a saved plan: kind, version and checksum.
-    pub fn read(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn read(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read plan file {}: {e}", path.display()))?;
         let saved: SavedPlan = serde_json::from_str(&text)

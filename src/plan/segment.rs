@@ -72,7 +72,7 @@ pub enum SegmentDecision {
 /// chooses it ([`super::planner::bundle_external_id`]): `New` when apply
 /// generates one (or none can be vouched for), else the ID the trust policy
 /// will accept under the tags the plan leaves.
-pub fn expected_bundle_id(
+pub(crate) fn expected_bundle_id(
     change: Option<&RoleChange>,
     role: Option<&LiveRole>,
     bundled: &[ExternalId],
@@ -106,7 +106,7 @@ pub fn expected_bundle_id(
 }
 
 /// Compares what Segment shows with what the bundle will hold.
-pub fn decide(
+pub(crate) fn decide(
     instance: &str,
     target: &SegmentTarget,
     desired: &DesiredSettings,
@@ -154,7 +154,7 @@ pub fn decide(
 
 /// The body of the push: fnctl's settings that differ, with the real ID;
 /// never a masked value, never a setting fnctl does not own.
-pub fn push_body(
+pub(crate) fn push_body(
     bundle_settings: &Map<String, Value>,
     secret_key: &str,
     live: &LiveSettings,
@@ -180,7 +180,7 @@ pub fn push_body(
 /// Settings fnctl does not own that were there before a push and are gone
 /// or changed after it: Segment replaced the settings object instead of
 /// merging into it. Names only.
-pub fn lost_settings(
+pub(crate) fn lost_settings(
     before: &LiveSettings,
     after: &LiveSettings,
     owned: &Map<String, Value>,
@@ -196,7 +196,7 @@ pub fn lost_settings(
 
 /// A fingerprint of what Segment shows (masked values included), so a saved
 /// plan can tell that Segment moved since it was made.
-pub fn fingerprint(live: Option<&LiveSettings>) -> String {
+pub(crate) fn fingerprint(live: Option<&LiveSettings>) -> String {
     let text = match live {
         Some(live) => Value::Object(live.settings.clone()).to_string(),
         None => "absent".into(),

@@ -59,7 +59,7 @@ pub enum DocumentError {
 /// Reads a policy document as IAM, aws-sdk-rust or moto return it: plain
 /// JSON, or percent-encoded JSON. `+` stays a literal plus sign, because AWS
 /// encodes spaces as `%20`.
-pub fn decode_document(raw: &str) -> Result<Value, DocumentError> {
+pub(crate) fn decode_document(raw: &str) -> Result<Value, DocumentError> {
     if raw.trim().is_empty() {
         return Err(DocumentError::Empty);
     }

@@ -18,7 +18,7 @@ const CONTEXT_LINES: usize = 3;
 ///
 /// The documents are printed as given: the caller must redact secrets such
 /// as external IDs (replacing them with `(sensitive)`) before calling.
-pub fn document_diff(live: Option<&Value>, desired: Option<&Value>) -> String {
+pub(crate) fn document_diff(live: Option<&Value>, desired: Option<&Value>) -> String {
     let unchanged = match (live, desired) {
         (Some(live), Some(desired)) => equivalent(live, desired),
         (None, None) => true,

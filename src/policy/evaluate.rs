@@ -45,7 +45,7 @@ pub enum Decision {
 }
 
 /// A policy field as a list: IAM writes a one-element list as a scalar.
-pub fn list(value: Option<&Value>) -> Vec<&Value> {
+pub(crate) fn list(value: Option<&Value>) -> Vec<&Value> {
     match value {
         None => Vec::new(),
         Some(Value::Array(items)) => items.iter().collect(),
@@ -66,7 +66,7 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 }
 
 /// Whether an IAM wildcard pattern (`*`, `?`) matches `text`.
-pub fn wildcard_match(pattern: &str, text: &str, case_insensitive: bool) -> bool {
+pub(crate) fn wildcard_match(pattern: &str, text: &str, case_insensitive: bool) -> bool {
     if case_insensitive {
         crate::policy::glob::matches(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
     } else {
@@ -167,7 +167,7 @@ fn conditions_hold(statement: &Value, request: &Request<'_>) -> Option<bool> {
 }
 
 /// Evaluates `request` against `document` as IAM would for one policy.
-pub fn evaluate(document: &Value, request: &Request<'_>) -> Decision {
+pub(crate) fn evaluate(document: &Value, request: &Request<'_>) -> Decision {
     evaluate_with(document, request, Undecided::AllowDoesNotApply)
 }
 
@@ -183,7 +183,11 @@ pub enum Undecided {
 }
 
 /// [`evaluate`] with an explicit choice for undecidable conditions.
-pub fn evaluate_with(document: &Value, request: &Request<'_>, undecided: Undecided) -> Decision {
+pub(crate) fn evaluate_with(
+    document: &Value,
+    request: &Request<'_>,
+    undecided: Undecided,
+) -> Decision {
     let statements = list(document.get("Statement"));
     let applies = |statement: &Value| {
         principal_matches(statement, request.principal_account)
@@ -222,12 +226,12 @@ pub fn evaluate_with(document: &Value, request: &Request<'_>, undecided: Undecid
 
 /// Whether `account` could possibly assume the role with `external_id`
 /// (`None`: without one): conditions fnctl cannot decide count as met.
-pub fn trust_might_admit(trust: &Value, account: &str, external_id: Option<&str>) -> bool {
+pub(crate) fn trust_might_admit(trust: &Value, account: &str, external_id: Option<&str>) -> bool {
     assume_role(trust, account, external_id, Undecided::AllowApplies)
 }
 
 /// Whether `account` may assume the role with `external_id` under `trust`.
-pub fn trust_admits(trust: &Value, account: &str, external_id: Option<&str>) -> bool {
+pub(crate) fn trust_admits(trust: &Value, account: &str, external_id: Option<&str>) -> bool {
     assume_role(trust, account, external_id, Undecided::AllowDoesNotApply)
 }
 

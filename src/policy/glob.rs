@@ -2,7 +2,7 @@
 //! actions, resources and `StringLike` conditions.
 
 /// Whether an IAM wildcard pattern (`*`, `?`) matches `text`; both lowercase.
-pub fn matches(pattern: &str, text: &str) -> bool {
+pub(crate) fn matches(pattern: &str, text: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
     let (mut p, mut t) = (0, 0);

@@ -10,6 +10,6 @@ pub mod glob;
 pub mod normalize;
 pub mod reference;
 
-pub use decode::{decode_document, DocumentError, MAXIMUM_DOCUMENT_BYTES};
-pub use diff::document_diff;
-pub use normalize::{equivalent, normalize, pretty};
+pub(crate) use decode::decode_document;
+pub(crate) use diff::document_diff;
+pub(crate) use normalize::normalize;

@@ -36,7 +36,7 @@ const DOCUMENT_FIELD_ORDER: [&str; 3] = ["Version", "Id", "Statement"];
 
 /// The canonical form of a policy document. Accepts any JSON value and never
 /// fails: what it does not recognize it keeps, with object keys sorted.
-pub fn normalize(document: &Value) -> Value {
+pub(crate) fn normalize(document: &Value) -> Value {
     let Value::Object(fields) = document else {
         return normalize_unknown(document);
     };
@@ -53,13 +53,13 @@ pub fn normalize(document: &Value) -> Value {
 }
 
 /// Whether IAM treats the two documents alike.
-pub fn equivalent(first: &Value, second: &Value) -> bool {
+pub(crate) fn equivalent(first: &Value, second: &Value) -> bool {
     normalize(first) == normalize(second)
 }
 
 /// The normalized document as JSON indented by two spaces, keys in the
 /// canonical order; the text that policy diffs compare.
-pub fn pretty(document: &Value) -> String {
+pub(crate) fn pretty(document: &Value) -> String {
     serde_json::to_string_pretty(&normalize(document))
         .expect("a serde_json::Value always serializes")
 }
@@ -135,7 +135,7 @@ fn normalize_principal(principal: &Value) -> Value {
 
 /// IAM stores a bare account id principal as the account's root ARN.
 /// The principal a bare 12-digit account id stands for: the account's root ARN.
-pub fn account_root_arn(principal: String) -> String {
+pub(crate) fn account_root_arn(principal: String) -> String {
     if principal.len() == 12 && principal.bytes().all(|byte| byte.is_ascii_digit()) {
         format!("arn:aws:iam::{principal}:root")
     } else {

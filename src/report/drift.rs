@@ -18,7 +18,7 @@ fn severity_word(severity: Severity) -> &'static str {
 }
 
 /// Findings sorted most urgent first, drift before pending.
-pub fn sorted(findings: &[Finding]) -> Vec<&Finding> {
+pub(crate) fn sorted(findings: &[Finding]) -> Vec<&Finding> {
     let mut sorted: Vec<&Finding> = findings.iter().collect();
     sorted.sort_by(|a, b| {
         (
@@ -36,7 +36,7 @@ pub fn sorted(findings: &[Finding]) -> Vec<&Finding> {
 }
 
 /// Counts of drift findings per severity, and of pending changes.
-pub fn summary(findings: &[Finding]) -> String {
+pub(crate) fn summary(findings: &[Finding]) -> String {
     let drift: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.kind == FindingKind::Drift)
@@ -69,7 +69,7 @@ pub fn summary(findings: &[Finding]) -> String {
 }
 
 /// Text, one finding a line.
-pub fn text(findings: &[Finding]) -> String {
+pub(crate) fn text(findings: &[Finding]) -> String {
     let mut out = String::new();
     for finding in sorted(findings) {
         let label = match finding.kind {
@@ -92,7 +92,7 @@ pub fn text(findings: &[Finding]) -> String {
 }
 
 /// JSON for scripts and alerting.
-pub fn json(findings: &[Finding]) -> serde_json::Value {
+pub(crate) fn json(findings: &[Finding]) -> serde_json::Value {
     json!({
         "format_version": FORMAT_VERSION,
         "summary": summary(findings),
@@ -101,7 +101,7 @@ pub fn json(findings: &[Finding]) -> serde_json::Value {
 }
 
 /// Markdown: a summary table first, then details, cut short to fit a comment.
-pub fn markdown(findings: &[Finding]) -> String {
+pub(crate) fn markdown(findings: &[Finding]) -> String {
     let mut out = format!("### fnctl drift\n\n**{}**\n\n", summary(findings));
     if findings.is_empty() {
         return out;

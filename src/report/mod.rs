@@ -11,7 +11,7 @@ pub use crate::model::FORMAT_VERSION;
 /// An error and its causes on one line, `error: cause: cause` (progress
 /// lines and the failure list of apply and rotate, which CI logs and `grep`
 /// read line by line).
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut line = error.to_string();
     let mut cause = error.source();
     while let Some(next) = cause {

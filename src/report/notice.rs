@@ -7,7 +7,7 @@ use serde::{Serialize, Serializer};
 use crate::plan::notice::{Changed, Notice, NoticeKind, NoticeText, Restored};
 
 /// The notice in words.
-pub fn text(notice: &Notice) -> NoticeText {
+pub(crate) fn text(notice: &Notice) -> NoticeText {
     if let NoticeKind::Saved(saved) = &notice.kind {
         return saved.clone();
     }

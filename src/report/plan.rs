@@ -92,7 +92,7 @@ fn change_heading(change: &RoleChange) -> String {
 }
 
 /// The plan as text for a terminal or a log.
-pub fn text(plan: &Plan, color: bool) -> String {
+pub(crate) fn text(plan: &Plan, color: bool) -> String {
     let mut out = String::new();
     for change in &plan.changes {
         let (symbol, _, tint) = action_words(change.action);
@@ -210,7 +210,7 @@ fn segment_lines(push: &SegmentChange) -> Vec<String> {
 /// "Plan: 2 to create, 1 to update, 0 to delete." or the no-change line,
 /// which names Segment too when the plan read Segment's settings; Segment
 /// pushes are counted when there are any.
-pub fn summary_line(plan: &Plan) -> String {
+pub(crate) fn summary_line(plan: &Plan) -> String {
     let (create, update, delete) = plan.counts();
     let pushes = match plan.segment.len() {
         0 => String::new(),
@@ -241,7 +241,7 @@ fn segment_in_sync(plan: &Plan) -> usize {
 }
 
 /// The plan as JSON for scripts: no secret, only references.
-pub fn json(plan: &Plan) -> Value {
+pub(crate) fn json(plan: &Plan) -> Value {
     let (create, update, delete) = plan.counts();
     json!({
         "format_version": FORMAT_VERSION,
@@ -265,7 +265,7 @@ pub const MARKDOWN_LIMIT: usize = 60_000;
 
 /// The plan as Markdown for a pull-request comment: a summary table, then
 /// details per role, cut short (and saying how many) to stay under the limit.
-pub fn markdown(plan: &Plan) -> String {
+pub(crate) fn markdown(plan: &Plan) -> String {
     let mut out = String::from("### fnctl plan\n\n");
     out.push_str(&format!("**{}**\n\n", summary_line(plan)));
     if !plan.changes.is_empty() {

@@ -5,7 +5,7 @@
 use anstyle::{AnsiColor, Style};
 
 /// Wraps `text` in its colour's escape codes when `enabled`.
-pub fn paint(text: &str, color: Color, enabled: bool) -> String {
+pub(crate) fn paint(text: &str, color: Color, enabled: bool) -> String {
     if !enabled {
         return text.to_string();
     }

@@ -90,7 +90,7 @@ pub enum RotateError {
 
 impl RotateError {
     /// What to do about it, when the failure alone does not say.
-    pub fn advice(&self, instance: &str) -> Option<String> {
+    pub(crate) fn advice(&self, instance: &str) -> Option<String> {
         let advice = match self {
             RotateError::NotOwned(not_owned) => not_owned.advice()?.into(),
             RotateError::PendingLost => "run `fnctl apply` to put it back first".into(),

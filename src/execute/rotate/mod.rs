@@ -104,7 +104,7 @@ pub enum RequestError {
 
 /// Runs one phase over the selected instances of every account; the
 /// outcomes follow the order of the instances per account.
-pub async fn rotate(
+pub(crate) async fn rotate(
     context: &RunContext,
     instances: Vec<DesiredInstance>,
     request: &Request,
@@ -471,7 +471,7 @@ impl<B: IamBackend> Leasing<'_, B> {
 /// due ones, push the new ID to Segment, finish those whose new ID has been
 /// in use for `min_age` — and nothing else. Run twice in a row, the second
 /// run changes nothing.
-pub async fn auto(
+pub(crate) async fn auto(
     context: &RunContext,
     instances: &[DesiredInstance],
     bundle_dir: &Path,

@@ -43,7 +43,7 @@ pub struct AccountPace {
 
 impl AccountPace {
     /// The account's write limiter.
-    pub fn limiter(&self) -> &WriteLimiter {
+    pub(crate) fn limiter(&self) -> &WriteLimiter {
         &self.limiter
     }
 }
@@ -70,7 +70,7 @@ impl AwsIam {
     }
 
     /// The same, pacing writes with every other backend of `account`.
-    pub fn sharing(
+    pub(crate) fn sharing(
         config: &aws_config::SdkConfig,
         concurrency: usize,
         account: Arc<AccountPace>,

@@ -83,7 +83,7 @@ pub struct Connection {
 
 impl Connection {
     /// The configuration the standard chain gives, with the user's choices.
-    pub async fn load(settings: &AwsSettings) -> Self {
+    pub(crate) async fn load(settings: &AwsSettings) -> Self {
         Connection {
             config: load_config(settings).await,
             settings: Arc::new(settings.clone()),
@@ -93,7 +93,7 @@ impl Connection {
 
     /// The connection that reaches a role's account: this one, or credentials
     /// from assuming `assume_role` (session name `fnctl`).
-    pub async fn assuming(&self, assume_role: Option<&str>) -> Self {
+    pub(crate) async fn assuming(&self, assume_role: Option<&str>) -> Self {
         let Some(arn) = assume_role else {
             return self.clone();
         };
@@ -114,14 +114,14 @@ impl Connection {
     }
 
     /// Where STS requests go: the configured endpoint or AWS's own.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         describe_endpoint(&self.config, &self.settings)
     }
 
     /// Which account and principal the credentials reach (STS GetCallerIdentity).
     /// An explicitly configured endpoint that refuses connections fails at
     /// once, named, instead of after the SDK's retries.
-    pub async fn caller_identity(&self) -> anyhow::Result<CallerIdentity> {
+    pub(crate) async fn caller_identity(&self) -> anyhow::Result<CallerIdentity> {
         probe_configured_endpoints(&self.settings).await?;
         caller_identity(&self.config).await
     }
@@ -129,7 +129,7 @@ impl Connection {
     /// An IAM backend for this account, with at most `concurrency` per-role
     /// reads in flight, pacing its writes with every other backend of this
     /// connection.
-    pub fn iam(&self, concurrency: usize) -> iam::AwsIam {
+    pub(crate) fn iam(&self, concurrency: usize) -> iam::AwsIam {
         iam::AwsIam::sharing(&self.config, concurrency, self.pace.clone())
     }
 }
@@ -146,7 +146,7 @@ pub struct AwsAccounts {
 
 impl AwsAccounts {
     /// Accounts reached with `settings`.
-    pub fn new(settings: AwsSettings, concurrency: usize) -> Self {
+    pub(crate) fn new(settings: AwsSettings, concurrency: usize) -> Self {
         AwsAccounts {
             settings,
             concurrency,
@@ -314,7 +314,7 @@ async fn caller_identity(config: &SdkConfig) -> anyhow::Result<CallerIdentity> {
 
 /// A one-line description of an SDK error: the service's code and message
 /// when there is one, else the transport failure, without request bodies.
-pub fn describe_sdk_error<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> String
+pub(crate) fn describe_sdk_error<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

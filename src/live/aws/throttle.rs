@@ -78,7 +78,7 @@ impl Default for WriteLimiter {
 
 impl WriteLimiter {
     /// A limiter that has not seen a throttle yet (writes go unpaced).
-    pub fn new(now: Instant) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         WriteLimiter {
             state: Mutex::new(State {
                 rate: None,
@@ -103,7 +103,7 @@ impl WriteLimiter {
     }
 
     /// Waits for the next turn of a write.
-    pub async fn turn(&self) {
+    pub(crate) async fn turn(&self) {
         loop {
             let wait = self.take_turn(Instant::now());
             if wait.is_zero() {
@@ -115,7 +115,7 @@ impl WriteLimiter {
 
     /// Takes the turn if it has come (zero), else says how long until it
     /// comes; nothing is reserved then.
-    pub fn take_turn(&self, now: Instant) -> Duration {
+    pub(crate) fn take_turn(&self, now: Instant) -> Duration {
         let mut state = self.state();
         let Some(rate) = state.rate else {
             return Duration::ZERO;
@@ -129,7 +129,7 @@ impl WriteLimiter {
     }
 
     /// IAM answered a write (anything but a throttle): it took a token.
-    pub fn accepted(&self, now: Instant) {
+    pub(crate) fn accepted(&self, now: Instant) {
         let mut state = self.state();
         state.accepted.push_back(now);
         while state
@@ -166,7 +166,7 @@ impl WriteLimiter {
     /// throttle of a run has no such span yet; the pace then starts from
     /// what was accepted lately (an overestimate, burst included), corrected
     /// at the next throttle.
-    pub fn throttled(&self, now: Instant) {
+    pub(crate) fn throttled(&self, now: Instant) {
         let mut state = self.state();
         state.throttles += 1;
         state.last_throttle = Some(now);
@@ -204,12 +204,13 @@ impl WriteLimiter {
     }
 
     /// The current pace in writes per second (`None`: unpaced).
-    pub fn rate(&self) -> Option<f64> {
+    pub(crate) fn rate(&self) -> Option<f64> {
         self.state().rate
     }
 
     /// How many throttles this limiter has seen.
-    pub fn throttles(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn throttles(&self) -> u64 {
         self.state().throttles
     }
 }

@@ -61,7 +61,7 @@ pub struct Pattern {
 impl Pattern {
     /// An ARN format of the reference: `${…}` are placeholders, every other
     /// character (including `*`, which some formats hold literally) is itself.
-    pub fn reference(format: &str) -> Pattern {
+    pub(crate) fn reference(format: &str) -> Pattern {
         let mut atoms = Vec::with_capacity(format.len());
         let mut colons = 0;
         let mut rest = format;
@@ -90,7 +90,7 @@ impl Pattern {
     /// A resource of a policy statement: `*` and `?` are IAM wildcards, a
     /// policy variable (`${aws:username}`) may become anything, and `${*}`,
     /// `${?}`, `${$}` are IAM's escapes for those characters.
-    pub fn resource(text: &str) -> Pattern {
+    pub(crate) fn resource(text: &str) -> Pattern {
         let mut atoms = Vec::with_capacity(text.len());
         let mut rest = text;
         while let Some(c) = rest.chars().next() {
@@ -116,7 +116,7 @@ impl Pattern {
 
     /// The single string `*`: what an action that supports no resource type
     /// is authorized against, so only a resource that can be `*` grants it.
-    pub fn star() -> Pattern {
+    pub(crate) fn star() -> Pattern {
         Pattern {
             atoms: vec![Atom::Char('*')],
         }
@@ -124,14 +124,14 @@ impl Pattern {
 
     /// Whether the pattern matches every string (`*`, `**`, `${aws:userid}`):
     /// lets callers skip the walk.
-    pub fn matches_everything(&self) -> bool {
+    pub(crate) fn matches_everything(&self) -> bool {
         self.atoms
             .iter()
             .all(|atom| matches!(atom, Atom::Run(Placeholder::Any)))
     }
 
     /// Whether some string matches both patterns.
-    pub fn intersects(&self, other: &Pattern) -> bool {
+    pub(crate) fn intersects(&self, other: &Pattern) -> bool {
         if self.matches_everything() || other.matches_everything() {
             return true;
         }

@@ -17,7 +17,7 @@ use super::model::EscalationMethod;
 
 /// The methods whose every action is in `granted` (lower-case
 /// `service:action` keys).
-pub fn complete<'a>(
+pub(crate) fn complete<'a>(
     methods: &'a [EscalationMethod],
     granted: &HashSet<String>,
 ) -> Vec<&'a EscalationMethod> {
@@ -28,7 +28,7 @@ pub fn complete<'a>(
 }
 
 /// Whether `key` (lower-case `service:action`) is one of the method's actions.
-pub fn takes_part(method: &EscalationMethod, key: &str) -> bool {
+pub(crate) fn takes_part(method: &EscalationMethod, key: &str) -> bool {
     method.keys.iter().any(|k| k == key)
 }
 

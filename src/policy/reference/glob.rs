@@ -3,7 +3,7 @@
 //! Action names are ASCII, so this works on bytes.
 
 /// Whether `text` is matched by `pattern`, ignoring ASCII case.
-pub fn matches(pattern: &str, text: &str) -> bool {
+pub(crate) fn matches(pattern: &str, text: &str) -> bool {
     let pattern = pattern.as_bytes();
     let text = text.as_bytes();
     let (mut p, mut t) = (0, 0);
@@ -34,7 +34,7 @@ pub fn matches(pattern: &str, text: &str) -> bool {
 }
 
 /// Whether `text` holds an IAM wildcard.
-pub fn is_pattern(text: &str) -> bool {
+pub(crate) fn is_pattern(text: &str) -> bool {
     text.contains(['*', '?'])
 }
 

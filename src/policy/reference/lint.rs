@@ -83,7 +83,8 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Stable kebab-case code.
-    pub fn code(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             FindingKind::MalformedAction => "malformed-action",
             FindingKind::UnknownService { .. } => "unknown-service",
@@ -112,13 +113,14 @@ pub struct Finding {
 
 impl Finding {
     /// Stable kebab-case code.
-    pub fn code(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn code(&self) -> &'static str {
         self.kind.code()
     }
 
     /// One sentence for people; `item` is the text of the action or
     /// resource the finding points at.
-    pub fn message(&self, item: &str) -> String {
+    pub(crate) fn message(&self, item: &str) -> String {
         match &self.kind {
             FindingKind::MalformedAction => format!("`{item}` is not an action (service:Action)"),
             FindingKind::UnknownService {
@@ -203,7 +205,7 @@ struct Granted<'r> {
 impl Reference {
     /// Lints one Allow statement; escalation methods are looked for within
     /// it alone. See [`Reference::lint_policy`].
-    pub fn lint_statement(&self, actions: &[String], resources: &[String]) -> Vec<Finding> {
+    pub(crate) fn lint_statement(&self, actions: &[String], resources: &[String]) -> Vec<Finding> {
         self.lint_policy(&[Statement { actions, resources }])
     }
 
@@ -211,7 +213,7 @@ impl Reference {
     /// permissions). Every check is per statement except escalation, whose
     /// methods may be completed by actions of different statements.
     /// Findings come in statement, list and index order.
-    pub fn lint_policy(&self, statements: &[Statement<'_>]) -> Vec<Finding> {
+    pub(crate) fn lint_policy(&self, statements: &[Statement<'_>]) -> Vec<Finding> {
         let mut findings = Vec::new();
         let mut granted = Vec::new();
         for (number, statement) in statements.iter().enumerate() {

@@ -47,14 +47,8 @@ impl Reference {
     /// An error means the embedded table is broken, which is a bug in fnctl
     /// that the unit tests catch; callers report it as an internal error
     /// rather than lint without the reference.
-    pub fn get() -> Result<&'static Reference, &'static TableError> {
+    pub(crate) fn get() -> Result<&'static Reference, &'static TableError> {
         PARSED.get_or_init(|| table::parse(EMBEDDED)).as_ref()
-    }
-
-    /// Parses a table in the embedded format (for tests of other modules
-    /// that want a small reference of their own).
-    pub fn parse(text: &'static str) -> Result<Reference, TableError> {
-        table::parse(text)
     }
 }
 

@@ -31,7 +31,8 @@ pub enum AccessLevel {
 
 impl AccessLevel {
     /// AWS's name of the level.
-    pub fn as_str(self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AccessLevel::List => "List",
             AccessLevel::Read => "Read",
@@ -91,7 +92,7 @@ pub struct Action {
 
 impl Action {
     /// `service:Name`, as a policy writes it.
-    pub fn full_name(&self) -> String {
+    pub(crate) fn full_name(&self) -> String {
         format!("{}:{}", self.service, self.name)
     }
 }
@@ -111,7 +112,7 @@ pub struct Service {
 
 impl Service {
     /// The action called `name`, ignoring case.
-    pub fn action(&self, name: &str) -> Option<&Action> {
+    pub(crate) fn action(&self, name: &str) -> Option<&Action> {
         self.actions
             .binary_search_by(|action| compare_ignoring_case(action.name, name))
             .ok()
@@ -166,12 +167,13 @@ pub struct Reference {
 
 impl Reference {
     /// Every service, sorted by prefix.
-    pub fn services(&self) -> &[Service] {
+    #[cfg(test)]
+    pub(crate) fn services(&self) -> &[Service] {
         &self.services
     }
 
     /// The service with this prefix, ignoring case.
-    pub fn service(&self, prefix: &str) -> Option<&Service> {
+    pub(crate) fn service(&self, prefix: &str) -> Option<&Service> {
         self.services
             .binary_search_by(|service| compare_ignoring_case(service.prefix, prefix))
             .ok()
@@ -179,18 +181,18 @@ impl Reference {
     }
 
     /// The action `name` of service `prefix`, ignoring case.
-    pub fn action(&self, prefix: &str, name: &str) -> Option<&Action> {
+    pub(crate) fn action(&self, prefix: &str, name: &str) -> Option<&Action> {
         self.service(prefix)?.action(name)
     }
 
     /// The service an action belongs to.
-    pub fn service_of(&self, action: &Action) -> &Service {
+    pub(crate) fn service_of(&self, action: &Action) -> &Service {
         &self.services[action.service_index]
     }
 
     /// The resource types of an action with their ARN formats, and whether
     /// each is required.
-    pub fn resource_types<'a>(
+    pub(crate) fn resource_types<'a>(
         &'a self,
         action: &'a Action,
     ) -> impl Iterator<Item = (&'a ResourceType, bool)> + 'a {
@@ -205,7 +207,7 @@ impl Reference {
     /// `s3:*Object`, `s3:Get?bject`, `s3:*`, `*`, ignoring case. A wildcard
     /// in the prefix (`s*:Get*`) is matched against every prefix. Empty
     /// when nothing matches, including for text that is not `service:action`.
-    pub fn expand(&self, pattern: &str) -> Vec<&Action> {
+    pub(crate) fn expand(&self, pattern: &str) -> Vec<&Action> {
         if pattern.trim() == "*" {
             return self
                 .services
@@ -243,7 +245,7 @@ impl Reference {
     /// A known action of the same service whose name is a few edits from
     /// `name` (`s3`, `PutObjekt` → `s3:PutObject`), when the service is
     /// known and `name` is not itself an action.
-    pub fn suggest(&self, prefix: &str, name: &str) -> Option<String> {
+    pub(crate) fn suggest(&self, prefix: &str, name: &str) -> Option<String> {
         let service = self.service(prefix)?;
         if service.action(name).is_some() {
             return None;
@@ -253,7 +255,7 @@ impl Reference {
     }
 
     /// A known service prefix a few edits from `prefix` (`dynamdb` → `dynamodb`).
-    pub fn suggest_service(&self, prefix: &str) -> Option<&'static str> {
+    pub(crate) fn suggest_service(&self, prefix: &str) -> Option<&'static str> {
         if self.service(prefix).is_some() {
             return None;
         }
@@ -261,7 +263,7 @@ impl Reference {
     }
 
     /// The escalation methods fnctl knows, from cloudsplaining's list.
-    pub fn escalation_methods(&self) -> &[EscalationMethod] {
+    pub(crate) fn escalation_methods(&self) -> &[EscalationMethod] {
         &self.escalations
     }
 
@@ -281,7 +283,12 @@ impl Reference {
     /// * a resource with wildcards reaches a type when *some* expansion of
     ///   the wildcard is an ARN of that type (`arn:aws:s3:::b*` reaches
     ///   buckets and objects); see `arn::Pattern::intersects`.
-    pub fn matches_any_resource(&self, action: &Action, resources: &[String]) -> ResourceMatch {
+    #[cfg(test)]
+    pub(crate) fn matches_any_resource(
+        &self,
+        action: &Action,
+        resources: &[String],
+    ) -> ResourceMatch {
         let formats: Vec<&Pattern> = if action.resource_types.is_empty() {
             Vec::new()
         } else {
@@ -308,7 +315,7 @@ impl Reference {
     }
 
     /// The ARN formats an action's resources must have, or `*`.
-    pub fn needed_formats(&self, action: &Action) -> Vec<&'static str> {
+    pub(crate) fn needed_formats(&self, action: &Action) -> Vec<&'static str> {
         if action.resource_types.is_empty() {
             return vec!["*"];
         }

@@ -8,7 +8,10 @@
 /// The candidate closest to `word` (ignoring ASCII case), when at most
 /// [`budget`] edits away; ties go to the first candidate in order, so the
 /// answer is stable for a sorted candidate list.
-pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
     let limit = budget(word.len());
     let mut best: Option<(usize, &'a str)> = None;
@@ -27,13 +30,13 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// How many edits still read as a typo: one for short names, up to three
 /// for long ones (`PutObjekt` → `PutObject` is one, `SendMesage` one).
-pub fn budget(length: usize) -> usize {
+pub(crate) fn budget(length: usize) -> usize {
     (length / 5).clamp(1, 3)
 }
 
 /// Optimal string alignment distance: insertions, deletions, substitutions
 /// and swaps of two neighbours (`PutObjcet`), each costing one.
-pub fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let a = a.as_bytes();
     let b = b.as_bytes();
     let width = b.len() + 1;

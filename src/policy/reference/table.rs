@@ -35,7 +35,7 @@ fn error(line: usize, message: impl Into<String>) -> TableError {
 }
 
 /// Parses a table. Borrows every name from `text`, hence `'static`.
-pub fn parse(text: &'static str) -> Result<Reference, TableError> {
+pub(crate) fn parse(text: &'static str) -> Result<Reference, TableError> {
     let mut table = Table::default();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -257,7 +257,7 @@ fn shorten(line: &str) -> String {
 /// with a newline) and the value its `#body-sha256` header line records:
 /// equal unless the body was edited by hand.
 #[cfg(test)]
-pub fn body_digests(text: &str) -> (String, Option<String>) {
+pub(crate) fn body_digests(text: &str) -> (String, Option<String>) {
     let mut body = String::new();
     let mut recorded = None;
     for line in text.lines() {
