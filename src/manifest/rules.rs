@@ -24,7 +24,7 @@ pub(crate) fn check_role_name(name: &str) -> Result<(), String> {
 }
 
 /// An IAM policy name: 1 to 128 letters, digits and `+=,.@_-`.
-pub fn check_policy_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_policy_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 128 {
         return Err("policy names have 1 to 128 characters".into());
     }

@@ -124,7 +124,7 @@ pub struct DesiredInstance {
 
 impl DesiredInstance {
     /// The name of the one inline policy fnctl owns on the role.
-    pub fn inline_policy_name(&self) -> &str {
+    pub(crate) fn inline_policy_name(&self) -> &str {
         self.inline_policy_name
             .as_deref()
             .unwrap_or(INLINE_POLICY_NAME)

@@ -10,7 +10,7 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// The time `text` names, or `None` when it is not an RFC 5322 date.
-pub fn parse(text: &str) -> Option<SystemTime> {
+pub(crate) fn parse(text: &str) -> Option<SystemTime> {
     let text = text.trim();
     // The day name is optional and says nothing the date does not.
     let text = match text.split_once(',') {

@@ -224,7 +224,7 @@ pub struct Permit<'a> {
 
 impl Permit<'_> {
     /// Reports the answer's status and what it said of the limit.
-    pub fn answered(mut self, status: u16, said: Said) {
+    pub(crate) fn answered(mut self, status: u16, said: Said) {
         self.answered = true;
         let now = self.clock.now();
         self.limiter
@@ -252,7 +252,7 @@ impl Drop for Permit<'_> {
 impl Limiter {
     /// Waits until a request may go; an error when the limit has let
     /// nothing through for [`PATIENCE`] or asks for a longer wait.
-    pub async fn admit<'a>(&'a self, clock: &'a dyn Clock) -> Result<Permit<'a>, Stalled> {
+    pub(crate) async fn admit<'a>(&'a self, clock: &'a dyn Clock) -> Result<Permit<'a>, Stalled> {
         loop {
             let answered = self.changed.notified();
             let now = clock.now();
