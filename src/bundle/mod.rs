@@ -208,7 +208,7 @@ pub struct PendingIdLost {
 
 /// Why `instance`'s bundle in `directory` must be kept as it is, if it must
 /// (see [`PendingIdLost`]).
-pub fn lost_pending_refusal(
+pub(crate) fn lost_pending_refusal(
     role: &crate::model::LiveRole,
     directory: &Path,
     instance: &str,
