@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use diagnostic::{Diagnostic, DiagnosticCode};
 use load::SourceFile;
 
+use crate::model::function::{DesiredFunction, FunctionInstance};
 use crate::model::DesiredInstance;
 
 /// Folder read when no `-f` is given.
@@ -39,6 +40,10 @@ pub struct ManifestSet {
     /// Desired instances of the whole set, or those the caller kept (see
     /// [`load_keeping`]).
     pub instances: Vec<DesiredInstance>,
+    /// The Segment functions of the whole set (`functions:`).
+    pub functions: Vec<DesiredFunction>,
+    /// The kept instances that run a function of the set (`segment: { function }`).
+    pub function_instances: Vec<FunctionInstance>,
     /// The source lines the diagnostics point at: all rendering quotes of
     /// the files, whose texts go once they are checked.
     quoted: QuotedLines,
@@ -76,6 +81,15 @@ impl QuotedLines {
                 .entry(diagnostic.line)
                 .or_insert_with(|| text.to_string());
         }
+    }
+
+    /// Keeps one line, unless one is kept there already.
+    fn insert(&mut self, path: &Path, line: usize, text: String) {
+        self.0
+            .entry(path.to_path_buf())
+            .or_default()
+            .entry(line)
+            .or_insert(text);
     }
 
     fn get(&self, path: &Path, line: usize) -> Option<&str> {
@@ -154,6 +168,19 @@ pub(crate) fn load_keeping(
         files.len(),
         instances.len()
     );
+    let checked_functions = validator.finish();
+    for (diagnostic, line) in checked_functions.diagnostics {
+        if let Some(line) = line {
+            quoted.insert(&diagnostic.file, diagnostic.line, line);
+        }
+        check_diagnostics.push(diagnostic);
+    }
+    let kept: std::collections::HashSet<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+    let function_instances = checked_functions
+        .instances
+        .into_iter()
+        .filter(|i| kept.contains(i.instance.as_str()))
+        .collect();
     let mut diagnostics = read_diagnostics;
     diagnostics.append(&mut check_diagnostics);
     diagnostic::sort(&mut diagnostics);
@@ -161,6 +188,8 @@ pub(crate) fn load_keeping(
         files,
         diagnostics,
         instances,
+        functions: checked_functions.functions,
+        function_instances,
         quoted,
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 
+pub use crate::model::function::SettingType;
 pub use crate::model::segment::SegmentRegion;
 pub use crate::model::FunctionKind;
 use serde::{Deserialize, Serialize};
@@ -25,9 +26,55 @@ pub struct ManifestFile {
     /// Settings every instance in this file inherits.
     #[serde(default)]
     pub defaults: Option<Defaults>,
+    /// Segment functions (code and setting definitions) fnctl creates and updates.
+    #[serde(default)]
+    pub functions: Vec<FunctionSpec>,
     /// The function instances this file declares.
     #[serde(default)]
     pub instances: Vec<InstanceSpec>,
+}
+
+/// A Segment function kept in git: fnctl creates it, keeps its code and
+/// setting definitions, and creates the instances that name it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct FunctionSpec {
+    /// Function name, unique in the whole manifest set; instances name it in `segment.function`.
+    pub name: String,
+    /// `source` or `destination`; Segment cannot change it later.
+    pub kind: FunctionKind,
+    /// Path of the function's JavaScript file, relative to this manifest.
+    pub code: String,
+    /// The name Segment's app shows.
+    pub display_name: String,
+    /// Description shown in Segment's app (fnctl adds its ownership marker).
+    pub description: Option<String>,
+    /// Setting definitions beyond fnctl's own (`iamRoleArn`, `iamRoleExternalId`, the bucket's).
+    #[serde(default)]
+    pub settings: Vec<SettingDefinitionSpec>,
+}
+
+/// One setting definition of a function.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct SettingDefinitionSpec {
+    /// The name the code reads the setting by, e.g. `flushEvery`.
+    pub name: String,
+    /// What Segment's app shows; default the name.
+    pub label: Option<String>,
+    /// Help text.
+    pub description: Option<String>,
+    /// `string` (default), `boolean`, `array` or `text-map`.
+    #[serde(default, rename = "type")]
+    pub setting_type: SettingType,
+    /// Whether every instance must set it.
+    #[serde(default)]
+    pub required: bool,
+    /// Whether Segment masks its value.
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 /// Settings shared by every instance of a file.
@@ -64,14 +111,20 @@ pub struct SegmentDefaults {
     pub region: Option<SegmentRegion>,
 }
 
-/// The Segment function instance whose settings fnctl delivers.
+/// The Segment function instance whose settings fnctl delivers: one that
+/// exists (`id`), or one fnctl creates to run a function of the set
+/// (`function`, and for a destination the `source` it is connected to).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct SegmentSpec {
     /// The destination id (destination functions) or source id (source functions) in Segment.
     #[schemars(length(min = 6, max = 64))]
-    pub id: String,
+    pub id: Option<String>,
+    /// A function of `functions:` this instance runs; fnctl creates the instance.
+    pub function: Option<String>,
+    /// With `function`, for a destination: the id of the source it is connected to.
+    pub source: Option<String>,
 }
 
 /// Overrides of the Segment account that assumes the role, per function kind.

@@ -22,6 +22,8 @@ use crate::model::segment::{SegmentRegion, SegmentTarget};
 use crate::model::trust;
 use crate::model::{self, DesiredInstance, Origin};
 
+pub mod functions;
+
 /// Setting names fnctl generates; extra `settings` may not reuse them.
 pub const GENERATED_SETTINGS: &[&str] = &["iamRoleArn", "iamRoleExternalId"];
 /// Settings the bucket shorthand generates.
@@ -179,6 +181,8 @@ pub struct SetValidator {
     accounts: HashMap<String, usize>,
     /// (account number, lowercase role name) → where it was first declared.
     role_names: HashMap<(usize, Box<str>), Declared>,
+    /// The functions of the set and the instances that run them.
+    functions: functions::FunctionRegistry,
 }
 
 impl SetValidator {
@@ -206,9 +210,18 @@ impl SetValidator {
         };
         let file_number = self.files.len();
         self.files.push(file.path.display().to_string());
+        self.functions.check_file_functions(
+            file,
+            &manifest.functions,
+            &defaults,
+            (file_number, &self.files),
+            &mut checker,
+        );
         for (position, spec) in manifest.instances.iter().enumerate() {
             let field = FieldPath::root().key("instances").index(position);
             let instance = check_instance(spec, &defaults, &field, &mut checker);
+            self.functions
+                .check_instance(file, spec, &defaults, &field, &mut checker);
             let here = Declared {
                 file: file_number,
                 line: file.index.value(&field).line,
@@ -259,6 +272,12 @@ impl SetValidator {
             instances.push(instance);
         }
         instances
+    }
+
+    /// The functions of the set, the instances that run them and the
+    /// problems of their references, once every file is validated.
+    pub fn finish(self) -> functions::CheckedFunctions {
+        self.functions.finish()
     }
 
     /// The number of `account`, given it on first sight.
@@ -678,13 +697,49 @@ fn segment_target(
     checker: &mut FileChecker<'_>,
 ) -> Option<SegmentTarget> {
     let segment = spec.segment.as_ref()?;
+    let segment_field = field.key("segment");
+    let id = match (&segment.id, &segment.function) {
+        (Some(id), None) => id,
+        (Some(_), Some(_)) => {
+            checker
+                .error(
+                    DiagnosticCode::SegmentIdAndFunction,
+                    &segment_field.key("function"),
+                    "`segment` names an existing instance (`id`) and a function to create one",
+                )
+                .hint = Some(
+                "keep `id` for an instance that exists, or `function` for fnctl to create it"
+                    .into(),
+            );
+            return None;
+        }
+        (None, Some(_)) => return None,
+        (None, None) => {
+            if !checker.unread.touches(&segment_field) {
+                checker
+                    .error(
+                        DiagnosticCode::SegmentIdAndFunction,
+                        &segment_field,
+                        "`segment` needs `id` (an instance that exists) or `function` (one fnctl creates)",
+                    );
+            }
+            return None;
+        }
+    };
+    if segment.source.is_some() {
+        checker.error(
+            DiagnosticCode::SegmentSourceMismatch,
+            &segment_field.key("source"),
+            "`source` goes with `function`: an instance named by `id` is connected already",
+        );
+    }
     checker.check(
         DiagnosticCode::InvalidSegmentId,
-        &field.key("segment").key("id"),
-        rules::check_segment_id(&segment.id),
+        &segment_field.key("id"),
+        rules::check_segment_id(id),
     );
     Some(SegmentTarget {
-        id: segment.id.clone(),
+        id: id.clone(),
         region: defaults.segment_region,
         kind: spec.kind,
     })

@@ -181,18 +181,24 @@ codes! {
     DiagnosticCode {
         /// `assumeRole` is in another account than `account`.
         AccountMismatch = "account-mismatch",
+        /// A function name used twice in the set.
+        DuplicateFunction = "duplicate-function",
         /// Two instances of the set have one name.
         DuplicateInstance = "duplicate-instance",
         /// An instance lists a managed policy twice.
         DuplicateManagedPolicy = "duplicate-managed-policy",
         /// Two instances of one account have one role name (case-insensitive, as IAM's).
         DuplicateRoleName = "duplicate-role-name",
+        /// A setting definition declared twice on one function.
+        DuplicateSetting = "duplicate-setting",
         /// A permission without actions or without resources.
         EmptyList = "empty-list",
         /// A manifest file with nothing but comments and blank lines.
         EmptyManifest = "empty-manifest",
         /// A manifest file larger than fnctl reads.
         FileTooLarge = "file-too-large",
+        /// An instance whose kind is not its function's.
+        FunctionKindMismatch = "function-kind-mismatch",
         /// An account id that is not 12 digits, or is written as a YAML number.
         InvalidAccountId = "invalid-account-id",
         /// An action IAM would refuse (not `service:Action`, or bad characters).
@@ -260,6 +266,11 @@ codes! {
         ResourceExposure = "resource-exposure",
         /// An action the statement's resources give nothing to act on.
         ResourceMismatch = "resource-mismatch",
+        /// `segment` names both an existing instance (`id`) and a `function`, or neither.
+        SegmentIdAndFunction = "segment-id-and-function",
+        /// A destination instance of a function without the `source` it connects to,
+        /// or a source instance with one.
+        SegmentSourceMismatch = "segment-source-mismatch",
         /// An action `service:*`: every action of one service.
         ServiceWildcard = "service-wildcard",
         /// A `settings` key that fnctl generates itself.
@@ -272,12 +283,16 @@ codes! {
         UnknownAction = "unknown-action",
         /// A field the manifest format does not have.
         UnknownField = "unknown-field",
+        /// `segment.function` names no function of the set.
+        UnknownFunction = "unknown-function",
         /// A region of a known partition that fnctl does not know.
         UnknownRegion = "unknown-region",
         /// A service prefix AWS does not have.
         UnknownService = "unknown-service",
         /// A manifest file or folder that cannot be read.
         Unreadable = "unreadable",
+        /// A function's code file that is missing or cannot be read as text.
+        UnreadableFunctionCode = "unreadable-function-code",
         /// A manifest `version` this fnctl does not read.
         UnsupportedVersion = "unsupported-version",
         /// A resource no action of its statement acts on.

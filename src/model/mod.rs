@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub mod codes;
 pub mod digest;
 pub mod external_id;
+pub mod function;
 pub mod operation;
 pub mod segment;
 pub mod tags;
