@@ -128,6 +128,67 @@ async fn read_collection(
     Ok(found)
 }
 
+/// Segment as `backend` shows it, except that the first read of each
+/// instance of `read` is answered from `read` (a read of them all made
+/// moments before, with list pages): a push starts from it, and its
+/// read-back, like every other request, goes to Segment. A push to an
+/// instance forgets what `read` showed of it.
+pub struct ReadOnce<'a> {
+    backend: &'a dyn SegmentBackend,
+    seen: std::sync::Mutex<HashMap<(Collection, String), Option<LiveSettings>>>,
+}
+
+impl<'a> ReadOnce<'a> {
+    /// `backend`, with `read` (from [`read_all`]) for the first reads.
+    pub fn new(
+        backend: &'a dyn SegmentBackend,
+        read: &[(String, SegmentTarget, Option<LiveSettings>)],
+    ) -> Self {
+        let seen = read
+            .iter()
+            .map(|(_, target, live)| ((Collection::of(target), target.id.clone()), live.clone()))
+            .collect();
+        ReadOnce {
+            backend,
+            seen: std::sync::Mutex::new(seen),
+        }
+    }
+
+    fn take(&self, target: &SegmentTarget) -> Option<Option<LiveSettings>> {
+        let key = (Collection::of(target), target.id.clone());
+        self.seen.lock().unwrap().remove(&key)
+    }
+}
+
+impl SegmentBackend for ReadOnce<'_> {
+    fn read<'b>(
+        &'b self,
+        target: &'b SegmentTarget,
+    ) -> futures::future::BoxFuture<'b, Result<Option<LiveSettings>, SegmentError>> {
+        match self.take(target) {
+            Some(seen) => Box::pin(futures::future::ready(Ok(seen))),
+            None => self.backend.read(target),
+        }
+    }
+
+    fn update<'b>(
+        &'b self,
+        target: &'b SegmentTarget,
+        settings: &'b Map<String, Value>,
+    ) -> futures::future::BoxFuture<'b, Result<(), SegmentError>> {
+        self.take(target);
+        self.backend.update(target, settings)
+    }
+
+    fn list<'b>(
+        &'b self,
+        collection: Collection,
+        cursor: Option<&'b str>,
+    ) -> futures::future::BoxFuture<'b, Result<crate::live::segment::ListPage, SegmentError>> {
+        self.backend.list(collection, cursor)
+    }
+}
+
 /// Adds to each run's plan the Segment pushes apply will make, a notice for
 /// each instance Segment does not have, and the fingerprints a saved plan
 /// checks. `bundled` are the IDs of the bundles on disk.
@@ -462,6 +523,32 @@ mod tests {
             let got: Vec<_> = read.into_iter().map(|(_, _, live)| live).collect();
             assert_eq!(got, reference);
         }
+    }
+
+    #[tokio::test]
+    async fn read_once_answers_the_first_read_and_sends_the_read_back() {
+        let segment = MemorySegment::new(&["secret"]);
+        workspace(&segment, 5, 0);
+        let targets = wanted(FunctionKind::Destination, 0..5);
+        let read = read_all(&segment, targets.clone()).await.unwrap();
+        let once = ReadOnce::new(&segment, &read);
+        let (_, first) = &targets[0];
+        let before = once.read(first).await.unwrap();
+        assert_eq!(before, read[0].2);
+        assert_eq!(requests(&segment), (1, 0), "the first read cost nothing");
+        let mut settings = Map::new();
+        settings.insert("plain".into(), "new".into());
+        once.update(first, &settings).await.unwrap();
+        let after = once.read(first).await.unwrap().unwrap();
+        assert_eq!(after.settings["plain"], "new", "read back from Segment");
+        assert_eq!(requests(&segment), (1, 2));
+        // Pushed before read: what the list showed is forgotten.
+        let (_, second) = &targets[1];
+        once.update(second, &settings).await.unwrap();
+        assert_eq!(
+            once.read(second).await.unwrap().unwrap().settings["plain"],
+            "new"
+        );
     }
 
     #[tokio::test]

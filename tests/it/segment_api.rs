@@ -508,6 +508,10 @@ fn many_instances_are_read_in_list_pages_and_each_push_is_read_back() {
     assert_eq!(requests_of(&["drift"], 0), (3, 0, 0));
     assert_eq!(requests_of(&["verify"], 0), (3, 0, 0));
     assert_eq!(requests_of(&["apply", "--auto-approve"], 0), (6, 0, 0));
+    // A rotation's pushes start from the same one read of them all.
+    assert_eq!(requests_of(&["rotate", "--all", "--start"], 0), (3, 45, 45));
+    let new = bundle_settings(&env.bundles(), "s0004")["iamRoleExternalId"].clone();
+    assert_eq!(held(&env, "source", "manys0004")["iamRoleExternalId"], new);
     env.finish();
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use crate::bundle;
 use crate::execute::context::RunContext;
 use crate::execute::lease;
+use crate::execute::segment::ReadOnce;
 use crate::execute::session::{self, AccountRun};
 use crate::live::segment::SegmentBackend;
 use crate::live::{IamBackend, IamError};
@@ -132,10 +133,11 @@ pub(crate) async fn rotate(
     let now = context.now();
     let options = PlanOptions::read_only(now);
     let runs = session::observe(context, named, &options).await?;
-    let shown = match segment {
+    let (shown, seen) = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
+    let segment = seen.as_ref().map(|seen| seen as &dyn SegmentBackend);
     let mut outcomes = Vec::new();
     for run in runs {
         outcomes.extend(rotate_account(context, run, request, now, &shown, segment).await);
@@ -144,13 +146,15 @@ pub(crate) async fn rotate(
 }
 
 /// What Segment shows of each instance's external-ID setting (`None`: the
-/// instance or the setting is missing), for the instances that name one.
-async fn segment_shows(
-    backend: &dyn SegmentBackend,
+/// instance or the setting is missing), for the instances that name one;
+/// and `backend` answering a push's first read from the same read.
+async fn segment_shows<'a>(
+    backend: &'a dyn SegmentBackend,
     runs: &[AccountRun],
-) -> anyhow::Result<Vec<(String, Option<String>)>> {
+) -> anyhow::Result<(Vec<(String, Option<String>)>, Option<ReadOnce<'a>>)> {
     let read = super::segment::read_all(backend, super::segment::targets(runs)).await?;
-    Ok(read
+    let seen = ReadOnce::new(backend, &read);
+    let shown = read
         .into_iter()
         .map(|(name, _, live)| {
             let value = live.and_then(|l| {
@@ -160,7 +164,8 @@ async fn segment_shows(
             });
             (name, value)
         })
-        .collect())
+        .collect();
+    Ok((shown, Some(seen)))
 }
 
 fn shown_for<'a>(shown: &'a [(String, Option<String>)], instance: &str) -> Option<&'a str> {
@@ -480,10 +485,11 @@ pub(crate) async fn auto(
     let segment = context.segment();
     let options = PlanOptions::read_only(context.now());
     let runs = session::observe(context, instances.to_vec(), &options).await?;
-    let shown = match segment {
+    let (shown, seen) = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
+    let segment = seen.as_ref().map(|seen| seen as &dyn SegmentBackend);
     let mut outcomes = Vec::new();
     let (mut starting, mut finishing) = (Vec::new(), Vec::new());
     for run in &runs {
