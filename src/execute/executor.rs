@@ -27,6 +27,16 @@ use crate::plan::{ExternalIdRef, Plan, RoleChange, TrustSpec};
 /// doubles, up to 8 s).
 const CONSISTENCY_ATTEMPTS: u32 = 8;
 
+/// IAM refused or failed one write (of apply's or a rotation's).
+#[derive(Debug, thiserror::Error)]
+#[error("{api} failed")]
+pub struct WriteFailed {
+    /// IAM's name of the write.
+    pub api: &'static str,
+    #[source]
+    pub source: IamError,
+}
+
 /// Why a role's steps stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -44,12 +54,8 @@ pub enum StepError {
     #[error("{reason}")]
     TrustRefused { reason: String },
     /// IAM refused or failed a write.
-    #[error("{api} failed")]
-    Write {
-        api: &'static str,
-        #[source]
-        source: IamError,
-    },
+    #[error(transparent)]
+    Write(#[from] WriteFailed),
     /// The role was gone when read back after its trust policy was written.
     #[error("role {role} disappeared after its trust policy was written")]
     Disappeared { role: String },
@@ -346,10 +352,11 @@ impl<B: IamBackend> Sending<'_, B> {
             Err(error) if created_by_an_earlier_attempt(self.backend, operation, &error).await => {
                 Ok(())
             }
-            Err(source) => Err(StepError::Write {
+            Err(source) => Err(WriteFailed {
                 api: operation.api_name(),
                 source,
-            }),
+            }
+            .into()),
         }
     }
 
@@ -371,7 +378,7 @@ impl<B: IamBackend> Sending<'_, B> {
         };
         send(self.context, self.backend, &tag, self.created_here)
             .await
-            .map_err(|source| StepError::Write {
+            .map_err(|source| WriteFailed {
                 api: "TagRole",
                 source,
             })?;

@@ -19,3 +19,5 @@ mod executor_tests;
 pub(crate) mod external_id_table_tests;
 #[cfg(test)]
 mod lease_tests;
+#[cfg(test)]
+mod session_tests;

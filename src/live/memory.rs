@@ -857,6 +857,12 @@ impl MemoryAccounts {
             assumed: BTreeMap::new(),
         }
     }
+
+    /// Assuming `role_arn` reaches `account`.
+    pub(crate) fn with_role(mut self, role_arn: &str, account: std::sync::Arc<MemoryIam>) -> Self {
+        self.assumed.insert(role_arn.to_string(), account);
+        self
+    }
 }
 
 impl AccountAccess for MemoryAccounts {

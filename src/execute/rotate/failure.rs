@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::execute::executor::WriteFailed;
 use crate::execute::lease::LockError;
 use crate::execute::segment::DeliveryError;
 use crate::execute::session::NotOwned;
@@ -38,12 +39,8 @@ pub enum RotateError {
     #[error("{reason}")]
     TrustRefused { reason: String },
     /// IAM refused or failed one of the phase's writes.
-    #[error("{api} failed")]
-    Write {
-        api: &'static str,
-        #[source]
-        source: IamError,
-    },
+    #[error(transparent)]
+    Write(#[from] WriteFailed),
     /// The role was gone when read back after the phase.
     #[error("role {role} disappeared")]
     Disappeared { role: String },
@@ -94,7 +91,7 @@ impl RotateError {
         let advice = match self {
             RotateError::NotOwned(not_owned) => not_owned.advice()?.into(),
             RotateError::PendingLost => "run `fnctl apply` to put it back first".into(),
-            RotateError::Write { .. } => {
+            RotateError::Write(_) => {
                 "the bundle on disk still works; re-run the same command to complete it".into()
             }
             RotateError::StillSeveralIds { .. } => {

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::bundle;
 use crate::execute::context::RunContext;
+use crate::execute::executor::WriteFailed;
 use crate::execute::lease;
 use crate::execute::segment::ReadOnce;
 use crate::execute::session::{self, AccountRun};
@@ -462,7 +463,7 @@ impl<B: IamBackend> Leasing<'_, B> {
             self.backend
                 .execute(operation)
                 .await
-                .map_err(|source| RotateError::Write {
+                .map_err(|source| WriteFailed {
                     api: operation.api_name(),
                     source,
                 })?;
