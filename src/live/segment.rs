@@ -232,15 +232,11 @@ impl HttpSegment {
     /// (when the limit lets it) and after a 5xx (with backoff, bounded);
     /// returns the final answer. `path` is what errors and logs name;
     /// `query` follows it in the URL.
-    async fn send(&self, request: Request<'_>) -> Result<(u16, String), SegmentError> {
+    pub(crate) async fn send(&self, request: Request<'_>) -> Result<(u16, String), SegmentError> {
         let path = request.path.to_string();
         let base = self.base(request.region);
         let url = format!("{base}{path}{}", request.query);
-        let method = if request.body.is_some() {
-            "PATCH"
-        } else {
-            "GET"
-        };
+        let method = request.method.clone();
         let mut backoff = Duration::from_millis(200);
         let mut failures = 0;
         loop {
@@ -252,14 +248,12 @@ impl HttpSegment {
                     path: path.clone(),
                     stalled,
                 })?;
-            let mut builder = match request.body {
-                Some(body) => self
-                    .client
-                    .patch(&url)
+            let mut builder = self.client.request(method.clone(), &url);
+            if let Some(body) = request.body {
+                builder = builder
                     .header(reqwest::header::CONTENT_TYPE, MEDIA_TYPE)
-                    .body(body.to_string()),
-                None => self.client.get(&url),
-            };
+                    .body(body.to_string());
+            }
             builder = builder
                 .header(reqwest::header::ACCEPT, MEDIA_TYPE)
                 .bearer_auth(&self.token.value);
@@ -305,15 +299,17 @@ impl HttpSegment {
 }
 
 /// One request to the Public API.
-struct Request<'a> {
-    region: SegmentRegion,
-    path: &'a str,
+pub(crate) struct Request<'a> {
+    /// GET, PATCH, POST or DELETE.
+    pub(crate) method: reqwest::Method,
+    pub(crate) region: SegmentRegion,
+    pub(crate) path: &'a str,
     /// `?...` or empty.
-    query: &'a str,
-    /// A PATCH's body; a GET has none.
-    body: Option<&'a Value>,
+    pub(crate) query: &'a str,
+    /// A PATCH's or POST's body; a GET has none.
+    pub(crate) body: Option<&'a Value>,
     /// Values the request carries that an echoing error must not show.
-    secrets: &'a [&'a str],
+    pub(crate) secrets: &'a [&'a str],
 }
 
 impl SegmentBackend for HttpSegment {
@@ -349,6 +345,7 @@ impl HttpSegment {
         let path = target.path();
         let (status, text) = self
             .send(Request {
+                method: reqwest::Method::GET,
                 region: target.region,
                 path: &path,
                 query: "",
@@ -387,6 +384,7 @@ impl HttpSegment {
         }
         let (status, text) = self
             .send(Request {
+                method: reqwest::Method::GET,
                 region: collection.region,
                 path,
                 query: &query,
@@ -410,6 +408,7 @@ impl HttpSegment {
         let path = target.path();
         let (status, text) = self
             .send(Request {
+                method: reqwest::Method::PATCH,
                 region: target.region,
                 path: &path,
                 query: "",
@@ -424,7 +423,7 @@ impl HttpSegment {
     }
 }
 
-fn parse_json(path: &str, text: &str) -> Result<Value, SegmentError> {
+pub(crate) fn parse_json(path: &str, text: &str) -> Result<Value, SegmentError> {
     serde_json::from_str(text).map_err(|error| SegmentError::Unexpected {
         path: path.to_string(),
         message: format!("not JSON: {error}"),
@@ -483,7 +482,7 @@ fn parse_page(
 }
 
 /// A query value percent-encoded (cursors are opaque: any byte may occur).
-fn percent_encode(value: &str) -> String {
+pub(crate) fn percent_encode(value: &str) -> String {
     value
         .bytes()
         .map(|byte| match byte {
@@ -495,7 +494,7 @@ fn percent_encode(value: &str) -> String {
         .collect()
 }
 
-fn status_error(path: &str, status: u16, text: &str) -> SegmentError {
+pub(crate) fn status_error(path: &str, status: u16, text: &str) -> SegmentError {
     if status == 401 || status == 403 {
         return SegmentError::Unauthorized { status };
     }
