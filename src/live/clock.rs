@@ -2,7 +2,7 @@
 //! through the run context and a test can step time instead of sleeping.
 //! Lease expiries, rotation ages and Segment's rate-limit windows are all
 //! wall-clock times: one clock serves them all. The CLI supplies the
-//! system's clock; tests supply [`SteppedClock`].
+//! system's clock; tests supply a `SteppedClock`.
 
 use std::time::{Duration, SystemTime};
 

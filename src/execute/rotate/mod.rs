@@ -238,7 +238,7 @@ struct Selected<'a> {
 
 /// Runs the phase over the selected instances of one account: what the
 /// phase would do to each role as just read first ([`select`]), then the
-/// writes under leases ([`run_phase`]).
+/// writes under leases ([`Leasing::run`]).
 async fn rotate_account(
     context: &RunContext,
     mut run: AccountRun,
@@ -263,7 +263,7 @@ async fn rotate_account(
         context,
         backend: run.backend(),
         request,
-        now,
+        stamp: now,
     };
     outcomes.extend(phase.run(&selected, read, segment).await);
     outcomes
@@ -362,7 +362,8 @@ struct Leasing<'a, B> {
     context: &'a RunContext,
     backend: B,
     request: &'a Request,
-    now: SystemTime,
+    /// The run's time, which the phase's tags record.
+    stamp: SystemTime,
 }
 
 impl<B: IamBackend> Leasing<'_, B> {
@@ -391,7 +392,14 @@ impl<B: IamBackend> Leasing<'_, B> {
             &batch,
             |position, role| {
                 let Selected { instance, new_id } = &selected[position];
-                first_tags(phase, role, instance, new_id, self.context.now(), self.now)
+                first_tags(
+                    phase,
+                    role,
+                    instance,
+                    new_id,
+                    self.context.now(),
+                    self.stamp,
+                )
             },
             |position, role, held| async move {
                 let Selected { instance, new_id } = &selected[position];
@@ -447,7 +455,14 @@ impl<B: IamBackend> Leasing<'_, B> {
         held: lease::Held<'_>,
     ) -> Result<Option<PhaseSteps>, RotateError> {
         let phase = &self.request.phase;
-        let Some(steps) = steps_for(phase, role, instance, new_id, self.context.now(), self.now)?
+        let Some(steps) = steps_for(
+            phase,
+            role,
+            instance,
+            new_id,
+            self.context.now(),
+            self.stamp,
+        )?
         else {
             return Ok(None);
         };
@@ -562,21 +577,23 @@ pub(crate) async fn auto(
 }
 
 /// The phase's steps for `role`; `Ok(None)` when there is nothing to finish.
+/// `now` is the time of the decision (a rotation's age is counted to it);
+/// `stamp` the run's time, which the tags record.
 fn steps_for(
     phase: &Phase,
     role: &LiveRole,
     instance: &DesiredInstance,
     new_id: &ExternalId,
-    clock_now: SystemTime,
     now: SystemTime,
+    stamp: SystemTime,
 ) -> Result<Option<PhaseSteps>, RotationError> {
     match phase {
-        Phase::Start => rotation::start(role, &instance.segment_account, new_id, now).map(Some),
+        Phase::Start => rotation::start(role, &instance.segment_account, new_id, stamp).map(Some),
         Phase::Finish { min_age, force } => rotation::finish(
             role,
             &instance.segment_account,
-            clock_now,
             now,
+            stamp,
             *min_age,
             *force,
         ),
@@ -591,10 +608,10 @@ fn first_tags(
     role: &LiveRole,
     instance: &DesiredInstance,
     new_id: &ExternalId,
-    clock_now: SystemTime,
     now: SystemTime,
+    stamp: SystemTime,
 ) -> BTreeMap<String, String> {
-    match steps_for(phase, role, instance, new_id, clock_now, now) {
+    match steps_for(phase, role, instance, new_id, now, stamp) {
         Ok(Some(steps)) => match steps.operations.into_iter().next() {
             Some(Operation::TagRole { tags, .. }) => tags,
             _ => BTreeMap::new(),
