@@ -34,13 +34,23 @@ def role_name(i, prefix=""):
     return "segment-fn-" + instance_name(i, prefix)
 
 
-def generate(directory, n, seed=1, files=10, managed_policy=None, account=None, prefix=""):
+def segment_id(i, prefix=""):
+    """The Segment id of instance i (destinations and sources are separate
+    id spaces in Segment, so one numbering serves both)."""
+    return "%sseg%05d" % (prefix.replace("-", ""), i)
+
+
+def generate(directory, n, seed=1, files=10, managed_policy=None, account=None, prefix="",
+             segment=False, rotate_after_days=None):
     """`account`: reach it by assuming its role `bench-deployer` (and guard
-    on it); `prefix` keeps instance names unique across accounts."""
+    on it); `prefix` keeps instance names unique across accounts; `segment`
+    gives every instance a Segment counterpart (`segment_id`), listed with
+    its kind in the summary's `segment`; `rotate_after_days` a rotation
+    schedule."""
     rng = random.Random(seed)
     os.makedirs(directory, exist_ok=True)
     files = max(1, min(files, n))
-    names, managed = [], 0
+    names, managed, segments = [], 0, []
     for f in range(files):
         lo, hi = f * n // files, (f + 1) * n // files
         lines = [
@@ -50,6 +60,8 @@ def generate(directory, n, seed=1, files=10, managed_policy=None, account=None, 
             "  rolePath: %s" % ROLE_PATH,
             "  tags: { team: bench, shard: \"%02d\" }" % f,
         ]
+        if segment:
+            lines += ["  segment: { region: us }"]
         if account:
             lines += [
                 "  account: \"%s\"" % account,
@@ -70,6 +82,11 @@ def generate(directory, n, seed=1, files=10, managed_policy=None, account=None, 
                 "      prefix: events/%s/" % instance_name(i, prefix),
                 "      access: %s" % access,
             ]
+            if segment:
+                lines += ["    segment: { id: %s }" % segment_id(i, prefix)]
+                segments.append((kind, segment_id(i, prefix)))
+            if rotate_after_days:
+                lines += ["    externalId: { rotateAfterDays: %d }" % rotate_after_days]
             if managed_policy and i % 10 == 0:
                 lines += ["    managedPolicies: [\"%s\"]" % managed_policy]
                 managed += 1
@@ -77,7 +94,7 @@ def generate(directory, n, seed=1, files=10, managed_policy=None, account=None, 
         with open(os.path.join(directory, "%sbench-%02d.yaml" % (prefix, f)), "w") as out:
             out.write("\n".join(lines) + "\n")
     return {"role_names": names, "role_path": ROLE_PATH, "scope": SCOPE,
-            "managed_attachments": managed, "files": files}
+            "managed_attachments": managed, "files": files, "segment": segments}
 
 
 def account_id(k):

@@ -23,6 +23,10 @@ Parts, in this order (each read sees exactly the roles of its part):
      reached by assuming a deployer role: apply, plan and drift of all of
      them in one run, and plan and drift of one of them (`--account`), as a
      CI matrix sharded by account runs them.
+  5. Segment (bench/segment_bench.py; moto reset first): S instances with a
+     Segment counterpart behind a test-server rate limit (apply pushing all,
+     rotate --auto starting all) and without one (plan, drift in sync),
+     then SL instances without a limit (apply, plan, drift).
 Prints a table and a JSON document on stdout; progress goes to stderr.
 Exit 0 even when targets are missed, unless --strict.
 """
@@ -42,6 +46,7 @@ import boto_apply  # noqa: E402
 import floor  # noqa: E402
 import make_manifests  # noqa: E402
 import per_role  # noqa: E402
+import segment_bench  # noqa: E402
 from common import client, counts, endpoint, reset  # noqa: E402
 
 STS = "GetCallerIdentity"
@@ -164,6 +169,10 @@ def main():
     p.add_argument("--account-roles", type=int, default=1000)
     p.add_argument("--bucket-n", type=int, default=100)
     p.add_argument("--bucket-rate", type=float, default=20.0)
+    p.add_argument("--segment-n", type=int, default=1000)
+    p.add_argument("--segment-large", type=int, default=5000)
+    p.add_argument("--segment-limit", type=int, default=100)
+    p.add_argument("--segment-window-ms", type=int, default=10000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", required=True)
     p.add_argument("--moto", required=True, help="moto's own URL (for resets)")
@@ -359,6 +368,11 @@ def main():
         ):
             result[key] = measured(binary, args, work, key.replace("_", "-"), a.runs)
             log("%s: best %.3f s" % (key, result[key]["wall_s"]))
+    # --- part 5: Segment ------------------------------------------------------
+    if a.segment_n > 0 or a.segment_large > 0:
+        tools = argparse.Namespace(measured=measured, the_floor=the_floor, moto_reset=moto_reset,
+                                   log=log)
+        result.update(segment_bench.run(a, binary, work, tools))
     result["bench_wall_s"] = round(time.perf_counter() - bench_started, 1)
 
     ratios, targets = judge(result, a)
@@ -463,6 +477,9 @@ def judge(result, a):
             if key in result:
                 r = ratios[key + "_over_apply"]
                 targets.append(("%s <= 1.5x apply at N=%d" % (label, large), r <= 1.5, "%.2fx" % r))
+    segment_ratios, segment_targets = segment_bench.judge(result)
+    ratios.update(segment_ratios)
+    targets += segment_targets
     return ratios, targets
 
 
@@ -475,10 +492,18 @@ def table(r, targets):
     n = r["n"]
     rows = [("measurement", "wall s", "calls", "retries", "peak RSS MB", "calls by action")]
 
-    def row(label, key, rss=True):
+    def row(label, key, rss=True, segment=False):
         if key not in r:
             return
         d = r[key]
+        if segment:
+            # Segment's requests and 429s; IAM's calls in the last column.
+            c = d["segment"]
+            rows.append((label, "%.3f" % d["wall_s"], str(c["requests"]), str(c["refused"]),
+                         "%.1f" % (d["peak_rss_bytes"] / MB),
+                         "Segment lists=%d PATCH=%d; IAM %d calls"
+                         % (c["lists"], c["patches"], d["total"])))
+            return
         rows.append((label, "%.3f" % d["wall_s"], str(d.get("total", "-")),
                      str(d.get("retries", "-")),
                      "%.1f" % (d["peak_rss_bytes"] / MB) if rss else "-",
@@ -520,6 +545,7 @@ def table(r, targets):
         row("fnctl drift, all accounts (best of 3)", "accounts_drift")
         row("fnctl plan --account (one shard)", "accounts_plan_one")
         row("fnctl drift --account (one shard)", "accounts_drift_one")
+    segment_bench.rows(r, row, rows)
     widths = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
     lines = ["fnctl benchmark: N=%d instances (%d with a managed policy), seed %d"
              % (n, r["managed_attachments"], r["seed"]), ""]

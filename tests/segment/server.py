@@ -158,7 +158,7 @@ class State:
         self.readings = {k: v[0] for k, v in RATE_READINGS.items()}
         self.list_cost = 1  # points a list page costs ("complexity" of a request)
         self.list_totals = True  # totalEntries in list answers (the spec makes it optional)
-        self.counters = {"requests": 0, "refused": 0, "lists": 0}
+        self.counters = {"requests": 0, "refused": 0, "lists": 0, "patches": 0}
 
     # -- instances -----------------------------------------------------
 
@@ -539,6 +539,7 @@ class Handler(BaseHTTPRequestHandler):
                 entry["error"] = e.error["type"]
             st.counters["requests"] += 1
             st.counters["refused"] += status == 429
+            st.counters["patches"] += self.command == "PATCH" and status != 429
             st.seq += 1
             entry["seq"] = st.seq
             entry["time"] = time.time()
