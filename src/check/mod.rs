@@ -3,6 +3,7 @@
 //! stranger cannot).
 
 pub mod drift;
+pub(crate) mod service;
 pub mod verify;
 
 #[cfg(test)]
