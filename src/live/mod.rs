@@ -12,6 +12,9 @@ pub mod clock;
 pub mod memory;
 pub mod read;
 pub mod segment;
+pub mod segment_functions;
+#[cfg(test)]
+pub mod segment_functions_memory;
 #[cfg(test)]
 pub mod segment_memory;
 pub mod shared;
