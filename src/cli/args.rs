@@ -115,6 +115,11 @@ pub enum Command {
         after_help = "Example:\n  fnctl verify --bundle-dir bundles/\n\nExit codes: 0 fine, 1 findings or error."
     )]
     Verify(VerifyArgs),
+    /// Write manifests for the Segment function roles an account already has.
+    #[command(
+        after_help = "Examples:\n  fnctl import --out manifests/        # then: fnctl plan --adopt (adoption only)\n  fnctl import --out manifests/ --snapshot gaad.json --snapshot list-roles.json\n  SEGMENT_PUBLIC_API_TOKEN=... fnctl import --out manifests/   # links roles to instances\n\nExit codes: 0 every Segment function role imported, 2 some skipped (each named, with why), 1 error."
+    )]
+    Import(ImportArgs),
     /// Print the least-privilege IAM policy fnctl's own CI role needs.
     #[command(
         name = "iam-policy",
@@ -259,6 +264,32 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DIR", default_value = crate::bundle::DEFAULT_BUNDLE_DIR)]
     pub bundle_dir: PathBuf,
     /// `text` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Folder the manifest is written to, as `<account>.yaml`.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Read exports instead of IAM (repeatable): `aws iam get-account-authorization-details`
+    /// JSON, and `aws iam list-roles` JSON for the descriptions and session lengths GAAD lacks.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Vec<PathBuf>,
+    /// Segment's account of a kind when it is not the documented one (repeatable).
+    #[arg(long, value_name = "KIND=ACCOUNT")]
+    pub segment_account: Vec<String>,
+    /// The ownership scope the manifest gives its instances.
+    #[arg(long, default_value = crate::model::DEFAULT_SCOPE)]
+    pub scope: String,
+    /// Role to assume to reach the account (also written to the manifest).
+    #[arg(long, value_name = "ARN")]
+    pub assume_role: Option<String>,
+    /// API region of the Segment workspace.
+    #[arg(long, default_value = "us", value_parser = ["us", "eu"])]
+    pub segment_region: String,
+    /// `text` or `json` (imported and skipped roles, with why).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -7,6 +7,7 @@ mod bundle;
 mod clock;
 mod drift;
 mod iam_policy;
+mod import;
 mod logging;
 pub mod output;
 mod plan;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Plan(args) => with_runtime(plan::run(&global, &args)),
         Command::Apply(args) => with_runtime(apply::run(&global, &args)),
         Command::IamPolicy(args) => iam_policy::run(&global, &args),
+        Command::Import(args) => with_runtime(import::run(&global, &args)),
         Command::Completions(args) => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod executor;
+pub mod import;
 pub mod lease;
 pub mod rotate;
 pub mod segment;

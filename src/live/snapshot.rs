@@ -3,7 +3,8 @@
 //! reviews without credentials. The AWS CLI decodes policy documents into
 //! objects; other exporters keep them URL-encoded strings: both are read.
 //! GAAD carries no description or max session duration, so those are
-//! unknown and left out of the comparison.
+//! unknown and left out of the comparison, unless the output of
+//! `aws iam list-roles` is read beside it ([`read_all`]), which has them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -22,6 +23,18 @@ use crate::policy::decode_document;
 struct Export {
     #[serde(default)]
     role_detail_list: Vec<RoleDetail>,
+    /// `aws iam list-roles`: the description and session length GAAD lacks.
+    #[serde(default)]
+    roles: Vec<ListedRole>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedRole {
+    role_name: String,
+    #[serde(default)]
+    description: Option<String>,
+    max_session_duration: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,16 +106,47 @@ pub struct Snapshot {
 
 /// Reads a GAAD export.
 pub(crate) fn read(path: &Path) -> anyhow::Result<Snapshot> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read snapshot {}: {e}", path.display()))?;
-    let export: Export = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not the output of `aws iam get-account-authorization-details`: {e}",
-            path.display()
-        )
-    })?;
-    let roles: Vec<LiveRole> = export
-        .role_detail_list
+    read_all(&[path.to_path_buf()])
+}
+
+/// Reads exports of one account: GAAD's, and `aws iam list-roles` output
+/// whose descriptions and session lengths complete GAAD's roles (a role
+/// list-roles names gets both; the others keep them unknown).
+pub(crate) fn read_all(paths: &[std::path::PathBuf]) -> anyhow::Result<Snapshot> {
+    let mut details = Vec::new();
+    let mut listed = std::collections::HashMap::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read snapshot {}: {e}", path.display()))?;
+        let export: Export = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not the output of `aws iam get-account-authorization-details` (or `aws iam list-roles`): {e}",
+                path.display()
+            )
+        })?;
+        details.extend(export.role_detail_list);
+        listed.extend(
+            export
+                .roles
+                .into_iter()
+                .map(|role| (role.role_name.clone(), role)),
+        );
+    }
+    if details.is_empty() && !listed.is_empty() {
+        anyhow::bail!("`aws iam list-roles` output has no policies: give the `aws iam get-account-authorization-details` export too");
+    }
+    let mut roles = roles_of(details);
+    for role in &mut roles {
+        if let Some(listed) = listed.get(&role.name) {
+            role.description = listed.description.clone().filter(|d| !d.is_empty());
+            role.max_session_duration = listed.max_session_duration;
+        }
+    }
+    snapshot_of(roles, paths)
+}
+
+fn roles_of(details: Vec<RoleDetail>) -> Vec<LiveRole> {
+    details
         .into_iter()
         .map(|detail| LiveRole {
             name: detail.role_name,
@@ -132,7 +176,10 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<Snapshot> {
                 .and_then(|b| b.permissions_boundary_arn),
             tags: detail.tags.into_iter().map(|t| (t.key, t.value)).collect(),
         })
-        .collect();
+        .collect()
+}
+
+fn snapshot_of(roles: Vec<LiveRole>, paths: &[std::path::PathBuf]) -> anyhow::Result<Snapshot> {
     let account = roles
         .iter()
         .find_map(|r| r.arn.split(':').nth(4).map(str::to_string));
@@ -143,7 +190,11 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<Snapshot> {
     if accounts.len() > 1 {
         anyhow::bail!(
             "snapshot {} mixes accounts {}; export one account per file",
-            path.display(),
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             accounts.into_iter().collect::<Vec<_>>().join(", ")
         );
     }

@@ -183,9 +183,21 @@ pub(crate) fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> SourceFile
             return source;
         }
     }
-    source.index = LocationIndex::build(&source.text);
-    (source.manifest, source.unread) = deserialize(&source.text, path, &source.index, diagnostics);
-    source
+    parse(path, source.text, diagnostics)
+}
+
+/// Deserializes one manifest's `text` as if read from `path`: for manifests
+/// made in memory (`fnctl import` checks what it writes before writing it).
+pub(crate) fn parse(path: &Path, text: String, diagnostics: &mut Vec<Diagnostic>) -> SourceFile {
+    let index = LocationIndex::build(&text);
+    let (manifest, unread) = deserialize(&text, path, &index, diagnostics);
+    SourceFile {
+        path: path.to_path_buf(),
+        text,
+        index,
+        manifest,
+        unread,
+    }
 }
 
 const UNKNOWN_FIELD_HINT: &str =

@@ -194,6 +194,17 @@ pub(crate) fn load_keeping(
     }
 }
 
+/// Checks one manifest held in memory, as a set of its own, as if read from
+/// `path`: its diagnostics, and its desired instances (meaningful only when
+/// no diagnostic is an error). `fnctl import` checks what it writes this way.
+pub(crate) fn check_text(path: &Path, text: String) -> (Vec<Diagnostic>, Vec<DesiredInstance>) {
+    let mut diagnostics = Vec::new();
+    let file = load::parse(path, text, &mut diagnostics);
+    let instances = validate::SetValidator::default().validate_file(&file, &mut diagnostics);
+    diagnostic::sort(&mut diagnostics);
+    (diagnostics, instances)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ const COMMANDS: &[&str] = &[
     "rotate",
     "bundle",
     "verify",
+    "import",
     "iam-policy",
     "completions",
     "whoami",

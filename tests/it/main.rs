@@ -21,6 +21,7 @@ mod hand_edits;
 mod harness;
 mod help;
 mod iam_backend;
+mod import;
 mod install;
 mod kills;
 mod leases;

@@ -152,6 +152,18 @@ impl Env {
         out
     }
 
+    /// Like [`Env::fnctl`], with these environment variables set.
+    pub fn fnctl_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut command = fnctl(&self.moto);
+        command.current_dir(self.ws.path()).args(args);
+        for (key, value) in vars {
+            command.env(key, value);
+        }
+        let out = command.run();
+        self.transcript.record_output(&args.join(" "), &out);
+        out
+    }
+
     /// Like [`Env::fnctl`], with text on stdin (a pipe, not a terminal).
     pub fn fnctl_with_stdin(&self, args: &[&str], input: &str) -> Output {
         let out = fnctl(&self.moto)

@@ -1,0 +1,807 @@
+//! `fnctl import` end to end: an account of hand-made Segment function roles
+//! of every shape (Segment's guide, Terraform's layout, paths, boundaries,
+//! managed policies, wildcard and conditioned grants, and the shapes fnctl
+//! cannot say: `StringLike`, two IDs, another principal, two inline
+//! policies, `NotAction`, no external ID, both kinds, another scope's role)
+//! and a Segment workspace (the test server behind Prism) whose instances
+//! name them. After `import`: `validate` passes, `plan --adopt` adopts with
+//! fnctl's tags only, `apply --adopt` changes no trust policy, permission,
+//! setting or Segment instance (IAM read before and after), `verify` and a
+//! clean plan follow, an import run again (before and after adoption) writes
+//! the same bytes, and `--snapshot` of the AWS CLI's exports gives the same
+//! manifest as the live read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+use crate::support::command::fnctl_offline;
+use crate::support::env::{workspace, write_file, Env, RoleState};
+use crate::support::percent::decode_document;
+use crate::support::segment::{SegmentApi, TOKEN};
+use crate::support::spec::{DESTINATION_ACCOUNT, SOURCE_ACCOUNT};
+
+/// Roles made like Segment's guide says, each linked to a destination.
+const GUIDE_ROLES: usize = 38;
+/// moto's account.
+const ACCOUNT: &str = "123456789012";
+
+/// (role → (instance, Segment id)) imported and (role → code) skipped.
+type Listing = (
+    BTreeMap<String, (String, Option<String>)>,
+    BTreeMap<String, String>,
+);
+
+/// What import must do with a role.
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    /// Written as this instance, linked to this Segment instance.
+    Imported(&'static str, Option<String>),
+    /// Left out with this code.
+    Skipped(&'static str),
+}
+
+/// One hand-made role.
+struct Shape {
+    name: String,
+    path: &'static str,
+    trust: Value,
+    inline: Vec<(&'static str, Value)>,
+    attached: Vec<String>,
+    boundary: Option<String>,
+    tags: Vec<(&'static str, &'static str)>,
+    description: Option<&'static str>,
+    max_session: Option<i32>,
+    expect: Expect,
+}
+
+/// An external ID for role number `n`, 48 characters as fnctl makes them;
+/// the last four (all Segment shows of it) differ from role to role.
+fn id(n: usize) -> String {
+    format!("{}ImportTest{n:04}", "k".repeat(34))
+}
+
+/// Segment's guide: no Sid, `arn:…:root`, a scalar ID.
+fn guide_trust(account: &str, id: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": id}}}]})
+}
+
+fn policy(statements: Value) -> Value {
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+fn shape(name: &str, trust: Value, expect: Expect) -> Shape {
+    Shape {
+        name: name.to_string(),
+        path: "/segment-functions/",
+        trust,
+        inline: Vec::new(),
+        attached: Vec::new(),
+        boundary: None,
+        tags: Vec::new(),
+        description: None,
+        max_session: None,
+        expect,
+    }
+}
+
+fn policy_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:policy/{name}")
+}
+
+/// Every role of the account, and the Segment instances that name them:
+/// (kind, id, settings) with the external ID each holds.
+fn fleet() -> (Vec<Shape>, Vec<(&'static str, String, Value)>) {
+    let mut shapes = Vec::new();
+    let mut instances = Vec::new();
+    let arn = |path: &str, name: &str| format!("arn:aws:iam::{ACCOUNT}:role{path}{name}");
+    for n in 0..GUIDE_ROLES {
+        let name = format!("segment-fn-guide-{n:02}");
+        let bucket = format!("acme-events-{n:02}");
+        // Even: fnctl's own statement, so the `bucket:` shorthand says it.
+        let statement = if n % 2 == 0 {
+            json!([{"Sid": "BucketWrite", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [format!("arn:aws:s3:::{bucket}/segment/*")]}])
+        } else {
+            json!({"Effect": "Allow", "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{bucket}/*")})
+        };
+        let segment_id = format!("dstGuide{n:04}x");
+        let mut role = shape(
+            &name,
+            guide_trust(DESTINATION_ACCOUNT, &id(n)),
+            Expect::Imported("", Some(segment_id.clone())),
+        );
+        role.inline = vec![("s3-access", policy(statement))];
+        role.description = Some("Segment S3 archiver, made by hand");
+        instances.push((
+            "destination",
+            segment_id,
+            json!({"iamRoleArn": arn("/segment-functions/", &name), "iamRoleExternalId": id(n),
+                "s3Bucket": bucket, "s3BucketRegion": "us-west-2", "flushEvery": 100, "apiKey": "foreign-secret-0001"}),
+        ));
+        shapes.push(role);
+    }
+    let mut n = GUIDE_ROLES;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    // Terraform: Sid "", lists, its own path, tags and session length.
+    let k = next();
+    let mut terraform = shape(
+        "tf-orders-export",
+        json!({"Version": "2012-10-17", "Statement": [{"Sid": "", "Effect": "Allow",
+            "Principal": {"AWS": [format!("arn:aws:iam::{DESTINATION_ACCOUNT}:root")]}, "Action": ["sts:AssumeRole"],
+            "Condition": {"StringEquals": {"sts:ExternalId": [id(k)]}}}]}),
+        Expect::Imported("tf-orders-export", Some("dstTerraform01".into())),
+    );
+    terraform.path = "/terraform/";
+    terraform.tags = vec![("ManagedBy", "terraform"), ("team", "orders")];
+    terraform.description = Some("Managed by Terraform");
+    terraform.max_session = Some(7200);
+    terraform.inline = vec![(
+        "tf-orders",
+        policy(json!([
+            {"Sid": "AllowSqs", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": ["arn:aws:sqs:us-east-1:123456789012:orders"]},
+            {"Sid": "NoDeletes", "Effect": "Deny", "Action": ["sqs:DeleteQueue"], "Resource": ["*"]}
+        ])),
+    )];
+    instances.push((
+        "destination",
+        "dstTerraform01".into(),
+        json!({"iamRoleArn": arn("/terraform/", "tf-orders-export"), "iamRoleExternalId": id(k), "queue": "orders", "retries": [1, 2]}),
+    ));
+    shapes.push(terraform);
+    // A source function, a bare account id as principal.
+    let k = next();
+    shapes.push(shape(
+        "webhook-source",
+        json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": {"AWS": SOURCE_ACCOUNT},
+            "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": id(k)}}}}),
+        Expect::Imported("webhook-source", Some("srcWebhook0001".into())),
+    ));
+    instances.push((
+        "source",
+        "srcWebhook0001".into(),
+        json!({"iamRoleArn": arn("/segment-functions/", "webhook-source"), "iamRoleExternalId": id(k), "mode": "strict"}),
+    ));
+    // A source function with no instance, at a deeper path, no description.
+    let k = next();
+    let mut deep = shape(
+        "deep-source",
+        guide_trust(SOURCE_ACCOUNT, &id(k)),
+        Expect::Imported("deep-source", None),
+    );
+    deep.path = "/teams/data/";
+    deep.max_session = Some(43200);
+    shapes.push(deep);
+    // A wildcard grant: imported with allowWildcards and the findings named.
+    let k = next();
+    let mut wild = shape(
+        "wild-grant",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Imported("wild-grant", None),
+    );
+    wild.inline = vec![(
+        "everything",
+        policy(json!([{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])),
+    )];
+    shapes.push(wild);
+    // A grant that can open a bucket to others: allowFindings.
+    let k = next();
+    let mut exposure = shape(
+        "bucket-policy-writer",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Imported("bucket-policy-writer", None),
+    );
+    exposure.inline = vec![(
+        "policy-writer",
+        policy(
+            json!([{"Effect": "Allow", "Action": "s3:PutBucketPolicy", "Resource": "arn:aws:s3:::acme-shared"}]),
+        ),
+    )];
+    shapes.push(exposure);
+    // A grant under a condition: verify judges it granted.
+    let k = next();
+    let mut conditioned = shape(
+        "conditioned-grant",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Imported("conditioned-grant", None),
+    );
+    conditioned.inline = vec![(
+        "queue-send",
+        policy(json!([{"Effect": "Allow", "Action": "sqs:SendMessage",
+        "Resource": "arn:aws:sqs:us-east-1:123456789012:events", "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}])),
+    )];
+    shapes.push(conditioned);
+    // Managed policies and a boundary.
+    let k = next();
+    let mut managed = shape(
+        "managed-policies",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Imported("managed-policies", None),
+    );
+    managed.attached = vec![policy_arn("fn-extra"), policy_arn("oob-extra")];
+    shapes.push(managed);
+    let k = next();
+    let mut bounded = shape(
+        "bounded",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Imported("bounded", None),
+    );
+    bounded.boundary = Some(policy_arn("fn-boundary"));
+    bounded.description = Some("Bounded by fn-boundary");
+    shapes.push(bounded);
+    // A short external ID: kept (the plan warns), nothing changes.
+    let mut weak = shape(
+        "weak-id",
+        guide_trust(DESTINATION_ACCOUNT, "short-id-12"),
+        Expect::Imported("weak-id", None),
+    );
+    weak.description = Some("");
+    shapes.push(weak);
+    // Segment holds another ID than the trust policy: imported, not linked.
+    let k = next();
+    shapes.push(shape(
+        "segment-other-id",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Imported("segment-other-id", None),
+    ));
+    instances.push((
+        "destination",
+        "dstOtherId0001".into(),
+        json!({"iamRoleArn": arn("/segment-functions/", "segment-other-id"), "iamRoleExternalId": id(k + 500)}),
+    ));
+    // Two instances name one role: imported, not linked.
+    let k = next();
+    shapes.push(shape(
+        "shared-role",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Imported("shared-role", None),
+    ));
+    for suffix in ["A", "B"] {
+        instances.push((
+            "destination",
+            format!("dstShared000{suffix}"),
+            json!({"iamRoleArn": arn("/segment-functions/", "shared-role"), "iamRoleExternalId": id(k)}),
+        ));
+    }
+    // Names IAM allows that instance names do not, and one that collides.
+    let k = next();
+    shapes.push(shape(
+        "Dup+Name",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Imported("dup-name", None),
+    ));
+    let k = next();
+    shapes.push(shape(
+        "dup-name",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Imported("dup-name-2", None),
+    ));
+    // What fnctl cannot say: left out, each with its reason.
+    let k = next();
+    shapes.push(shape("string-like", json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{DESTINATION_ACCOUNT}:root")}, "Action": "sts:AssumeRole",
+        "Condition": {"StringLike": {"sts:ExternalId": id(k)}}}]}), Expect::Skipped("trust-external-id-operator")));
+    let k = next();
+    shapes.push(shape("two-ids", json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{DESTINATION_ACCOUNT}:root")}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": [id(k), id(k + 500)]}}}]}), Expect::Skipped("trust-several-external-ids")));
+    let k = next();
+    shapes.push(shape("extra-principal", json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": [format!("arn:aws:iam::{DESTINATION_ACCOUNT}:root"), "arn:aws:iam::111122223333:root"]}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": id(k)}}}]}), Expect::Skipped("trust-other-principals")));
+    let k = next();
+    let mut two_inline = shape(
+        "two-inline",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Skipped("several-inline-policies"),
+    );
+    two_inline.inline = vec![
+        (
+            "first",
+            policy(
+                json!([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::a/*"}]),
+            ),
+        ),
+        (
+            "second",
+            policy(
+                json!([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]),
+            ),
+        ),
+    ];
+    shapes.push(two_inline);
+    let k = next();
+    let mut not_action = shape(
+        "not-action",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Skipped("inline-policy-unexpressible"),
+    );
+    not_action.inline = vec![(
+        "all-but",
+        policy(json!([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}])),
+    )];
+    shapes.push(not_action);
+    shapes.push(shape("no-external-id", json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{DESTINATION_ACCOUNT}:root")}, "Action": "sts:AssumeRole"}]}),
+        Expect::Skipped("trust-without-external-id")));
+    let k = next();
+    shapes.push(shape("both-kinds", json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": [format!("arn:aws:iam::{DESTINATION_ACCOUNT}:root"), format!("arn:aws:iam::{SOURCE_ACCOUNT}:root")]},
+        "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": id(k)}}}]}), Expect::Skipped("trust-both-kinds")));
+    let k = next();
+    let mut owned = shape(
+        "owned-elsewhere",
+        guide_trust(DESTINATION_ACCOUNT, &id(k)),
+        Expect::Skipped("already-managed"),
+    );
+    owned.tags = vec![
+        ("fnctl:managed-by", "fnctl"),
+        ("fnctl:scope", "payments"),
+        ("fnctl:instance", "owned-elsewhere"),
+    ];
+    shapes.push(owned);
+    (shapes, instances)
+}
+
+/// The instance name a guide role gets.
+fn guide_instance(name: &str) -> String {
+    name.trim_start_matches("segment-fn-").to_string()
+}
+
+async fn create(env: &Env, shape: &Shape) {
+    let mut call = env
+        .iam
+        .create_role()
+        .role_name(&shape.name)
+        .path(shape.path)
+        .assume_role_policy_document(shape.trust.to_string());
+    if let Some(description) = shape.description {
+        call = call.description(description);
+    }
+    if let Some(seconds) = shape.max_session {
+        call = call.max_session_duration(seconds);
+    }
+    if let Some(boundary) = &shape.boundary {
+        call = call.permissions_boundary(boundary);
+    }
+    for (key, value) in &shape.tags {
+        call = call.tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(*key)
+                .value(*value)
+                .build()
+                .unwrap(),
+        );
+    }
+    call.send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateRole {}: {e:?}", shape.name));
+    for (name, document) in &shape.inline {
+        env.iam
+            .put_role_policy()
+            .role_name(&shape.name)
+            .policy_name(*name)
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutRolePolicy {}: {e:?}", shape.name));
+    }
+    for arn in &shape.attached {
+        env.iam
+            .attach_role_policy()
+            .role_name(&shape.name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("AttachRolePolicy {}: {e:?}", shape.name));
+    }
+}
+
+/// The world of the test: the account, the workspace and Segment.
+struct World {
+    env: Env,
+    segment: SegmentApi,
+    shapes: Vec<Shape>,
+    /// (kind, id) of every Segment instance.
+    instances: Vec<(&'static str, String)>,
+}
+
+impl World {
+    async fn start() -> World {
+        let env = Env::start().await;
+        let segment = SegmentApi::start();
+        let (shapes, instances) = fleet();
+        for shape in &shapes {
+            create(&env, shape).await;
+        }
+        env.iam
+            .create_role()
+            .role_name("ec2-not-segment")
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+            .send()
+            .await
+            .expect("CreateRole");
+        for (kind, id, settings) in &instances {
+            env.remember_secret(settings["iamRoleExternalId"].as_str().unwrap());
+            segment.create(kind, id, settings.clone(), &["iamRoleExternalId", "apiKey"]);
+        }
+        env.remember_secret("foreign-secret-0001");
+        let instances = instances
+            .into_iter()
+            .map(|(kind, id, _)| (kind, id))
+            .collect();
+        World {
+            env,
+            segment,
+            shapes,
+            instances,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> crate::support::command::Output {
+        let url = self.segment.url();
+        self.env.fnctl_with_env(
+            args,
+            &[
+                ("SEGMENT_PUBLIC_API_TOKEN", TOKEN),
+                ("SEGMENT_API_URL", &url),
+            ],
+        )
+    }
+
+    fn manifest(&self, dir: &str) -> String {
+        std::fs::read_to_string(self.env.path().join(dir).join(format!("{ACCOUNT}.yaml")))
+            .expect("the imported manifest")
+    }
+
+    /// Every Segment function role as IAM holds it now.
+    async fn iam(&self) -> BTreeMap<String, RoleState> {
+        let mut all = BTreeMap::new();
+        for shape in &self.shapes {
+            all.insert(
+                shape.name.clone(),
+                self.env.existing_role(&shape.name).await,
+            );
+        }
+        all
+    }
+
+    /// (role → (instance, Segment id)) imported and (role → code) skipped, as expected.
+    fn expected(&self) -> Listing {
+        let mut imported = BTreeMap::new();
+        let mut skipped = BTreeMap::new();
+        for shape in &self.shapes {
+            match &shape.expect {
+                Expect::Imported("", segment) => {
+                    imported.insert(
+                        shape.name.clone(),
+                        (guide_instance(&shape.name), segment.clone()),
+                    );
+                }
+                Expect::Imported(instance, segment) => {
+                    imported.insert(shape.name.clone(), (instance.to_string(), segment.clone()));
+                }
+                Expect::Skipped(code) => {
+                    skipped.insert(shape.name.clone(), code.to_string());
+                }
+            }
+        }
+        (imported, skipped)
+    }
+}
+
+/// `import --format json` as (role → (instance, segment)) and (role → code).
+fn listed(out: &str) -> Listing {
+    let report: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(report["format_version"], "1");
+    let imported = report["imported"]
+        .as_array()
+        .expect("imported")
+        .iter()
+        .map(|i| {
+            (
+                i["role"].as_str().unwrap().to_string(),
+                (
+                    i["instance"].as_str().unwrap().to_string(),
+                    i["segment"].as_str().map(str::to_string),
+                ),
+            )
+        })
+        .collect();
+    let skipped = report["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| {
+            (
+                s["role"].as_str().unwrap().to_string(),
+                s["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (imported, skipped)
+}
+
+/// What `aws iam get-account-authorization-details` and `aws iam list-roles` write.
+async fn export(env: &Env) -> (Value, Value) {
+    let details = env
+        .iam
+        .get_account_authorization_details()
+        .filter(aws_sdk_iam::types::EntityType::Role)
+        .send()
+        .await
+        .expect("GAAD");
+    assert!(
+        !details.is_truncated(),
+        "one GAAD page holds the test's roles"
+    );
+    let roles: Vec<Value> = details
+        .role_detail_list()
+        .iter()
+        .map(|role| {
+            json!({
+                "Path": role.path(),
+                "RoleName": role.role_name(),
+                "RoleId": role.role_id(),
+                "Arn": role.arn(),
+                "CreateDate": "2026-11-24T00:00:00Z",
+                "AssumeRolePolicyDocument": decode_document(role.assume_role_policy_document().unwrap_or("{}")),
+                "InstanceProfileList": [],
+                "RolePolicyList": role.role_policy_list().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyDocument": decode_document(p.policy_document().unwrap_or("{}"))})).collect::<Vec<_>>(),
+                "AttachedManagedPolicies": role.attached_managed_policies().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyArn": p.policy_arn()})).collect::<Vec<_>>(),
+                "PermissionsBoundary": role.permissions_boundary().map(|b| json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b.permissions_boundary_arn()})),
+                "Tags": role.tags().iter().map(|t| json!({"Key": t.key(), "Value": t.value()})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let gaad = json!({ "UserDetailList": [], "GroupDetailList": [], "RoleDetailList": roles, "Policies": [] });
+    let mut listed = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = env
+            .iam
+            .list_roles()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("ListRoles");
+        for role in page.roles() {
+            let mut entry = json!({
+                "Path": role.path(), "RoleName": role.role_name(), "RoleId": role.role_id(), "Arn": role.arn(),
+                "CreateDate": "2026-11-24T00:00:00Z",
+                "AssumeRolePolicyDocument": decode_document(role.assume_role_policy_document().unwrap_or("{}")),
+                "MaxSessionDuration": role.max_session_duration(),
+            });
+            // The AWS CLI leaves out a description that is not there.
+            if let Some(description) = role.description().filter(|d| !d.is_empty()) {
+                entry["Description"] = json!(description);
+            }
+            listed.push(entry);
+        }
+        marker = page.marker().map(str::to_string);
+        if !page.is_truncated() || marker.is_none() {
+            break;
+        }
+    }
+    (gaad, json!({ "Roles": listed }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hand_made_fleet_is_adopted_with_nothing_changed() {
+    let world = World::start().await;
+    let (want_imported, want_skipped) = world.expected();
+    assert!(world.shapes.len() >= 50, "{} roles", world.shapes.len());
+    let linked = want_imported.values().filter(|(_, s)| s.is_some()).count();
+    assert_eq!(linked, 40, "linked instances");
+    let before = world.iam().await;
+
+    let out = world.run(&["import", "--out", "manifests", "--format", "json"]);
+    out.assert_exit(2);
+    let (imported, skipped) = listed(&out.stdout);
+    assert_eq!(imported, want_imported);
+    assert_eq!(skipped, want_skipped);
+    for (role, code) in &want_skipped {
+        assert!(
+            out.stderr
+                .contains(&format!("warning: skipped role {role}: "))
+                && out.stderr.contains(&format!("[{code}]")),
+            "the warning names {role} and why:\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr
+            .contains("warning: role segment-other-id: Segment instance dstOtherId0001"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("dstShared000A, dstShared000B"),
+        "{}",
+        out.stderr
+    );
+    let manifest = world.manifest("manifests");
+    check_manifest_text(&manifest);
+
+    // The AWS CLI's exports give the same bytes, with no call to AWS.
+    let exports = workspace();
+    let (gaad, roles) = export(&world.env).await;
+    let gaad_path = write_file(exports.path(), "gaad.json", &gaad.to_string());
+    let roles_path = write_file(exports.path(), "roles.json", &roles.to_string());
+    let offline = fnctl_offline()
+        .current_dir(world.env.path())
+        .env("SEGMENT_PUBLIC_API_TOKEN", TOKEN)
+        .env("SEGMENT_API_URL", world.segment.url())
+        .args(["import", "--out", "from-snapshot", "--snapshot"])
+        .arg(&gaad_path)
+        .arg("--snapshot")
+        .arg(&roles_path)
+        .run();
+    offline.assert_exit(2);
+    assert_eq!(
+        world.manifest("from-snapshot"),
+        manifest,
+        "--snapshot differs from the live read"
+    );
+    std::fs::remove_dir_all(world.env.path().join("from-snapshot")).unwrap();
+
+    // Run again: the same bytes.
+    world.run(&["import", "--out", "manifests"]).assert_exit(2);
+    assert_eq!(
+        world.manifest("manifests"),
+        manifest,
+        "a second import wrote other bytes"
+    );
+
+    world.run(&["validate", "-f", "manifests"]).assert_exit(0);
+    let plan = world.run(&["plan", "--adopt", "-f", "manifests", "--format", "json"]);
+    plan.assert_exit(0);
+    check_adoption_only(&plan.stdout, imported.len());
+
+    world
+        .run(&[
+            "apply",
+            "--adopt",
+            "--auto-approve",
+            "-f",
+            "manifests",
+            "--bundle-dir",
+            "bundles",
+        ])
+        .assert_exit(0);
+    let after = world.iam().await;
+    for (role, was) in &before {
+        let now = &after[role];
+        let fnctl_tags: BTreeSet<&String> = now
+            .tags
+            .keys()
+            .filter(|k| k.starts_with("fnctl:"))
+            .collect();
+        let kept_tags: BTreeMap<&String, &String> = now
+            .tags
+            .iter()
+            .filter(|(k, _)| !k.starts_with("fnctl:") || was.tags.contains_key(*k))
+            .collect();
+        assert_eq!(
+            kept_tags,
+            was.tags.iter().collect::<BTreeMap<_, _>>(),
+            "{role}: tags other than fnctl's changed"
+        );
+        assert_eq!(
+            (&now.trust, &now.inline, &now.attached, &now.boundary),
+            (&was.trust, &was.inline, &was.attached, &was.boundary),
+            "{role}: apply --adopt changed its policies"
+        );
+        assert_eq!(
+            (&now.path, &now.description, now.max_session_duration),
+            (&was.path, &was.description, was.max_session_duration),
+            "{role}: apply --adopt changed its settings"
+        );
+        let adopted = want_imported.contains_key(role);
+        assert_eq!(
+            fnctl_tags.contains(&"fnctl:managed-by".to_string()),
+            adopted || role == "owned-elsewhere",
+            "{role}"
+        );
+    }
+    for (kind, id) in &world.instances {
+        let patches = world
+            .segment
+            .requests(&format!("/{kind}s/{id}"))
+            .iter()
+            .filter(|r| r["method"] == "PATCH")
+            .count();
+        assert_eq!(patches, 0, "{kind} {id} was changed in Segment");
+    }
+    world
+        .run(&["verify", "-f", "manifests", "--bundle-dir", "bundles"])
+        .assert_exit(0);
+    world
+        .run(&["plan", "-f", "manifests", "--detailed-exitcode"])
+        .assert_exit(0);
+    world.run(&["drift", "-f", "manifests"]).assert_exit(0);
+
+    // After adoption, an import into the same folder keeps what it adopted.
+    world.run(&["import", "--out", "manifests"]).assert_exit(2);
+    assert_eq!(
+        world.manifest("manifests"),
+        manifest,
+        "import after adoption wrote other bytes"
+    );
+    // Elsewhere, the adopted roles are fnctl's already: left out, said so.
+    let elsewhere = world.run(&["import", "--out", "elsewhere", "--format", "json"]);
+    elsewhere.assert_exit(2);
+    let (imported, skipped) = listed(&elsewhere.stdout);
+    assert!(imported.is_empty(), "{imported:?}");
+    assert!(
+        want_imported
+            .keys()
+            .all(|role| skipped.get(role).map(String::as_str) == Some("already-managed")),
+        "{skipped:?}"
+    );
+    assert!(
+        !world.env.path().join("elsewhere").exists(),
+        "nothing imported, nothing written"
+    );
+    world.segment.assert_no_violation();
+}
+
+/// What a reviewer reads in the manifest: the modeline, the accepted
+/// findings named, the shorthand where it is exact, the live names kept.
+fn check_manifest_text(manifest: &str) {
+    let first = manifest.lines().next().unwrap_or("");
+    assert_eq!(
+        first,
+        "# yaml-language-server: $schema=../schemas/fnctl.schema.json"
+    );
+    for expected in [
+        "  account: \"123456789012\"",
+        "  rolePath: /segment-functions/",
+        "  - name: guide-00\n    kind: destination\n    role:\n      name: segment-fn-guide-00\n      description: \"Segment S3 archiver, made by hand\"\n      inlinePolicyName: s3-access\n    bucket:\n      name: acme-events-00\n      region: us-west-2\n      prefix: segment/\n      access: write\n    segment: { id: dstGuide0000x }\n    settings:\n      flushEvery: 100\n",
+        "    permissions:\n      - actions: [s3:PutObject]\n        resources: [arn:aws:s3:::acme-events-01/*]\n",
+        "      path: /terraform/",
+        "      maxSessionDuration: 7200",
+        "        ManagedBy: terraform",
+        "      - sid: NoDeletes\n        effect: Deny\n",
+        "      retries: [1,2]",
+        "    # service-wildcard: action `s3:*` grants every action of `s3`\n",
+        "    allowWildcards: true\n",
+        "    # resource-exposure: ",
+        "    allowFindings: [resource-exposure]\n",
+        "conditions: {\"StringEquals\":{\"aws:SourceAccount\":\"123456789012\"}}",
+        "      permissionsBoundary: arn:aws:iam::123456789012:policy/fn-boundary",
+        "      - arn:aws:iam::123456789012:policy/oob-extra",
+        "  # Segment instances dstShared000A, dstShared000B all name this role",
+    ] {
+        assert!(manifest.contains(expected), "the manifest lacks {expected:?}:\n{manifest}");
+    }
+    assert!(
+        !manifest.contains("apiKey"),
+        "a masked setting was written:\n{manifest}"
+    );
+    assert!(!manifest.contains("iamRoleExternalId"), "{manifest}");
+}
+
+/// Every change of the plan adopts a role with fnctl's tags only; Segment unchanged.
+fn check_adoption_only(plan: &str, imported: usize) {
+    let plan: Value = serde_json::from_str(plan).unwrap_or_else(|e| panic!("{e}: {plan}"));
+    let changes = plan["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), imported, "{plan:#}");
+    for change in changes {
+        assert_eq!(change["action"], "adopt", "{change:#}");
+        for step in change["steps"].as_array().expect("steps") {
+            assert_eq!(
+                step["operation"], "tag-role",
+                "adoption writes tags only: {step:#}"
+            );
+            let tags = step["tags"].as_object().expect("tags");
+            assert!(tags.keys().all(|k| k.starts_with("fnctl:")), "{step:#}");
+        }
+    }
+    assert_eq!(plan["segment"], json!([]), "{plan:#}");
+    assert_eq!(plan["summary"]["conflicts"], 0, "{plan:#}");
+}
