@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod executor;
+pub mod functions;
 pub mod import;
 pub mod lease;
 pub mod rotate;

@@ -68,6 +68,8 @@ struct State {
     next_id: u64,
     writes: Vec<String>,
     failures: Vec<Failure>,
+    /// A write further on to fail: how many succeed before it, and how.
+    fail_at: Option<(usize, Failure)>,
     deploys: u64,
 }
 
@@ -97,6 +99,11 @@ impl MemoryFunctions {
     /// Makes the next writes fail, one failure each, in order.
     pub fn fail_next_writes(&self, failures: &[Failure]) {
         self.state().failures.extend(failures.iter().copied());
+    }
+
+    /// Makes the write after `succeeding` more writes fail as `failure` says.
+    pub fn fail_write_at(&self, succeeding: usize, failure: Failure) {
+        self.state().fail_at = Some((succeeding, failure));
     }
 
     /// Every write answered so far, as `METHOD path`.
@@ -141,10 +148,17 @@ impl MemoryFunctions {
     /// Records a write, or fails it as the test asked. `Ok(false)`: the
     /// write happens but its answer is lost.
     fn write(&self, state: &mut State, what: String) -> Result<bool, SegmentError> {
-        let failure = if state.failures.is_empty() {
-            None
-        } else {
-            Some(state.failures.remove(0))
+        let failure = match state.fail_at {
+            Some((0, failure)) => {
+                state.fail_at = None;
+                Some(failure)
+            }
+            Some((left, failure)) => {
+                state.fail_at = Some((left - 1, failure));
+                None
+            }
+            None if state.failures.is_empty() => None,
+            None => Some(state.failures.remove(0)),
         };
         match failure {
             Some(Failure::Status(status)) => Err(SegmentError::Status {

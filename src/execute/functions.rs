@@ -1,0 +1,443 @@
+//! Segment functions from the manifests: what must change (a pure plan over
+//! the desired functions and what Segment lists) and applying it through a
+//! [`FunctionsBackend`]. fnctl owns a function whose description carries
+//! its marker (`[fnctl:<scope>/<name>]`: functions have no tags) and an
+//! instance it named (a destination `<instance> (fnctl:<scope>)` connected
+//! to its source, a source with slug `fnctl-<scope>-<instance>`) that runs
+//! an owned function. Nothing else is a state: a create whose answer was
+//! lost is found again by the next run, by its marker or by its name and
+//! its function's catalog id, and adopted, never made twice.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use similar::TextDiff;
+
+use crate::live::segment::SegmentError;
+use crate::live::segment_functions::{
+    FunctionChange, FunctionsBackend, LiveFunction, LiveInstance, NewFunction, NewInstance,
+};
+use crate::model::function::{self, DesiredFunction, FunctionInstance, SettingDefinition};
+use crate::model::segment::SegmentRegion;
+use crate::model::FunctionKind;
+
+/// fnctl's ownership marker of a function of `scope` named `name`.
+pub fn marker(scope: &str, name: &str) -> String {
+    format!("[fnctl:{scope}/{name}]")
+}
+
+/// The description fnctl writes: the manifest's, then the marker.
+pub fn described(function: &DesiredFunction) -> String {
+    let marker = marker(&function.scope, &function.name);
+    match &function.description {
+        Some(text) if !text.is_empty() => format!("{text} {marker}"),
+        _ => marker,
+    }
+}
+
+/// The name fnctl gives an instance it creates: a destination's name, a
+/// source's slug.
+pub fn instance_name(instance: &FunctionInstance) -> String {
+    match instance.kind {
+        FunctionKind::Destination => format!("{} (fnctl:{})", instance.instance, instance.scope),
+        FunctionKind::Source => format!("fnctl-{}-{}", instance.scope, instance.instance),
+    }
+}
+
+/// What to do with one function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionStep {
+    /// None exists: create it.
+    Create(NewFunction),
+    /// Owned (or adopted) and different: change it.
+    Update {
+        /// Its id.
+        id: String,
+        /// What changes.
+        change: FunctionChange,
+        /// Unified diff of the code, Segment's then the manifest's.
+        code_diff: Option<String>,
+        /// Unified diff of the definitions, one per line.
+        definitions_diff: Option<String>,
+    },
+    /// Owned and as the manifests say.
+    Unchanged {
+        /// Its id.
+        id: String,
+    },
+    /// A function of that name that fnctl does not own (or another scope
+    /// owns): nothing is done.
+    Conflict {
+        /// Its id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The plan of one function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionPlan {
+    /// The function's name in the set.
+    pub name: String,
+    /// What to do.
+    pub step: FunctionStep,
+}
+
+/// The definitions `function` must have, from its instances' settings.
+pub fn desired_definitions<'a>(
+    function: &DesiredFunction,
+    instance_settings: impl IntoIterator<Item = &'a BTreeMap<String, Value>>,
+) -> Vec<SettingDefinition> {
+    function::definitions(function, instance_settings)
+}
+
+/// One line per definition, for comparison and diffs.
+fn definition_lines(definitions: &[SettingDefinition]) -> String {
+    let mut lines: Vec<String> = definitions
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} required={} sensitive={} label={:?} description={:?}\n",
+                d.name,
+                d.setting_type.segment_name(),
+                d.required,
+                d.sensitive,
+                d.label,
+                d.description
+            )
+        })
+        .collect();
+    lines.sort();
+    lines.concat()
+}
+
+fn unified(old: &str, new: &str) -> Option<String> {
+    (old != new).then(|| {
+        TextDiff::from_lines(old, new)
+            .unified_diff()
+            .header("segment", "manifest")
+            .to_string()
+    })
+}
+
+/// Whether Segment's display name is the manifest's: a destination
+/// function's comes back with the workspace's name appended.
+fn same_display_name(live: &str, desired: &str) -> bool {
+    live == desired
+        || live
+            .strip_prefix(desired)
+            .is_some_and(|rest| rest.starts_with(" (") && rest.ends_with(')'))
+}
+
+/// The step for `desired`, given the function found for it (read whole,
+/// with code and settings) and the definitions it must have. `adopt` takes
+/// over a function of the same display name that carries no marker.
+pub fn plan_function(
+    desired: &DesiredFunction,
+    definitions: Vec<SettingDefinition>,
+    found: Option<&LiveFunction>,
+    adopt: bool,
+) -> FunctionStep {
+    let description = described(desired);
+    let Some(live) = found else {
+        return FunctionStep::Create(NewFunction {
+            kind: desired.kind,
+            display_name: desired.display_name.clone(),
+            description,
+            code: desired.code.clone(),
+            settings: definitions,
+        });
+    };
+    let owned = live
+        .description
+        .contains(&marker(&desired.scope, &desired.name));
+    if !owned && (live.description.contains("[fnctl:") || !adopt) {
+        return FunctionStep::Conflict {
+            id: live.id.clone(),
+            reason: if live.description.contains("[fnctl:") {
+                "another fnctl scope or name owns it".into()
+            } else {
+                "it exists without fnctl's marker (use --adopt to take it over)".into()
+            },
+        };
+    }
+    let live_code = live.code.clone().unwrap_or_default();
+    let live_definitions = live.settings.clone().unwrap_or_default();
+    let (old_lines, new_lines) = (
+        definition_lines(&live_definitions),
+        definition_lines(&definitions),
+    );
+    let code_diff = unified(&live_code, &desired.code);
+    let definitions_diff = unified(&old_lines, &new_lines);
+    let change = FunctionChange {
+        code: code_diff.as_ref().map(|_| desired.code.clone()),
+        display_name: (!same_display_name(&live.display_name, &desired.display_name))
+            .then(|| desired.display_name.clone()),
+        description: (live.description != description).then_some(description),
+        settings: definitions_diff.as_ref().map(|_| definitions),
+    };
+    if change.is_empty() {
+        return FunctionStep::Unchanged {
+            id: live.id.clone(),
+        };
+    }
+    FunctionStep::Update {
+        id: live.id.clone(),
+        change,
+        code_diff,
+        definitions_diff,
+    }
+}
+
+/// Which listed function the desired one is: the one with its marker,
+/// else (for `--adopt` and conflicts) one of its display name.
+pub fn find_function<'a>(
+    desired: &DesiredFunction,
+    listed: &'a [LiveFunction],
+) -> Option<&'a LiveFunction> {
+    let marker = marker(&desired.scope, &desired.name);
+    listed
+        .iter()
+        .filter(|f| f.kind == Some(desired.kind))
+        .find(|f| f.description.contains(&marker))
+        .or_else(|| {
+            listed.iter().find(|f| {
+                f.kind == Some(desired.kind)
+                    && same_display_name(&f.display_name, &desired.display_name)
+            })
+        })
+}
+
+/// Why applying functions stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionsError {
+    /// Segment refused or failed a request.
+    #[error("function `{function}`")]
+    Segment {
+        function: String,
+        #[source]
+        source: SegmentError,
+    },
+    /// A conflict: a function fnctl may not touch.
+    #[error("function `{function}`: {reason}")]
+    Conflict { function: String, reason: String },
+    /// A code change that Segment does not report as running after a deploy.
+    #[error("function `{function}`: the new code is not the running version after a deploy")]
+    NotDeployed { function: String },
+}
+
+/// What an apply did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FunctionsOutcome {
+    /// Functions created.
+    pub created: Vec<String>,
+    /// Functions changed.
+    pub updated: Vec<String>,
+    /// Functions deployed.
+    pub deployed: Vec<String>,
+    /// (instance, id) of instances created.
+    pub created_instances: Vec<(String, String)>,
+    /// (instance, id) of instances found by fnctl's naming (made before).
+    pub found_instances: Vec<(String, String)>,
+}
+
+/// Every function of `kind` Segment lists, read whole (code and settings).
+async fn read_functions(
+    backend: &dyn FunctionsBackend,
+    region: SegmentRegion,
+    kind: FunctionKind,
+) -> Result<Vec<LiveFunction>, SegmentError> {
+    let mut listed = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = backend
+            .list_functions(region, kind, cursor.as_deref())
+            .await?;
+        listed.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(listed),
+        }
+    }
+}
+
+/// Creates, updates and deploys `desired` as needed; returns the function
+/// as Segment holds it.
+async fn apply_function(
+    backend: &dyn FunctionsBackend,
+    desired: &DesiredFunction,
+    definitions: Vec<SettingDefinition>,
+    adopt: bool,
+    outcome: &mut FunctionsOutcome,
+) -> Result<LiveFunction, FunctionsError> {
+    let region = desired.region;
+    let failed = |source| FunctionsError::Segment {
+        function: desired.name.clone(),
+        source,
+    };
+    let listed = read_functions(backend, region, desired.kind)
+        .await
+        .map_err(failed)?;
+    let found = match find_function(desired, &listed) {
+        Some(summary) => backend
+            .get_function(region, &summary.id)
+            .await
+            .map_err(failed)?,
+        None => None,
+    };
+    let (id, code_changed) = match plan_function(desired, definitions, found.as_ref(), adopt) {
+        FunctionStep::Create(new) => {
+            let made = backend
+                .create_function(region, &new)
+                .await
+                .map_err(failed)?;
+            outcome.created.push(desired.name.clone());
+            (made.id, true)
+        }
+        FunctionStep::Update { id, change, .. } => {
+            backend
+                .update_function(region, &id, &change)
+                .await
+                .map_err(failed)?;
+            outcome.updated.push(desired.name.clone());
+            (id, change.code.is_some())
+        }
+        FunctionStep::Unchanged { id } => (id, false),
+        FunctionStep::Conflict { reason, .. } => {
+            return Err(FunctionsError::Conflict {
+                function: desired.name.clone(),
+                reason,
+            })
+        }
+    };
+    let mut live = read_back(backend, region, &id, &desired.name).await?;
+    // A function never deployed, or one whose new code is not the running
+    // version, is deployed; then Segment must say it runs the latest code.
+    if code_changed || live.is_latest_version == Some(false) {
+        if live.is_latest_version != Some(true) {
+            backend.deploy_function(region, &id).await.map_err(failed)?;
+            outcome.deployed.push(desired.name.clone());
+            live = read_back(backend, region, &id, &desired.name).await?;
+        }
+        if live.is_latest_version == Some(false) {
+            return Err(FunctionsError::NotDeployed {
+                function: desired.name.clone(),
+            });
+        }
+    }
+    Ok(live)
+}
+
+async fn read_back(
+    backend: &dyn FunctionsBackend,
+    region: SegmentRegion,
+    id: &str,
+    name: &str,
+) -> Result<LiveFunction, FunctionsError> {
+    backend
+        .get_function(region, id)
+        .await
+        .map_err(|source| FunctionsError::Segment {
+            function: name.into(),
+            source,
+        })?
+        .ok_or_else(|| FunctionsError::Segment {
+            function: name.into(),
+            source: SegmentError::Status {
+                path: format!("/functions/{id}"),
+                status: 404,
+                message: "gone right after it was written".into(),
+            },
+        })
+}
+
+/// The instance fnctl made before for `instance`, found by its name and
+/// its function's catalog id.
+async fn find_instance(
+    backend: &dyn FunctionsBackend,
+    instance: &FunctionInstance,
+    catalog_id: &str,
+) -> Result<Option<LiveInstance>, SegmentError> {
+    let name = instance_name(instance);
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = match (&instance.kind, &instance.source) {
+            (FunctionKind::Destination, Some(source)) => {
+                backend
+                    .connected_destinations(instance.region, source, cursor.as_deref())
+                    .await?
+            }
+            _ => {
+                backend
+                    .list_sources(instance.region, cursor.as_deref())
+                    .await?
+            }
+        };
+        let found = page.items.into_iter().find(|live| {
+            live.metadata_id.as_deref() == Some(catalog_id)
+                && [&live.name, &live.slug]
+                    .iter()
+                    .any(|n| n.as_deref() == Some(name.as_str()))
+        });
+        if found.is_some() {
+            return Ok(found);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(None),
+        }
+    }
+}
+
+/// Applies the functions of the set and creates their missing instances,
+/// each with the settings `settings_of` gives it (the role's ARN and the
+/// external ID included, so the first event can assume the role).
+pub async fn apply_functions(
+    backend: &dyn FunctionsBackend,
+    functions: &[(DesiredFunction, Vec<SettingDefinition>)],
+    instances: &[FunctionInstance],
+    settings_of: &dyn Fn(&FunctionInstance) -> Map<String, Value>,
+    adopt: bool,
+) -> Result<FunctionsOutcome, FunctionsError> {
+    let mut outcome = FunctionsOutcome::default();
+    for (desired, definitions) in functions {
+        let live =
+            apply_function(backend, desired, definitions.clone(), adopt, &mut outcome).await?;
+        for instance in instances.iter().filter(|i| i.function == desired.name) {
+            let failed = |source| FunctionsError::Segment {
+                function: desired.name.clone(),
+                source,
+            };
+            if let Some(found) = find_instance(backend, instance, &live.catalog_id)
+                .await
+                .map_err(failed)?
+            {
+                outcome
+                    .found_instances
+                    .push((instance.instance.clone(), found.id));
+                continue;
+            }
+            let new = NewInstance {
+                kind: instance.kind,
+                metadata_id: live.catalog_id.clone(),
+                name: instance_name(instance),
+                source_id: instance.source.clone(),
+                enabled: true,
+                settings: settings_of(instance),
+            };
+            let made = backend
+                .create_instance(instance.region, &new)
+                .await
+                .map_err(failed)?;
+            outcome
+                .created_instances
+                .push((instance.instance.clone(), made.id));
+        }
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+#[path = "functions_tests.rs"]
+mod tests;

@@ -1,0 +1,239 @@
+//! Functions applied to Segment in memory, under each reading of what
+//! Segment does not document, and killed at every write.
+
+use futures::executor::block_on;
+use serde_json::json;
+
+use super::*;
+use crate::live::segment_functions_memory::{DefinitionUpdates, Deploys, Failure, MemoryFunctions};
+use crate::model::Origin;
+
+const READINGS: [(DefinitionUpdates, Deploys); 2] = [
+    (DefinitionUpdates::Replace, Deploys::Explicit),
+    (DefinitionUpdates::Merge, Deploys::OnUpdate),
+];
+
+fn archiver(code: &str) -> DesiredFunction {
+    DesiredFunction {
+        name: "s3-archiver".into(),
+        kind: FunctionKind::Destination,
+        scope: "acme".into(),
+        region: SegmentRegion::Us,
+        display_name: "S3 archiver".into(),
+        description: Some("Archives events".into()),
+        code_path: "functions/s3-archiver.js".into(),
+        code: code.into(),
+        settings: Vec::new(),
+        origin: Origin {
+            file: "m.yaml".into(),
+            line: 3,
+        },
+    }
+}
+
+fn instances() -> Vec<FunctionInstance> {
+    ["prod", "staging"]
+        .into_iter()
+        .map(|name| FunctionInstance {
+            instance: format!("s3-archiver-{name}"),
+            function: "s3-archiver".into(),
+            kind: FunctionKind::Destination,
+            source: Some("src123456".into()),
+            scope: "acme".into(),
+            region: SegmentRegion::Us,
+        })
+        .collect()
+}
+
+fn bucket_settings() -> BTreeMap<String, Value> {
+    BTreeMap::from([
+        ("s3Bucket".to_string(), json!("acme-events")),
+        ("s3BucketRegion".to_string(), json!("us-west-2")),
+    ])
+}
+
+fn settings_of(instance: &FunctionInstance) -> Map<String, Value> {
+    let mut settings: Map<String, Value> = bucket_settings().into_iter().collect();
+    settings.insert(
+        "iamRoleArn".into(),
+        json!(format!(
+            "arn:aws:iam::123456789012:role/segment-fn-{}",
+            instance.instance
+        )),
+    );
+    settings.insert(
+        "iamRoleExternalId".into(),
+        json!(format!("external-id-of-{}-abcd", instance.instance)),
+    );
+    settings
+}
+
+fn apply(segment: &MemoryFunctions, code: &str) -> Result<FunctionsOutcome, FunctionsError> {
+    let function = archiver(code);
+    let settings = bucket_settings();
+    let definitions = desired_definitions(&function, [&settings]);
+    block_on(apply_functions(
+        segment,
+        &[(function, definitions)],
+        &instances(),
+        &settings_of,
+        false,
+    ))
+}
+
+#[test]
+fn one_apply_creates_the_function_and_its_instances_and_a_second_writes_nothing() {
+    for (definitions, deploys) in READINGS {
+        let segment = MemoryFunctions::new("Acme", definitions, deploys);
+        let outcome = apply(&segment, "v1").expect("applied");
+        assert_eq!(outcome.created, ["s3-archiver"]);
+        assert_eq!(outcome.deployed, ["s3-archiver"]);
+        assert_eq!(outcome.created_instances.len(), 2);
+        let functions = segment.functions();
+        assert_eq!(functions.len(), 1);
+        assert!(functions[0]
+            .description
+            .ends_with("[fnctl:acme/s3-archiver]"));
+        assert_eq!(functions[0].is_latest_version, Some(true));
+        let external_id = functions[0]
+            .settings
+            .iter()
+            .flatten()
+            .find(|d| d.name == "iamRoleExternalId")
+            .expect("declared");
+        assert!(external_id.sensitive);
+        for instance in segment.instances() {
+            assert_eq!(
+                instance.metadata_id.as_ref(),
+                Some(&functions[0].catalog_id)
+            );
+            assert!(instance.settings["iamRoleExternalId"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("external-id-of-")));
+        }
+        let writes = segment.writes().len();
+        let again = apply(&segment, "v1").expect("applied again");
+        assert_eq!(
+            segment.writes().len(),
+            writes,
+            "a second apply writes nothing"
+        );
+        assert_eq!(again.found_instances.len(), 2);
+        assert!(again.created.is_empty() && again.updated.is_empty());
+    }
+}
+
+#[test]
+fn a_code_change_is_shipped_and_confirmed_running_under_each_reading() {
+    for (definitions, deploys) in READINGS {
+        let segment = MemoryFunctions::new("Acme", definitions, deploys);
+        apply(&segment, "v1").expect("applied");
+        let outcome = apply(&segment, "v2").expect("changed");
+        assert_eq!(outcome.updated, ["s3-archiver"]);
+        let expected_deploys: &[&str] = match deploys {
+            Deploys::Explicit => &["s3-archiver"],
+            Deploys::OnUpdate => &[],
+        };
+        assert_eq!(outcome.deployed, expected_deploys);
+        let function = &segment.functions()[0];
+        assert_eq!(function.code.as_deref(), Some("v2"));
+        assert_eq!(function.is_latest_version, Some(true));
+    }
+}
+
+#[test]
+fn the_plan_shows_code_and_definition_diffs_and_refuses_what_it_does_not_own() {
+    let segment = MemoryFunctions::new("Acme", DefinitionUpdates::Replace, Deploys::Explicit);
+    apply(&segment, "line one\n").expect("applied");
+    let id = segment.functions()[0].id.clone();
+    segment.edit_function(&id, |f| {
+        f.code = Some("line one\nby hand\n".into());
+        if let Some(settings) = f.settings.as_mut() {
+            for d in settings
+                .iter_mut()
+                .filter(|d| d.name == "iamRoleExternalId")
+            {
+                d.sensitive = false;
+            }
+        }
+    });
+    let live = segment.functions().remove(0);
+    let function = archiver("line one\n");
+    let definitions = desired_definitions(&function, [&bucket_settings()]);
+    let step = plan_function(&function, definitions.clone(), Some(&live), false);
+    let FunctionStep::Update {
+        code_diff,
+        definitions_diff,
+        change,
+        ..
+    } = step
+    else {
+        panic!("an update: {step:?}");
+    };
+    assert_eq!(
+        code_diff.as_deref(),
+        Some("--- segment\n+++ manifest\n@@ -1,2 +1 @@\n line one\n-by hand\n")
+    );
+    let definitions_diff = definitions_diff.expect("definitions differ");
+    assert!(definitions_diff.contains("-iamRoleExternalId STRING required=true sensitive=false"));
+    assert!(definitions_diff.contains("+iamRoleExternalId STRING required=true sensitive=true"));
+    assert_eq!(change.settings.as_ref(), Some(&definitions));
+    // The same function without fnctl's marker is a conflict, unless adopted.
+    let mut foreign = live.clone();
+    foreign.description = "made by hand".into();
+    assert!(matches!(
+        plan_function(&function, definitions.clone(), Some(&foreign), false),
+        FunctionStep::Conflict { .. }
+    ));
+    assert!(matches!(
+        plan_function(&function, definitions.clone(), Some(&foreign), true),
+        FunctionStep::Update { .. }
+    ));
+    // Another scope's function is never touched, --adopt or not.
+    let mut other_scope = live;
+    other_scope.description = marker("other", "s3-archiver");
+    assert!(matches!(
+        plan_function(&function, definitions, Some(&other_scope), true),
+        FunctionStep::Conflict { .. }
+    ));
+}
+
+/// Every write of a first apply killed (failed, or made with its answer
+/// lost), then a re-run: the function and each instance exist exactly
+/// once, with their settings.
+#[test]
+fn a_kill_at_every_write_then_a_rerun_makes_everything_exactly_once() {
+    let writes = {
+        let segment = MemoryFunctions::new("Acme", DefinitionUpdates::Replace, Deploys::Explicit);
+        apply(&segment, "v1").expect("applied");
+        segment.writes().len()
+    };
+    assert_eq!(writes, 4, "create, deploy and two instances");
+    for (definitions, deploys) in READINGS {
+        for kill in 0..writes {
+            for failure in [Failure::Status(500), Failure::AnswerLost] {
+                let segment = MemoryFunctions::new("Acme", definitions, deploys);
+                let killed = apply_killing(&segment, kill, failure);
+                assert!(killed.is_err(), "write {kill} killed with {failure:?}");
+                apply(&segment, "v1").expect("the re-run converges");
+                assert_eq!(segment.functions().len(), 1, "write {kill}, {failure:?}");
+                let instances = segment.instances();
+                assert_eq!(instances.len(), 2, "write {kill}, {failure:?}");
+                for instance in instances {
+                    assert_eq!(instance.settings.len(), 4);
+                }
+                assert_eq!(segment.functions()[0].is_latest_version, Some(true));
+            }
+        }
+    }
+}
+
+/// An apply whose `kill`th write fails as `failure` says.
+fn apply_killing(
+    segment: &MemoryFunctions,
+    kill: usize,
+    failure: Failure,
+) -> Result<FunctionsOutcome, FunctionsError> {
+    segment.fail_write_at(kill, failure);
+    apply(segment, "v1")
+}
