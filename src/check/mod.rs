@@ -3,6 +3,7 @@
 //! stranger cannot).
 
 pub mod drift;
+pub mod functions;
 pub(crate) mod service;
 pub mod verify;
 

@@ -18,22 +18,9 @@ use crate::live::segment_functions::{
     FunctionChange, FunctionsBackend, LiveFunction, LiveInstance, NewFunction, NewInstance,
 };
 use crate::model::function::{self, DesiredFunction, FunctionInstance, SettingDefinition};
+pub use crate::model::function::{described, marker};
 use crate::model::segment::SegmentRegion;
 use crate::model::FunctionKind;
-
-/// fnctl's ownership marker of a function of `scope` named `name`.
-pub fn marker(scope: &str, name: &str) -> String {
-    format!("[fnctl:{scope}/{name}]")
-}
-
-/// The description fnctl writes: the manifest's, then the marker.
-pub fn described(function: &DesiredFunction) -> String {
-    let marker = marker(&function.scope, &function.name);
-    match &function.description {
-        Some(text) if !text.is_empty() => format!("{text} {marker}"),
-        _ => marker,
-    }
-}
 
 /// The name fnctl gives an instance it creates: a destination's name, a
 /// source's slug.

@@ -150,6 +150,20 @@ pub struct FunctionInstance {
     pub region: SegmentRegion,
 }
 
+/// fnctl's ownership marker of a function of `scope` named `name`.
+pub fn marker(scope: &str, name: &str) -> String {
+    format!("[fnctl:{scope}/{name}]")
+}
+
+/// The description fnctl writes: the manifest's, then the marker.
+pub fn described(function: &DesiredFunction) -> String {
+    let marker = marker(&function.scope, &function.name);
+    match &function.description {
+        Some(text) if !text.is_empty() => format!("{text} {marker}"),
+        _ => marker,
+    }
+}
+
 /// The setting definitions `function` must have: fnctl's own (the role's
 /// ARN, the external ID as a sensitive setting, the bucket's when one of its
 /// instances has a bucket, a definition for every other key its instances
