@@ -4,7 +4,6 @@
 
 pub mod drift;
 pub mod functions;
-pub(crate) mod service;
 pub mod verify;
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Res
         None => super::settings::with_segment(context, &set.instances)?,
     };
     let findings =
-        crate::check::service::drift(&context, set.instances, args.snapshot.as_deref()).await?;
+        crate::execute::checks::drift(&context, set.instances, args.snapshot.as_deref()).await?;
     match args.format {
         Format::Text => crate::out!("{}", drift_report::text(&findings)),
         Format::Json => crate::outln!(

@@ -1,8 +1,8 @@
 //! `fnctl verify`: read-only proof that each function can assume its role
 //! with the ID in its bundle and that nobody else can.
 
-use crate::check::service::Verified;
 use crate::cli::args::{Format, GlobalOptions, VerifyArgs};
+use crate::execute::checks::Verified;
 
 /// Checks every instance; exit 1 when anything is found.
 pub(crate) async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Result<i32> {
@@ -13,7 +13,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Re
     let context = super::settings::context(global, crate::execute::DEFAULT_PARALLELISM.into());
     let context = super::settings::with_segment(context, &set.instances)?;
     let Verified { findings, checked } =
-        crate::check::service::verify(&context, set.instances, &args.bundle_dir).await?;
+        crate::execute::checks::verify(&context, set.instances, &args.bundle_dir).await?;
     match args.format {
         Format::Json => {
             let report = serde_json::json!({ "format_version": "1", "checked": checked, "ok": findings.is_empty(), "findings": findings });

@@ -2,6 +2,7 @@
 //! plans; the executor applies a plan through a live backend; rotation and
 //! apply's trust changes run under leases taken a batch at a time.
 
+pub(crate) mod checks;
 pub mod context;
 pub mod executor;
 pub mod functions;

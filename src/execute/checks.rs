@@ -1,13 +1,14 @@
 //! The read-only services behind `fnctl drift` and `fnctl verify`: read IAM
 //! (or a snapshot) and Segment through the run context, then judge with the
-//! pure checks of [`super::drift`] and [`super::verify`]. The CLI renders
-//! what they find and chooses the exit code.
+//! pure checks of [`crate::check`] (which depends on no service: the
+//! renderers in `report` use its findings). The CLI renders what they find
+//! and chooses the exit code.
 
 use std::path::Path;
 
-use super::drift;
-use super::verify::{verify_instance, verify_segment, Finding};
 use crate::bundle;
+use crate::check::drift;
+use crate::check::verify::{verify_instance, verify_segment, Finding};
 use crate::execute::context::RunContext;
 use crate::execute::segment;
 use crate::execute::session::{self, AccountRun};
