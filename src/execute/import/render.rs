@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::manifest::spec::{BucketAccess, Effect, InstanceSpec, ManifestFile, SegmentRegion};
+use crate::manifest::spec::{
+    BucketAccess, Effect, InstanceSpec, ManifestFile, PermissionSpec, RoleSpec, SegmentRegion,
+};
 
 /// Comment lines that go with one instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,31 +80,7 @@ fn instance(out: &mut String, spec: &InstanceSpec, comments: &Comments) {
     let _ = writeln!(out, "  - name: {}", scalar(&spec.name));
     let _ = writeln!(out, "    kind: {}", spec.kind.as_str());
     if let Some(role) = &spec.role {
-        out.push_str("    role:\n");
-        field(out, "      ", "name", role.name.as_deref());
-        field(out, "      ", "path", role.path.as_deref());
-        field(out, "      ", "description", role.description.as_deref());
-        if let Some(seconds) = role.max_session_duration {
-            let _ = writeln!(out, "      maxSessionDuration: {seconds}");
-        }
-        field(
-            out,
-            "      ",
-            "permissionsBoundary",
-            role.permissions_boundary.as_deref(),
-        );
-        map(
-            out,
-            "      ",
-            "tags",
-            role.tags.iter().map(|(k, v)| (k, scalar(v))),
-        );
-        field(
-            out,
-            "      ",
-            "inlinePolicyName",
-            role.inline_policy_name.as_deref(),
-        );
+        role_fields(out, role);
     }
     if let Some(bucket) = &spec.bucket {
         out.push_str("    bucket:\n");
@@ -116,31 +94,7 @@ fn instance(out: &mut String, spec: &InstanceSpec, comments: &Comments) {
         };
         let _ = writeln!(out, "      access: {access}");
     }
-    if !spec.permissions.is_empty() {
-        out.push_str("    permissions:\n");
-        for permission in &spec.permissions {
-            let mut lead = "      - ";
-            let mut line = |out: &mut String, text: String| {
-                let _ = writeln!(out, "{lead}{text}");
-                lead = "        ";
-            };
-            if let Some(sid) = &permission.sid {
-                line(out, format!("sid: {}", scalar(sid)));
-            }
-            if permission.effect == Effect::Deny {
-                line(out, "effect: Deny".to_string());
-            }
-            line(out, format!("actions: {}", flow_list(&permission.actions)));
-            line(
-                out,
-                format!("resources: {}", flow_list(&permission.resources)),
-            );
-            if let Some(conditions) = &permission.conditions {
-                let text = serde_json::to_string(conditions).unwrap_or_default();
-                line(out, format!("conditions: {text}"));
-            }
-        }
-    }
+    permissions(out, &spec.permissions);
     if !spec.managed_policies.is_empty() {
         out.push_str("    managedPolicies:\n");
         for arn in &spec.managed_policies {
@@ -170,6 +124,49 @@ fn instance(out: &mut String, spec: &InstanceSpec, comments: &Comments) {
             "    allowFindings: {}",
             flow_list(&spec.allow_findings)
         );
+    }
+}
+
+fn role_fields(out: &mut String, role: &RoleSpec) {
+    out.push_str("    role:\n");
+    field(out, "      ", "name", role.name.as_deref());
+    field(out, "      ", "path", role.path.as_deref());
+    field(out, "      ", "description", role.description.as_deref());
+    if let Some(seconds) = role.max_session_duration {
+        let _ = writeln!(out, "      maxSessionDuration: {seconds}");
+    }
+    let boundary = role.permissions_boundary.as_deref();
+    field(out, "      ", "permissionsBoundary", boundary);
+    let tags = role.tags.iter().map(|(k, v)| (k, scalar(v)));
+    map(out, "      ", "tags", tags);
+    let name = role.inline_policy_name.as_deref();
+    field(out, "      ", "inlinePolicyName", name);
+}
+
+fn permissions(out: &mut String, permissions: &[PermissionSpec]) {
+    if permissions.is_empty() {
+        return;
+    }
+    out.push_str("    permissions:\n");
+    for permission in permissions {
+        let mut lead = "      - ";
+        let mut line = |out: &mut String, text: String| {
+            let _ = writeln!(out, "{lead}{text}");
+            lead = "        ";
+        };
+        if let Some(sid) = &permission.sid {
+            line(out, format!("sid: {}", scalar(sid)));
+        }
+        if permission.effect == Effect::Deny {
+            line(out, "effect: Deny".to_string());
+        }
+        line(out, format!("actions: {}", flow_list(&permission.actions)));
+        let resources = flow_list(&permission.resources);
+        line(out, format!("resources: {resources}"));
+        if let Some(conditions) = &permission.conditions {
+            let text = serde_json::to_string(conditions).unwrap_or_default();
+            line(out, format!("conditions: {text}"));
+        }
     }
 }
 
