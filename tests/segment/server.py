@@ -11,6 +11,8 @@ tests/segment/openapi.yaml (Segment Public API 36.2.0):
   GET   /sources/{sourceId}             getSource
   PATCH /sources/{sourceId}             updateSource
 
+plus the function endpoints of functions_api.py (createFunction and the
+rest, createDestination, createSource, deletes, connected destinations),
 plus a control API under /__control/ (not part of Segment's API) with which
 tests create instances, read the raw settings, edit settings by hand, switch
 the PATCH mode, set the rate limit (and how it behaves where Segment does
@@ -37,6 +39,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import functions_api
 
 BULLET = "\u2022"  # "•", what Segment masks sensitive values with
 DEFAULT_SENSITIVE = ["iamRoleExternalId"]
@@ -159,6 +163,7 @@ class State:
         self.list_cost = 1  # points a list page costs ("complexity" of a request)
         self.list_totals = True  # totalEntries in list answers (the spec makes it optional)
         self.counters = {"requests": 0, "refused": 0, "lists": 0, "patches": 0}
+        functions_api.reset(self)
 
     # -- instances -----------------------------------------------------
 
@@ -354,7 +359,13 @@ class State:
     # -- lists ---------------------------------------------------------
 
     def page(self, kind, query):
-        """One page of a collection: `pagination[count]` (required, 1-200)
+        """One page of a collection of instances (see `page_of`)."""
+        views = [self.public_view(i) for i in self.instances[kind].values()]
+        data = self.page_of(views, query)
+        return {KINDS[kind]: data["items"], "pagination": data["pagination"]}
+
+    def page_of(self, items, query):
+        """One page of a list of answers: `pagination[count]` (required, 1-200)
         and the opaque `pagination[cursor]` (base64 of an offset, like
         Segment's "MA==")."""
         count = (query.get("pagination[count]") or [None])[0]
@@ -377,8 +388,7 @@ class State:
             if offset < 0:
                 raise ApiError(422, "ValidationFailure", "pagination.cursor is not valid",
                                field="pagination.cursor")
-        items = list(self.instances[kind].values())
-        page = [self.public_view(i) for i in items[offset:offset + count]]
+        page = items[offset:offset + count]
         encode = lambda n: base64.b64encode(str(n).encode()).decode()  # noqa: E731
         pagination = {"current": encode(offset)}
         if offset + count < len(items):
@@ -387,7 +397,7 @@ class State:
             pagination["previous"] = encode(max(offset - count, 0))
         if self.list_totals:
             pagination["totalEntries"] = len(items)
-        return {KINDS[kind]: page, "pagination": pagination}
+        return {"items": page, "pagination": pagination}
 
     # -- faults --------------------------------------------------------
 
@@ -611,6 +621,14 @@ class Handler(BaseHTTPRequestHandler):
                 headers=st.error_headers(remaining=0),
             )
 
+        answer = functions_api.handle(
+            self, st, path, query, raw_body,
+            lambda status, type_, message, field=None: ApiError(status, type_, message, field=field),
+            new_id, st.page_of,
+        )
+        if answer is not None:
+            return 200, {"data": answer}, self.ok_media_type(), st.rate_headers()
+
         if listing:
             kind = COLLECTIONS[path.strip("/")]
             st.counters["lists"] += 1
@@ -723,6 +741,19 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["reset"] and method == "POST":
             st.reset()
             return 200, {"ok": True}
+        if parts == ["functions"]:
+            if method == "PUT":
+                for key, allowed in functions_api.FUNCTION_READINGS.items():
+                    if key in body:
+                        if body[key] not in allowed:
+                            raise ControlError(400, f"{key} must be one of {allowed}")
+                        st.function_readings[key] = body[key]
+                if "workspaceName" in body:
+                    st.workspace_name = str(body["workspaceName"])
+            elif method != "GET":
+                raise ControlError(405, "GET or PUT")
+            return 200, {**st.function_readings, "workspaceName": st.workspace_name,
+                         "functions": copy.deepcopy(list(st.functions.values()))}
         if parts == ["patch-mode"]:
             if method == "PUT":
                 mode = body.get("mode")

@@ -10,6 +10,10 @@ tests/segment/openapi.yaml holding only:
   - GET of /destinations and /sources (listDestinations, listSources) and
     GET and PATCH of /destinations/{destinationId} and /sources/{sourceId}
     (getDestination, updateDestination, getSource, updateSource), verbatim;
+  - for functions (see functions_api.py): POST /destinations and /sources,
+    DELETE of one, GET /sources/{sourceId}/connected-destinations, GET and
+    POST /functions, GET, PATCH and DELETE /functions/{functionId}, POST
+    /functions/{functionId}/deploy, verbatim;
   - components.securitySchemes (verbatim) and every components.schemas entry
     those operations reference, directly or transitively (verbatim, in the
     source's order).
@@ -49,10 +53,14 @@ UPSTREAM_VERSION = "36.2.0"
 
 # path -> methods kept, in output order
 KEEP = {
-    "/destinations": ["get"],
-    "/destinations/{destinationId}": ["get", "patch"],
-    "/sources": ["get"],
-    "/sources/{sourceId}": ["get", "patch"],
+    "/destinations": ["get", "post"],
+    "/destinations/{destinationId}": ["get", "patch", "delete"],
+    "/sources": ["get", "post"],
+    "/sources/{sourceId}": ["get", "patch", "delete"],
+    "/sources/{sourceId}/connected-destinations": ["get"],
+    "/functions": ["get", "post"],
+    "/functions/{functionId}": ["get", "patch", "delete"],
+    "/functions/{functionId}/deploy": ["post"],
 }
 OPERATION_IDS = {
     "listDestinations",
@@ -61,6 +69,17 @@ OPERATION_IDS = {
     "listSources",
     "getSource",
     "updateSource",
+    "createDestination",
+    "deleteDestination",
+    "createSource",
+    "deleteSource",
+    "listConnectedDestinationsFromSource",
+    "createFunction",
+    "listFunctions",
+    "getFunction",
+    "updateFunction",
+    "deleteFunction",
+    "createFunctionDeployment",
 }
 
 SCHEMA_REF = re.compile(r"#/components/schemas/([A-Za-z0-9_.\-]+)")
