@@ -12,7 +12,8 @@ Parts, in this order (each read sees exactly the roles of its part):
      roles (best of 3 each) · the per-role read pattern, sequential and
      threaded · the floor (best of 3) · a sequential boto3 create loop in a
      second moto account, then a boto3 loop of a rotation phase's writes
-     over the roles it made.
+     over the roles it made · fnctl import of N such hand-made roles in
+     fnctl's account (moto reset first; best of 3).
   2. Behind a write bucket (the proxy answers writes `Throttling` the way
      IAM does, R tokens a second after a burst of R): apply of B roles, then
      both rotation phases over them, each against (writes - burst) / rate.
@@ -283,6 +284,13 @@ def main():
     result["boto3_rotation_writes"] = {"wall_s": w, "account": OTHER_ACCOUNT,
                                        **summarize_counts(counts())}
     log("boto3 rotation-writes loop: %.2f s" % w)
+    # fnctl import of N roles made by hand (the boto3 loop's, in fnctl's
+    # account, moto reset first): the plan's read plus writing the manifest.
+    moto_reset(a.moto)
+    boto_apply.run(n, None, boto_apply.create_policy(policy_name))
+    result["import"] = measured(binary, ["import", "--out", os.path.join(work, "imported")],
+                                work, "import", a.runs)
+    log("import: best %.3f s, %d calls" % (result["import"]["wall_s"], result["import"]["total"]))
 
     # --- part 2: behind a write bucket ------------------------------------
     if a.bucket_n > 0:
@@ -403,6 +411,7 @@ def judge(result, a):
         "rotate_start_over_apply": result["rotate_start"]["wall_s"] / apply["wall_s"],
         "rotate_finish_over_apply": result["rotate_finish"]["wall_s"] / apply["wall_s"],
         "plan_over_floor_server_time": plan["wall_s"] / fl["server_critical_path_s"],
+        "import_over_plan": result["import"]["wall_s"] / plan["wall_s"],
         # The writes alone, without fnctl: a bare loop of a phase's three
         # writes per role against a bare loop of apply's creates.
         "boto3_rotation_writes_over_boto3_creates":
@@ -441,6 +450,8 @@ def judge(result, a):
          plan["calls"] == expected_plan_calls,
          "%s (expected %s)" % (fmt_calls(plan["calls"]),
                                fmt_calls(dict(sorted(expected_plan_calls.items()))))),
+        ("import calls == plan's (GAAD + ListRoles pages + 1 STS)",
+         result["import"]["calls"] == expected_plan_calls, fmt_calls(result["import"]["calls"])),
         ("apply writes <= 2/role + 1/managed policy",
          apply["writes"] <= budget and not over,
          "%d writes, budget %d; %d role(s) over" % (apply["writes"], budget, over)),
@@ -516,6 +527,7 @@ def table(r, targets):
     row("fnctl plan, in sync (best of 3)", "plan")
     row("fnctl drift, in sync (best of 3)", "drift")
     row("fnctl verify, in sync (best of 3)", "verify")
+    row("fnctl import of N hand-made roles (best of 3)", "import")
     row("per-role pattern, sequential", "per_role_sequential", rss=False)
     row("per-role pattern, %d threads" % r["per_role_threads"]["threads"], "per_role_threads",
         rss=False)

@@ -356,25 +356,30 @@ fn check(
         external_id,
         unlinked,
     } = candidate;
-    let (first, _) = diagnose(defaults, &spec);
-    if first.iter().any(|d| WILDCARD_CODES.contains(&d.code)) {
-        spec.allow_wildcards = true;
-    }
-    let (second, _) = diagnose(defaults, &spec);
-    let findings: BTreeSet<&str> = second
-        .iter()
-        .filter(|d| crate::manifest::reference_lint::ACCEPTABLE_CODES.contains(&d.code))
-        .map(|d| d.code.as_str())
-        .collect();
-    spec.allow_findings = findings.into_iter().map(str::to_string).collect();
-    let (errors, instances) = diagnose(defaults, &spec);
-    if !errors.is_empty() {
-        return Err(SkipReason::Manifest {
-            problems: errors
-                .iter()
-                .map(|d| format!("{}: {}", d.code, d.message))
-                .collect(),
-        });
+    let (first, mut instances) = diagnose(defaults, &spec);
+    // Most live grants lint clean: one check. Else accept the wildcards,
+    // then the reference lint's findings, and check what is left.
+    if !first.is_empty() {
+        if first.iter().any(|d| WILDCARD_CODES.contains(&d.code)) {
+            spec.allow_wildcards = true;
+        }
+        let (second, _) = diagnose(defaults, &spec);
+        let findings: BTreeSet<&str> = second
+            .iter()
+            .filter(|d| crate::manifest::reference_lint::ACCEPTABLE_CODES.contains(&d.code))
+            .map(|d| d.code.as_str())
+            .collect();
+        spec.allow_findings = findings.into_iter().map(str::to_string).collect();
+        let errors;
+        (errors, instances) = diagnose(defaults, &spec);
+        if !errors.is_empty() {
+            return Err(SkipReason::Manifest {
+                problems: errors
+                    .iter()
+                    .map(|d| format!("{}: {}", d.code, d.message))
+                    .collect(),
+            });
+        }
     }
     let desired = instances
         .into_iter()
