@@ -279,6 +279,29 @@ async fn no_command_prints_or_saves_an_external_id_even_at_full_verbosity() {
         ]))
         .assert_exit(1);
     }
+    // A role made by hand beside fnctl's, for `import` (which writes a
+    // manifest of it and leaves fnctl's roles out).
+    let hand_made = "HandMadeExternalId0123456789abcdefghijklmnopqrst";
+    w.secrets.lock().unwrap().insert(hand_made.to_string());
+    w.iam
+        .create_role()
+        .role_name("hand-made")
+        .assume_role_policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::458175278816:root"}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": hand_made}}}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for format in ["text", "json"] {
+        w.fnctl(&["import", "--out", "imported", "--format", format])
+            .assert_exit(2);
+    }
+    let imported = std::fs::read_to_string(w.dir().join("imported/123456789012.yaml"))
+        .expect("import wrote the hand-made role's manifest");
+    assert!(imported.contains("name: hand-made"), "{imported}");
     // Offline: an export like the AWS CLI's, with every ID in it.
     let export = gaad_export(&w.iam).await;
     write_file(
@@ -318,6 +341,14 @@ async fn no_command_prints_or_saves_an_external_id_even_at_full_verbosity() {
         "plan-snapshot.json",
     ]))
     .assert_exit(0);
+    w.fnctl(&[
+        "import",
+        "--out",
+        "imported-offline",
+        "--snapshot",
+        "gaad.json",
+    ])
+    .assert_exit(2);
 
     // Repair through the saved plan; bundles from IAM; verify.
     w.fnctl(&with(&[
