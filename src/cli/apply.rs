@@ -23,7 +23,7 @@ use crate::execute::session::{self as reconcile, AccountRun};
 pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
     let context = super::settings::context(global, args.reconcile.parallelism.into());
     let now = context.now();
-    let (context, runs, mut saved_plans) = match &args.plan {
+    let (context, runs, mut saved_plans, functions) = match &args.plan {
         Some(path) => observe_saved(context, args, path, now).await?,
         None => observe_fresh(context, global, args, now).await?,
     };
@@ -52,6 +52,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
     let all_outcomes = futures::future::join_all(executions).await;
     let mut tally = Tally::default();
     let mut deliveries = Vec::new();
+    let mut bundles = std::collections::HashMap::new();
     for ((run, plan), outcomes) in runs.iter().zip(&saved_plans).zip(&all_outcomes) {
         tally.count(run, plan, outcomes);
         let written = write_bundles(
@@ -63,6 +64,10 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
         );
         tally.bundles_written += written.len();
         for (instance, bundle) in written {
+            if !functions.0.is_empty() {
+                let settings = bundle.settings.clone().into_iter().collect();
+                bundles.insert(instance.name.clone(), settings);
+            }
             if let Some(target) = instance.segment {
                 deliveries.push((instance.name, target, bundle));
             }
@@ -73,6 +78,19 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
         let (pushed, unchanged) = deliver_all(segment, &deliveries, &mut tally.failures).await;
         delivery_line =
             format!(" Segment: {pushed} instance(s) updated, {unchanged} already up to date.");
+    }
+    if let Some(backend) = context.functions() {
+        delivery_line.push_str(
+            &super::apply_functions::apply_step(
+                backend,
+                &runs,
+                &functions,
+                &bundles,
+                args.reconcile.adopt,
+                &mut tally.failures,
+            )
+            .await,
+        );
     }
     let Tally {
         created,
@@ -94,7 +112,12 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
 
 /// What the accounts read, and the plan of each (in the runs' order), with
 /// the context that carries on (its Segment client, when one is needed).
-type Observed = (RunContext, Vec<AccountRun>, Vec<Plan>);
+type Observed = (
+    RunContext,
+    Vec<AccountRun>,
+    Vec<Plan>,
+    super::apply_functions::Functions,
+);
 
 /// `apply --plan FILE`: the saved plan's accounts read again, refused when
 /// IAM or Segment has moved past what the plan saw.
@@ -136,7 +159,8 @@ async fn observe_saved(
                 .unwrap_or_default()
         })
         .collect();
-    Ok((context, runs, plans))
+    // A saved plan holds no functions: `apply --plan` leaves them alone.
+    Ok((context, runs, plans, Default::default()))
 }
 
 /// `apply` from the manifests: read and plan every account now.
@@ -150,15 +174,18 @@ async fn observe_fresh(
         &args.reconcile.manifests,
         super::settings::in_accounts(&global.accounts),
     )?;
-    let context = super::settings::with_segment(context, &set.instances)?;
+    let has_functions = !set.functions.is_empty();
+    let context =
+        super::settings::with_segment_and_functions(context, &set.instances, has_functions)?;
     let options = super::settings::plan_options(&args.reconcile, &set.instances, now);
+    let functions = (set.functions, set.function_instances);
     let mut runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
     // Moved, not copied: a plan of thousands of roles is held once.
     let plans = runs
         .iter_mut()
         .map(|run| std::mem::take(&mut run.plan))
         .collect();
-    Ok((context, runs, plans))
+    Ok((context, runs, plans, functions))
 }
 
 /// The accounts' changes moved into one plan to show and check, and how

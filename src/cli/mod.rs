@@ -2,6 +2,7 @@
 //! Errors are rendered here, uv-style: `error: …`, then `Caused by:` lines.
 
 mod apply;
+mod apply_functions;
 pub mod args;
 mod bundle;
 mod clock;

@@ -117,13 +117,31 @@ pub(crate) fn with_segment(
     context: RunContext,
     instances: &[DesiredInstance],
 ) -> anyhow::Result<RunContext> {
-    if !instances.iter().any(|i| i.segment.is_some()) {
+    with_segment_and_functions(context, instances, false)
+}
+
+/// [`with_segment`], and the functions client too when `functions` (the
+/// manifests declare functions): one client, so one rate limiter.
+pub(crate) fn with_segment_and_functions(
+    context: RunContext,
+    instances: &[DesiredInstance],
+    functions: bool,
+) -> anyhow::Result<RunContext> {
+    let settings = instances.iter().any(|i| i.segment.is_some());
+    if !settings && !functions {
         return Ok(context);
     }
     let token = Token::new(std::env::var(TOKEN_VARIABLE).ok())?;
     let base_override = std::env::var(URL_VARIABLE).ok();
     let client = HttpSegment::new(token, base_override, context.clock.clone())?;
-    Ok(context.with_segment(Some(Arc::new(client))))
+    let context = match settings {
+        true => context.with_segment(Some(Arc::new(client.clone()))),
+        false => context,
+    };
+    Ok(match functions {
+        true => context.with_functions(Some(Arc::new(client))),
+        false => context,
+    })
 }
 
 /// Reads IAM and plans every account of `instances`, then adds the Segment

@@ -12,6 +12,7 @@ use super::lease;
 use crate::live::accounts::{AccountAccess, NoAccounts};
 use crate::live::clock::Clock;
 use crate::live::segment::SegmentBackend;
+use crate::live::segment_functions::FunctionsBackend;
 
 /// How long fnctl waits, where waiting is part of the protocol.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +44,8 @@ pub struct RunContext {
     pub parallelism: usize,
     /// Segment's Public API, when some instance names a Segment counterpart.
     pub segment: Option<Arc<dyn SegmentBackend>>,
+    /// Segment's functions and their instances, when the manifests declare functions.
+    pub functions: Option<Arc<dyn FunctionsBackend>>,
     /// How the run reaches its accounts and their IAM.
     pub accounts: Arc<dyn AccountAccess>,
     /// Only these accounts are reconciled, when any are named (`--account`).
@@ -57,6 +60,7 @@ impl RunContext {
             timings,
             parallelism: parallelism.max(1),
             segment: None,
+            functions: None,
             accounts: Arc::new(NoAccounts),
             selection: Vec::new(),
         }
@@ -79,6 +83,16 @@ impl RunContext {
     /// The same context delivering settings through `segment`.
     pub(crate) fn with_segment(self, segment: Option<Arc<dyn SegmentBackend>>) -> Self {
         RunContext { segment, ..self }
+    }
+
+    /// The same context creating functions and instances through `functions`.
+    pub(crate) fn with_functions(self, functions: Option<Arc<dyn FunctionsBackend>>) -> Self {
+        RunContext { functions, ..self }
+    }
+
+    /// The functions backend, when the run has one.
+    pub(crate) fn functions(&self) -> Option<&dyn FunctionsBackend> {
+        self.functions.as_deref()
     }
 
     /// The Segment backend, when the run has one.

@@ -37,6 +37,7 @@ mod schema;
 mod secrets;
 mod seed_function;
 mod segment_api;
+mod segment_functions;
 mod throttling;
 mod validate;
 mod verbosity_and_endpoints;

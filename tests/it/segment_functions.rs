@@ -1,0 +1,187 @@
+//! Segment functions from the manifests, end to end: the real binary
+//! against moto (IAM) and the Segment test server behind Prism. One apply
+//! creates the role, the function (its code and definitions, the external
+//! ID's sensitive) and its instance with its settings; a second apply sends
+//! Segment no write; a code change is shipped and runs; under each reading
+//! of what Segment does not document.
+
+use serde_json::{json, Value};
+
+use crate::support::command::{fnctl, Output};
+use crate::support::env::{workspace, write_file};
+use crate::support::moto::Moto;
+use crate::support::segment::{SegmentApi, TOKEN};
+
+const SOURCE: &str = "srcWebsite00001";
+
+struct Env {
+    moto: Moto,
+    segment: SegmentApi,
+    ws: tempfile::TempDir,
+    outputs: Vec<Output>,
+}
+
+impl Env {
+    fn start(settings_patch: &str, deploy: &str) -> Env {
+        let env = Env {
+            moto: Moto::start(),
+            segment: SegmentApi::start(),
+            ws: workspace(),
+            outputs: Vec::new(),
+        };
+        env.segment.control(
+            "PUT",
+            "/__control/functions",
+            json!({"settingsPatch": settings_patch, "deploy": deploy}),
+        );
+        // The source the destination is connected to exists in Segment.
+        env.segment.create("source", SOURCE, json!({}), &[]);
+        env.code("async function onTrack(event, settings) { return 'v1' }\n");
+        write_file(
+            env.ws.path(),
+            "manifests/main.yaml",
+            &format!(
+                r#"version: 1
+defaults:
+  scope: functions-e2e
+functions:
+  - name: s3-archiver
+    kind: destination
+    code: ../functions/s3-archiver.js
+    displayName: S3 archiver
+instances:
+  - name: archiver
+    kind: destination
+    bucket: {{ name: acme-events, region: us-west-2 }}
+    segment: {{ function: s3-archiver, source: {SOURCE} }}
+"#
+            ),
+        );
+        env
+    }
+
+    fn code(&self, text: &str) {
+        write_file(self.ws.path(), "functions/s3-archiver.js", text);
+    }
+
+    fn apply(&mut self) -> Output {
+        let out = fnctl(&self.moto)
+            .current_dir(self.ws.path())
+            .env("SEGMENT_PUBLIC_API_TOKEN", TOKEN)
+            .env("SEGMENT_API_URL", self.segment.url())
+            .args(["apply", "--auto-approve"])
+            .run();
+        self.outputs.push(out.clone());
+        out
+    }
+
+    fn functions(&self) -> Vec<Value> {
+        self.segment
+            .control("GET", "/__control/functions", Value::Null)["functions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The destinations in Segment (the source is the fixture's own).
+    fn instances(&self) -> Vec<Value> {
+        self.segment
+            .control("GET", "/__control/instances", Value::Null)["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["kind"] == "destination")
+            .cloned()
+            .collect()
+    }
+
+    fn writes(&self) -> usize {
+        self.segment
+            .all_requests()
+            .iter()
+            .filter(|r| r["method"] != "GET")
+            .count()
+    }
+
+    /// Nothing off Segment's spec; no token and no external ID printed.
+    fn finish(&self) {
+        self.segment.assert_no_violation();
+        let mut secrets = vec![TOKEN.to_string()];
+        for instance in self.instances() {
+            if let Some(id) = instance["settings"]["iamRoleExternalId"].as_str() {
+                secrets.push(id.to_string());
+            }
+        }
+        for out in &self.outputs {
+            for secret in &secrets {
+                assert!(
+                    !out.stdout.contains(secret) && !out.stderr.contains(secret),
+                    "a secret in fnctl's output:\n{}\n{}",
+                    out.stdout,
+                    out.stderr
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn one_apply_creates_the_function_and_its_instance_and_a_code_change_ships() {
+    for (settings_patch, deploy) in [("replace", "explicit"), ("merge", "onUpdate")] {
+        let mut env = Env::start(settings_patch, deploy);
+        env.apply().assert_success().assert_stderr_contains(
+            "Segment functions: 1 created, 0 updated, 1 deployed; 1 instance(s) created.",
+        );
+        let functions = env.functions();
+        assert_eq!(functions.len(), 1, "{functions:#?}");
+        let function = &functions[0];
+        assert!(function["code"].as_str().unwrap().contains("'v1'"));
+        assert_eq!(function["deployedVersion"], function["version"]);
+        assert!(function["description"]
+            .as_str()
+            .unwrap()
+            .contains("[fnctl:functions-e2e/s3-archiver]"));
+        let definitions = function["settings"].as_array().unwrap();
+        let external_id = definitions
+            .iter()
+            .find(|d| d["name"] == "iamRoleExternalId")
+            .expect("declared");
+        assert_eq!(external_id["sensitive"], true);
+        assert!(definitions.iter().any(|d| d["name"] == "s3Bucket"));
+        let instances = env.instances();
+        assert_eq!(instances.len(), 1, "{instances:#?}");
+        let settings = &instances[0]["settings"];
+        assert_eq!(instances[0]["sourceId"], SOURCE);
+        assert_eq!(instances[0]["metadata"]["id"], function["catalogId"]);
+        assert!(settings["iamRoleArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":role/segment-functions/segment-fn-archiver"));
+        assert_eq!(
+            settings["iamRoleExternalId"].as_str().map(str::len),
+            Some(48)
+        );
+        assert_eq!(settings["s3Bucket"], "acme-events");
+
+        let writes = env.writes();
+        env.apply().assert_success();
+        assert_eq!(
+            env.writes(),
+            writes,
+            "a second apply sends Segment no write"
+        );
+        assert_eq!(env.instances().len(), 1);
+
+        env.code("async function onTrack(event, settings) { return 'v2' }\n");
+        env.apply().assert_success();
+        let function = &env.functions()[0];
+        assert!(function["code"].as_str().unwrap().contains("'v2'"));
+        assert_eq!(
+            function["deployedVersion"], function["version"],
+            "the new code runs"
+        );
+        assert_eq!(env.functions().len(), 1);
+        assert_eq!(env.instances().len(), 1);
+        env.finish();
+    }
+}
