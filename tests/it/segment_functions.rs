@@ -182,6 +182,29 @@ fn one_apply_creates_the_function_and_its_instance_and_a_code_change_ships() {
         );
         assert_eq!(env.functions().len(), 1);
         assert_eq!(env.instances().len(), 1);
+
+        // The external ID's definition flipped to non-sensitive by hand:
+        // apply declares it sensitive again.
+        let function = env.functions().remove(0);
+        let mut definitions = function["settings"].as_array().cloned().unwrap();
+        for definition in &mut definitions {
+            if definition["name"] == "iamRoleExternalId" {
+                definition["sensitive"] = json!(false);
+            }
+        }
+        let path = format!("/__control/functions/{}", function["id"].as_str().unwrap());
+        env.segment
+            .control("PATCH", &path, json!({ "settings": definitions }));
+        env.apply().assert_success();
+        let restored = env.functions().remove(0);
+        let external_id = restored["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "iamRoleExternalId")
+            .cloned()
+            .expect("declared");
+        assert_eq!(external_id["sensitive"], true, "apply restores it");
         env.finish();
     }
 }

@@ -741,6 +741,15 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["reset"] and method == "POST":
             st.reset()
             return 200, {"ok": True}
+        if len(parts) == 2 and parts[0] == "functions" and method == "PATCH":
+            # A hand edit in Segment's app: fields of the function replaced as given.
+            fn = st.functions.get(parts[1])
+            if fn is None:
+                raise ControlError(404, f"no function {parts[1]}")
+            for key in ("code", "description", "settings"):
+                if key in body:
+                    fn[key] = copy.deepcopy(body[key])
+            return 200, copy.deepcopy(fn)
         if parts == ["functions"]:
             if method == "PUT":
                 for key, allowed in functions_api.FUNCTION_READINGS.items():
