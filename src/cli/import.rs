@@ -54,6 +54,14 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ImportArgs) -> anyhow::Re
         let account = snapshot
             .account
             .context("the snapshot holds no role, so no account to import")?;
+        if snapshot
+            .live
+            .roles
+            .iter()
+            .all(|role| role.max_session_duration.is_none())
+        {
+            eprintln!("warning: no `aws iam list-roles` output among the snapshots: descriptions and session lengths are unknown and left out of the manifest, so adopting would replace IAM's own with the defaults; add it with a second --snapshot");
+        }
         Source::Snapshot {
             account,
             live: snapshot.live,
