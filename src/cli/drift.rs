@@ -21,10 +21,25 @@ pub(crate) async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Res
     // A missing token stops the run before any AWS call.
     let context = match &args.snapshot {
         Some(_) => context,
-        None => super::settings::with_segment(context, &set.instances)?,
+        None => super::settings::with_segment_and_functions(
+            context,
+            &set.instances,
+            !set.functions.is_empty(),
+        )?,
     };
-    let findings =
+    let mut function_findings = Vec::new();
+    if let Some(backend) = context.functions() {
+        function_findings = super::drift_functions::findings(
+            backend,
+            &set.functions,
+            &set.function_instances,
+            &set.instances,
+        )
+        .await?;
+    }
+    let mut findings =
         crate::execute::checks::drift(&context, set.instances, args.snapshot.as_deref()).await?;
+    findings.extend(function_findings);
     match args.format {
         Format::Text => crate::out!("{}", drift_report::text(&findings)),
         Format::Json => crate::outln!(

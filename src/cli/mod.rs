@@ -7,6 +7,7 @@ pub mod args;
 mod bundle;
 mod clock;
 mod drift;
+mod drift_functions;
 mod iam_policy;
 mod import;
 mod logging;

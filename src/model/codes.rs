@@ -113,6 +113,12 @@ codes! {
         SegmentSettingsChanged = "segment-settings-changed",
         /// A time tag holds no RFC 3339 time: whether a rotation is overdue is unknown.
         UnreadableTagTime = "unreadable-tag-time",
+        /// A Segment function declares its external ID setting not sensitive (or not at all).
+        ExternalIdNotSensitive = "external-id-not-sensitive",
+        /// A Segment function's code was changed by hand.
+        FunctionCodeChanged = "function-code-changed",
+        /// A Segment function's setting definitions or description were changed by hand.
+        FunctionSettingsChanged = "function-settings-changed",
         /// The trust policy accepts an ID fnctl did not issue, or a stranger.
         TrustBroadened = "trust-broadened",
         /// The trust policy was changed (or is no longer valid).

@@ -65,11 +65,15 @@ instances:
     }
 
     fn apply(&mut self) -> Output {
+        self.run(&["apply", "--auto-approve"])
+    }
+
+    fn run(&mut self, args: &[&str]) -> Output {
         let out = fnctl(&self.moto)
             .current_dir(self.ws.path())
             .env("SEGMENT_PUBLIC_API_TOKEN", TOKEN)
             .env("SEGMENT_API_URL", self.segment.url())
-            .args(["apply", "--auto-approve"])
+            .args(args)
             .run();
         self.outputs.push(out.clone());
         out
@@ -163,6 +167,7 @@ fn one_apply_creates_the_function_and_its_instance_and_a_code_change_ships() {
         );
         assert_eq!(settings["s3Bucket"], "acme-events");
 
+        env.run(&["drift"]).assert_exit(0);
         let writes = env.writes();
         env.apply().assert_success();
         assert_eq!(
@@ -193,9 +198,18 @@ fn one_apply_creates_the_function_and_its_instance_and_a_code_change_ships() {
             }
         }
         let path = format!("/__control/functions/{}", function["id"].as_str().unwrap());
-        env.segment
-            .control("PATCH", &path, json!({ "settings": definitions }));
+        env.segment.control(
+            "PATCH",
+            &path,
+            json!({ "settings": definitions, "code": "// by hand\n" }),
+        );
+        env.run(&["drift"])
+            .assert_exit(2)
+            .assert_stdout_contains("CRITICAL external-id-not-sensitive")
+            .assert_stdout_contains("MEDIUM   function-code-changed")
+            .assert_stdout_contains("-// by hand");
         env.apply().assert_success();
+        env.run(&["drift"]).assert_exit(0);
         let restored = env.functions().remove(0);
         let external_id = restored["settings"]
             .as_array()
