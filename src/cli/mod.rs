@@ -13,6 +13,7 @@ mod import;
 mod logging;
 pub mod output;
 mod plan;
+mod plan_functions;
 mod rotate;
 mod schema;
 mod settings;

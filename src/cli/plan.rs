@@ -24,16 +24,34 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
     )?;
     let context = super::settings::context(global, args.reconcile.parallelism.into());
     let options = super::settings::plan_options(&args.reconcile, &set.instances, context.now());
+    let mut functions = (String::new(), false);
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
-            let context = super::settings::with_segment(context, &set.instances)?;
+            let context = super::settings::with_segment_and_functions(
+                context,
+                &set.instances,
+                !set.functions.is_empty(),
+            )?;
+            if let Some(backend) = context.functions() {
+                functions = super::plan_functions::text(
+                    backend,
+                    &set.functions,
+                    &set.function_instances,
+                    &set.instances,
+                    args.reconcile.adopt,
+                )
+                .await?;
+            }
             super::settings::observe_and_plan(&context, set.instances, &options).await?
         }
     };
     let plan = reconcile::combined_plan(&runs);
     match args.format {
-        Format::Text => crate::out!("{}", report::text(&plan, use_color(global.color))),
+        Format::Text => {
+            crate::out!("{}", report::text(&plan, use_color(global.color)));
+            crate::out!("{}", functions.0);
+        }
         Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&report::json(&plan))?),
         Format::Markdown => crate::out!("{}", report::markdown(&plan)),
     }
@@ -59,9 +77,11 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
             path.display()
         );
     }
-    Ok(if args.detailed_exitcode && !plan.is_empty() {
-        EXIT_CHANGES
-    } else {
-        0
-    })
+    Ok(
+        if args.detailed_exitcode && (!plan.is_empty() || functions.1) {
+            EXIT_CHANGES
+        } else {
+            0
+        },
+    )
 }

@@ -230,7 +230,7 @@ pub struct FunctionsOutcome {
 }
 
 /// Every function of `kind` Segment lists, read whole (code and settings).
-async fn read_functions(
+pub(crate) async fn read_functions(
     backend: &dyn FunctionsBackend,
     region: SegmentRegion,
     kind: FunctionKind,
@@ -341,7 +341,7 @@ async fn read_back(
 
 /// The instance fnctl made before for `instance`, found by its name and
 /// its function's catalog id.
-async fn find_instance(
+pub(crate) async fn find_instance(
     backend: &dyn FunctionsBackend,
     instance: &FunctionInstance,
     catalog_id: &str,

@@ -133,6 +133,13 @@ instances:
 fn one_apply_creates_the_function_and_its_instance_and_a_code_change_ships() {
     for (settings_patch, deploy) in [("replace", "explicit"), ("merge", "onUpdate")] {
         let mut env = Env::start(settings_patch, deploy);
+        env.run(&["plan", "--detailed-exitcode"])
+            .assert_exit(2)
+            .assert_stdout_contains("+ Segment destination function s3-archiver will be created")
+            .assert_stdout_contains(&format!(
+                "+ Segment destination connected to source {SOURCE} `archiver (fnctl:functions-e2e)` (instance archiver) will be created running s3-archiver"
+            ));
+        assert!(env.functions().is_empty(), "plan writes nothing");
         env.apply().assert_success().assert_stderr_contains(
             "Segment functions: 1 created, 0 updated, 1 deployed; 1 instance(s) created.",
         );
@@ -168,6 +175,7 @@ fn one_apply_creates_the_function_and_its_instance_and_a_code_change_ships() {
         assert_eq!(settings["s3Bucket"], "acme-events");
 
         env.run(&["drift"]).assert_exit(0);
+        env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
         let writes = env.writes();
         env.apply().assert_success();
         assert_eq!(
@@ -178,6 +186,11 @@ fn one_apply_creates_the_function_and_its_instance_and_a_code_change_ships() {
         assert_eq!(env.instances().len(), 1);
 
         env.code("async function onTrack(event, settings) { return 'v2' }\n");
+        env.run(&["plan", "--detailed-exitcode"])
+            .assert_exit(2)
+            .assert_stdout_contains("~ Segment function s3-archiver will be updated")
+            .assert_stdout_contains("    -async function onTrack(event, settings) { return 'v1' }")
+            .assert_stdout_contains("    +async function onTrack(event, settings) { return 'v2' }");
         env.apply().assert_success();
         let function = &env.functions()[0];
         assert!(function["code"].as_str().unwrap().contains("'v2'"));
