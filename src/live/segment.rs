@@ -283,7 +283,10 @@ impl HttpSegment {
                 429 => log::info!(
                     "Segment answered 429 for {path}; sending it again when the limit lets it"
                 ),
-                500..=599 if failures + 1 < ATTEMPTS => {
+                // A POST creates: sent again after a 5xx that came after
+                // Segment made the object, it would make a second one. The
+                // caller finds the first by its name on a re-run instead.
+                500..=599 if failures + 1 < ATTEMPTS && request.method != reqwest::Method::POST => {
                     failures += 1;
                     log::info!(
                         "Segment answered {status} for {path}; retrying in {} ms",

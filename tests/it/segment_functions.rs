@@ -235,3 +235,37 @@ fn one_apply_creates_the_function_and_its_instance_and_a_code_change_ships() {
         env.finish();
     }
 }
+
+/// Each create of a first apply answered 500, before Segment made the
+/// object or after it (the answer lost), then a re-run: the function and
+/// its instance exist exactly once, with their settings.
+#[test]
+fn a_create_failed_or_its_answer_lost_then_a_rerun_makes_each_object_once() {
+    for path in ["/functions", "/destinations"] {
+        for after_write in [false, true] {
+            let mut env = Env::start("replace", "explicit");
+            env.segment.control(
+                "POST",
+                "/__control/faults",
+                json!({"path": path, "method": "POST", "status": 500, "afterWrite": after_write}),
+            );
+            env.apply()
+                .assert_exit(1)
+                .assert_stderr_contains("Segment functions:");
+            env.apply().assert_success();
+            let case = format!("{path}, after the write: {after_write}");
+            assert_eq!(env.functions().len(), 1, "{case}");
+            let instances = env.instances();
+            assert_eq!(instances.len(), 1, "{case}: {instances:#?}");
+            assert_eq!(
+                instances[0]["settings"]["iamRoleExternalId"]
+                    .as_str()
+                    .map(str::len),
+                Some(48),
+                "{case}"
+            );
+            env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
+            env.finish();
+        }
+    }
+}

@@ -412,8 +412,11 @@ class State:
         if not isinstance(count, int) or count < 1:
             raise ControlError(400, "count must be a positive integer")
         method = body.get("method")
-        if method is not None and method not in ("GET", "PATCH"):
-            raise ControlError(400, 'method must be "GET" or "PATCH"')
+        if method is not None and method not in ("GET", "PATCH", "POST", "DELETE"):
+            raise ControlError(400, 'method must be "GET", "PATCH", "POST" or "DELETE"')
+        after_write = body.get("afterWrite", False)
+        if not isinstance(after_write, bool) or (after_write and status not in (500, 502, 503, 504)):
+            raise ControlError(400, "afterWrite is a boolean, with a 5xx status")
         path = body.get("path")
         if path is not None and (not isinstance(path, str) or not path.startswith("/")):
             raise ControlError(400, "path must start with /")
@@ -440,6 +443,9 @@ class State:
             "delayMs": delay_ms,
             "body": body.get("body"),
             "contentType": body.get("contentType"),
+            # The request is carried out (the object made), then its answer
+            # is lost: the client sees the fault's status instead.
+            "afterWrite": after_write,
         }
         self.faults.append(fault)
         return fault
@@ -575,6 +581,9 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
         fault = st.take_fault(self.command, path)
+        lost_answer = None
+        if fault and fault["afterWrite"]:
+            lost_answer, fault = fault, None
         if fault:
             st.consume()
             entry["fault"] = fault["status"] if fault["status"] else f"delay {fault['delayMs']}ms"
@@ -626,6 +635,14 @@ class Handler(BaseHTTPRequestHandler):
             lambda status, type_, message, field=None: ApiError(status, type_, message, field=field),
             new_id, st.page_of,
         )
+        if answer is not None and lost_answer:
+            entry["fault"] = f"{lost_answer['status']} after the write"
+            return (
+                lost_answer["status"],
+                {"errors": [{"type": "ServerError", "message": "Internal Server Error"}]},
+                ERROR_MEDIA_TYPE,
+                st.error_headers(),
+            )
         if answer is not None:
             return 200, {"data": answer}, self.ok_media_type(), st.rate_headers()
 
