@@ -111,7 +111,13 @@ instances:
     fn finish(&self) {
         self.segment.assert_no_violation();
         let mut secrets = vec![TOKEN.to_string()];
-        for instance in self.instances() {
+        let all = self
+            .segment
+            .control("GET", "/__control/instances", Value::Null)["instances"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for instance in all {
             if let Some(id) = instance["settings"]["iamRoleExternalId"].as_str() {
                 secrets.push(id.to_string());
             }
@@ -268,4 +274,65 @@ fn a_create_failed_or_its_answer_lost_then_a_rerun_makes_each_object_once() {
             env.finish();
         }
     }
+}
+
+/// A source function: fnctl creates the source itself (slug by its naming),
+/// with its settings, once.
+#[test]
+fn a_source_function_gets_its_source_created_once() {
+    let mut env = Env::start("replace", "explicit");
+    write_file(
+        env.ws.path(),
+        "functions/s3-reader.js",
+        "async function onRequest(request, settings) {}\n",
+    );
+    write_file(
+        env.ws.path(),
+        "manifests/main.yaml",
+        r#"version: 1
+defaults:
+  scope: functions-e2e
+functions:
+  - name: s3-reader
+    kind: source
+    code: ../functions/s3-reader.js
+    displayName: S3 reader
+instances:
+  - name: reader
+    kind: source
+    segment: { function: s3-reader }
+"#,
+    );
+    env.apply().assert_success().assert_stderr_contains(
+        "Segment functions: 1 created, 0 updated, 1 deployed; 1 instance(s) created.",
+    );
+    let function = env.functions().remove(0);
+    assert!(function["id"].as_str().unwrap().starts_with("sfnc_"));
+    let sources: Vec<Value> = env
+        .segment
+        .control("GET", "/__control/instances", Value::Null)["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["kind"] == "source" && i["id"] != SOURCE)
+        .cloned()
+        .collect();
+    assert_eq!(sources.len(), 1, "{sources:#?}");
+    assert_eq!(sources[0]["slug"], "fnctl-functions-e2e-reader");
+    assert_eq!(sources[0]["metadata"]["id"], function["catalogId"]);
+    assert_eq!(
+        sources[0]["settings"]["iamRoleExternalId"]
+            .as_str()
+            .map(str::len),
+        Some(48)
+    );
+    let writes = env.writes();
+    env.apply().assert_success();
+    assert_eq!(
+        env.writes(),
+        writes,
+        "a second apply sends Segment no write"
+    );
+    env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
+    env.finish();
 }
