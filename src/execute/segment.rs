@@ -15,12 +15,13 @@ use crate::bundle::{self, Bundle};
 use crate::live::segment::{Collection, SegmentBackend, SegmentError};
 use crate::model::external_id::ExternalId;
 use crate::model::segment::{is_masked, LiveSettings, SegmentTarget};
-use crate::model::DesiredInstance;
+use crate::model::{DesiredInstance, LiveRole};
 use crate::plan::notice::{Notice, NoticeKind};
 use crate::plan::segment::{
     decide, expected_bundle_id, fingerprint, lost_settings, push_body, DesiredSettings,
     SegmentDecision,
 };
+use crate::plan::RoleChange;
 
 /// How many Segment requests are in flight at once.
 pub const CONCURRENCY: usize = 8;
@@ -202,34 +203,26 @@ pub(crate) async fn plan_runs(
         return Ok(());
     }
     let read = read_all(backend, targets).await?;
+    let mut by_name: HashMap<&str, (&SegmentTarget, Option<&LiveSettings>)> = HashMap::new();
+    for (name, target, live) in &read {
+        by_name
+            .entry(name.as_str())
+            .or_insert((target, live.as_ref()));
+    }
     for run in runs.iter_mut() {
-        for instance in run.instances.clone() {
-            let Some((_, target, live)) = read.iter().find(|(name, ..)| *name == instance.name)
-            else {
-                continue;
-            };
-            let change = run
-                .plan
-                .changes
-                .iter()
-                .find(|c| c.instance.as_deref() == Some(instance.name.as_str()));
-            let role = run.role_of(&instance);
-            let desired = DesiredSettings {
-                plain: expected_settings(run, &instance),
-                secret_key: bundle::EXTERNAL_ID_SETTING.into(),
-                external_id: expected_bundle_id(change, role, bundled),
-            };
+        for (index, print, decision) in decide_run(run, &by_name, bundled) {
+            let instance = &run.instances[index];
             run.plan
                 .segment_fingerprints
-                .insert(instance.name.clone(), fingerprint(live.as_ref()));
-            match decide(&instance.name, target, &desired, live.as_ref()) {
+                .insert(instance.name.clone(), print);
+            match decision {
                 SegmentDecision::InSync => {}
                 SegmentDecision::Missing => run.plan.notices.push(Notice::new(
                     Some(&instance.name),
                     &instance.role_name,
                     NoticeKind::SegmentInstanceMissing {
                         kind: instance.kind,
-                        id: target.id.clone(),
+                        id: by_name[instance.name.as_str()].0.id.clone(),
                     },
                 )),
                 SegmentDecision::Push(push) => run.plan.segment.push(push),
@@ -239,13 +232,61 @@ pub(crate) async fn plan_runs(
     Ok(())
 }
 
+/// For each instance of `run` that `read` holds (by index): the fingerprint
+/// of what Segment shows and what the plan does about it. Roles and changes
+/// are looked up by name, not searched for each instance.
+fn decide_run(
+    run: &AccountRun,
+    read: &HashMap<&str, (&SegmentTarget, Option<&LiveSettings>)>,
+    bundled: &[ExternalId],
+) -> Vec<(usize, String, SegmentDecision)> {
+    let mut roles: HashMap<String, &LiveRole> = HashMap::new();
+    for role in &run.live.roles {
+        roles.entry(role.name.to_ascii_lowercase()).or_insert(role);
+    }
+    let mut changes: HashMap<&str, &RoleChange> = HashMap::new();
+    for change in &run.plan.changes {
+        if let Some(instance) = change.instance.as_deref() {
+            changes.entry(instance).or_insert(change);
+        }
+    }
+    let mut decided = Vec::new();
+    for (index, instance) in run.instances.iter().enumerate() {
+        let Some((target, live)) = read.get(instance.name.as_str()) else {
+            continue;
+        };
+        let role = roles.get(&instance.role_name.to_ascii_lowercase()).copied();
+        let arn = match role {
+            Some(role) => role.arn.clone(),
+            None => run.role_arn(instance),
+        };
+        let change = changes.get(instance.name.as_str()).copied();
+        let desired = DesiredSettings {
+            plain: plain_settings(instance, &arn),
+            secret_key: bundle::EXTERNAL_ID_SETTING.into(),
+            external_id: expected_bundle_id(change, role, bundled),
+        };
+        let print = fingerprint(*live);
+        decided.push((
+            index,
+            print,
+            decide(&instance.name, target, &desired, *live),
+        ));
+    }
+    decided
+}
+
 /// The non-secret settings fnctl delivers to an instance: its bundle's
 /// settings without the sensitive ones.
 pub(crate) fn expected_settings(
     run: &AccountRun,
     instance: &DesiredInstance,
 ) -> Map<String, Value> {
-    let bundle = bundle::build(instance, &run.role_arn(instance), &ExternalId::new(""));
+    plain_settings(instance, &run.role_arn(instance))
+}
+
+fn plain_settings(instance: &DesiredInstance, role_arn: &str) -> Map<String, Value> {
+    let bundle = bundle::build(instance, role_arn, &ExternalId::new(""));
     bundle
         .settings
         .iter()
