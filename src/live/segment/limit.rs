@@ -5,8 +5,9 @@
 //! The limiter keeps that for the whole run (one client, one limiter, shared
 //! by concurrent requests): no request goes into a window known to be
 //! spent, the first request after a window ends goes alone (a probe, in case
-//! the reset was rounded down), and a run that the limit lets through for
-//! [`PATIENCE`] ends with an error instead of waiting on.
+//! the reset was rounded down), and a run whose requests the limit holds
+//! back for [`PATIENCE`] with none getting through (or asks to wait longer)
+//! ends with an error instead of waiting on.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -89,8 +90,10 @@ struct State {
     in_flight: u64,
     /// A window ended and no answer has shown the next one yet.
     probing: bool,
-    /// When the last request got through (or the first was asked for).
-    progress: Option<SystemTime>,
+    /// Since when the limit has held requests back (or refused them) with
+    /// none getting through; `None` while requests go. Time the run spends
+    /// elsewhere (IAM's writes between two reads of Segment) is not waiting.
+    held_since: Option<SystemTime>,
     /// Segment's clock minus the run's, when it differs by more than
     /// [`SKEW_IGNORED`]; in whole milliseconds, either sign.
     skew_millis: Option<i128>,
@@ -109,34 +112,35 @@ enum Decision {
 
 impl State {
     fn decide(&mut self, now: SystemTime) -> Decision {
-        let progress = *self.progress.get_or_insert(now);
         if self.end.is_some_and(|end| now >= end) {
             self.end = None;
             self.remaining = self.limit;
             self.probing = true;
         }
-        if now >= progress + PATIENCE {
+        if self.held_since.is_some_and(|since| now >= since + PATIENCE) {
             return Decision::Stalled(Stalled {
                 asked: None,
                 limit: self.limit,
             });
         }
-        if self.probing && self.in_flight > 0 {
-            return Decision::Answer;
-        }
-        match (self.remaining, self.end) {
-            (Some(0), Some(end)) if end > progress + PATIENCE => Decision::Stalled(Stalled {
-                asked: end.duration_since(now).ok(),
-                limit: self.limit,
-            }),
+        let decision = match (self.remaining, self.end) {
+            _ if self.probing && self.in_flight > 0 => Decision::Answer,
             (Some(0), Some(end)) => Decision::Until(end),
             (Some(0), None) if self.in_flight > 0 => Decision::Answer,
             (remaining, _) => {
                 // Spent with no end known: one request goes and finds out.
                 self.remaining = remaining.map(|r| r.saturating_sub(1));
                 self.in_flight += 1;
-                Decision::Send
+                return Decision::Send;
             }
+        };
+        let since = *self.held_since.get_or_insert(now);
+        match decision {
+            Decision::Until(end) if end > since + PATIENCE => Decision::Stalled(Stalled {
+                asked: end.duration_since(now).ok(),
+                limit: self.limit,
+            }),
+            decision => decision,
         }
     }
 
@@ -144,6 +148,7 @@ impl State {
         self.in_flight = self.in_flight.saturating_sub(1);
         let reset = said.reset.map(|reset| self.local(now, said.date, reset));
         if status == 429 {
+            self.held_since.get_or_insert(now);
             let end = said
                 .wait
                 .map(|wait| now + wait)
@@ -155,7 +160,7 @@ impl State {
             self.probing = false;
             return;
         }
-        self.progress = Some(now);
+        self.held_since = None;
         self.probing = false;
         let (Some(reset), Some(remaining)) = (reset, said.remaining) else {
             return;
@@ -361,7 +366,7 @@ mod tests {
             assert_eq!(state.decide(now), Decision::Send);
         }
         state.answered(now, 200, Said::default());
-        assert_eq!(state.progress, Some(now), "an answer is progress");
+        assert_eq!(state.held_since, None, "an answer is progress");
     }
 
     #[test]
@@ -407,6 +412,18 @@ mod tests {
         assert!(stalled
             .to_string()
             .contains("let no request through for 5m"));
+    }
+
+    #[test]
+    fn time_spent_elsewhere_is_not_waiting() {
+        let mut state = State::default();
+        assert_eq!(state.decide(at(0)), Decision::Send);
+        state.answered(at(0), 200, ok(5, 5, at(60)));
+        // Ten minutes of IAM work later, Segment is asked again: it goes.
+        assert_eq!(state.decide(at(600)), Decision::Send);
+        // A window spent just now, with its end a minute away: waited for.
+        state.answered(at(600), 200, ok(0, 10, at(660)));
+        assert_eq!(state.decide(at(601)), Decision::Until(at(660)));
     }
 
     #[test]
