@@ -712,16 +712,7 @@ impl FunctionsBackend for HttpSegment {
 mod tests {
     use super::*;
 
-    fn definition(name: &str, sensitive: bool) -> SettingDefinition {
-        SettingDefinition {
-            name: name.into(),
-            label: name.into(),
-            description: String::new(),
-            setting_type: SettingType::String,
-            required: true,
-            sensitive,
-        }
-    }
+    use crate::model::fixtures::string_definition as definition;
 
     #[test]
     fn a_function_reads_from_its_wire_form_and_back() {

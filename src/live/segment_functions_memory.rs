@@ -578,20 +578,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::model::function::SettingType;
 
     const US: SegmentRegion = SegmentRegion::Us;
 
-    fn definition(name: &str, sensitive: bool) -> SettingDefinition {
-        SettingDefinition {
-            name: name.into(),
-            label: name.into(),
-            description: String::new(),
-            setting_type: SettingType::String,
-            required: true,
-            sensitive,
-        }
-    }
+    use crate::model::fixtures::string_definition as definition;
 
     fn archiver() -> NewFunction {
         NewFunction {

@@ -171,3 +171,18 @@ pub(crate) fn applied_operations(instance: &DesiredInstance, id: &str) -> Vec<Wi
     }
     operations
 }
+
+/// A required string setting definition named `name`, its label the name.
+pub(crate) fn string_definition(
+    name: &str,
+    sensitive: bool,
+) -> crate::model::function::SettingDefinition {
+    crate::model::function::SettingDefinition {
+        name: name.into(),
+        label: name.into(),
+        description: String::new(),
+        setting_type: crate::model::function::SettingType::String,
+        required: true,
+        sensitive,
+    }
+}
