@@ -3,9 +3,9 @@
 //! `--fail-on` sets the threshold, and an offline GAAD snapshot gives the
 //! same findings as the live read.
 
+use crate::support::aws_cli::gaad_export;
 use crate::support::command::fnctl_offline;
 use crate::support::env::{workspace, write_file, Env, BUNDLES};
-use crate::support::percent::decode_document;
 use crate::support::spec::*;
 use crate::support::standard::*;
 use serde_json::{json, Value};
@@ -47,16 +47,6 @@ async fn applied() -> Env {
     env
 }
 
-async fn put_trust(env: &Env, role: &str, trust: &Value) {
-    env.iam
-        .update_assume_role_policy()
-        .role_name(role)
-        .policy_document(trust.to_string())
-        .send()
-        .await
-        .expect("UpdateAssumeRolePolicy");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_extra_principal_is_critical_trust_broadened() {
     let env = applied().await;
@@ -65,7 +55,7 @@ async fn an_extra_principal_is_critical_trust_broadened() {
         format!("arn:aws:iam::{DESTINATION_ACCOUNT}:root"),
         "arn:aws:iam::111122223333:root"
     ]);
-    put_trust(&env, ARCHIVER_ROLE, &trust).await;
+    env.put_trust(ARCHIVER_ROLE, &trust).await;
     let (status, found) = findings(&env, &[]);
     assert_eq!(status, 2);
     assert_eq!(found, vec![finding("trust-broadened", "critical", "drift")]);
@@ -95,7 +85,7 @@ async fn each_kind_of_change_has_its_category_and_severity() {
         .as_object_mut()
         .unwrap()
         .remove("Condition");
-    put_trust(&env, ARCHIVER_ROLE, &trust).await;
+    env.put_trust(ARCHIVER_ROLE, &trust).await;
     let broad = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]});
     env.iam
         .put_role_policy()
@@ -203,38 +193,6 @@ async fn an_unapplied_manifest_edit_is_pending_not_drift() {
         .contains("[drift: changed in IAM out of band]"));
 }
 
-/// What `aws iam get-account-authorization-details` writes: PascalCase keys,
-/// documents decoded into JSON objects.
-async fn export_snapshot(env: &Env) -> Value {
-    let details = env
-        .iam
-        .get_account_authorization_details()
-        .filter(aws_sdk_iam::types::EntityType::Role)
-        .send()
-        .await
-        .expect("GAAD");
-    let roles: Vec<Value> = details
-        .role_detail_list()
-        .iter()
-        .map(|role| {
-            json!({
-                "Path": role.path(),
-                "RoleName": role.role_name(),
-                "RoleId": role.role_id(),
-                "Arn": role.arn(),
-                "CreateDate": "2026-11-24T00:00:00Z",
-                "AssumeRolePolicyDocument": decode_document(role.assume_role_policy_document().unwrap_or("{}")),
-                "InstanceProfileList": [],
-                "RolePolicyList": role.role_policy_list().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyDocument": decode_document(p.policy_document().unwrap_or("{}"))})).collect::<Vec<_>>(),
-                "AttachedManagedPolicies": role.attached_managed_policies().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyArn": p.policy_arn()})).collect::<Vec<_>>(),
-                "PermissionsBoundary": role.permissions_boundary().map(|b| json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b.permissions_boundary_arn()})),
-                "Tags": role.tags().iter().map(|t| json!({"Key": t.key(), "Value": t.value()})).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({ "UserDetailList": [], "GroupDetailList": [], "RoleDetailList": roles, "Policies": [] })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_gives_the_same_findings_as_the_live_read() {
     let env = applied().await;
@@ -243,10 +201,10 @@ async fn a_snapshot_gives_the_same_findings_as_the_live_read() {
         format!("arn:aws:iam::{DESTINATION_ACCOUNT}:root"),
         "arn:aws:iam::111122223333:root"
     ]);
-    put_trust(&env, ARCHIVER_ROLE, &trust).await;
+    env.put_trust(ARCHIVER_ROLE, &trust).await;
     env.iam.put_role_policy().role_name(READER_ROLE).policy_name("sneaky").policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::x/*"}]}"#).send().await.unwrap();
     env.write_manifest(&standard_manifest().replace("prefix: segment/", "prefix: events/"));
-    let snapshot = export_snapshot(&env).await;
+    let snapshot = gaad_export(&env.iam).await;
     // An IAM export holds the external IDs, like IAM does: keep it outside the
     // workspace the leak check scans.
     let export_dir = workspace();

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::support::aws_cli::{gaad_export, iam_tags, list_roles_export};
 use crate::support::command::fnctl_offline;
 use crate::support::env::{workspace, write_file, Env, RoleState};
-use crate::support::percent::decode_document;
 use crate::support::segment::{SegmentApi, TOKEN};
 use crate::support::spec::{DESTINATION_ACCOUNT, SOURCE_ACCOUNT};
 
@@ -409,14 +409,8 @@ async fn create(env: &Env, shape: &Shape) {
     if let Some(boundary) = &shape.boundary {
         call = call.permissions_boundary(boundary);
     }
-    for (key, value) in &shape.tags {
-        call = call.tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key(*key)
-                .value(*value)
-                .build()
-                .unwrap(),
-        );
+    if !shape.tags.is_empty() {
+        call = call.set_tags(Some(iam_tags(&shape.tags)));
     }
     call.send()
         .await
@@ -569,70 +563,6 @@ fn listed(out: &str) -> Listing {
     (imported, skipped)
 }
 
-/// What `aws iam get-account-authorization-details` and `aws iam list-roles` write.
-async fn export(env: &Env) -> (Value, Value) {
-    let details = env
-        .iam
-        .get_account_authorization_details()
-        .filter(aws_sdk_iam::types::EntityType::Role)
-        .send()
-        .await
-        .expect("GAAD");
-    assert!(
-        !details.is_truncated(),
-        "one GAAD page holds the test's roles"
-    );
-    let roles: Vec<Value> = details
-        .role_detail_list()
-        .iter()
-        .map(|role| {
-            json!({
-                "Path": role.path(),
-                "RoleName": role.role_name(),
-                "RoleId": role.role_id(),
-                "Arn": role.arn(),
-                "CreateDate": "2026-11-24T00:00:00Z",
-                "AssumeRolePolicyDocument": decode_document(role.assume_role_policy_document().unwrap_or("{}")),
-                "InstanceProfileList": [],
-                "RolePolicyList": role.role_policy_list().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyDocument": decode_document(p.policy_document().unwrap_or("{}"))})).collect::<Vec<_>>(),
-                "AttachedManagedPolicies": role.attached_managed_policies().iter().map(|p| json!({"PolicyName": p.policy_name(), "PolicyArn": p.policy_arn()})).collect::<Vec<_>>(),
-                "PermissionsBoundary": role.permissions_boundary().map(|b| json!({"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": b.permissions_boundary_arn()})),
-                "Tags": role.tags().iter().map(|t| json!({"Key": t.key(), "Value": t.value()})).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let gaad = json!({ "UserDetailList": [], "GroupDetailList": [], "RoleDetailList": roles, "Policies": [] });
-    let mut listed = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = env
-            .iam
-            .list_roles()
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .expect("ListRoles");
-        for role in page.roles() {
-            let mut entry = json!({
-                "Path": role.path(), "RoleName": role.role_name(), "RoleId": role.role_id(), "Arn": role.arn(),
-                "CreateDate": "2026-11-24T00:00:00Z",
-                "AssumeRolePolicyDocument": decode_document(role.assume_role_policy_document().unwrap_or("{}")),
-                "MaxSessionDuration": role.max_session_duration(),
-            });
-            // The AWS CLI leaves out a description that is not there.
-            if let Some(description) = role.description().filter(|d| !d.is_empty()) {
-                entry["Description"] = json!(description);
-            }
-            listed.push(entry);
-        }
-        marker = page.marker().map(str::to_string);
-        if !page.is_truncated() || marker.is_none() {
-            break;
-        }
-    }
-    (gaad, json!({ "Roles": listed }))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hand_made_fleet_is_adopted_with_nothing_changed() {
     let world = World::start().await;
@@ -706,7 +636,8 @@ fn check_warnings(stderr: &str, skipped: &BTreeMap<String, String>) {
 /// The AWS CLI's exports give the same bytes, with no call to AWS.
 async fn check_snapshot_gives(world: &World, manifest: &str) {
     let exports = workspace();
-    let (gaad, roles) = export(&world.env).await;
+    let gaad = gaad_export(&world.env.iam).await;
+    let roles = list_roles_export(&world.env.iam).await;
     let gaad_path = write_file(exports.path(), "gaad.json", &gaad.to_string());
     let roles_path = write_file(exports.path(), "roles.json", &roles.to_string());
     let offline = fnctl_offline()

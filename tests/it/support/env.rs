@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
+use super::aws_cli::iam_tags;
 use super::command::{fnctl, Output};
 use super::moto::{iam_client, Moto};
 use super::percent::decode_document;
@@ -389,16 +390,11 @@ impl Env {
     }
 
     pub async fn tag(&self, role: &str, pairs: &[(&str, &str)]) {
-        let mut call = self.iam.tag_role().role_name(role);
-        for (key, value) in pairs {
-            call = call.tags(
-                aws_sdk_iam::types::Tag::builder()
-                    .key(*key)
-                    .value(*value)
-                    .build()
-                    .unwrap(),
-            );
-        }
+        let call = self
+            .iam
+            .tag_role()
+            .role_name(role)
+            .set_tags(Some(iam_tags(pairs)));
         call.send()
             .await
             .unwrap_or_else(|e| panic!("TagRole {role}: {e:?}"));

@@ -1,6 +1,7 @@
 //! The harness of fnctl's integration tests, one concept per module.
 //!
 //! - [`moto`]: a private moto server per test, SDK clients and raw HTTP for it.
+//! - [`aws_cli`]: the AWS CLI's exports of an account's roles (`--snapshot`).
 //! - [`command`]: the built `fnctl` binary run against a moto (or offline).
 //! - [`env`]: one test's world (moto, workspace, SDK client, everything
 //!   fnctl printed) that checks on drop that no external ID leaked.
@@ -14,6 +15,7 @@
 //! - [`fault_proxy`]: a fault-injecting HTTP proxy between fnctl and moto.
 //! - [`segment`]: Segment's Public API: the test server behind Prism.
 
+pub mod aws_cli;
 pub mod command;
 pub mod env;
 pub mod external_id;
