@@ -175,6 +175,7 @@ fn detect_role(
             return;
         }
     }
+    let instance = &*instance.against(role);
     let live = digest::live(role, instance.inline_policy_name());
     let recorded = role
         .tags

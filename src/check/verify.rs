@@ -379,6 +379,7 @@ mod tests {
             role_name: "segment-fn-a".into(),
             role_path: "/segment-functions/".into(),
             description: "d".into(),
+            default_description: false,
             max_session_duration: 3600,
             permissions_boundary: None,
             tags: BTreeMap::new(),

@@ -479,6 +479,7 @@ fn check_instance(
                 spec.name
             )
         }),
+        default_description: role.description.is_none(),
         max_session_duration: role
             .max_session_duration
             .and_then(|seconds| i32::try_from(seconds).ok())

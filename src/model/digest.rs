@@ -174,6 +174,29 @@ pub(crate) fn live(role: &LiveRole, inline_policy_name: &str) -> Digests {
     )
 }
 
+/// Whether the role's live description is the one the last apply recorded
+/// (with either the live or the desired session length, so that a pending or
+/// out-of-band change of the length alone does not lose it).
+pub(crate) fn description_applied(role: &LiveRole, instance: &DesiredInstance) -> bool {
+    let Some(recorded) = role
+        .tags
+        .get(crate::model::tags::APPLIED)
+        .and_then(|t| Digests::decode(t))
+    else {
+        return false;
+    };
+    let description = role.description.clone().unwrap_or_default();
+    [
+        role.max_session_duration,
+        Some(instance.max_session_duration),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|duration| {
+        recorded.get(Aspect::Settings) == Some(hash(&json!([description, duration])).as_str())
+    })
+}
+
 /// Whether a difference in an aspect is drift, a pending manifest change, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

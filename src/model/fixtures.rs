@@ -73,6 +73,7 @@ pub(crate) fn instance(name: &str) -> DesiredInstance {
         role_name: format!("fn-{name}"),
         role_path: DEFAULT_ROLE_PATH.to_string(),
         description: format!("Segment function {name}"),
+        default_description: false,
         max_session_duration: 3600,
         permissions_boundary: None,
         tags: BTreeMap::from([("team".to_string(), "data".to_string())]),

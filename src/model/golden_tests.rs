@@ -24,6 +24,7 @@ fn pinned_instance() -> DesiredInstance {
         role_name: "segment-fn-orders-export".into(),
         role_path: "/segment-functions/".into(),
         description: "Segment destination function orders-export".into(),
+        default_description: false,
         max_session_duration: 3600,
         permissions_boundary: Some("arn:aws:iam::123456789012:policy/segment-boundary".into()),
         tags: BTreeMap::from([

@@ -98,6 +98,12 @@ pub struct DesiredInstance {
     pub role_path: String,
     /// Role description.
     pub description: String,
+    /// The manifest left `description` out: `description` is fnctl's
+    /// default, which an existing role it did not write keeps its own
+    /// against ([`DesiredInstance::against`]). Not saved: a saved plan's
+    /// steps are resolved already.
+    #[serde(skip)]
+    pub default_description: bool,
     /// Longest session, in seconds.
     pub max_session_duration: i32,
     /// Permissions boundary policy ARN.
@@ -129,6 +135,25 @@ impl DesiredInstance {
         self.inline_policy_name
             .as_deref()
             .unwrap_or(INLINE_POLICY_NAME)
+    }
+
+    /// The instance as planned against its existing role. A manifest that
+    /// leaves out `description` asks for fnctl's default on the roles fnctl
+    /// creates; a role fnctl does not own yet (adoption), or whose live
+    /// description is the one fnctl last recorded (see
+    /// [`digest::description_applied`]), keeps its own, so that adopting a
+    /// hand-made role never rewrites its description. A description changed
+    /// by hand since is drift, restored to the default.
+    pub(crate) fn against(&self, role: &LiveRole) -> std::borrow::Cow<'_, DesiredInstance> {
+        let keep = self.default_description
+            && role.max_session_duration.is_some()
+            && (role.fnctl_scope().is_none() || digest::description_applied(role, self));
+        if !keep {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut resolved = self.clone();
+        resolved.description = role.description.clone().unwrap_or_default();
+        std::borrow::Cow::Owned(resolved)
     }
 
     /// The account key this instance is reconciled in: the guard account, the

@@ -160,3 +160,71 @@ fn a_kept_name_and_sid_are_no_drift_once_adopted() {
         crate::model::digest::desired(&instance)
     );
 }
+
+/// The steps' tags written onto `role`, as apply would.
+fn tagged(mut role: LiveRole, plan: &Plan) -> LiveRole {
+    for step in plan.changes.iter().flat_map(|change| &change.steps) {
+        if let Operation::TagRole { tags, .. } = &step.operation {
+            role.tags.extend(tags.clone());
+        }
+    }
+    role
+}
+
+fn update_role_description(plan: &Plan) -> Option<String> {
+    plan.changes
+        .iter()
+        .flat_map(|change| &change.steps)
+        .find_map(|step| match &step.operation {
+            Operation::UpdateRole { description, .. } => Some(description.clone()),
+            _ => None,
+        })
+}
+
+#[test]
+fn a_left_out_description_keeps_the_adopted_roles_own() {
+    let mut instance = instance("described");
+    let mut role = hand_made(&instance);
+    role.description = Some("Made by hand".into());
+    instance.default_description = true;
+    let adoption = adopt(&instance, &role);
+    assert_tags_only(&adoption);
+    // Once adopted, the kept description is neither a change nor drift.
+    let adopted = tagged(role, &adoption);
+    let options = PlanOptions::read_only(fixtures::now());
+    let again = plan(
+        fixtures::ACCOUNT,
+        std::slice::from_ref(&instance),
+        std::slice::from_ref(&adopted),
+        &options,
+    );
+    assert!(again.changes.is_empty(), "{again:#?}");
+    let findings = crate::check::drift::detect(
+        fixtures::ACCOUNT,
+        std::slice::from_ref(&instance),
+        std::slice::from_ref(&adopted),
+        fixtures::now(),
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+    // Edited by hand since: drift, and fnctl's default is written back.
+    let mut edited = adopted.clone();
+    edited.description = Some("edited".into());
+    let repair = plan(
+        fixtures::ACCOUNT,
+        std::slice::from_ref(&instance),
+        std::slice::from_ref(&edited),
+        &options,
+    );
+    assert_eq!(
+        update_role_description(&repair),
+        Some(instance.description.clone())
+    );
+    // A description the manifest gives is written, adopted or not.
+    instance.default_description = false;
+    let mut hand = hand_made(&instance);
+    hand.description = Some("Made by hand".into());
+    assert_eq!(
+        update_role_description(&adopt(&instance, &hand)),
+        Some(instance.description.clone())
+    );
+}

@@ -501,6 +501,7 @@ pub(crate) fn instance() -> DesiredInstance {
         role_name: "segment-fn-table".into(),
         role_path: "/segment-functions/".into(),
         description: "table".into(),
+        default_description: false,
         max_session_duration: 3600,
         permissions_boundary: None,
         tags: BTreeMap::new(),

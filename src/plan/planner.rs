@@ -246,6 +246,7 @@ fn plan_existing(
     options: &PlanOptions,
     result: &mut Plan,
 ) {
+    let instance = &*instance.against(role);
     let say = |kind| Notice::new(Some(&instance.name), &role.name, kind);
     if let Some(conflict) = ownership_conflict(instance, role, options) {
         result.notices.push(say(conflict));

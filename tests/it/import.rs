@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::support::aws_cli::{gaad_export, iam_tags, list_roles_export};
 use crate::support::command::fnctl_offline;
-use crate::support::env::{workspace, write_file, Env, RoleState};
+use crate::support::env::{workspace, write_file, Env, RoleState, BUNDLES};
 use crate::support::segment::{SegmentApi, TOKEN};
 use crate::support::spec::{DESTINATION_ACCOUNT, SOURCE_ACCOUNT};
 
@@ -789,4 +789,72 @@ fn check_adoption_only(plan: &str, imported: usize) {
     }
     assert_eq!(plan["segment"], json!([]), "{plan:#}");
     assert_eq!(plan["summary"]["conflicts"], 0, "{plan:#}");
+}
+
+/// A hand-written manifest that leaves out `description`: adopting a role
+/// keeps the role's own (fnctl's tags are all it writes); a role fnctl
+/// creates gets fnctl's default. Once adopted, the kept description is
+/// neither a change nor drift.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_left_out_description_keeps_the_adopted_roles_own() {
+    let env = Env::start().await;
+    let external_id = id(1);
+    env.remember_secret(&external_id);
+    env.iam
+        .create_role()
+        .role_name("segment-fn-hand")
+        .path("/segment-functions/")
+        .description("Made by hand, kept")
+        .assume_role_policy_document(guide_trust(DESTINATION_ACCOUNT, &external_id).to_string())
+        .send()
+        .await
+        .expect("CreateRole");
+    env.write_manifest(
+        "version: 1\ninstances:\n  - name: hand\n    kind: destination\n  - name: fresh\n    kind: source\n",
+    );
+    let plan = env.fnctl(&["plan", "--adopt", "--format", "json"]);
+    plan.assert_exit(0);
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let actions: Vec<(&str, &str)> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| (c["role"].as_str().unwrap(), c["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("segment-fn-hand", "adopt"), ("segment-fn-fresh", "create")],
+        "{plan:#}"
+    );
+    // The adopted role's only steps are fnctl's tags: no UpdateRole.
+    for step in plan["changes"][0]["steps"].as_array().expect("steps") {
+        assert_eq!(
+            step["operation"], "tag-role",
+            "adoption writes tags only: {step:#}"
+        );
+    }
+    env.fnctl(&[
+        "apply",
+        "--adopt",
+        "--auto-approve",
+        "--bundle-dir",
+        BUNDLES,
+    ])
+    .assert_exit(0);
+    let hand = env.existing_role("segment-fn-hand").await;
+    assert_eq!(hand.description.as_deref(), Some("Made by hand, kept"));
+    assert!(
+        hand.tags.contains_key("fnctl:managed-by"),
+        "{:?}",
+        hand.tags
+    );
+    assert_eq!(
+        env.existing_role("segment-fn-fresh")
+            .await
+            .description
+            .as_deref(),
+        Some("Segment source function fresh (managed by fnctl)")
+    );
+    env.assert_plan_clean("after adoption");
+    env.fnctl(&["drift"]).assert_exit(0);
 }
