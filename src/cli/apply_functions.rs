@@ -3,15 +3,21 @@
 //! their missing instances created with their bundles' settings (the
 //! external ID included). Only instances whose bundle this run wrote are
 //! created: an instance whose role is not right yet waits for a re-run.
+//! Each instance's id is recorded on its role (IAM is the state).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use crate::execute::functions::{apply_functions, desired_definitions};
+use crate::execute::functions::{apply_functions, desired_definitions, InstanceRecords};
 use crate::execute::session::AccountRun;
 use crate::live::segment_functions::FunctionsBackend;
+use crate::live::shared::SharedIam;
+use crate::live::{IamBackend, IamError};
 use crate::model::function::{DesiredFunction, FunctionInstance};
+use crate::model::operation::Operation;
+use crate::model::tags;
 
 /// The functions of the manifest set and the instances that run them.
 pub(crate) type Functions = (Vec<DesiredFunction>, Vec<FunctionInstance>);
@@ -49,7 +55,17 @@ pub(crate) async fn apply_step(
         .collect();
     let settings_of =
         |instance: &FunctionInstance| bundles.get(&instance.instance).cloned().unwrap_or_default();
-    match apply_functions(backend, &with_definitions, &ready, &settings_of, adopt).await {
+    let records = RoleRecords::of(runs);
+    match apply_functions(
+        backend,
+        &with_definitions,
+        &ready,
+        &settings_of,
+        &records,
+        adopt,
+    )
+    .await
+    {
         Ok(outcome) => format!(
             " Segment functions: {} created, {} updated, {} deployed; {} instance(s) created.",
             outcome.created.len(),
@@ -64,5 +80,46 @@ pub(crate) async fn apply_step(
             ));
             String::new()
         }
+    }
+}
+
+/// Each instance's role: its account's IAM, its name, and the Segment
+/// instance id its tags recorded when the run read it.
+struct RoleRecords {
+    roles: HashMap<String, (SharedIam, String, Option<String>)>,
+}
+
+impl RoleRecords {
+    fn of(runs: &[AccountRun]) -> Self {
+        let mut roles = HashMap::new();
+        for run in runs {
+            for instance in &run.instances {
+                let live = run.role_of(instance);
+                let name = live.map_or(instance.role_name.clone(), |r| r.name.clone());
+                let recorded = live.and_then(|r| r.tags.get(tags::SEGMENT_INSTANCE).cloned());
+                roles.insert(instance.name.clone(), (run.backend(), name, recorded));
+            }
+        }
+        RoleRecords { roles }
+    }
+}
+
+impl InstanceRecords for RoleRecords {
+    fn recorded(&self, instance: &str) -> Option<String> {
+        self.roles.get(instance).and_then(|(.., id)| id.clone())
+    }
+
+    fn record<'a>(&'a self, instance: &'a str, id: &'a str) -> BoxFuture<'a, Result<(), IamError>> {
+        Box::pin(async move {
+            // Only instances of this run's roles are applied.
+            let Some((iam, role, _)) = self.roles.get(instance) else {
+                return Ok(());
+            };
+            let tag = Operation::TagRole {
+                role: role.clone(),
+                tags: BTreeMap::from([(tags::SEGMENT_INSTANCE.to_string(), id.to_string())]),
+            };
+            iam.execute(&tag).await
+        })
     }
 }

@@ -4,12 +4,15 @@
 //! its marker (`[fnctl:<scope>/<name>]`: functions have no tags) and an
 //! instance it named (a destination `<instance> (fnctl:<scope>)` connected
 //! to its source, a source with slug `fnctl-<scope>-<instance>`) that runs
-//! an owned function. Nothing else is a state: a create whose answer was
-//! lost is found again by the next run, by its marker or by its name and
-//! its function's catalog id, and adopted, never made twice.
+//! an owned function. IAM is the state: the id of each instance fnctl made
+//! (or adopted) is recorded on its role ([`SEGMENT_INSTANCE`](crate::model::tags::SEGMENT_INSTANCE)), after
+//! the create; a create whose answer was lost, or a crash before the
+//! record, is found again by the next run by its name and its function's
+//! catalog id, recorded, never made twice.
 
 use std::collections::BTreeMap;
 
+use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use similar::TextDiff;
 
@@ -17,7 +20,10 @@ use crate::live::segment::SegmentError;
 use crate::live::segment_functions::{
     FunctionChange, FunctionsBackend, LiveFunction, LiveInstance, NewFunction, NewInstance,
 };
-use crate::model::function::{self, DesiredFunction, FunctionInstance, SettingDefinition};
+use crate::live::IamError;
+use crate::model::function::{
+    self, DesiredFunction, FunctionInstance, SettingDefinition, ROLE_ARN_SETTING,
+};
 pub use crate::model::function::{described, marker};
 use crate::model::segment::SegmentRegion;
 use crate::model::FunctionKind;
@@ -212,6 +218,23 @@ pub enum FunctionsError {
     /// A code change that Segment does not report as running after a deploy.
     #[error("function `{function}`: the new code is not the running version after a deploy")]
     NotDeployed { function: String },
+    /// The instance recorded on the role runs another function or from
+    /// another source: a person moved it; fnctl makes no second one.
+    #[error("instance `{instance}`: Segment instance {id} recorded on its role {why} (reconnect it, or delete it in Segment and apply makes a new one)")]
+    Elsewhere {
+        instance: String,
+        id: String,
+        why: &'static str,
+    },
+    /// The instance exists but its id could not be recorded on its role:
+    /// the next run finds it by fnctl's naming and records it.
+    #[error("instance `{instance}`: recording Segment instance {id} on its role")]
+    Record {
+        instance: String,
+        id: String,
+        #[source]
+        source: IamError,
+    },
 }
 
 /// What an apply did.
@@ -225,8 +248,103 @@ pub struct FunctionsOutcome {
     pub deployed: Vec<String>,
     /// (instance, id) of instances created.
     pub created_instances: Vec<(String, String)>,
-    /// (instance, id) of instances found by fnctl's naming (made before).
+    /// (instance, id) of instances found by their record or fnctl's naming (made before).
     pub found_instances: Vec<(String, String)>,
+    /// (instance, id) of instances made by hand and adopted (`--adopt`).
+    pub adopted_instances: Vec<(String, String)>,
+}
+
+/// Where the id of each instance fnctl made or adopted is kept: a tag
+/// ([`SEGMENT_INSTANCE`](crate::model::tags::SEGMENT_INSTANCE)) on the instance's role, since IAM is the
+/// state. The CLI writes it through IAM; tests keep it in memory.
+pub trait InstanceRecords: Send + Sync {
+    /// The id recorded for `instance` when the run read its role.
+    fn recorded(&self, instance: &str) -> Option<String>;
+
+    /// Records `id` as `instance`'s.
+    fn record<'a>(&'a self, instance: &'a str, id: &'a str) -> BoxFuture<'a, Result<(), IamError>>;
+}
+
+/// Where an instance was found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Located {
+    /// Under the id its role records, running its function from its source.
+    Recorded(LiveInstance),
+    /// By fnctl's naming and its function's catalog id (not recorded yet).
+    Named(LiveInstance),
+    /// Made by hand: its function's, with `iamRoleArn` naming its role (`--adopt`).
+    Adoptable(LiveInstance),
+    /// Under the recorded id, but running another function or from another source.
+    Elsewhere {
+        /// Its id.
+        id: String,
+        /// What is wrong, for a message.
+        why: &'static str,
+    },
+    /// Nowhere: apply creates it.
+    Missing,
+}
+
+/// Why the instance Segment holds under `found`'s id is not `instance`
+/// running the function of `catalog_id`, if it is not.
+pub fn moved(
+    instance: &FunctionInstance,
+    catalog_id: &str,
+    found: &LiveInstance,
+) -> Option<&'static str> {
+    if found.metadata_id.as_deref() != Some(catalog_id) {
+        Some("runs another function")
+    } else if instance.kind == FunctionKind::Destination && found.source_id != instance.source {
+        Some("is connected to another source")
+    } else {
+        None
+    }
+}
+
+/// Finds `instance` (running the function of `catalog_id`): by the id its
+/// role records first, then by fnctl's naming, then, with `adopt_arn` (the
+/// role's ARN, under `--adopt`), an instance of that function whose
+/// `iamRoleArn` names the role. A recorded id Segment no longer has is
+/// looked for like an instance never recorded.
+pub async fn locate_instance(
+    backend: &dyn FunctionsBackend,
+    instance: &FunctionInstance,
+    catalog_id: &str,
+    recorded: Option<&str>,
+    adopt_arn: Option<&str>,
+) -> Result<Located, SegmentError> {
+    if let Some(id) = recorded {
+        if let Some(found) = backend
+            .get_instance(instance.region, instance.kind, id)
+            .await?
+        {
+            return Ok(match moved(instance, catalog_id, &found) {
+                None => Located::Recorded(found),
+                Some(why) => Located::Elsewhere { id: found.id, why },
+            });
+        }
+    }
+    let name = instance_name(instance);
+    let named = |live: &LiveInstance| {
+        [&live.name, &live.slug]
+            .iter()
+            .any(|n| n.as_deref() == Some(name.as_str()))
+    };
+    if let Some(found) = search_instances(backend, instance, catalog_id, &named).await? {
+        return Ok(Located::Named(found));
+    }
+    let Some(arn) = adopt_arn else {
+        return Ok(Located::Missing);
+    };
+    let names_the_role = |live: &LiveInstance| {
+        live.settings.get(ROLE_ARN_SETTING).and_then(Value::as_str) == Some(arn)
+    };
+    Ok(
+        match search_instances(backend, instance, catalog_id, &names_the_role).await? {
+            Some(found) => Located::Adoptable(found),
+            None => Located::Missing,
+        },
+    )
 }
 
 /// Every function of `kind` Segment lists, read whole (code and settings).
@@ -346,7 +464,23 @@ pub(crate) async fn find_instance(
     instance: &FunctionInstance,
     catalog_id: &str,
 ) -> Result<Option<LiveInstance>, SegmentError> {
-    let name = instance_name(instance);
+    Ok(
+        match locate_instance(backend, instance, catalog_id, None, None).await? {
+            Located::Named(found) => Some(found),
+            _ => None,
+        },
+    )
+}
+
+/// The first instance `keep` accepts among those that may be `instance`:
+/// a destination's source's connected destinations, or the sources; each
+/// running the function of `catalog_id`.
+async fn search_instances(
+    backend: &dyn FunctionsBackend,
+    instance: &FunctionInstance,
+    catalog_id: &str,
+    keep: &(dyn Fn(&LiveInstance) -> bool + Sync),
+) -> Result<Option<LiveInstance>, SegmentError> {
     let mut cursor: Option<String> = None;
     loop {
         let page = match (&instance.kind, &instance.source) {
@@ -361,12 +495,10 @@ pub(crate) async fn find_instance(
                     .await?
             }
         };
-        let found = page.items.into_iter().find(|live| {
-            live.metadata_id.as_deref() == Some(catalog_id)
-                && [&live.name, &live.slug]
-                    .iter()
-                    .any(|n| n.as_deref() == Some(name.as_str()))
-        });
+        let found = page
+            .items
+            .into_iter()
+            .find(|live| live.metadata_id.as_deref() == Some(catalog_id) && keep(live));
         if found.is_some() {
             return Ok(found);
         }
@@ -379,12 +511,14 @@ pub(crate) async fn find_instance(
 
 /// Applies the functions of the set and creates their missing instances,
 /// each with the settings `settings_of` gives it (the role's ARN and the
-/// external ID included, so the first event can assume the role).
+/// external ID included, so the first event can assume the role); records
+/// each instance's id on its role (`records`) once it exists.
 pub async fn apply_functions(
     backend: &dyn FunctionsBackend,
     functions: &[(DesiredFunction, Vec<SettingDefinition>)],
     instances: &[FunctionInstance],
     settings_of: &dyn Fn(&FunctionInstance) -> Map<String, Value>,
+    records: &dyn InstanceRecords,
     adopt: bool,
 ) -> Result<FunctionsOutcome, FunctionsError> {
     let mut outcome = FunctionsOutcome::default();
@@ -392,37 +526,96 @@ pub async fn apply_functions(
         let live =
             apply_function(backend, desired, definitions.clone(), adopt, &mut outcome).await?;
         for instance in instances.iter().filter(|i| i.function == desired.name) {
-            let failed = |source| FunctionsError::Segment {
-                function: desired.name.clone(),
-                source,
-            };
-            if let Some(found) = find_instance(backend, instance, &live.catalog_id)
-                .await
-                .map_err(failed)?
-            {
-                outcome
-                    .found_instances
-                    .push((instance.instance.clone(), found.id));
-                continue;
-            }
+            let settings = settings_of(instance);
+            apply_instance(
+                backend,
+                &live,
+                instance,
+                settings,
+                records,
+                adopt,
+                &mut outcome,
+            )
+            .await?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Finds or creates one instance of `live`, then records its id.
+async fn apply_instance(
+    backend: &dyn FunctionsBackend,
+    live: &LiveFunction,
+    instance: &FunctionInstance,
+    settings: Map<String, Value>,
+    records: &dyn InstanceRecords,
+    adopt: bool,
+    outcome: &mut FunctionsOutcome,
+) -> Result<(), FunctionsError> {
+    let failed = |source| FunctionsError::Segment {
+        function: instance.function.clone(),
+        source,
+    };
+    let recorded = records.recorded(&instance.instance);
+    let arn = settings
+        .get(ROLE_ARN_SETTING)
+        .and_then(Value::as_str)
+        .filter(|_| adopt);
+    let name = instance.instance.clone();
+    let located = locate_instance(
+        backend,
+        instance,
+        &live.catalog_id,
+        recorded.as_deref(),
+        arn,
+    )
+    .await
+    .map_err(failed)?;
+    let id = match located {
+        Located::Recorded(found) => {
+            outcome.found_instances.push((name, found.id));
+            return Ok(());
+        }
+        Located::Elsewhere { id, why } => {
+            return Err(FunctionsError::Elsewhere {
+                instance: name,
+                id,
+                why,
+            })
+        }
+        Located::Named(found) => {
+            outcome.found_instances.push((name, found.id.clone()));
+            found.id
+        }
+        Located::Adoptable(found) => {
+            outcome.adopted_instances.push((name, found.id.clone()));
+            found.id
+        }
+        Located::Missing => {
             let new = NewInstance {
                 kind: instance.kind,
                 metadata_id: live.catalog_id.clone(),
                 name: instance_name(instance),
                 source_id: instance.source.clone(),
                 enabled: true,
-                settings: settings_of(instance),
+                settings,
             };
             let made = backend
                 .create_instance(instance.region, &new)
                 .await
                 .map_err(failed)?;
-            outcome
-                .created_instances
-                .push((instance.instance.clone(), made.id));
+            outcome.created_instances.push((name, made.id.clone()));
+            made.id
         }
-    }
-    Ok(outcome)
+    };
+    records
+        .record(&instance.instance, &id)
+        .await
+        .map_err(|source| FunctionsError::Record {
+            instance: instance.instance.clone(),
+            id,
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -68,7 +68,52 @@ fn settings_of(instance: &FunctionInstance) -> Map<String, Value> {
     settings
 }
 
+/// The roles' records in memory: instance → recorded id; a record can be
+/// made to fail (IAM refusing the tag).
+#[derive(Default)]
+struct Records {
+    ids: std::sync::Mutex<BTreeMap<String, String>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl Records {
+    fn ids(&self) -> BTreeMap<String, String> {
+        self.ids.lock().unwrap().clone()
+    }
+}
+
+impl InstanceRecords for Records {
+    fn recorded(&self, instance: &str) -> Option<String> {
+        self.ids.lock().unwrap().get(instance).cloned()
+    }
+
+    fn record<'a>(&'a self, instance: &'a str, id: &'a str) -> BoxFuture<'a, Result<(), IamError>> {
+        Box::pin(async move {
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(IamError::AccessDenied {
+                    api: "TagRole",
+                    message: "not allowed to tag".into(),
+                });
+            }
+            self.ids
+                .lock()
+                .unwrap()
+                .insert(instance.to_string(), id.to_string());
+            Ok(())
+        })
+    }
+}
+
 fn apply(segment: &MemoryFunctions, code: &str) -> Result<FunctionsOutcome, FunctionsError> {
+    apply_recorded(segment, code, &Records::default(), false)
+}
+
+fn apply_recorded(
+    segment: &MemoryFunctions,
+    code: &str,
+    records: &Records,
+    adopt: bool,
+) -> Result<FunctionsOutcome, FunctionsError> {
     let function = archiver(code);
     let settings = bucket_settings();
     let definitions = desired_definitions(&function, [&settings]);
@@ -77,7 +122,8 @@ fn apply(segment: &MemoryFunctions, code: &str) -> Result<FunctionsOutcome, Func
         &[(function, definitions)],
         &instances(),
         &settings_of,
-        false,
+        records,
+        adopt,
     ))
 }
 
@@ -213,9 +259,12 @@ fn a_kill_at_every_write_then_a_rerun_makes_everything_exactly_once() {
         for kill in 0..writes {
             for failure in [Failure::Status(500), Failure::AnswerLost] {
                 let segment = MemoryFunctions::new("Acme", definitions, deploys);
-                let killed = apply_killing(&segment, kill, failure);
+                let records = Records::default();
+                segment.fail_write_at(kill, failure);
+                let killed = apply_recorded(&segment, "v1", &records, false);
                 assert!(killed.is_err(), "write {kill} killed with {failure:?}");
-                apply(&segment, "v1").expect("the re-run converges");
+                apply_recorded(&segment, "v1", &records, false).expect("the re-run converges");
+                assert_recorded(&segment, &records);
                 assert_eq!(segment.functions().len(), 1, "write {kill}, {failure:?}");
                 let instances = segment.instances();
                 assert_eq!(instances.len(), 2, "write {kill}, {failure:?}");
@@ -228,12 +277,141 @@ fn a_kill_at_every_write_then_a_rerun_makes_everything_exactly_once() {
     }
 }
 
-/// An apply whose `kill`th write fails as `failure` says.
-fn apply_killing(
-    segment: &MemoryFunctions,
-    kill: usize,
-    failure: Failure,
-) -> Result<FunctionsOutcome, FunctionsError> {
-    segment.fail_write_at(kill, failure);
-    apply(segment, "v1")
+/// Each instance of the set recorded with the id of the one Segment instance of its name.
+fn assert_recorded(segment: &MemoryFunctions, records: &Records) {
+    let ids = records.ids();
+    let instances = segment.instances();
+    assert_eq!(ids.len(), instances.len(), "{ids:?}");
+    for instance in instances {
+        let name = instance.name.clone().unwrap_or_default();
+        let of = name
+            .strip_suffix(" (fnctl:acme)")
+            .unwrap_or(&name)
+            .to_string();
+        assert_eq!(ids.get(&of), Some(&instance.id), "{ids:?}");
+    }
+}
+
+/// IAM is the state: each instance's id is recorded on its role after the
+/// create; a crash between the create and the record makes no duplicate
+/// (the re-run finds it by fnctl's naming and records it); later runs look
+/// it up by the recorded id first, so a rename by hand loses nothing.
+#[test]
+fn each_instance_is_recorded_after_its_create_and_found_by_its_record() {
+    let segment = MemoryFunctions::new("Acme", DefinitionUpdates::Replace, Deploys::Explicit);
+    let records = Records::default();
+    records
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let crashed = apply_recorded(&segment, "v1", &records, false);
+    assert!(
+        matches!(crashed, Err(FunctionsError::Record { .. })),
+        "{crashed:?}"
+    );
+    assert_eq!(segment.instances().len(), 1, "made, then the record failed");
+    records
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let outcome = apply_recorded(&segment, "v1", &records, false).expect("re-run");
+    assert_eq!(
+        outcome.created_instances.len(),
+        1,
+        "only the one never made"
+    );
+    assert_eq!(outcome.found_instances.len(), 1, "the first, by its name");
+    assert_eq!(segment.instances().len(), 2);
+    assert_recorded(&segment, &records);
+
+    // Renamed by hand: found by its record all the same, nothing made.
+    let ids = records.ids();
+    let prod = ids["s3-archiver-prod"].clone();
+    segment.edit_instance(&prod, |i| i.name = Some("renamed by hand".into()));
+    let writes = segment.writes().len();
+    let outcome = apply_recorded(&segment, "v1", &records, false).expect("again");
+    assert_eq!(segment.writes().len(), writes, "no write");
+    assert_eq!(outcome.found_instances.len(), 2);
+    assert_eq!(records.ids(), ids);
+
+    // Deleted in Segment: made again, and the new id recorded.
+    segment.remove_instance(&prod);
+    let outcome = apply_recorded(&segment, "v1", &records, false).expect("recreated");
+    assert_eq!(outcome.created_instances.len(), 1);
+    let new = &records.ids()["s3-archiver-prod"];
+    assert_ne!(new, &prod);
+    assert!(segment.instances().iter().any(|i| &i.id == new));
+
+    // Connected elsewhere by hand: no second instance, a failure naming it.
+    segment.edit_instance(new, |i| i.source_id = Some("elsewhere".into()));
+    let count = segment.instances().len();
+    let moved = apply_recorded(&segment, "v1", &records, false);
+    assert!(
+        matches!(&moved, Err(FunctionsError::Elsewhere { id, .. }) if id == new),
+        "{moved:?}"
+    );
+    assert_eq!(segment.instances().len(), count);
+}
+
+/// `--adopt` only: an instance made by hand (the function's catalog id,
+/// connected to the manifest's source, `iamRoleArn` naming the role) is
+/// adopted, recorded and never renamed; one naming another role is not.
+#[test]
+fn adopt_records_a_hand_made_instance_whose_role_arn_names_the_role() {
+    let segment = MemoryFunctions::new("Acme", DefinitionUpdates::Replace, Deploys::Explicit);
+    apply(&segment, "v1").expect("the function and fnctl's instances");
+    for instance in segment.instances() {
+        segment.remove_instance(&instance.id);
+    }
+    let catalog_id = segment.functions()[0].catalog_id.clone();
+    let hand_made = |id: &str, instance: &str, catalog: &str| LiveInstance {
+        id: id.into(),
+        kind: FunctionKind::Destination,
+        name: Some(format!("{id} by hand")),
+        slug: None,
+        enabled: true,
+        metadata_id: Some(catalog.into()),
+        source_id: Some("src123456".into()),
+        settings: settings_of(
+            &instances()[match instance {
+                "prod" => 0,
+                _ => 1,
+            }],
+        ),
+    };
+    segment.insert_instance(hand_made("handprod", "prod", &catalog_id));
+    segment.insert_instance(hand_made("otherfn", "staging", "another-function"));
+    let records = Records::default();
+    let outcome = apply_recorded(&segment, "v1", &records, true).expect("adopted");
+    assert_eq!(
+        outcome.adopted_instances,
+        [("s3-archiver-prod".to_string(), "handprod".to_string())]
+    );
+    assert_eq!(
+        outcome.created_instances.len(),
+        1,
+        "staging's is another function's"
+    );
+    assert_eq!(records.ids()["s3-archiver-prod"], "handprod");
+    let adopted = segment
+        .instances()
+        .into_iter()
+        .find(|i| i.id == "handprod")
+        .expect("kept");
+    assert_eq!(
+        adopted.name.as_deref(),
+        Some("handprod by hand"),
+        "never renamed"
+    );
+
+    // Without --adopt nothing made by hand is taken.
+    let segment = MemoryFunctions::new("Acme", DefinitionUpdates::Replace, Deploys::Explicit);
+    apply(&segment, "v1").expect("applied");
+    for instance in segment.instances() {
+        segment.remove_instance(&instance.id);
+    }
+    let catalog_id = segment.functions()[0].catalog_id.clone();
+    segment.insert_instance(hand_made("handprod", "prod", &catalog_id));
+    let records = Records::default();
+    let outcome = apply_recorded(&segment, "v1", &records, false).expect("applied");
+    assert!(outcome.adopted_instances.is_empty());
+    assert_ne!(records.ids()["s3-archiver-prod"], "handprod");
 }

@@ -1,7 +1,8 @@
 //! Segment functions and their instances through the Public API: list, get,
 //! create, update, deploy and delete a function; create a destination
-//! connected to a source, or a source, running one; list the destinations
-//! connected to a source; delete an instance (for `--prune`). Its own
+//! connected to a source, or a source, running one; read one instance by
+//! id (the id fnctl recorded on its role); list the destinations connected
+//! to a source, or all of them; delete an instance (for `--prune`). Its own
 //! object-safe trait, [`FunctionsBackend`], beside the settings client
 //! (`segment.rs`): the HTTP implementation sends through the same
 //! [`HttpSegment::send`], so the run's one rate limiter paces these
@@ -198,6 +199,22 @@ pub trait FunctionsBackend: Send + Sync {
         region: SegmentRegion,
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Page<LiveInstance>, SegmentError>>;
+
+    /// One page of the workspace's destinations, whatever their source
+    /// (`--prune` looks for fnctl's among them).
+    fn list_destinations<'a>(
+        &'a self,
+        region: SegmentRegion,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Page<LiveInstance>, SegmentError>>;
+
+    /// One instance by id; `None` when there is none (404).
+    fn get_instance<'a>(
+        &'a self,
+        region: SegmentRegion,
+        kind: FunctionKind,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LiveInstance>, SegmentError>>;
 
     /// Deletes an instance.
     fn delete_instance<'a>(
@@ -588,6 +605,25 @@ impl HttpSegment {
         })
     }
 
+    async fn instance(
+        &self,
+        region: SegmentRegion,
+        kind: FunctionKind,
+        id: &str,
+    ) -> Result<Option<LiveInstance>, SegmentError> {
+        let (collection, resource) = instance_collection(kind);
+        let path = format!("{collection}/{id}");
+        let Some(answer) = self
+            .call(request(Method::GET, region, &path, "", None, &[]), true)
+            .await?
+        else {
+            return Ok(None);
+        };
+        parse_instance(kind, member(&path, &answer, resource)?)
+            .map(Some)
+            .map_err(unexpected(&path))
+    }
+
     async fn delete(&self, region: SegmentRegion, path: &str) -> Result<(), SegmentError> {
         self.call(request(Method::DELETE, region, path, "", None, &[]), true)
             .await
@@ -693,6 +729,29 @@ impl FunctionsBackend for HttpSegment {
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Page<LiveInstance>, SegmentError>> {
         Box::pin(self.instances_page(region, "/sources", "sources", FunctionKind::Source, cursor))
+    }
+
+    fn list_destinations<'a>(
+        &'a self,
+        region: SegmentRegion,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Page<LiveInstance>, SegmentError>> {
+        Box::pin(self.instances_page(
+            region,
+            "/destinations",
+            "destinations",
+            FunctionKind::Destination,
+            cursor,
+        ))
+    }
+
+    fn get_instance<'a>(
+        &'a self,
+        region: SegmentRegion,
+        kind: FunctionKind,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LiveInstance>, SegmentError>> {
+        Box::pin(self.instance(region, kind, id))
     }
 
     fn delete_instance<'a>(

@@ -139,6 +139,22 @@ impl MemoryFunctions {
         self.state().instances.remove(id);
     }
 
+    /// Changes an instance by hand (reconnects it, renames it).
+    pub fn edit_instance(&self, id: &str, edit: impl FnOnce(&mut LiveInstance)) {
+        let mut state = self.state();
+        edit(
+            state
+                .instances
+                .get_mut(id)
+                .expect("an instance of the test"),
+        );
+    }
+
+    /// Makes an instance by hand, as a person in Segment's app would.
+    pub fn insert_instance(&self, instance: LiveInstance) {
+        self.state().instances.insert(instance.id.clone(), instance);
+    }
+
     fn shown(stored: &StoredFunction) -> LiveFunction {
         let mut function = stored.function.clone();
         function.is_latest_version = Some(stored.deployed_version == Some(stored.version));
@@ -490,6 +506,33 @@ impl FunctionsBackend for MemoryFunctions {
     ) -> BoxFuture<'a, Result<Page<LiveInstance>, SegmentError>> {
         let page = self.page(cursor, |i| i.kind == FunctionKind::Source);
         Box::pin(async move { Ok(page) })
+    }
+
+    fn list_destinations<'a>(
+        &'a self,
+        _region: SegmentRegion,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Page<LiveInstance>, SegmentError>> {
+        let page = self.page(cursor, |i| i.kind == FunctionKind::Destination);
+        Box::pin(async move { Ok(page) })
+    }
+
+    fn get_instance<'a>(
+        &'a self,
+        _region: SegmentRegion,
+        kind: FunctionKind,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LiveInstance>, SegmentError>> {
+        let state = self.state();
+        let found = state
+            .instances
+            .get(id)
+            .filter(|i| i.kind == kind)
+            .map(|i| LiveInstance {
+                settings: Self::masked(&state, i),
+                ..i.clone()
+            });
+        Box::pin(async move { Ok(found) })
     }
 
     fn delete_instance<'a>(

@@ -25,6 +25,10 @@ pub const SEGMENT_DELIVERED: &str = "fnctl:segment-delivered";
 /// Digests of the state the last apply wrote (see [`crate::model::digest`]).
 pub const APPLIED: &str = "fnctl:applied";
 
+/// The id of the Segment function instance fnctl made (or adopted) for
+/// the role's instance: later runs find it by this id first.
+pub const SEGMENT_INSTANCE: &str = "fnctl:segment-instance";
+
 /// A lease that serializes rotations of one role: `<owner> <expiry>`.
 pub const LOCK: &str = "fnctl:lock";
 

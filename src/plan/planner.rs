@@ -434,6 +434,10 @@ fn tag_steps(
             .unwrap_or_else(|| time::to_text(options.now));
         desired.insert(tags::EXTERNAL_ID_CREATED.into(), created);
     }
+    // The Segment instance apply recorded is apply's functions step's own.
+    if let Some(id) = role.tags.get(tags::SEGMENT_INSTANCE) {
+        desired.insert(tags::SEGMENT_INSTANCE.into(), id.clone());
+    }
     if let Some(fingerprint) = &external.pending_fingerprint {
         desired.insert(tags::ROTATION_PENDING.into(), fingerprint.clone());
         if let Some(started) = role.tags.get(tags::ROTATION_STARTED) {

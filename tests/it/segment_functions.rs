@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::support::command::{fnctl, Output};
 use crate::support::env::{workspace, write_file};
-use crate::support::moto::Moto;
+use crate::support::moto::{iam_client, Moto};
 use crate::support::segment::{SegmentApi, TOKEN};
 
 const SOURCE: &str = "srcWebsite00001";
@@ -99,6 +99,24 @@ instances:
             .collect()
     }
 
+    /// The Segment instance id recorded on `role` (its `fnctl:segment-instance` tag).
+    fn recorded(&self, role: &str) -> Option<String> {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let tags = runtime.block_on(async {
+            iam_client(&self.moto)
+                .await
+                .list_role_tags()
+                .role_name(role)
+                .send()
+                .await
+                .expect("ListRoleTags")
+        });
+        tags.tags()
+            .iter()
+            .find(|t| t.key() == "fnctl:segment-instance")
+            .map(|t| t.value().to_string())
+    }
+
     fn writes(&self) -> usize {
         self.segment
             .all_requests()
@@ -179,6 +197,11 @@ fn one_apply_creates_the_function_and_its_instance_and_a_code_change_ships() {
             Some(48)
         );
         assert_eq!(settings["s3Bucket"], "acme-events");
+        assert_eq!(
+            env.recorded("segment-fn-archiver").as_ref(),
+            instances[0]["id"].as_str().map(str::to_string).as_ref(),
+            "the instance's id is recorded on its role"
+        );
 
         env.run(&["drift"]).assert_exit(0);
         env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
@@ -269,6 +292,11 @@ fn a_create_failed_or_its_answer_lost_then_a_rerun_makes_each_object_once() {
                     .map(str::len),
                 Some(48),
                 "{case}"
+            );
+            assert_eq!(
+                env.recorded("segment-fn-archiver").as_deref(),
+                instances[0]["id"].as_str(),
+                "{case}: the one instance is recorded"
             );
             env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
             env.finish();
