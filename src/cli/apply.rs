@@ -23,7 +23,7 @@ use crate::execute::session::{self as reconcile, AccountRun};
 pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
     let context = super::settings::context(global, args.reconcile.parallelism.into());
     let now = context.now();
-    let (context, runs, mut saved_plans, functions) = match &args.plan {
+    let (context, runs, mut saved_plans, functions, adopt) = match &args.plan {
         Some(path) => observe_saved(context, args, path, now).await?,
         None => observe_fresh(context, global, args, now).await?,
     };
@@ -86,7 +86,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
                 &runs,
                 &functions,
                 &bundles,
-                args.reconcile.adopt,
+                adopt,
                 &mut tally.failures,
             )
             .await,
@@ -111,16 +111,19 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
 }
 
 /// What the accounts read, and the plan of each (in the runs' order), with
-/// the context that carries on (its Segment client, when one is needed).
+/// the context that carries on (its Segment client, when one is needed),
+/// the Segment functions to apply and whether to adopt unmarked ones.
 type Observed = (
     RunContext,
     Vec<AccountRun>,
     Vec<Plan>,
     super::apply_functions::Functions,
+    bool,
 );
 
 /// `apply --plan FILE`: the saved plan's accounts read again, refused when
-/// IAM or Segment has moved past what the plan saw.
+/// IAM or Segment has moved past what the plan saw, or a function's code
+/// file since it was made.
 async fn observe_saved(
     context: RunContext,
     args: &ApplyArgs,
@@ -128,13 +131,18 @@ async fn observe_saved(
     now: std::time::SystemTime,
 ) -> anyhow::Result<Observed> {
     let saved = SavedPlan::read(path)?;
+    saved.check_code()?;
     check_segment_accounts(&saved, &args.reconcile.manifests)?;
     let instances: Vec<DesiredInstance> = saved
         .accounts
         .iter()
         .flat_map(|a| a.instances.clone())
         .collect();
-    let context = super::settings::with_segment(context, &instances)?;
+    let context = super::settings::with_segment_and_functions(
+        context,
+        &instances,
+        saved.functions.is_some(),
+    )?;
     // A saved plan already says what to adopt and prune.
     let options = PlanOptions {
         adopt: false,
@@ -148,6 +156,11 @@ async fn observe_saved(
         crate::execute::segment::plan_runs(segment, &mut fresh, &options.bundled_ids.0).await?;
         check_segment_not_stale(&saved, &fresh)?;
     }
+    if let (Some(backend), Some(functions)) = (context.functions(), &saved.functions) {
+        let instances: Vec<DesiredInstance> =
+            runs.iter().flat_map(|r| r.instances.clone()).collect();
+        super::plan_functions::check_saved(backend, functions, &instances).await?;
+    }
     let plans: Vec<Plan> = runs
         .iter()
         .map(|run| {
@@ -159,8 +172,11 @@ async fn observe_saved(
                 .unwrap_or_default()
         })
         .collect();
-    // A saved plan holds no functions: `apply --plan` leaves them alone.
-    Ok((context, runs, plans, Default::default()))
+    let (functions, adopt) = match saved.functions {
+        Some(saved) => ((saved.functions, saved.instances), saved.adopt),
+        None => (Default::default(), false),
+    };
+    Ok((context, runs, plans, functions, adopt))
 }
 
 /// `apply` from the manifests: read and plan every account now.
@@ -185,7 +201,7 @@ async fn observe_fresh(
         .iter_mut()
         .map(|run| std::mem::take(&mut run.plan))
         .collect();
-    Ok((context, runs, plans, functions))
+    Ok((context, runs, plans, functions, args.reconcile.adopt))
 }
 
 /// The accounts' changes moved into one plan to show and check, and how

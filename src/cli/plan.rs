@@ -2,7 +2,9 @@
 
 use crate::cli::args::{Format, GlobalOptions, PlanArgs};
 use crate::cli::output::use_color;
+use crate::plan::functions::SavedFunctions;
 use crate::plan::saved::{SavedAccount, SavedPlan};
+use crate::report::functions as functions_report;
 use crate::report::plan as report;
 
 use crate::execute::session as reconcile;
@@ -24,7 +26,9 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
     )?;
     let context = super::settings::context(global, args.reconcile.parallelism.into());
     let options = super::settings::plan_options(&args.reconcile, &set.instances, context.now());
-    let mut functions = (String::new(), false);
+    // The functions' steps, when the manifests declare functions (a plan
+    // from a snapshot reads no Segment).
+    let mut functions: Option<SavedFunctions> = None;
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
@@ -34,7 +38,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
                 !set.functions.is_empty(),
             )?;
             if let Some(backend) = context.functions() {
-                functions = super::plan_functions::text(
+                let plan = super::plan_functions::plan(
                     backend,
                     &set.functions,
                     &set.function_instances,
@@ -42,19 +46,24 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
                     args.reconcile.adopt,
                 )
                 .await?;
+                functions = Some(SavedFunctions {
+                    functions: set.functions,
+                    instances: set.function_instances,
+                    plan,
+                    adopt: args.reconcile.adopt,
+                });
             }
             super::settings::observe_and_plan(&context, set.instances, &options).await?
         }
     };
     let plan = reconcile::combined_plan(&runs);
-    match args.format {
-        Format::Text => {
-            crate::out!("{}", report::text(&plan, use_color(global.color)));
-            crate::out!("{}", functions.0);
-        }
-        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&report::json(&plan))?),
-        Format::Markdown => crate::out!("{}", report::markdown(&plan)),
-    }
+    print(
+        args.format,
+        &plan,
+        functions.as_ref(),
+        use_color(global.color),
+    )?;
+    let function_changes = functions.as_ref().is_some_and(|f| f.plan.has_changes());
     // A plan with conflicts cannot be applied: it is not saved either.
     if plan.has_conflicts() {
         anyhow::bail!("the plan has conflicts (see above); apply would refuse it");
@@ -70,7 +79,11 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
                 plan: run.plan.clone(),
             })
             .collect();
-        SavedPlan::new(crate::model::time::to_text(options.now), accounts).write(path)?;
+        let mut saved = SavedPlan::new(crate::model::time::to_text(options.now), accounts);
+        if let Some(functions) = functions {
+            saved = saved.with_functions(functions);
+        }
+        saved.write(path)?;
         eprintln!(
             "Saved the plan to {}; apply it with `fnctl apply --plan {}`.",
             path.display(),
@@ -78,10 +91,41 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
         );
     }
     Ok(
-        if args.detailed_exitcode && (!plan.is_empty() || functions.1) {
+        if args.detailed_exitcode && (!plan.is_empty() || function_changes) {
             EXIT_CHANGES
         } else {
             0
         },
     )
+}
+
+/// Prints the plan, the functions' steps after IAM's.
+fn print(
+    format: Format,
+    plan: &crate::plan::Plan,
+    functions: Option<&SavedFunctions>,
+    color: bool,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Text => {
+            crate::out!("{}", report::text(plan, color));
+            if let Some(saved) = functions {
+                crate::out!("{}", functions_report::text(&saved.plan));
+            }
+        }
+        Format::Json => {
+            let mut value = report::json(plan);
+            if let Some(saved) = functions {
+                value["segment_functions"] = functions_report::json(&saved.plan);
+            }
+            crate::outln!("{}", serde_json::to_string_pretty(&value)?)
+        }
+        Format::Markdown => {
+            crate::out!("{}", report::markdown(plan));
+            if let Some(saved) = functions {
+                crate::out!("{}", functions_report::markdown(&saved.plan));
+            }
+        }
+    }
+    Ok(())
 }

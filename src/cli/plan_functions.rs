@@ -1,6 +1,7 @@
-//! `fnctl plan`'s Segment functions (text): each function of the manifests
-//! to create or update, with unified diffs of its code and setting
-//! definitions, and each instance apply would create. Read-only.
+//! `plan`'s Segment functions: each function of the manifests to create or
+//! update, with unified diffs of its code and setting definitions, and each
+//! instance apply would create, as [`FunctionsPlan`] data that the text,
+//! JSON and Markdown plans render and a saved plan holds. Read-only.
 
 use crate::execute::functions::{
     desired_definitions, find_function, find_instance, instance_name, plan_function,
@@ -9,17 +10,19 @@ use crate::execute::functions::{
 use crate::live::segment_functions::FunctionsBackend;
 use crate::model::function::{DesiredFunction, FunctionInstance};
 use crate::model::DesiredInstance;
+use crate::plan::functions::{
+    FunctionAction, FunctionsPlan, PlannedFunction, PlannedInstance, SavedFunctions,
+};
 
-/// The text of the functions' steps, and whether any changes Segment.
-pub(crate) async fn text(
+/// The functions' steps, read from Segment now.
+pub(crate) async fn plan(
     backend: &dyn FunctionsBackend,
     functions: &[DesiredFunction],
     function_instances: &[FunctionInstance],
     instances: &[DesiredInstance],
     adopt: bool,
-) -> anyhow::Result<(String, bool)> {
-    let mut out = String::new();
-    let mut changes = false;
+) -> anyhow::Result<FunctionsPlan> {
+    let mut plan = FunctionsPlan::default();
     for function in functions {
         let listed = read_functions(backend, function.region, function.kind).await?;
         let found = match find_function(function, &listed) {
@@ -35,36 +38,9 @@ pub(crate) async fn text(
             .filter_map(|i| instances.iter().find(|d| d.name == i.instance))
             .map(|d| &d.settings);
         let definitions = desired_definitions(function, settings);
-        let name = &function.name;
-        match plan_function(function, definitions, found.as_ref(), adopt) {
-            FunctionStep::Create(new) => {
-                changes = true;
-                out.push_str(&format!(
-                    "+ Segment {} function {name} will be created ({} line(s) of {}, {} setting definition(s))\n",
-                    function.kind.as_str(),
-                    new.code.lines().count(),
-                    function.code_path.display(),
-                    new.settings.len()
-                ));
-            }
-            FunctionStep::Update {
-                code_diff,
-                definitions_diff,
-                ..
-            } => {
-                changes = true;
-                out.push_str(&format!("~ Segment function {name} will be updated\n"));
-                for diff in [code_diff, definitions_diff].into_iter().flatten() {
-                    for line in diff.lines() {
-                        out.push_str(&format!("    {line}\n"));
-                    }
-                }
-            }
-            FunctionStep::Unchanged { .. } => {}
-            FunctionStep::Conflict { reason, .. } => {
-                out.push_str(&format!("! Segment function {name}: {reason}\n"));
-            }
-        }
+        let count = definitions.len();
+        let step = plan_function(function, definitions, found.as_ref(), adopt);
+        plan.functions.push(planned(function, count, step));
         for instance in runs_it {
             let exists = match &found {
                 Some(live) => find_instance(backend, instance, &live.catalog_id)
@@ -73,18 +49,91 @@ pub(crate) async fn text(
                 None => false,
             };
             if !exists {
-                changes = true;
-                let place = match &instance.source {
-                    Some(source) => format!("destination connected to source {source}"),
-                    None => "source".into(),
-                };
-                out.push_str(&format!(
-                    "+ Segment {place} `{}` (instance {}) will be created running {name}\n",
-                    instance_name(instance),
-                    instance.instance
-                ));
+                plan.instances.push(PlannedInstance {
+                    instance: instance.instance.clone(),
+                    function: function.name.clone(),
+                    kind: instance.kind,
+                    name: instance_name(instance),
+                    source: instance.source.clone(),
+                });
             }
         }
     }
-    Ok((out, changes))
+    Ok(plan)
+}
+
+/// One function's step as plan data, its code pinned by SHA-256.
+fn planned(function: &DesiredFunction, definitions: usize, step: FunctionStep) -> PlannedFunction {
+    let mut planned = PlannedFunction {
+        function: function.name.clone(),
+        kind: function.kind,
+        action: FunctionAction::Unchanged,
+        code_file: function.code_path.display().to_string(),
+        code_sha256: crate::fingerprint::sha256_hex(function.code.as_bytes(), 64),
+        code_lines: function.code.lines().count(),
+        definitions,
+        code_diff: None,
+        definitions_diff: None,
+        reason: None,
+    };
+    match step {
+        FunctionStep::Create(_) => planned.action = FunctionAction::Create,
+        FunctionStep::Update {
+            code_diff,
+            definitions_diff,
+            ..
+        } => {
+            planned.action = FunctionAction::Update;
+            planned.code_diff = code_diff;
+            planned.definitions_diff = definitions_diff;
+        }
+        FunctionStep::Unchanged { .. } => {}
+        FunctionStep::Conflict { reason, .. } => {
+            planned.action = FunctionAction::Conflict;
+            planned.reason = Some(reason);
+        }
+    }
+    planned
+}
+
+/// `apply --plan`'s guard for Segment functions, before any write: every
+/// code file still holds the code the plan showed (checked first, by
+/// [`SavedPlan::check_code`]), and Segment, read now, still calls for the
+/// very steps the plan showed (made with the plan's own `--adopt`).
+pub(crate) async fn check_saved(
+    backend: &dyn FunctionsBackend,
+    saved: &SavedFunctions,
+    instances: &[DesiredInstance],
+) -> anyhow::Result<()> {
+    let now = plan(
+        backend,
+        &saved.functions,
+        &saved.instances,
+        instances,
+        saved.adopt,
+    )
+    .await?;
+    if now == saved.plan {
+        return Ok(());
+    }
+    let mut moved: Vec<String> = saved
+        .plan
+        .functions
+        .iter()
+        .filter(|f| !now.functions.contains(f))
+        .map(|f| format!("function {}", f.function))
+        .collect();
+    let instances_moved = saved
+        .plan
+        .instances
+        .iter()
+        .chain(&now.instances)
+        .filter(|i| !saved.plan.instances.contains(i) || !now.instances.contains(i))
+        .map(|i| format!("instance {}", i.instance));
+    moved.extend(instances_moved);
+    moved.dedup();
+    anyhow::bail!(
+        "the saved plan is stale, Segment has moved past it for {}; run `fnctl plan` again",
+        moved.join(", ")
+    )
 }

@@ -3,6 +3,7 @@
 //! state; it is plain data that prints, saves to JSON and executes.
 
 mod external_id;
+pub mod functions;
 pub mod notice;
 pub mod planner;
 pub mod rotation;

@@ -4,7 +4,9 @@
 //! checksum has no key, so it stops accidents, not a determined edit: apply
 //! also checks every trust policy a saved plan would write against the
 //! Segment account of its instance's kind. A saved plan holds
-//! external IDs only by fingerprint, never their values.
+//! external IDs only by fingerprint, never their values. With Segment
+//! functions, it holds their code and steps too, each code file pinned by
+//! its SHA-256 ([`SavedPlan::check_code`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,6 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::functions::SavedFunctions;
 use super::Plan;
 use crate::model::DesiredInstance;
 use crate::model::FORMAT_VERSION;
@@ -45,6 +48,10 @@ pub struct SavedPlan {
     pub created_at: String,
     /// Each account's plan.
     pub accounts: Vec<SavedAccount>,
+    /// Segment functions of the manifests, when they declare any (absent
+    /// otherwise, so a plan without functions reads and sums as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions: Option<SavedFunctions>,
     /// SHA-256 of the rest of the file.
     #[serde(default)]
     pub checksum: String,
@@ -65,12 +72,60 @@ impl SavedPlan {
             format_version: FORMAT_VERSION.into(),
             created_at,
             accounts,
+            functions: None,
             checksum: String::new(),
         };
         saved.checksum = saved.compute_checksum();
         saved
     }
 
+    /// The plan holding Segment functions too, its checksum recomputed.
+    pub fn with_functions(mut self, functions: SavedFunctions) -> Self {
+        self.functions = Some(functions);
+        self.checksum = self.compute_checksum();
+        self
+    }
+
+    /// Refuses the plan when a function's code file no longer holds the
+    /// code the plan showed (changed, moved or unreadable): apply would
+    /// otherwise ship code nobody reviewed, or code other than the file's.
+    pub fn check_code(&self) -> Result<(), StaleCode> {
+        let Some(saved) = &self.functions else {
+            return Ok(());
+        };
+        for planned in &saved.plan.functions {
+            let now = std::fs::read(&planned.code_file)
+                .map(|bytes| crate::fingerprint::sha256_hex(&bytes, 64))
+                .map_err(|error| StaleCode {
+                    function: planned.function.clone(),
+                    file: planned.code_file.clone(),
+                    what: format!("cannot be read ({error})"),
+                })?;
+            if now != planned.code_sha256 {
+                return Err(StaleCode {
+                    function: planned.function.clone(),
+                    file: planned.code_file.clone(),
+                    what: "changed".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A function's code file is not what the saved plan showed.
+#[derive(Debug, thiserror::Error)]
+#[error("the saved plan is stale: code file {file} of function `{function}` {what} since the plan was made; run `fnctl plan` again")]
+pub struct StaleCode {
+    /// The function.
+    pub function: String,
+    /// Its code file.
+    pub file: String,
+    /// What happened to it.
+    pub what: String,
+}
+
+impl SavedPlan {
     /// Writes the plan through a temporary file beside it, synced, then
     /// renamed over `path`: no reader sees a half-written plan, and a failed
     /// write leaves the old one as it was (`tempfile` removes its file on

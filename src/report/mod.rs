@@ -2,6 +2,7 @@
 //! JSON document carries [`FORMAT_VERSION`] so CI scripts can rely on it.
 
 pub mod drift;
+pub mod functions;
 pub mod notice;
 pub mod plan;
 pub mod style;

@@ -16,6 +16,7 @@ mod docs;
 mod drift;
 mod examples;
 mod faults;
+mod function_plans;
 mod fuzz_loader;
 mod hand_edits;
 mod harness;

@@ -1,0 +1,251 @@
+//! Segment functions in every plan format and in saved plans, end to end
+//! (moto, the Segment test server behind Prism): JSON and Markdown carry
+//! the steps the text shows; `plan --out` pins each code file by SHA-256
+//! and `apply --plan` applies the function steps, refusing before any
+//! write when a code file or Segment moved since the plan.
+
+use serde_json::{json, Value};
+
+use crate::support::command::{fnctl, Output};
+use crate::support::env::{workspace, write_file};
+use crate::support::moto::Moto;
+use crate::support::segment::{SegmentApi, TOKEN};
+
+const SOURCE: &str = "srcWebsite00002";
+const CODE: &str = "functions/s3-archiver.js";
+const V1: &str = "async function onTrack(event, settings) { return 'v1' }\n";
+const V2: &str = "async function onTrack(event, settings) { return 'v2' }\n";
+
+struct Env {
+    moto: Moto,
+    segment: SegmentApi,
+    ws: tempfile::TempDir,
+    outputs: Vec<Output>,
+}
+
+impl Env {
+    fn start() -> Env {
+        let env = Env {
+            moto: Moto::start(),
+            segment: SegmentApi::start(),
+            ws: workspace(),
+            outputs: Vec::new(),
+        };
+        env.segment.create("source", SOURCE, json!({}), &[]);
+        env.code(V1);
+        write_file(
+            env.ws.path(),
+            "manifests/main.yaml",
+            &format!(
+                r#"version: 1
+defaults:
+  scope: fn-plans
+functions:
+  - name: s3-archiver
+    kind: destination
+    code: ../{CODE}
+    displayName: S3 archiver
+instances:
+  - name: archiver
+    kind: destination
+    bucket: {{ name: acme-events, region: us-west-2 }}
+    segment: {{ function: s3-archiver, source: {SOURCE} }}
+"#
+            ),
+        );
+        env
+    }
+
+    fn code(&self, text: &str) {
+        write_file(self.ws.path(), CODE, text);
+    }
+
+    fn run(&mut self, args: &[&str]) -> Output {
+        let out = fnctl(&self.moto)
+            .current_dir(self.ws.path())
+            .env("SEGMENT_PUBLIC_API_TOKEN", TOKEN)
+            .env("SEGMENT_API_URL", self.segment.url())
+            .args(args)
+            .run();
+        self.outputs.push(out.clone());
+        out
+    }
+
+    fn json_plan(&mut self) -> Value {
+        let out = self.run(&["plan", "--format", "json"]);
+        out.assert_success();
+        serde_json::from_str(&out.stdout).expect("the JSON plan is JSON")
+    }
+
+    fn functions(&self) -> Vec<Value> {
+        self.segment
+            .control("GET", "/__control/functions", Value::Null)["functions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn destinations(&self) -> usize {
+        self.segment
+            .control("GET", "/__control/instances", Value::Null)["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["kind"] == "destination")
+            .count()
+    }
+
+    fn writes(&self) -> usize {
+        self.segment
+            .all_requests()
+            .iter()
+            .filter(|r| r["method"] != "GET")
+            .count()
+    }
+
+    /// Nothing off Segment's spec; no token and no external ID printed.
+    fn finish(&self) {
+        self.segment.assert_no_violation();
+        let mut secrets = vec![TOKEN.to_string()];
+        let instances = self
+            .segment
+            .control("GET", "/__control/instances", Value::Null)["instances"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        secrets.extend(
+            instances
+                .iter()
+                .filter_map(|i| i["settings"]["iamRoleExternalId"].as_str())
+                .map(str::to_string),
+        );
+        for out in &self.outputs {
+            for secret in &secrets {
+                assert!(
+                    !out.stdout.contains(secret) && !out.stderr.contains(secret),
+                    "a secret in fnctl's output:\n{}\n{}",
+                    out.stdout,
+                    out.stderr
+                );
+            }
+        }
+    }
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn json_and_markdown_plans_carry_the_function_steps() {
+    let mut env = Env::start();
+    let plan = env.json_plan();
+    let functions = &plan["segment_functions"];
+    assert_eq!(
+        functions["summary"],
+        json!({"create": 1, "update": 0, "instances": 1})
+    );
+    let function = &functions["functions"][0];
+    assert_eq!(function["function"], "s3-archiver");
+    assert_eq!(function["action"], "create");
+    assert_eq!(function["code_sha256"], sha256(V1));
+    assert!(function["code_file"].as_str().unwrap().ends_with(CODE));
+    assert_eq!(
+        functions["instances"],
+        json!([{"instance": "archiver", "function": "s3-archiver", "kind": "destination",
+                "name": "archiver (fnctl:fn-plans)", "source": SOURCE}])
+    );
+    env.run(&["plan", "--format", "markdown"])
+        .assert_success()
+        .assert_stdout_contains("#### Segment functions")
+        .assert_stdout_contains("- + Segment destination function s3-archiver will be created")
+        .assert_stdout_contains("`archiver (fnctl:fn-plans)` (instance archiver)");
+
+    env.run(&["apply", "--auto-approve"]).assert_success();
+    assert_eq!(
+        env.json_plan()["segment_functions"]["summary"],
+        json!({"create": 0, "update": 0, "instances": 0})
+    );
+    env.code(V2);
+    let plan = env.json_plan();
+    let function = &plan["segment_functions"]["functions"][0];
+    assert_eq!(function["action"], "update");
+    let diff = function["code_diff"].as_str().unwrap();
+    assert!(
+        diff.contains(&format!("-{V1}")) && diff.contains(&format!("+{V2}")),
+        "{diff}"
+    );
+    assert_eq!(plan["segment_functions"]["instances"], json!([]));
+    env.run(&["plan", "--format", "markdown"])
+        .assert_success()
+        .assert_stdout_contains("- ~ Segment function s3-archiver will be updated")
+        .assert_stdout_contains("```diff\n--- segment\n+++ manifest\n")
+        .assert_stdout_contains(&format!("+{V2}"));
+    env.finish();
+}
+
+/// `apply --plan` applies the function steps it saved; a code file changed
+/// since, or the function changed in Segment since, is refused before any
+/// write to IAM or Segment.
+#[test]
+fn a_saved_plan_pins_the_code_it_showed_and_applies_the_function_steps() {
+    let mut env = Env::start();
+    let writes = env.writes();
+    env.run(&["plan", "--out", "plan.json"]).assert_success();
+    env.code("async function onTrack(event, settings) { return 'unreviewed' }\n");
+    env.run(&["apply", "--plan", "plan.json", "--auto-approve"])
+        .assert_exit(1)
+        .assert_stderr_contains("the saved plan is stale: code file ")
+        .assert_stderr_contains(CODE);
+    assert_eq!(env.writes(), writes, "no write to Segment");
+    env.run(&["plan"])
+        .assert_stdout_contains("+ role segment-fn-archiver (instance archiver");
+    assert!(
+        !env.ws.path().join("bundles/archiver.json").exists(),
+        "no apply"
+    );
+
+    env.code(V1);
+    env.run(&["apply", "--plan", "plan.json", "--auto-approve"])
+        .assert_success()
+        .assert_stderr_contains(
+            "Segment functions: 1 created, 0 updated, 1 deployed; 1 instance(s) created.",
+        );
+    let function = env.functions().remove(0);
+    assert_eq!(function["code"], V1);
+    assert_eq!(env.destinations(), 1);
+    env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
+
+    // A code change saved, then the function edited in Segment: refused.
+    env.code(V2);
+    env.run(&["plan", "--out", "v2.json"]).assert_success();
+    let path = format!("/__control/functions/{}", function["id"].as_str().unwrap());
+    env.segment
+        .control("PATCH", &path, json!({"code": "// by hand\n"}));
+    let writes = env.writes();
+    env.run(&["apply", "--plan", "v2.json", "--auto-approve"])
+        .assert_exit(1)
+        .assert_stderr_contains(
+            "the saved plan is stale, Segment has moved past it for function s3-archiver",
+        );
+    assert_eq!(env.writes(), writes, "no write to Segment");
+    assert_eq!(env.functions()[0]["code"], "// by hand\n");
+
+    env.run(&["plan", "--out", "fresh.json"]).assert_success();
+    env.run(&["apply", "--plan", "fresh.json", "--auto-approve"])
+        .assert_success()
+        .assert_stderr_contains("Segment functions: 0 created, 1 updated");
+    let function = env.functions().remove(0);
+    assert_eq!(function["code"], V2);
+    assert_eq!(
+        function["deployedVersion"], function["version"],
+        "the new code runs"
+    );
+    assert_eq!(env.destinations(), 1);
+    env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
+    env.finish();
+}
