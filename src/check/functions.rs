@@ -1,7 +1,7 @@
 //! Drift of Segment functions and their instances: what changed in Segment
 //! by hand since fnctl wrote it. Pure: the caller reads the function (with
-//! code and settings) and the instances fnctl recorded, and hands them in.
-//! Not yet part of `fnctl drift`'s report (see docs/functions.md).
+//! code and settings) and the instances fnctl recorded on their roles, and
+//! hands them in (`fnctl drift`, through `cli::drift_functions`).
 
 use crate::check::drift::Severity;
 use crate::live::segment_functions::{LiveFunction, LiveInstance};

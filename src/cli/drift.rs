@@ -27,19 +27,33 @@ pub(crate) async fn run(global: &GlobalOptions, args: &DriftArgs) -> anyhow::Res
             !set.functions.is_empty(),
         )?,
     };
-    let mut function_findings = Vec::new();
-    if let Some(backend) = context.functions() {
-        function_findings = super::drift_functions::findings(
-            backend,
-            &set.functions,
-            &set.function_instances,
-            &set.instances,
-        )
-        .await?;
-    }
-    let mut findings =
+    // Only the instances that run a function of the set are kept for the
+    // functions' drift (their settings say which definitions fnctl owns).
+    let running: std::collections::HashSet<&str> = set
+        .function_instances
+        .iter()
+        .map(|i| i.instance.as_str())
+        .collect();
+    let function_desired: Vec<_> = set
+        .instances
+        .iter()
+        .filter(|d| running.contains(d.name.as_str()))
+        .cloned()
+        .collect();
+    let (mut findings, recorded) =
         crate::execute::checks::drift(&context, set.instances, args.snapshot.as_deref()).await?;
-    findings.extend(function_findings);
+    if let Some(backend) = context.functions() {
+        findings.extend(
+            super::drift_functions::findings(
+                backend,
+                &set.functions,
+                &set.function_instances,
+                &function_desired,
+                &recorded,
+            )
+            .await?,
+        );
+    }
     match args.format {
         Format::Text => crate::out!("{}", drift_report::text(&findings)),
         Format::Json => crate::outln!(

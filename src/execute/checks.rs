@@ -4,6 +4,7 @@
 //! renderers in `report` use its findings). The CLI renders what they find
 //! and chooses the exit code.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::bundle;
@@ -40,14 +41,50 @@ async fn read_segment(context: &RunContext, runs: &[AccountRun]) -> anyhow::Resu
     })
 }
 
+/// Where an instance's role records the Segment function instance apply
+/// made for it ([`crate::model::tags::SEGMENT_INSTANCE`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordedId {
+    /// The role carrying the record.
+    pub(crate) role: String,
+    /// Its account.
+    pub(crate) account: String,
+    /// The Segment instance id.
+    pub(crate) id: String,
+}
+
+/// The records of every instance whose role has one, by instance name.
+pub(crate) type Recorded = HashMap<String, RecordedId>;
+
+fn recorded(runs: &[AccountRun]) -> Recorded {
+    let mut found = Recorded::new();
+    for run in runs {
+        for instance in &run.instances {
+            let Some(role) = run.role_of(instance) else {
+                continue;
+            };
+            if let Some(id) = role.tags.get(crate::model::tags::SEGMENT_INSTANCE) {
+                let record = RecordedId {
+                    role: role.name.clone(),
+                    account: run.account.clone(),
+                    id: id.clone(),
+                };
+                found.insert(instance.name.clone(), record);
+            }
+        }
+    }
+    found
+}
+
 /// Drift of every instance: IAM against the manifests (from `snapshot`
 /// instead of IAM when given, then without Segment), and Segment's settings
-/// against IAM.
+/// against IAM; with the Segment function instances the roles record (for
+/// the functions' drift).
 pub(crate) async fn drift(
     context: &RunContext,
     instances: Vec<DesiredInstance>,
     snapshot: Option<&Path>,
-) -> anyhow::Result<Vec<drift::Finding>> {
+) -> anyhow::Result<(Vec<drift::Finding>, Recorded)> {
     let now = context.now();
     let options = PlanOptions::read_only(now);
     let runs = match snapshot {
@@ -58,8 +95,9 @@ pub(crate) async fn drift(
         .iter()
         .flat_map(|run| drift::detect(&run.account, &run.instances, &run.live.roles, now))
         .collect();
+    let records = recorded(&runs);
     if snapshot.is_some() || context.segment().is_none() {
-        return Ok(findings);
+        return Ok((findings, records));
     }
     let read = read_segment(context, &runs).await?;
     for run in &runs {
@@ -74,7 +112,7 @@ pub(crate) async fn drift(
             ));
         }
     }
-    Ok(findings)
+    Ok((findings, records))
 }
 
 /// What `verify` found, and of how many instances.

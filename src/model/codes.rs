@@ -119,6 +119,10 @@ codes! {
         FunctionCodeChanged = "function-code-changed",
         /// A Segment function's setting definitions or description were changed by hand.
         FunctionSettingsChanged = "function-settings-changed",
+        /// A Segment function fnctl owns, whose instances its roles record, is gone.
+        FunctionMissing = "function-missing",
+        /// A Segment function instance a role records was deleted, or runs another function or from another source.
+        FunctionInstanceGone = "function-instance-gone",
         /// The trust policy accepts an ID fnctl did not issue, or a stranger.
         TrustBroadened = "trust-broadened",
         /// The trust policy was changed (or is no longer valid).

@@ -364,3 +364,51 @@ instances:
     env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
     env.finish();
 }
+
+/// drift: the instance its role records, deleted in Segment or connected
+/// elsewhere (another source, another function), is high (exit 2); apply
+/// makes a deleted one again, and refuses to make a second of a moved one.
+#[test]
+fn an_owned_instance_deleted_or_moved_in_segment_is_high_drift() {
+    let mut env = Env::start("replace", "explicit");
+    env.apply().assert_success();
+    let first = env.recorded("segment-fn-archiver").expect("recorded");
+    env.run(&["drift"]).assert_exit(0);
+    env.segment.control(
+        "DELETE",
+        &format!("/__control/instances/destination/{first}"),
+        Value::Null,
+    );
+    env.run(&["drift"])
+        .assert_exit(2)
+        .assert_stdout_contains("HIGH     function-instance-gone")
+        .assert_stdout_contains(&format!("instance {first} was deleted in Segment"));
+    env.apply().assert_success();
+    let second = env.recorded("segment-fn-archiver").expect("recorded again");
+    assert_ne!(first, second, "made again, the new id recorded");
+    assert_eq!(env.instances().len(), 1);
+    env.run(&["drift"]).assert_exit(0);
+
+    let path = format!("/__control/instances/destination/{second}");
+    env.segment
+        .create("source", "srcElsewhere001", json!({}), &[]);
+    env.segment
+        .control("PATCH", &path, json!({"sourceId": "srcElsewhere001"}));
+    env.run(&["drift"])
+        .assert_exit(2)
+        .assert_stdout_contains("HIGH     function-instance-gone")
+        .assert_stdout_contains("is connected to another source");
+    env.apply().assert_exit(1).assert_stderr_contains(&format!(
+        "Segment instance {second} recorded on its role is connected to another source"
+    ));
+    assert_eq!(env.instances().len(), 1, "no second instance");
+    env.segment.control(
+        "PATCH",
+        &path,
+        json!({"sourceId": SOURCE, "catalogId": "anotherFunction1"}),
+    );
+    env.run(&["drift"])
+        .assert_exit(2)
+        .assert_stdout_contains("runs another function");
+    env.finish();
+}

@@ -879,7 +879,18 @@ class Handler(BaseHTTPRequestHandler):
                 if method == "DELETE":
                     del st.instances[kind][iid]
                     return 200, {"deleted": {"kind": kind, "id": iid}}
-                raise ControlError(405, "GET or DELETE")
+                if method == "PATCH":
+                    # Reconnected by hand: another source, another function, a new name.
+                    if "sourceId" in body:
+                        if kind != "destination" or not isinstance(body["sourceId"], str):
+                            raise ControlError(400, "sourceId: a string, for a destination")
+                        inst["sourceId"] = body["sourceId"]
+                    if "catalogId" in body:
+                        inst["metadata"]["id"] = str(body["catalogId"])
+                    if "name" in body:
+                        inst["name"] = str(body["name"])
+                    return 200, {"instance": st.raw_view(inst)}
+                raise ControlError(405, "GET, PATCH or DELETE")
             if rest == ["settings"]:
                 if method == "GET":
                     return 200, {"settings": copy.deepcopy(inst["settings"])}
