@@ -79,9 +79,10 @@ fn yaml_files(folder: &Path, found: &mut Vec<PathBuf>) {
 }
 
 /// The folders of shipped manifests that exist. `examples/` holds CI and
-/// Kubernetes files, not manifests; the examples use `manifests/`.
+/// Kubernetes files, which use `manifests/`, and `examples/functions/`
+/// (Segment functions from git).
 fn manifest_folders() -> Vec<PathBuf> {
-    ["manifests"]
+    ["manifests", "examples/functions"]
         .iter()
         .map(|f| repo_root().join(f))
         .filter(|f| f.is_dir())

@@ -140,7 +140,7 @@ fn node_project() -> &'static Path {
             );
         }
         // The scripts are copied every run so edits to them take effect.
-        for file in ["run.js", "admin.js"] {
+        for file in ["run.js", "admin.js", "runtime.js"] {
             std::fs::copy(sources().join(file), target.join(file)).unwrap();
         }
         target
@@ -211,7 +211,12 @@ const OWNER_KEYS: (&str, &str) = ("testing", "testing");
 
 /// Objects in the bucket, as its owner (enforcement must be off).
 fn objects(moto: &Moto) -> Vec<(String, Value)> {
-    let run = node(moto, "admin.js", &["list", BUCKET], OWNER_KEYS, "");
+    objects_in(moto, BUCKET)
+}
+
+/// Objects in `bucket`, as its owner (enforcement must be off).
+fn objects_in(moto: &Moto, bucket: &str) -> Vec<(String, Value)> {
+    let run = node(moto, "admin.js", &["list", bucket], OWNER_KEYS, "");
     assert_eq!(run.status, 0, "admin.js list failed: {run:?}");
     let listed: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
     listed
@@ -603,4 +608,211 @@ async fn seed_function_runs_on_the_settings_segment_holds_through_a_zero_touch_r
         .assert_stdout_contains("bundle-external-id-rejected");
     fnctl_with_segment(&env, &segment, &["verify", "--bundle-dir", BUNDLES]).assert_success();
     segment.assert_no_violation();
+}
+
+/// The example of `examples/functions/`: Segment's seed function and a
+/// manifest with `functions:` and an instance `segment: { function, source }`.
+mod from_the_manifests {
+    use super::*;
+    use crate::support::env::write_file;
+    use crate::support::segment::{SegmentApi, TOKEN};
+
+    const SOURCE: &str = "srcAcmeWebsite01";
+    const EXAMPLE_BUCKET: &str = "acme-events-prod";
+    const CODE: &str = "manifests/s3-archiver.js";
+
+    fn example(file: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/functions")
+            .join(file);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// What the test server holds (its own state, unmasked): the function's
+    /// code and the destination instance's settings.
+    fn held(segment: &SegmentApi) -> (String, Value) {
+        let functions = segment.control("GET", "/__control/functions", Value::Null);
+        let functions = functions["functions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            functions.len(),
+            1,
+            "one function in Segment: {functions:#?}"
+        );
+        let instances: Vec<Value> = segment.control("GET", "/__control/instances", Value::Null)
+            ["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["kind"] == "destination")
+            .cloned()
+            .collect();
+        assert_eq!(
+            instances.len(),
+            1,
+            "one instance in Segment: {instances:#?}"
+        );
+        assert_eq!(instances[0]["metadata"]["id"], functions[0]["catalogId"]);
+        assert_eq!(instances[0]["sourceId"], SOURCE);
+        let code = functions[0]["code"].as_str().expect("code").to_string();
+        (code, instances[0]["settings"].clone())
+    }
+
+    /// Runs the code Segment holds with the settings it holds, IAM
+    /// enforcement on; returns the keys the event landed under. Both are
+    /// written outside fnctl's workspace (whose files are checked for
+    /// external IDs), as Segment's runtime holds them.
+    fn run_held(
+        env: &Env,
+        segment: &SegmentApi,
+        keys: &(String, String),
+        marker: &str,
+    ) -> Vec<String> {
+        let (code, settings) = held(segment);
+        let runtime = tempfile::tempdir().expect("a folder for the runtime");
+        let code_file = write_file(runtime.path(), "function.js", &code);
+        let settings_file = write_file(runtime.path(), "settings.json", &settings.to_string());
+        let event = event("track", marker);
+        reset_auth(&env.moto, "0");
+        let run = node(
+            &env.moto,
+            "runtime.js",
+            &[code_file.to_str().unwrap(), settings_file.to_str().unwrap()],
+            (&keys.0, &keys.1),
+            &event.to_string(),
+        );
+        reset_auth(&env.moto, "inf");
+        assert_eq!(
+            run.status, 0,
+            "{marker}: the function Segment holds failed: {run:?}"
+        );
+        objects_in(&env.moto, EXAMPLE_BUCKET)
+            .into_iter()
+            .filter(|(_, body)| body == &event)
+            .map(|(key, _)| key)
+            .collect()
+    }
+
+    /// fnctl with the test server behind Prism; its output holds no secret.
+    fn fnctl_segment(
+        env: &Env,
+        segment: &SegmentApi,
+        args: &[&str],
+    ) -> crate::support::command::Output {
+        let out = fnctl_with_segment(env, segment, args);
+        let settings = held_settings(segment);
+        for secret in [Some(TOKEN), settings["iamRoleExternalId"].as_str()]
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                !out.stdout.contains(secret) && !out.stderr.contains(secret),
+                "a secret in fnctl's output:\n{}\n{}",
+                out.stdout,
+                out.stderr
+            );
+        }
+        out
+    }
+
+    /// The destination instance's settings, once there is one.
+    fn held_settings(segment: &SegmentApi) -> Value {
+        let instances = segment.control("GET", "/__control/instances", Value::Null);
+        instances["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["kind"] == "destination")
+            .map(|i| i["settings"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// One apply from nothing makes the role, the function and its
+    /// instance; the code Segment then holds, run with the settings Segment
+    /// holds, writes the event to the bucket; after a code change and an
+    /// apply, the new code is what runs.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_example_function_runs_from_segment_and_a_code_change_ships() {
+        node_project();
+        let segment = SegmentApi::start();
+        segment.create("source", SOURCE, json!({}), &[]);
+        let env = Env::with_manifest(&example("s3-archiver.yaml")).await;
+        env.write(CODE, &example("s3-archiver.js"));
+        let bucket = node(
+            &env.moto,
+            "admin.js",
+            &["create-bucket", EXAMPLE_BUCKET],
+            OWNER_KEYS,
+            "",
+        );
+        assert_eq!(bucket.status, 0, "create bucket: {bucket:?}");
+
+        fnctl_segment(
+            &env,
+            &segment,
+            &["apply", "--auto-approve", "--bundle-dir", BUNDLES],
+        )
+        .assert_success()
+        .assert_stderr_contains("Apply complete: 1 created")
+        .assert_stderr_contains(
+            "Segment functions: 1 created, 0 updated, 1 deployed; 1 instance(s) created.",
+        );
+        fnctl_segment(&env, &segment, &["plan", "--detailed-exitcode"]).assert_exit(0);
+        let keys = segment_runtime_keys(&env).await;
+        let (code, settings) = held(&segment);
+        assert_eq!(
+            code,
+            example("s3-archiver.js"),
+            "Segment holds the example's code"
+        );
+        assert_eq!(
+            settings["iamRoleExternalId"].as_str().map(str::len),
+            Some(48)
+        );
+        assert_eq!(settings["s3Bucket"], EXAMPLE_BUCKET);
+        let landed = run_held(&env, &segment, &keys, "first-code");
+        assert_eq!(
+            landed.len(),
+            1,
+            "the event is in the bucket once: {landed:?}"
+        );
+        assert!(
+            landed[0].starts_with("track/") && !landed[0].starts_with("track/v2/"),
+            "{landed:?}"
+        );
+
+        // A code change: the objects go under track/v2/ (still the role's prefix).
+        let old_key = "Key: `${event.type}/${Date.now()}.json`";
+        let new_key = "Key: `${event.type}/v2/${Date.now()}.json`";
+        let source = example("s3-archiver.js");
+        assert!(source.contains(old_key), "the example writes {old_key}");
+        env.write(CODE, &source.replace(old_key, new_key));
+        fnctl_segment(&env, &segment, &["plan", "--detailed-exitcode"])
+            .assert_exit(2)
+            .assert_stdout_contains("~ Segment function s3-archiver will be updated")
+            .assert_stdout_contains(&format!("    +      {new_key},"));
+        fnctl_segment(
+            &env,
+            &segment,
+            &["apply", "--auto-approve", "--bundle-dir", BUNDLES],
+        )
+        .assert_success()
+        .assert_stderr_contains(
+            "Segment functions: 0 created, 1 updated, 1 deployed; 0 instance(s) created.",
+        );
+        let landed = run_held(&env, &segment, &keys, "changed-code");
+        assert_eq!(
+            landed.len(),
+            1,
+            "the event is in the bucket once: {landed:?}"
+        );
+        assert!(
+            landed[0].starts_with("track/v2/"),
+            "the new code ran: {landed:?}"
+        );
+        fnctl_segment(&env, &segment, &["plan", "--detailed-exitcode"]).assert_exit(0);
+        segment.assert_no_violation();
+    }
 }
