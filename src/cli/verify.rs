@@ -1,5 +1,7 @@
 //! `fnctl verify`: read-only proof that each function can assume its role
-//! with the ID in its bundle and that nobody else can.
+//! with the ID in its bundle and that nobody else can; for the Segment
+//! functions of the manifests, that each instance runs its function (the
+//! manifest's code, deployed) and holds its bundle's settings.
 
 use crate::cli::args::{Format, GlobalOptions, VerifyArgs};
 use crate::execute::checks::Verified;
@@ -11,9 +13,19 @@ pub(crate) async fn run(global: &GlobalOptions, args: &VerifyArgs) -> anyhow::Re
         super::settings::in_accounts(&global.accounts),
     )?;
     let context = super::settings::context(global, crate::execute::DEFAULT_PARALLELISM.into());
-    let context = super::settings::with_segment(context, &set.instances)?;
-    let Verified { findings, checked } =
-        crate::execute::checks::verify(&context, set.instances, &args.bundle_dir).await?;
+    let context = super::settings::with_segment_and_functions(
+        context,
+        &set.instances,
+        !set.functions.is_empty(),
+    )?;
+    let Verified { findings, checked } = crate::execute::checks::verify(
+        &context,
+        set.instances,
+        &args.bundle_dir,
+        &set.functions,
+        &set.function_instances,
+    )
+    .await?;
     match args.format {
         Format::Json => {
             let report = serde_json::json!({ "format_version": "1", "checked": checked, "ok": findings.is_empty(), "findings": findings });

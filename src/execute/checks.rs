@@ -4,17 +4,20 @@
 //! renderers in `report` use its findings). The CLI renders what they find
 //! and chooses the exit code.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::bundle;
+use crate::bundle::{self, Bundle};
 use crate::check::drift;
 use crate::check::verify::{verify_instance, verify_segment, Finding};
 use crate::execute::context::RunContext;
+use crate::execute::functions::{find_function, locate_instance, marker, read_functions, Located};
 use crate::execute::segment;
 use crate::execute::session::{self, AccountRun};
+use crate::live::segment_functions::{FunctionsBackend, LiveInstance};
 use crate::model::codes::VerifyCode;
-use crate::model::segment::LiveSettings;
+use crate::model::function::{DesiredFunction, FunctionInstance};
+use crate::model::segment::{LiveSettings, SegmentTarget};
 use crate::model::DesiredInstance;
 use crate::plan::PlanOptions;
 
@@ -128,6 +131,8 @@ pub(crate) async fn verify(
     context: &RunContext,
     instances: Vec<DesiredInstance>,
     bundle_dir: &Path,
+    functions: &[DesiredFunction],
+    function_instances: &[FunctionInstance],
 ) -> anyhow::Result<Verified> {
     let options = PlanOptions::read_only(context.now());
     let runs = session::observe(context, instances, &options).await?;
@@ -136,11 +141,19 @@ pub(crate) async fn verify(
         findings: Vec::new(),
         checked: 0,
     };
+    let runs_a_function: HashSet<&str> = function_instances
+        .iter()
+        .map(|i| i.instance.as_str())
+        .collect();
+    let mut bundles: HashMap<String, Option<Bundle>> = HashMap::new();
     for run in &runs {
         for instance in &run.instances {
             let live = run.role_of(instance);
             match bundle::read(bundle_dir, &instance.name) {
                 Ok(on_disk) => {
+                    if runs_a_function.contains(instance.name.as_str()) {
+                        bundles.insert(instance.name.clone(), on_disk.clone());
+                    }
                     let found = &mut verified.findings;
                     found.extend(verify_instance(instance, live, on_disk.as_ref()));
                     let shown = shown(&read, &instance.name);
@@ -163,5 +176,139 @@ pub(crate) async fn verify(
             verified.checked += 1;
         }
     }
+    if let Some(backend) = context.functions() {
+        let desired: HashMap<&str, &DesiredInstance> = runs
+            .iter()
+            .flat_map(|run| &run.instances)
+            .map(|d| (d.name.as_str(), d))
+            .collect();
+        let each = FunctionChecks {
+            backend,
+            desired: &desired,
+            recorded: &recorded(&runs),
+            bundles: &bundles,
+        };
+        for function in functions {
+            let runs_it: Vec<&FunctionInstance> = function_instances
+                .iter()
+                .filter(|i| {
+                    i.function == function.name && desired.contains_key(i.instance.as_str())
+                })
+                .collect();
+            verified
+                .findings
+                .extend(each.verify(function, &runs_it).await?);
+        }
+    }
     Ok(verified)
+}
+
+/// What verifying the instances of a function reads from.
+struct FunctionChecks<'a> {
+    backend: &'a dyn FunctionsBackend,
+    desired: &'a HashMap<&'a str, &'a DesiredInstance>,
+    recorded: &'a Recorded,
+    bundles: &'a HashMap<String, Option<Bundle>>,
+}
+
+impl FunctionChecks<'_> {
+    /// Each instance of `function` runs it (the manifest's code, deployed)
+    /// and holds its bundle's settings (the external ID compared as Segment
+    /// masks it, never shown).
+    async fn verify(
+        &self,
+        function: &DesiredFunction,
+        runs_it: &[&FunctionInstance],
+    ) -> anyhow::Result<Vec<Finding>> {
+        let mut found = Vec::new();
+        let listed = read_functions(self.backend, function.region, function.kind).await?;
+        let owned = find_function(function, &listed).filter(|f| {
+            f.description
+                .contains(&marker(&function.scope, &function.name))
+        });
+        let live = match owned {
+            Some(summary) => {
+                self.backend
+                    .get_function(function.region, &summary.id)
+                    .await?
+            }
+            None => None,
+        };
+        let Some(live) = live else {
+            for instance in runs_it {
+                found.push(Finding {
+                    instance: instance.instance.clone(),
+                    code: VerifyCode::FunctionMissing,
+                    message: format!(
+                        "Segment has no function {}",
+                        marker(&function.scope, &function.name)
+                    ),
+                });
+            }
+            return Ok(found);
+        };
+        let deployed = live.code.as_deref() == Some(function.code.as_str())
+            && live.is_latest_version == Some(true);
+        for instance in runs_it {
+            let about = |code, message: String| Finding {
+                instance: instance.instance.clone(),
+                code,
+                message,
+            };
+            if !deployed {
+                found.push(about(
+                    VerifyCode::FunctionNotDeployed,
+                    format!(
+                        "function {} does not run the manifest's code ({})",
+                        live.id,
+                        function.code_path.display()
+                    ),
+                ));
+            }
+            let recorded = self.recorded.get(&instance.instance).map(|r| r.id.as_str());
+            let located =
+                locate_instance(self.backend, instance, &live.catalog_id, recorded, None).await?;
+            let running = match located {
+                Located::Recorded(running)
+                | Located::Named(running)
+                | Located::Adoptable(running) => running,
+                Located::Elsewhere { id, why } => {
+                    found.push(about(
+                        VerifyCode::FunctionInstanceElsewhere,
+                        format!("Segment instance {id} {why}"),
+                    ));
+                    continue;
+                }
+                Located::Missing => {
+                    found.push(about(
+                        VerifyCode::SegmentInstanceMissing,
+                        format!("Segment has no instance running function {}", live.id),
+                    ));
+                    continue;
+                }
+            };
+            found.extend(self.settings(instance, running));
+        }
+        Ok(found)
+    }
+
+    /// Whether `running` holds the instance's bundle's settings.
+    fn settings(&self, instance: &FunctionInstance, running: LiveInstance) -> Vec<Finding> {
+        let Some(desired) = self.desired.get(instance.instance.as_str()) else {
+            return Vec::new();
+        };
+        let Some(Some(bundle)) = self.bundles.get(&instance.instance) else {
+            return Vec::new(); // The bundle's own findings say why.
+        };
+        let mut target = (*desired).clone();
+        target.segment = Some(SegmentTarget {
+            id: running.id,
+            region: instance.region,
+            kind: instance.kind,
+        });
+        let shown = LiveSettings {
+            settings: running.settings,
+        };
+        verify_segment(&target, Some(bundle), Some(&shown))
+    }
 }

@@ -173,6 +173,12 @@ codes! {
         SegmentInstanceMissing = "segment-instance-missing",
         /// Segment does not hold the bundle's settings.
         SegmentSettingsDiffer = "segment-settings-differ",
+        /// The Segment function of the manifests is not in Segment (or not fnctl's).
+        FunctionMissing = "function-missing",
+        /// The function's code in Segment is not the manifest's, or not deployed.
+        FunctionNotDeployed = "function-not-deployed",
+        /// The instance runs another function or is connected to another source.
+        FunctionInstanceElsewhere = "function-instance-elsewhere",
         /// Any account may assume the role.
         TrustAdmitsAnyone = "trust-admits-anyone",
         /// Another principal than Segment's account may assume the role.

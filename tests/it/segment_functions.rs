@@ -412,3 +412,47 @@ fn an_owned_instance_deleted_or_moved_in_segment_is_high_drift() {
         .assert_stdout_contains("runs another function");
     env.finish();
 }
+
+/// verify: each instance runs its function (the manifest's code, deployed)
+/// and holds its bundle's settings (the external ID compared as Segment
+/// masks it, never printed); each way it does not is a named failure.
+#[test]
+fn verify_fails_when_an_instance_lacks_a_setting_or_runs_another_function() {
+    let mut env = Env::start("replace", "explicit");
+    env.apply().assert_success();
+    env.run(&["verify"])
+        .assert_success()
+        .assert_stdout_contains("verified 1 instance(s)");
+    let id = env.recorded("segment-fn-archiver").expect("recorded");
+    let settings = format!("/__control/instances/destination/{id}/settings");
+    env.segment
+        .control("DELETE", &format!("{settings}/iamRoleArn"), Value::Null);
+    env.segment.control(
+        "PUT",
+        &format!("{settings}/iamRoleExternalId"),
+        json!({"value": "an-id-typed-by-hand-0000000000000000000000000000"}),
+    );
+    env.run(&["verify"])
+        .assert_exit(1)
+        .assert_stdout_contains("archiver: segment-settings-differ")
+        .assert_stdout_contains("iamRoleArn, iamRoleExternalId");
+
+    let function = env.functions().remove(0);
+    env.segment.control(
+        "PATCH",
+        &format!("/__control/functions/{}", function["id"].as_str().unwrap()),
+        json!({"code": "// by hand\n"}),
+    );
+    env.segment.control(
+        "PATCH",
+        &format!("/__control/instances/destination/{id}"),
+        json!({"catalogId": "anotherFunction1"}),
+    );
+    env.run(&["verify"])
+        .assert_exit(1)
+        .assert_stdout_contains("archiver: function-not-deployed")
+        .assert_stdout_contains(&format!(
+            "archiver: function-instance-elsewhere — Segment instance {id} runs another function"
+        ));
+    env.finish();
+}
