@@ -6,130 +6,20 @@
 
 use serde_json::{json, Value};
 
-use crate::support::command::{fnctl, Output};
-use crate::support::env::{workspace, write_file};
-use crate::support::moto::Moto;
-use crate::support::segment::{SegmentApi, TOKEN};
+use crate::segment_functions::{Env, SOURCE};
 
-const SOURCE: &str = "srcWebsite00002";
 const CODE: &str = "functions/s3-archiver.js";
 const V1: &str = "async function onTrack(event, settings) { return 'v1' }\n";
 const V2: &str = "async function onTrack(event, settings) { return 'v2' }\n";
 
-struct Env {
-    moto: Moto,
-    segment: SegmentApi,
-    ws: tempfile::TempDir,
-    outputs: Vec<Output>,
+fn start() -> Env {
+    Env::start("replace", "explicit")
 }
 
-impl Env {
-    fn start() -> Env {
-        let env = Env {
-            moto: Moto::start(),
-            segment: SegmentApi::start(),
-            ws: workspace(),
-            outputs: Vec::new(),
-        };
-        env.segment.create("source", SOURCE, json!({}), &[]);
-        env.code(V1);
-        write_file(
-            env.ws.path(),
-            "manifests/main.yaml",
-            &format!(
-                r#"version: 1
-defaults:
-  scope: fn-plans
-functions:
-  - name: s3-archiver
-    kind: destination
-    code: ../{CODE}
-    displayName: S3 archiver
-instances:
-  - name: archiver
-    kind: destination
-    bucket: {{ name: acme-events, region: us-west-2 }}
-    segment: {{ function: s3-archiver, source: {SOURCE} }}
-"#
-            ),
-        );
-        env
-    }
-
-    fn code(&self, text: &str) {
-        write_file(self.ws.path(), CODE, text);
-    }
-
-    fn run(&mut self, args: &[&str]) -> Output {
-        let out = fnctl(&self.moto)
-            .current_dir(self.ws.path())
-            .env("SEGMENT_PUBLIC_API_TOKEN", TOKEN)
-            .env("SEGMENT_API_URL", self.segment.url())
-            .args(args)
-            .run();
-        self.outputs.push(out.clone());
-        out
-    }
-
-    fn json_plan(&mut self) -> Value {
-        let out = self.run(&["plan", "--format", "json"]);
-        out.assert_success();
-        serde_json::from_str(&out.stdout).expect("the JSON plan is JSON")
-    }
-
-    fn functions(&self) -> Vec<Value> {
-        self.segment
-            .control("GET", "/__control/functions", Value::Null)["functions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn destinations(&self) -> usize {
-        self.segment
-            .control("GET", "/__control/instances", Value::Null)["instances"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|i| i["kind"] == "destination")
-            .count()
-    }
-
-    fn writes(&self) -> usize {
-        self.segment
-            .all_requests()
-            .iter()
-            .filter(|r| r["method"] != "GET")
-            .count()
-    }
-
-    /// Nothing off Segment's spec; no token and no external ID printed.
-    fn finish(&self) {
-        self.segment.assert_no_violation();
-        let mut secrets = vec![TOKEN.to_string()];
-        let instances = self
-            .segment
-            .control("GET", "/__control/instances", Value::Null)["instances"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        secrets.extend(
-            instances
-                .iter()
-                .filter_map(|i| i["settings"]["iamRoleExternalId"].as_str())
-                .map(str::to_string),
-        );
-        for out in &self.outputs {
-            for secret in &secrets {
-                assert!(
-                    !out.stdout.contains(secret) && !out.stderr.contains(secret),
-                    "a secret in fnctl's output:\n{}\n{}",
-                    out.stdout,
-                    out.stderr
-                );
-            }
-        }
-    }
+fn json_plan(env: &mut Env) -> Value {
+    let out = env.run(&["plan", "--format", "json"]);
+    out.assert_success();
+    serde_json::from_str(&out.stdout).expect("the JSON plan is JSON")
 }
 
 fn sha256(text: &str) -> String {
@@ -142,8 +32,8 @@ fn sha256(text: &str) -> String {
 
 #[test]
 fn json_and_markdown_plans_carry_the_function_steps() {
-    let mut env = Env::start();
-    let plan = env.json_plan();
+    let mut env = start();
+    let plan = json_plan(&mut env);
     let functions = &plan["segment_functions"];
     assert_eq!(
         functions["summary"],
@@ -157,21 +47,21 @@ fn json_and_markdown_plans_carry_the_function_steps() {
     assert_eq!(
         functions["instances"],
         json!([{"instance": "archiver", "function": "s3-archiver", "kind": "destination",
-                "name": "archiver (fnctl:fn-plans)", "source": SOURCE}])
+                "name": "archiver (fnctl:functions-e2e)", "source": SOURCE}])
     );
     env.run(&["plan", "--format", "markdown"])
         .assert_success()
         .assert_stdout_contains("#### Segment functions")
         .assert_stdout_contains("- + Segment destination function s3-archiver will be created")
-        .assert_stdout_contains("`archiver (fnctl:fn-plans)` (instance archiver)");
+        .assert_stdout_contains("`archiver (fnctl:functions-e2e)` (instance archiver)");
 
     env.run(&["apply", "--auto-approve"]).assert_success();
     assert_eq!(
-        env.json_plan()["segment_functions"]["summary"],
+        json_plan(&mut env)["segment_functions"]["summary"],
         json!({"create": 0, "update": 0, "instances": 0})
     );
     env.code(V2);
-    let plan = env.json_plan();
+    let plan = json_plan(&mut env);
     let function = &plan["segment_functions"]["functions"][0];
     assert_eq!(function["action"], "update");
     let diff = function["code_diff"].as_str().unwrap();
@@ -193,7 +83,7 @@ fn json_and_markdown_plans_carry_the_function_steps() {
 /// write to IAM or Segment.
 #[test]
 fn a_saved_plan_pins_the_code_it_showed_and_applies_the_function_steps() {
-    let mut env = Env::start();
+    let mut env = start();
     let writes = env.writes();
     env.run(&["plan", "--out", "plan.json"]).assert_success();
     env.code("async function onTrack(event, settings) { return 'unreviewed' }\n");
@@ -217,7 +107,7 @@ fn a_saved_plan_pins_the_code_it_showed_and_applies_the_function_steps() {
         );
     let function = env.functions().remove(0);
     assert_eq!(function["code"], V1);
-    assert_eq!(env.destinations(), 1);
+    assert_eq!(env.instances().len(), 1);
     env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
 
     // A code change saved, then the function edited in Segment: refused.
@@ -245,7 +135,7 @@ fn a_saved_plan_pins_the_code_it_showed_and_applies_the_function_steps() {
         function["deployedVersion"], function["version"],
         "the new code runs"
     );
-    assert_eq!(env.destinations(), 1);
+    assert_eq!(env.instances().len(), 1);
     env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
     env.finish();
 }

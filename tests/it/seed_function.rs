@@ -1,8 +1,10 @@
 //! End-to-end proof with the function code itself (issue 5): Segment's
-//! example destination function (`shared/seed`, copied into
-//! `tests/seed_function/run.js` with its documented fix) runs under Node.js
-//! with aws-sdk v2, as in Segment's runtime, fed the bundle fnctl wrote as
-//! its settings, against moto with IAM enforcement on. The caller is an IAM
+//! example destination function (`shared/seed`, shipped with its documented
+//! fix as `examples/functions/s3-archiver.js`) runs under Node.js with
+//! aws-sdk v2, as in Segment's runtime (`tests/seed_function/runtime.js`),
+//! fed the bundle fnctl wrote as its settings (`run.js`) or, in
+//! [`from_the_manifests`], the code and settings the Segment test server
+//! holds after fnctl made the function and its instance, against moto with IAM enforcement on. The caller is an IAM
 //! user with an access key in Segment's destination account 458175278816
 //! (moto's multi-account support), as Segment's runtime would be.
 //!
@@ -187,6 +189,10 @@ fn node(moto: &Moto, script: &str, args: &[&str], keys: (&str, &str), stdin: &st
         .env("AWS_SHARED_CREDENTIALS_FILE", &no_file)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE", "1")
+        .env(
+            "FNCTL_FUNCTION_CODE",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/functions/s3-archiver.js"),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

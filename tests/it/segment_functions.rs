@@ -12,17 +12,19 @@ use crate::support::env::{workspace, write_file};
 use crate::support::moto::{iam_client, Moto};
 use crate::support::segment::{SegmentApi, TOKEN};
 
-const SOURCE: &str = "srcWebsite00001";
+pub(crate) const SOURCE: &str = "srcWebsite00001";
 
-struct Env {
+/// One test's moto, Segment test server and workspace (also used by
+/// `function_plans`).
+pub(crate) struct Env {
     moto: Moto,
-    segment: SegmentApi,
-    ws: tempfile::TempDir,
+    pub(crate) segment: SegmentApi,
+    pub(crate) ws: tempfile::TempDir,
     outputs: Vec<Output>,
 }
 
 impl Env {
-    fn start(settings_patch: &str, deploy: &str) -> Env {
+    pub(crate) fn start(settings_patch: &str, deploy: &str) -> Env {
         let env = Env {
             moto: Moto::start(),
             segment: SegmentApi::start(),
@@ -60,7 +62,7 @@ instances:
         env
     }
 
-    fn code(&self, text: &str) {
+    pub(crate) fn code(&self, text: &str) {
         write_file(self.ws.path(), "functions/s3-archiver.js", text);
     }
 
@@ -68,7 +70,7 @@ instances:
         self.run(&["apply", "--auto-approve"])
     }
 
-    fn run(&mut self, args: &[&str]) -> Output {
+    pub(crate) fn run(&mut self, args: &[&str]) -> Output {
         let out = fnctl(&self.moto)
             .current_dir(self.ws.path())
             .env("SEGMENT_PUBLIC_API_TOKEN", TOKEN)
@@ -79,7 +81,7 @@ instances:
         out
     }
 
-    fn functions(&self) -> Vec<Value> {
+    pub(crate) fn functions(&self) -> Vec<Value> {
         self.segment
             .control("GET", "/__control/functions", Value::Null)["functions"]
             .as_array()
@@ -88,7 +90,7 @@ instances:
     }
 
     /// The destinations in Segment (the source is the fixture's own).
-    fn instances(&self) -> Vec<Value> {
+    pub(crate) fn instances(&self) -> Vec<Value> {
         self.segment
             .control("GET", "/__control/instances", Value::Null)["instances"]
             .as_array()
@@ -117,7 +119,7 @@ instances:
             .map(|t| t.value().to_string())
     }
 
-    fn writes(&self) -> usize {
+    pub(crate) fn writes(&self) -> usize {
         self.segment
             .all_requests()
             .iter()
@@ -126,7 +128,7 @@ instances:
     }
 
     /// Nothing off Segment's spec; no token and no external ID printed.
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.segment.assert_no_violation();
         let mut secrets = vec![TOKEN.to_string()];
         let all = self

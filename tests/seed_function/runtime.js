@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 // Runs a destination function's code as Segment's runtime would: the code
-// text (as the Segment test server holds it, not a copy in this folder)
-// evaluated with aws-sdk v2 as the global `AWS`, a `cache` with
-// `load(key, ttl, fn)`, and `onTrack(event, settings)` called with the
-// settings the instance holds (read unmasked from the test server's state).
+// text evaluated with aws-sdk v2 as the global `AWS` and a `cache` with
+// `load(key, ttl, fn)`, then `onTrack(event, settings)` called with the
+// instance's settings.
 //
 //   node runtime.js CODE.js SETTINGS.json     (the event on stdin)
 //
-// Environment, output and exit codes as run.js: {"ok":true} on stdout, or
-// exit 3 and {"ok":false,"code":...} on stderr.
+// tests/it/seed_function.rs gives it the code and the settings the Segment
+// test server holds (read unmasked from its own state); run.js uses it for
+// examples/functions/s3-archiver.js with a bundle as the settings.
+//
+// Environment: AWS_ENDPOINT_URL (moto), AWS_REGION, and the caller's keys in
+// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (a user in Segment's account).
+// Exit 0 and a JSON line {"ok":true,...} on stdout when onTrack succeeded;
+// exit 3 and {"ok":false,"code":"AccessDenied",...} on stderr when it failed.
 'use strict';
 
 const fs = require('fs');
@@ -20,7 +25,8 @@ if (!endpoint) {
   console.error('runtime.js: set AWS_ENDPOINT_URL (the moto server)');
   process.exit(64);
 }
-// aws-sdk v2 ignores AWS_ENDPOINT_URL: every client goes to moto.
+// aws-sdk v2 ignores AWS_ENDPOINT_URL: point every client (and each service
+// explicitly, since service-specific config wins over the global one) at moto.
 AWS.config.update({
   endpoint,
   region: process.env.AWS_REGION || 'us-east-1',
@@ -46,28 +52,22 @@ function makeCache() {
   };
 }
 
-async function main() {
-  const [codePath, settingsPath] = process.argv.slice(2);
-  if (!codePath || !settingsPath) {
-    console.error('usage: node runtime.js CODE.js SETTINGS.json < EVENT.json');
-    process.exit(64);
-  }
-  const settings = JSON.parse(fs.readFileSync(settingsPath, 'utf8'));
-  const event = JSON.parse(fs.readFileSync(0, 'utf8'));
+// Runs `code` (from `filename`) on one event; prints the one JSON line and
+// sets the exit code. `extra` is added to the success line.
+async function invoke(code, filename, settings, event, extra) {
   // The function's own console.log goes to stderr: stdout is our one line.
   const sandbox = vm.createContext({
     AWS,
     cache: makeCache(),
     console: { log: (...a) => console.error(...a), error: (...a) => console.error(...a) },
   });
-  vm.runInContext(fs.readFileSync(codePath, 'utf8'), sandbox, { filename: codePath });
-  if (typeof sandbox.onTrack !== 'function') {
-    console.error(JSON.stringify({ ok: false, code: 'NoHandler', message: 'the code defines no onTrack' }));
-    process.exit(3);
-  }
   try {
+    vm.runInContext(code, sandbox, { filename });
+    if (typeof sandbox.onTrack !== 'function') {
+      throw Object.assign(new Error('the code defines no onTrack'), { code: 'NoHandler' });
+    }
     await sandbox.onTrack(event, settings);
-    console.log(JSON.stringify({ ok: true }));
+    console.log(JSON.stringify({ ok: true, ...extra }));
   } catch (error) {
     console.error(
       JSON.stringify({
@@ -77,8 +77,19 @@ async function main() {
         message: error.message,
       })
     );
-    process.exit(3);
+    process.exitCode = 3;
   }
 }
 
-main();
+module.exports = { invoke };
+
+if (require.main === module) {
+  const [codePath, settingsPath] = process.argv.slice(2);
+  if (!codePath || !settingsPath) {
+    console.error('usage: node runtime.js CODE.js SETTINGS.json < EVENT.json');
+    process.exit(64);
+  }
+  const settings = JSON.parse(fs.readFileSync(settingsPath, 'utf8'));
+  const event = JSON.parse(fs.readFileSync(0, 'utf8'));
+  invoke(fs.readFileSync(codePath, 'utf8'), codePath, settings, event, {});
+}
