@@ -13,6 +13,7 @@ use crate::execute::segment::{deliver_many, Delivery};
 use crate::live::segment::SegmentBackend;
 use crate::model::segment::SegmentTarget;
 use crate::model::DesiredInstance;
+use crate::plan::functions::FunctionsPlan;
 use crate::plan::saved::SavedPlan;
 use crate::plan::{planner, Plan, PlanOptions};
 use crate::report::plan as report;
@@ -23,16 +24,20 @@ use crate::execute::session::{self as reconcile, AccountRun};
 pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Result<i32> {
     let context = super::settings::context(global, args.reconcile.parallelism.into());
     let now = context.now();
-    let (context, runs, mut saved_plans, functions, adopt) = match &args.plan {
+    let (context, runs, mut saved_plans, functions) = match &args.plan {
         Some(path) => observe_saved(context, args, path, now).await?,
         None => observe_fresh(context, global, args, now).await?,
     };
     let (combined, sizes) = combine(&mut saved_plans);
     crate::out!("{}", report::text(&combined, use_color(global.color)));
+    if let Some(steps) = &functions.steps {
+        crate::out!("{}", crate::report::functions::text(steps));
+    }
     if combined.has_conflicts() {
         anyhow::bail!("the plan has conflicts (see above); nothing was changed");
     }
-    if !combined.is_empty() && !confirmed(args.auto_approve)? {
+    let function_changes = functions.steps.as_ref().is_some_and(|s| s.has_changes());
+    if (!combined.is_empty() || function_changes) && !confirmed(args.auto_approve)? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(1);
     }
@@ -64,7 +69,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
         );
         tally.bundles_written += written.len();
         for (instance, bundle) in written {
-            if !functions.0.is_empty() {
+            if !functions.declared.0.is_empty() {
                 let settings = bundle.settings.clone().into_iter().collect();
                 bundles.insert(instance.name.clone(), settings);
             }
@@ -84,9 +89,9 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
             &super::apply_functions::apply_step(
                 backend,
                 &runs,
-                &functions,
+                &functions.declared,
                 &bundles,
-                adopt,
+                functions.adopt,
                 &mut tally.failures,
             )
             .await,
@@ -111,15 +116,19 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
 }
 
 /// What the accounts read, and the plan of each (in the runs' order), with
-/// the context that carries on (its Segment client, when one is needed),
-/// the Segment functions to apply and whether to adopt unmarked ones.
-type Observed = (
-    RunContext,
-    Vec<AccountRun>,
-    Vec<Plan>,
-    super::apply_functions::Functions,
-    bool,
-);
+/// the context that carries on (its Segment client, when one is needed)
+/// and the Segment functions to apply.
+type Observed = (RunContext, Vec<AccountRun>, Vec<Plan>, FunctionsToApply);
+
+/// The Segment functions an apply makes true: as the manifests (or the
+/// saved plan) declare them, whether unmarked ones are adopted, and the
+/// steps shown before asking (a change of code alone is asked for too).
+#[derive(Default)]
+struct FunctionsToApply {
+    declared: super::apply_functions::Functions,
+    adopt: bool,
+    steps: Option<FunctionsPlan>,
+}
 
 /// `apply --plan FILE`: the saved plan's accounts read again, refused when
 /// IAM or Segment has moved past what the plan saw, or a function's code
@@ -172,11 +181,15 @@ async fn observe_saved(
                 .unwrap_or_default()
         })
         .collect();
-    let (functions, adopt) = match saved.functions {
-        Some(saved) => ((saved.functions, saved.instances), saved.adopt),
-        None => (Default::default(), false),
+    let functions = match saved.functions {
+        Some(saved) => FunctionsToApply {
+            declared: (saved.functions, saved.instances),
+            adopt: saved.adopt,
+            steps: Some(saved.plan),
+        },
+        None => FunctionsToApply::default(),
     };
-    Ok((context, runs, plans, functions, adopt))
+    Ok((context, runs, plans, functions))
 }
 
 /// `apply` from the manifests: read and plan every account now.
@@ -194,14 +207,31 @@ async fn observe_fresh(
     let context =
         super::settings::with_segment_and_functions(context, &set.instances, has_functions)?;
     let options = super::settings::plan_options(&args.reconcile, &set.instances, now);
-    let functions = (set.functions, set.function_instances);
+    let steps = match context.functions() {
+        Some(backend) => Some(
+            super::plan_functions::plan(
+                backend,
+                &set.functions,
+                &set.function_instances,
+                &set.instances,
+                args.reconcile.adopt,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let functions = FunctionsToApply {
+        declared: (set.functions, set.function_instances),
+        adopt: args.reconcile.adopt,
+        steps,
+    };
     let mut runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
     // Moved, not copied: a plan of thousands of roles is held once.
     let plans = runs
         .iter_mut()
         .map(|run| std::mem::take(&mut run.plan))
         .collect();
-    Ok((context, runs, plans, functions, args.reconcile.adopt))
+    Ok((context, runs, plans, functions))
 }
 
 /// The accounts' changes moved into one plan to show and check, and how

@@ -139,3 +139,29 @@ fn a_saved_plan_pins_the_code_it_showed_and_applies_the_function_steps() {
     env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
     env.finish();
 }
+
+/// `apply` shows the function steps with IAM's, and asks before a change
+/// of code alone: without a terminal and `--auto-approve`, nothing ships.
+#[test]
+fn apply_shows_the_function_steps_and_asks_before_shipping_code() {
+    let mut env = start();
+    env.run(&["apply", "--auto-approve"])
+        .assert_success()
+        .assert_stdout_contains("+ Segment destination function s3-archiver will be created")
+        .assert_stdout_contains(
+            "`archiver (fnctl:functions-e2e)` (instance archiver) will be created",
+        );
+    env.run(&["apply"]).assert_success();
+    env.code(V2);
+    let writes = env.writes();
+    env.run(&["apply"])
+        .assert_exit(1)
+        .assert_stdout_contains("~ Segment function s3-archiver will be updated")
+        .assert_stdout_contains(&format!("    +{V2}"))
+        .assert_stderr_contains("pass --auto-approve");
+    assert_eq!(env.writes(), writes, "nothing shipped without a yes");
+    assert_eq!(env.functions()[0]["code"], V1);
+    env.run(&["apply", "--auto-approve"]).assert_success();
+    assert_eq!(env.functions()[0]["code"], V2);
+    env.finish();
+}
