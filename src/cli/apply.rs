@@ -166,9 +166,7 @@ async fn observe_saved(
         check_segment_not_stale(&saved, &fresh)?;
     }
     if let (Some(backend), Some(functions)) = (context.functions(), &saved.functions) {
-        let instances: Vec<DesiredInstance> =
-            runs.iter().flat_map(|r| r.instances.clone()).collect();
-        super::plan_functions::check_saved(backend, functions, &instances).await?;
+        super::plan_functions::check_saved(backend, functions, &runs).await?;
     }
     let plans: Vec<Plan> = runs
         .iter()

@@ -39,8 +39,11 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ImportArgs) -> anyhow::Re
     let context = match Token::new(std::env::var(TOKEN_VARIABLE).ok()) {
         Ok(token) => {
             let base = std::env::var(URL_VARIABLE).ok();
+            // One client for instances and functions: one rate limiter.
             let client = HttpSegment::new(token, base, context.clock.clone())?;
-            context.with_segment(Some(Arc::new(client)))
+            context
+                .with_segment(Some(Arc::new(client.clone())))
+                .with_functions(Some(Arc::new(client)))
         }
         Err(_) => {
             eprintln!("note: {TOKEN_VARIABLE} is not set: roles are imported without the Segment instances that use them");
@@ -69,7 +72,13 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ImportArgs) -> anyhow::Re
     };
     let import = import::import(&context, source, &options).await?;
     let written = match &import.manifest {
-        Some(text) => Some(write(&args.out, &import.file_name, text)?),
+        Some(text) => {
+            // The code first: a manifest is never on disk without its code.
+            for (relative, code) in &import.code_files {
+                write(&args.out, relative, code)?;
+            }
+            Some(write(&args.out, &import.file_name, text)?)
+        }
         None => None,
     };
     for skipped in &import.skipped {
@@ -81,7 +90,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ImportArgs) -> anyhow::Re
         );
     }
     for imported in &import.imported {
-        for note in &imported.unlinked {
+        for note in imported.unlinked.iter().chain(&imported.function_note) {
             eprintln!("warning: role {}: {note}", imported.role);
         }
     }
@@ -137,9 +146,15 @@ fn schema_path(out: &Path) -> String {
 /// Writes the manifest (a temporary file renamed over it: a reader never
 /// sees half a file); returns its path.
 fn write(out: &Path, file_name: &str, text: &str) -> anyhow::Result<String> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let path = out.join(file_name);
-    let partial = out.join(format!(".{file_name}.partial"));
+    let folder = path.parent().unwrap_or(out);
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let leaf = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let partial = folder.join(format!(".{leaf}.partial"));
     std::fs::write(&partial, text)
         .with_context(|| format!("cannot write {}", partial.display()))?;
     std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -166,11 +181,12 @@ fn report(import: &Import, written: Option<&str>, format: Format) -> anyhow::Res
         }
         Format::Text | Format::Markdown => {
             crate::outln!(
-                "account {}: {} role(s) read, {} Segment function role(s), {} Segment instance(s) read",
+                "account {}: {} role(s) read, {} Segment function role(s), {} Segment instance(s) and {} function(s) read",
                 import.account,
                 import.roles_read,
                 import.function_roles,
-                import.segment_instances
+                import.segment_instances,
+                import.functions_read
             );
             for imported in &import.imported {
                 let segment = imported
@@ -178,6 +194,10 @@ fn report(import: &Import, written: Option<&str>, format: Format) -> anyhow::Res
                     .as_deref()
                     .map(|id| format!(", Segment {id}"))
                     .unwrap_or_default();
+                let segment = match &imported.function {
+                    Some(function) => format!("{segment} running function {function}"),
+                    None => segment,
+                };
                 crate::outln!(
                     "  imported {} as {} ({}{segment})",
                     imported.role,

@@ -37,12 +37,13 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
                 &set.instances,
                 !set.functions.is_empty(),
             )?;
+            let runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
             if let Some(backend) = context.functions() {
                 let plan = super::plan_functions::plan(
                     backend,
                     &set.functions,
                     &set.function_instances,
-                    &set.instances,
+                    &runs,
                     args.reconcile.adopt,
                 )
                 .await?;
@@ -53,7 +54,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
                     adopt: args.reconcile.adopt,
                 });
             }
-            super::settings::observe_and_plan(&context, set.instances, &options).await?
+            runs
         }
     };
     let plan = reconcile::combined_plan(&runs);

@@ -4,12 +4,13 @@
 //! JSON and Markdown plans render and a saved plan holds. Read-only.
 
 use crate::execute::functions::{
-    desired_definitions, find_function, find_instance, instance_name, plan_function,
-    read_functions, FunctionStep,
+    desired_definitions, find_function, instance_name, locate_instance, plan_function,
+    read_functions, FunctionStep, Located,
 };
+use crate::execute::session::AccountRun;
 use crate::live::segment_functions::FunctionsBackend;
 use crate::model::function::{DesiredFunction, FunctionInstance};
-use crate::model::DesiredInstance;
+use crate::model::{tags, DesiredInstance};
 use crate::plan::functions::{
     FunctionAction, FunctionsPlan, PlannedFunction, PlannedInstance, SavedFunctions,
 };
@@ -19,9 +20,10 @@ pub(crate) async fn plan(
     backend: &dyn FunctionsBackend,
     functions: &[DesiredFunction],
     function_instances: &[FunctionInstance],
-    instances: &[DesiredInstance],
+    runs: &[AccountRun],
     adopt: bool,
 ) -> anyhow::Result<FunctionsPlan> {
+    let instances: Vec<&DesiredInstance> = runs.iter().flat_map(|run| &run.instances).collect();
     let mut plan = FunctionsPlan::default();
     for function in functions {
         let listed = read_functions(backend, function.region, function.kind).await?;
@@ -43,9 +45,21 @@ pub(crate) async fn plan(
         plan.functions.push(planned(function, count, step));
         for instance in runs_it {
             let exists = match &found {
-                Some(live) => find_instance(backend, instance, &live.catalog_id)
-                    .await?
-                    .is_some(),
+                Some(live) => {
+                    // As apply finds it: the id its role records, fnctl's
+                    // naming, or (`--adopt`) an instance naming its role.
+                    let (recorded, arn) = role_record(runs, &instance.instance);
+                    let adopt_arn = arn.filter(|_| adopt);
+                    let located = locate_instance(
+                        backend,
+                        instance,
+                        &live.catalog_id,
+                        recorded.as_deref(),
+                        adopt_arn.as_deref(),
+                    )
+                    .await?;
+                    !matches!(located, Located::Missing)
+                }
                 None => false,
             };
             if !exists {
@@ -60,6 +74,21 @@ pub(crate) async fn plan(
         }
     }
     Ok(plan)
+}
+
+/// The Segment instance id the role of `instance` records, and the role's
+/// ARN, as the run read it.
+fn role_record(runs: &[AccountRun], instance: &str) -> (Option<String>, Option<String>) {
+    runs.iter()
+        .find_map(|run| {
+            let desired = run.instances.iter().find(|d| d.name == instance)?;
+            let role = run.role_of(desired)?;
+            Some((
+                role.tags.get(tags::SEGMENT_INSTANCE).cloned(),
+                Some(role.arn.clone()),
+            ))
+        })
+        .unwrap_or_default()
 }
 
 /// One function's step as plan data, its code pinned by SHA-256.
@@ -103,13 +132,13 @@ fn planned(function: &DesiredFunction, definitions: usize, step: FunctionStep) -
 pub(crate) async fn check_saved(
     backend: &dyn FunctionsBackend,
     saved: &SavedFunctions,
-    instances: &[DesiredInstance],
+    runs: &[AccountRun],
 ) -> anyhow::Result<()> {
     let now = plan(
         backend,
         &saved.functions,
         &saved.instances,
-        instances,
+        runs,
         saved.adopt,
     )
     .await?;

@@ -457,21 +457,6 @@ async fn read_back(
         })
 }
 
-/// The instance fnctl made before for `instance`, found by its name and
-/// its function's catalog id.
-pub(crate) async fn find_instance(
-    backend: &dyn FunctionsBackend,
-    instance: &FunctionInstance,
-    catalog_id: &str,
-) -> Result<Option<LiveInstance>, SegmentError> {
-    Ok(
-        match locate_instance(backend, instance, catalog_id, None, None).await? {
-            Located::Named(found) => Some(found),
-            _ => None,
-        },
-    )
-}
-
 /// The first instance `keep` accepts among those that may be `instance`:
 /// a destination's source's connected destinations, or the sources; each
 /// running the function of `catalog_id`.

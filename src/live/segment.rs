@@ -9,6 +9,7 @@
 mod date;
 pub mod limit;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,6 +109,18 @@ pub struct ListPage {
     pub next: Option<String>,
     /// How many instances the collection holds, when Segment says.
     pub total: Option<u64>,
+    /// What the page says of each instance beside its settings, by id:
+    /// `fnctl import` tells a function's instances by it, with no read more.
+    pub listed: BTreeMap<String, Listed>,
+}
+
+/// What a list page says of an instance beside its settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed {
+    /// `metadata.id`: a function instance's is its function's catalog id.
+    pub metadata_id: Option<String>,
+    /// A destination's source.
+    pub source_id: Option<String>,
 }
 
 /// Reading and writing Segment function instances. Object-safe: the run
@@ -450,16 +463,33 @@ fn parse_page(
         .and_then(Value::as_array)
         .ok_or_else(|| unexpected(format!("no data.{member} list")))?;
     let mut instances = Vec::with_capacity(items.len());
+    let mut listed = BTreeMap::new();
     for item in items {
         let id = item.get("id").and_then(Value::as_str);
         let settings = item.get("settings").and_then(Value::as_object);
+        let text = |pointer: &str| {
+            item.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         match (id, settings) {
-            (Some(id), Some(settings)) => instances.push((
-                id.to_string(),
-                LiveSettings {
-                    settings: settings.clone(),
-                },
-            )),
+            (Some(id), Some(settings)) => {
+                let metadata_id = text("/metadata/id");
+                let source_id = text("/sourceId");
+                listed.insert(
+                    id.to_string(),
+                    Listed {
+                        metadata_id,
+                        source_id,
+                    },
+                );
+                instances.push((
+                    id.to_string(),
+                    LiveSettings {
+                        settings: settings.clone(),
+                    },
+                ));
+            }
             _ => {
                 return Err(unexpected(format!(
                     "a {} without id or settings",
@@ -481,6 +511,7 @@ fn parse_page(
         instances,
         next,
         total,
+        listed,
     })
 }
 

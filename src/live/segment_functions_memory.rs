@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use super::segment::{Collection, ListPage, SegmentBackend, SegmentError, PAGE_SIZE};
+use super::segment::{Collection, ListPage, Listed, SegmentBackend, SegmentError, PAGE_SIZE};
 use super::segment_functions::{
     FunctionChange, FunctionsBackend, LiveFunction, LiveInstance, NewFunction, NewInstance, Page,
 };
@@ -595,7 +595,23 @@ impl SegmentBackend for MemoryFunctions {
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ListPage, SegmentError>> {
         let page = self.page(cursor, |i| i.kind == collection.kind);
+        let listed = page
+            .items
+            .iter()
+            .map(|i| {
+                let metadata_id = i.metadata_id.clone();
+                let source_id = i.source_id.clone();
+                (
+                    i.id.clone(),
+                    Listed {
+                        metadata_id,
+                        source_id,
+                    },
+                )
+            })
+            .collect();
         let list = ListPage {
+            listed,
             instances: page
                 .items
                 .into_iter()

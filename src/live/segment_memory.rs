@@ -181,6 +181,7 @@ impl MemorySegment {
             instances,
             next: (end < all.len()).then(|| end.to_string()),
             total: self.totals.then_some(all.len() as u64),
+            listed: Default::default(),
         })
     }
 

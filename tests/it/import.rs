@@ -25,6 +25,16 @@ use crate::support::spec::{DESTINATION_ACCOUNT, SOURCE_ACCOUNT};
 const GUIDE_ROLES: usize = 38;
 /// moto's account.
 const ACCOUNT: &str = "123456789012";
+/// `apply --adopt` of the imported manifests.
+const ADOPT: [&str; 7] = [
+    "apply",
+    "--adopt",
+    "--auto-approve",
+    "-f",
+    "manifests",
+    "--bundle-dir",
+    "bundles",
+];
 
 /// (role → (instance, Segment id)) imported and (role → code) skipped.
 type Listing = (
@@ -480,14 +490,7 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> crate::support::command::Output {
-        let url = self.segment.url();
-        self.env.fnctl_with_env(
-            args,
-            &[
-                ("SEGMENT_PUBLIC_API_TOKEN", TOKEN),
-                ("SEGMENT_API_URL", &url),
-            ],
-        )
+        with_segment(&self.env, &self.segment, args)
     }
 
     fn manifest(&self, dir: &str) -> String {
@@ -529,6 +532,18 @@ impl World {
         }
         (imported, skipped)
     }
+}
+
+/// fnctl run in `env` with a token for `segment`.
+fn with_segment(env: &Env, segment: &SegmentApi, args: &[&str]) -> crate::support::command::Output {
+    let url = segment.url();
+    env.fnctl_with_env(
+        args,
+        &[
+            ("SEGMENT_PUBLIC_API_TOKEN", TOKEN),
+            ("SEGMENT_API_URL", &url),
+        ],
+    )
 }
 
 /// `import --format json` as (role → (instance, segment)) and (role → code).
@@ -593,27 +608,19 @@ async fn a_hand_made_fleet_is_adopted_with_nothing_changed() {
     let plan = world.run(&["plan", "--adopt", "-f", "manifests", "--format", "json"]);
     plan.assert_exit(0);
     check_adoption_only(&plan.stdout, want_imported.len());
-    let apply = [
-        "apply",
-        "--adopt",
-        "--auto-approve",
-        "-f",
-        "manifests",
-        "--bundle-dir",
-        "bundles",
-    ];
-    world.run(&apply).assert_exit(0);
+    world.run(&ADOPT).assert_exit(0);
     check_nothing_changed(&before, &world.iam().await, &want_imported);
     check_no_segment_write(&world);
-    world
-        .run(&["verify", "-f", "manifests", "--bundle-dir", "bundles"])
-        .assert_exit(0);
-    world
-        .run(&["plan", "-f", "manifests", "--detailed-exitcode"])
-        .assert_exit(0);
-    world.run(&["drift", "-f", "manifests"]).assert_exit(0);
+    settled(&|args| world.run(args));
     check_import_after_adoption(&world, &manifest, &want_imported);
     world.segment.assert_no_violation();
+}
+
+/// After adoption, `verify` passes, and `plan` and `drift` find nothing.
+fn settled(run: &dyn Fn(&[&str]) -> crate::support::command::Output) {
+    run(&["verify", "-f", "manifests", "--bundle-dir", "bundles"]).assert_exit(0);
+    run(&["plan", "-f", "manifests", "--detailed-exitcode"]).assert_exit(0);
+    run(&["drift", "-f", "manifests"]).assert_exit(0);
 }
 
 /// Each role left out is named on stderr with why; so are the instances
@@ -857,4 +864,414 @@ async fn a_left_out_description_keeps_the_adopted_roles_own() {
     );
     env.assert_plan_clean("after adoption");
     env.fnctl(&["drift"]).assert_exit(0);
+}
+
+/// fnctl's own definitions as it declares them (what a function made after
+/// fnctl's guide holds), with `extra`.
+fn function_settings(external_id_sensitive: bool, role_label: &str, extra: Value) -> Value {
+    let mut all = vec![
+        json!({"name": "iamRoleArn", "label": role_label, "description": "The role this instance assumes (managed by fnctl).",
+               "type": "STRING", "required": true, "sensitive": false}),
+        json!({"name": "iamRoleExternalId", "label": "IAM role external ID",
+               "description": "The external ID the role's trust policy requires (managed by fnctl).",
+               "type": "STRING", "required": true, "sensitive": external_id_sensitive}),
+    ];
+    all.extend(extra.as_array().cloned().unwrap_or_default());
+    Value::Array(all)
+}
+
+const ARCHIVER_CODE: &str = "async function onTrack(event, settings) {\n  // archive\n}\n";
+const READER_CODE: &str = "async function onRequest(request, settings) {}\n";
+
+/// A hand-made function (through Prism): its id and catalog id.
+fn make_function(
+    segment: &SegmentApi,
+    kind: &str,
+    display: &str,
+    code: &str,
+    settings: Value,
+) -> (String, String) {
+    let made = segment.api(
+        "POST",
+        "/functions",
+        json!({"code": code, "displayName": display, "resourceType": kind,
+               "description": format!("{display}, made by hand"), "settings": settings}),
+    );
+    let function = &made["function"];
+    (
+        function["id"].as_str().unwrap().to_string(),
+        function["catalogId"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The workspace of the functions test: (role, kind, Segment id, function
+/// id, source) of each instance, made by hand with its role.
+struct HandMade {
+    env: Env,
+    segment: SegmentApi,
+    instances: Vec<(String, &'static str, String, String, Option<String>)>,
+}
+
+impl HandMade {
+    async fn start() -> HandMade {
+        let env = Env::start().await;
+        let segment = SegmentApi::start();
+        let flush = json!([{"name": "flushEvery", "label": "Flush every", "description": "Events per file",
+                            "type": "STRING", "required": false, "sensitive": false},
+                           {"name": "apiKey", "label": "API key", "description": "", "type": "STRING",
+                            "required": true, "sensitive": true}]);
+        let [archiver, reader, guide, exposed] = [
+            (
+                "DESTINATION",
+                "S3 archiver",
+                ARCHIVER_CODE,
+                true,
+                "IAM role ARN",
+                flush,
+            ),
+            (
+                "SOURCE",
+                "Webhook reader",
+                READER_CODE,
+                true,
+                "IAM role ARN",
+                json!([]),
+            ),
+            // Labelled as Segment's guide does: fnctl would relabel it.
+            (
+                "DESTINATION",
+                "Guide archiver",
+                ARCHIVER_CODE,
+                true,
+                "IAM Role ARN",
+                json!([]),
+            ),
+            // The external ID readable by every workspace member.
+            (
+                "DESTINATION",
+                "Exposed archiver",
+                ARCHIVER_CODE,
+                false,
+                "IAM role ARN",
+                json!([]),
+            ),
+        ]
+        .map(|(kind, display, code, sensitive, label, extra)| {
+            make_function(
+                &segment,
+                kind,
+                display,
+                code,
+                function_settings(sensitive, label, extra),
+            )
+        });
+        let mut world = HandMade {
+            env,
+            segment,
+            instances: Vec::new(),
+        };
+        let extra = json!({"flushEvery": "100", "apiKey": "foreign-secret-0002"});
+        world
+            .instance(
+                "archiver-us",
+                "dstArchiverUs01",
+                &archiver,
+                Some("srcOrders0001"),
+                extra.clone(),
+            )
+            .await;
+        world
+            .instance(
+                "archiver-eu",
+                "dstArchiverEu01",
+                &archiver,
+                Some("srcUsers00001"),
+                extra,
+            )
+            .await;
+        world
+            .instance("webhook-in", "srcWebhookIn01", &reader, None, json!({}))
+            .await;
+        world
+            .instance(
+                "guide-one",
+                "dstGuideOne001",
+                &guide,
+                Some("srcOrders0001"),
+                json!({}),
+            )
+            .await;
+        world
+            .instance(
+                "exposed",
+                "dstExposed0001",
+                &exposed,
+                Some("srcOrders0001"),
+                json!({}),
+            )
+            .await;
+        world.env.remember_secret("foreign-secret-0002");
+        world
+    }
+
+    /// A hand-made role `segment-fn-<name>` and the instance of `function`
+    /// that names it.
+    async fn instance(
+        &mut self,
+        name: &str,
+        id: &str,
+        (function, catalog): &(String, String),
+        source: Option<&str>,
+        extra: Value,
+    ) {
+        let kind = if source.is_some() {
+            "destination"
+        } else {
+            "source"
+        };
+        let account = if source.is_some() {
+            DESTINATION_ACCOUNT
+        } else {
+            SOURCE_ACCOUNT
+        };
+        let external_id = id_for(name);
+        self.env.remember_secret(&external_id);
+        let role = format!("segment-fn-{name}");
+        self.env
+            .iam
+            .create_role()
+            .role_name(&role)
+            .path("/segment-functions/")
+            .description("Made by hand")
+            .assume_role_policy_document(guide_trust(account, &external_id).to_string())
+            .send()
+            .await
+            .expect("CreateRole");
+        let mut settings = json!({"iamRoleArn": role_arn("/segment-functions/", &role), "iamRoleExternalId": external_id});
+        settings
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        let exposed = name == "exposed";
+        let sensitive: Vec<&str> = if exposed {
+            vec![]
+        } else {
+            vec!["iamRoleExternalId", "apiKey"]
+        };
+        let mut body = json!({"kind": kind, "id": id, "settings": settings, "sensitive": sensitive,
+                              "catalogId": catalog, "functionId": function, "name": name});
+        if let Some(source) = source {
+            body["sourceId"] = json!(source);
+        }
+        self.segment.control("POST", "/__control/instances", body);
+        self.instances.push((
+            role,
+            kind,
+            id.to_string(),
+            function.clone(),
+            source.map(str::to_string),
+        ));
+    }
+
+    fn run(&self, args: &[&str]) -> crate::support::command::Output {
+        with_segment(&self.env, &self.segment, args)
+    }
+
+    /// The manifest and every code file an import wrote under `dir`.
+    fn written(&self, dir: &str) -> BTreeMap<String, String> {
+        let mut files = Vec::new();
+        crate::support::env::collect_files(&self.env.path().join(dir), &mut files);
+        files
+            .into_iter()
+            .map(|path| {
+                let relative = path
+                    .strip_prefix(self.env.path().join(dir))
+                    .unwrap()
+                    .display()
+                    .to_string();
+                (relative, std::fs::read_to_string(&path).unwrap())
+            })
+            .collect()
+    }
+
+    /// Segment's functions and instances as the server holds them.
+    fn segment_state(&self) -> (Vec<Value>, Vec<Value>) {
+        let functions = self
+            .segment
+            .control("GET", "/__control/functions", Value::Null)["functions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut instances = self
+            .segment
+            .control("GET", "/__control/instances", Value::Null)["instances"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for instance in &mut instances {
+            instance.as_object_mut().unwrap().remove("history");
+        }
+        (functions, instances)
+    }
+}
+
+/// An external ID for the functions test's role `name`.
+fn id_for(name: &str) -> String {
+    format!("{name:x<44}{:04}", name.len())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hand_made_functions_are_imported_with_their_code_and_adopted_with_nothing_changed() {
+    let world = HandMade::start().await;
+    let (functions_before, instances_before) = world.segment_state();
+    let out = world.run(&["import", "--out", "manifests", "--format", "json"]);
+    out.assert_exit(0);
+    let report: Value = serde_json::from_str(&out.stdout).expect("import JSON");
+    let ran: BTreeMap<&str, (Option<&str>, bool)> = report["imported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["role"].as_str().unwrap(),
+                (i["function"].as_str(), i["function_note"].is_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ran,
+        BTreeMap::from([
+            ("segment-fn-archiver-eu", (Some("s3-archiver"), false)),
+            ("segment-fn-archiver-us", (Some("s3-archiver"), false)),
+            ("segment-fn-exposed", (None, true)),
+            ("segment-fn-guide-one", (None, true)),
+            ("segment-fn-webhook-in", (Some("webhook-reader"), false)),
+        ])
+    );
+    assert!(
+        out.stderr
+            .contains("`iamRoleExternalId` setting is not sensitive"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("IAM Role ARN"), "{}", out.stderr);
+    let written = world.written("manifests");
+    assert_eq!(written["functions/s3-archiver.js"], ARCHIVER_CODE);
+    assert_eq!(written["functions/webhook-reader.js"], READER_CODE);
+    assert_eq!(written.len(), 3, "{:?}", written.keys());
+    let manifest = &written[&format!("{ACCOUNT}.yaml")];
+    for expected in [
+        "functions:\n  - name: s3-archiver\n    kind: destination\n    code: functions/s3-archiver.js\n    displayName: \"S3 archiver\"\n    description: \"S3 archiver, made by hand\"\n    settings:\n      - name: apiKey\n        label: \"API key\"\n        type: string\n        required: true\n        sensitive: true\n      - name: flushEvery\n        label: \"Flush every\"\n        description: \"Events per file\"\n        type: string\n",
+        "  - name: webhook-reader\n    kind: source\n",
+        "    segment: { function: s3-archiver, source: srcOrders0001 }\n",
+        "    segment: { function: s3-archiver, source: srcUsers00001 }\n",
+        "    segment: { function: webhook-reader }\n",
+        "    segment: { id: dstGuideOne001 }\n",
+        "    segment: { id: dstExposed0001 }\n",
+    ] {
+        assert!(manifest.contains(expected), "the manifest lacks {expected:?}:\n{manifest}");
+    }
+    world.run(&["validate", "-f", "manifests"]).assert_exit(0);
+    check_functions_adoption_plan(&world);
+    world.run(&ADOPT).assert_exit(0);
+    check_functions_adopted(&world, &functions_before, &instances_before).await;
+    settled(&|args| world.run(args));
+    world.run(&["import", "--out", "manifests"]).assert_exit(0);
+    assert_eq!(
+        world.written("manifests"),
+        written,
+        "a second import wrote other bytes"
+    );
+    world.segment.assert_no_violation();
+}
+
+/// `plan --adopt` adopts the roles with fnctl's tags and the functions
+/// with their marker: no code or definition change, no instance to create.
+fn check_functions_adoption_plan(world: &HandMade) {
+    let plan = world.run(&["plan", "--adopt", "-f", "manifests", "--format", "json"]);
+    plan.assert_exit(0);
+    check_adoption_only(&plan.stdout, world.instances.len());
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let functions = &plan["segment_functions"];
+    assert_eq!(
+        functions["instances"],
+        json!([]),
+        "no instance to create: {functions:#}"
+    );
+    let steps: Vec<(&str, &str)> = functions["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .map(|f| {
+            (
+                f["function"].as_str().unwrap(),
+                f["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [("s3-archiver", "update"), ("webhook-reader", "update")],
+        "{functions:#}"
+    );
+    for function in functions["functions"].as_array().unwrap() {
+        assert!(
+            function.get("code_diff").is_none() && function.get("definitions_diff").is_none(),
+            "adoption writes the marker only: {function:#}"
+        );
+    }
+}
+
+/// After `apply --adopt`: each function has its marker and nothing else
+/// changed; no instance was made or written to; each role records its
+/// instance.
+async fn check_functions_adopted(
+    world: &HandMade,
+    functions_before: &[Value],
+    instances_before: &[Value],
+) {
+    let (functions_after, instances_after) = world.segment_state();
+    assert_eq!(
+        instances_after, instances_before,
+        "apply --adopt changed Segment's instances"
+    );
+    assert_eq!(functions_after.len(), functions_before.len());
+    for (before, after) in functions_before.iter().zip(&functions_after) {
+        assert_eq!(
+            (
+                &after["code"],
+                &after["settings"],
+                &after["displayName"],
+                &after["version"]
+            ),
+            (
+                &before["code"],
+                &before["settings"],
+                &before["displayName"],
+                &before["version"]
+            ),
+            "apply --adopt changed function {}",
+            before["id"]
+        );
+        let description = after["description"].as_str().unwrap();
+        let adopted = ["S3 archiver", "Webhook reader"]
+            .iter()
+            .find(|name| before["displayName"].as_str().unwrap().starts_with(*name));
+        match adopted {
+            Some(_) => assert!(
+                description.starts_with(before["description"].as_str().unwrap())
+                    && description.contains(" [fnctl:default/"),
+                "{description}"
+            ),
+            None => assert_eq!(&after["description"], &before["description"]),
+        }
+    }
+    for (role, _, id, _, _) in &world.instances {
+        let tags = world.env.tags(role).await;
+        if role.ends_with("guide-one") || role.ends_with("exposed") {
+            assert_eq!(tags.get("fnctl:segment-instance"), None, "{role}");
+        } else {
+            assert_eq!(tags.get("fnctl:segment-instance"), Some(id), "{role}");
+        }
+    }
 }

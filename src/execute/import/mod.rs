@@ -7,6 +7,7 @@
 //! live role: a role whose adoption would change anything but fnctl's tags,
 //! in IAM or in Segment, is left out with the reason instead.
 
+pub mod functions;
 pub mod render;
 pub mod select;
 
@@ -23,6 +24,7 @@ use self::render::Comments;
 use self::select::{Candidate, SegmentAccounts, SkipReason, Unlinked, WorkspaceInstance};
 use super::context::RunContext;
 use crate::live::segment::{Collection, SegmentBackend, SegmentError};
+use crate::live::segment_functions::{FunctionsBackend, LiveFunction};
 use crate::live::IamReads;
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::spec::{Defaults, InstanceSpec, ManifestFile, SegmentDefaults};
@@ -82,6 +84,13 @@ pub struct Imported {
     /// Segment instances naming the role that it is not linked to, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unlinked: Vec<String>,
+    /// The function of the manifest its Segment instance runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// Why its Segment instance stays `segment: { id }` though it runs a
+    /// function of the workspace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_note: Option<String>,
 }
 
 /// A Segment function role left out.
@@ -102,6 +111,8 @@ pub struct Import {
     pub file_name: String,
     /// The manifest, when some role was imported.
     pub manifest: Option<String>,
+    /// The functions' code files: (path relative to the manifest, code).
+    pub code_files: Vec<(String, String)>,
     /// Roles imported, by role name.
     pub imported: Vec<Imported>,
     /// Segment function roles left out, by role name.
@@ -114,6 +125,18 @@ pub struct Import {
     pub read_calls: u64,
     /// Segment instances read (0 without a token).
     pub segment_instances: usize,
+    /// Segment functions read whole (0 without a token).
+    pub functions_read: usize,
+}
+
+/// What an import reads of the Segment workspace.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    /// Every destination and source.
+    pub instances: Vec<WorkspaceInstance>,
+    /// The functions some instance naming a role runs, read whole (code
+    /// and setting definitions), each once.
+    pub functions: Vec<LiveFunction>,
 }
 
 /// Reads the account (or takes the snapshot) and the Segment workspace
@@ -141,17 +164,23 @@ pub(crate) async fn import(
             (reached.identity.account, live)
         }
     };
-    let workspace = match context.segment() {
-        Some(backend) => read_workspace(backend, options.segment_region)
+    let mut workspace = Workspace::default();
+    if let Some(backend) = context.segment() {
+        workspace.instances = read_workspace(backend, options.segment_region)
             .await
-            .context("reading the Segment workspace's destinations and sources")?,
-        None => Vec::new(),
-    };
+            .context("reading the Segment workspace's destinations and sources")?;
+    }
+    if let Some(backend) = context.functions() {
+        workspace.functions = read_functions(backend, options.segment_region, &workspace.instances)
+            .await
+            .context("reading the Segment workspace's functions")?;
+    }
     let earlier = earlier_roles(&options.out.join(file_name(&account)))?;
     let mut import = decide(&account, &live.roles, &workspace, &earlier, options)?;
     import.roles_read = live.roles.len();
     import.read_calls = live.read_calls;
-    import.segment_instances = workspace.len();
+    import.segment_instances = workspace.instances.len();
+    import.functions_read = workspace.functions.len();
     Ok(import)
 }
 
@@ -166,15 +195,16 @@ pub(crate) async fn read_workspace(
         let mut cursor: Option<String> = None;
         loop {
             let page = backend.list(collection, cursor.as_deref()).await?;
-            found.extend(
-                page.instances
-                    .into_iter()
-                    .map(|(id, live)| WorkspaceInstance {
-                        id,
-                        kind,
-                        settings: live.settings,
-                    }),
-            );
+            found.extend(page.instances.into_iter().map(|(id, live)| {
+                let listed = page.listed.get(&id).cloned().unwrap_or_default();
+                WorkspaceInstance {
+                    id,
+                    kind,
+                    settings: live.settings,
+                    metadata_id: listed.metadata_id,
+                    source_id: listed.source_id,
+                }
+            }));
             match page.next {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
                 _ => break,
@@ -182,6 +212,37 @@ pub(crate) async fn read_workspace(
         }
     }
     Ok(found)
+}
+
+/// The functions that instances naming an IAM role run, read whole: the
+/// list pages of each kind, then each such function once (never a read per
+/// instance).
+pub(crate) async fn read_functions(
+    backend: &dyn FunctionsBackend,
+    region: SegmentRegion,
+    instances: &[WorkspaceInstance],
+) -> Result<Vec<LiveFunction>, SegmentError> {
+    let wanted: HashSet<(FunctionKind, &str)> = instances
+        .iter()
+        .filter(|instance| instance.role_arn().is_some())
+        .filter_map(|instance| Some((instance.kind, instance.metadata_id.as_deref()?)))
+        .collect();
+    let mut read = Vec::new();
+    for kind in [FunctionKind::Destination, FunctionKind::Source] {
+        if !wanted.iter().any(|(k, _)| *k == kind) {
+            continue;
+        }
+        let listed = crate::execute::functions::read_functions(backend, region, kind).await?;
+        for function in listed {
+            if !wanted.contains(&(kind, function.catalog_id.as_str())) {
+                continue;
+            }
+            if let Some(whole) = backend.get_function(region, &function.id).await? {
+                read.push(whole);
+            }
+        }
+    }
+    Ok(read)
 }
 
 /// The manifest's file name for `account`.
@@ -217,7 +278,7 @@ fn earlier_roles(path: &Path) -> anyhow::Result<BTreeSet<String>> {
 pub(crate) fn decide(
     account: &str,
     roles: &[LiveRole],
-    workspace: &[WorkspaceInstance],
+    workspace: &Workspace,
     earlier: &BTreeSet<String>,
     options: &ImportOptions,
 ) -> anyhow::Result<Import> {
@@ -231,7 +292,7 @@ pub(crate) fn decide(
     };
     let names = instance_names(&roles, &managed_here);
     let mut by_arn: HashMap<&str, Vec<&WorkspaceInstance>> = HashMap::new();
-    for instance in workspace {
+    for instance in &workspace.instances {
         if let Some(arn) = instance.role_arn() {
             by_arn.entry(arn).or_default().push(instance);
         }
@@ -273,20 +334,115 @@ pub(crate) fn decide(
     }
     skipped.sort_by(|a, b| a.role.cmp(&b.role));
     let file_name = file_name(account);
-    let manifest = (!kept.is_empty())
-        .then(|| whole_file(account, &file_name, defaults, &kept, options))
+    let written = (!kept.is_empty())
+        .then(|| with_functions(account, &file_name, defaults, &mut kept, workspace, options))
         .transpose()?;
+    let (manifest, code_files) = match written {
+        Some((text, declared)) => (Some(text), code_files(&declared)),
+        None => (None, Vec::new()),
+    };
     Ok(Import {
         account: account.to_string(),
         file_name,
         manifest,
+        code_files,
         imported: kept.into_iter().map(|(imported, ..)| imported).collect(),
         skipped,
         function_roles: roles.len(),
         roles_read: 0,
         read_calls: 0,
         segment_instances: 0,
+        functions_read: 0,
     })
+}
+
+/// Each declared function's code file: (path relative to the manifest, code).
+fn code_files(declared: &[functions::Declared]) -> Vec<(String, String)> {
+    declared
+        .iter()
+        .map(|d| (d.spec.code.clone(), d.code.clone()))
+        .collect()
+}
+
+/// The workspace instance `spec` is linked to (`segment: { id }`).
+fn linked_instance<'a>(
+    spec: &InstanceSpec,
+    workspace: &'a Workspace,
+) -> Option<&'a WorkspaceInstance> {
+    let id = spec.segment.as_ref()?.id.as_deref()?;
+    workspace
+        .instances
+        .iter()
+        .find(|instance| instance.kind == spec.kind && instance.id == id)
+}
+
+/// Declares the functions the kept instances run ([`functions::declare`]),
+/// checks the file with their code as `fnctl validate` would, and sends a
+/// function whose adoption would change more than its marker back to
+/// `segment: { id }` with why; then the file for good.
+fn with_functions(
+    account: &str,
+    file_name: &str,
+    defaults: Defaults,
+    kept: &mut [(Imported, InstanceSpec, Comments)],
+    workspace: &Workspace,
+    options: &ImportOptions,
+) -> anyhow::Result<(String, Vec<functions::Declared>)> {
+    let linked: Vec<Option<&WorkspaceInstance>> = kept
+        .iter()
+        .map(|(_, spec, _)| linked_instance(spec, workspace))
+        .collect();
+    let mut specs: Vec<InstanceSpec> = kept.iter().map(|(_, spec, _)| spec.clone()).collect();
+    let (mut declared, mut notes) =
+        functions::declare(&mut specs, &linked, &workspace.functions, &options.scope);
+    if !declared.is_empty() {
+        let trial: Vec<_> = kept
+            .iter()
+            .zip(&specs)
+            .map(|((imported, _, comments), spec)| {
+                (imported.clone(), spec.clone(), comments.clone())
+            })
+            .collect();
+        let (_, set) = whole_file(
+            account,
+            file_name,
+            defaults.clone(),
+            &trial,
+            &declared,
+            options,
+        )?;
+        for (name, reason) in
+            set.map_or_else(Vec::new, |set| functions::would_change(&set, &declared))
+        {
+            for (position, spec) in specs.iter_mut().enumerate() {
+                if spec.segment.as_ref().and_then(|s| s.function.as_deref()) == Some(name.as_str())
+                {
+                    spec.segment = kept[position].1.segment.clone();
+                    notes.insert(position, reason.clone());
+                }
+            }
+            declared.retain(|function| function.spec.name != name);
+        }
+    }
+    for (position, (imported, spec, comments)) in kept.iter_mut().enumerate() {
+        *spec = specs[position].clone();
+        imported.function = spec.segment.as_ref().and_then(|s| s.function.clone());
+        let (Some(reason), Some(instance)) = (notes.get(&position), linked[position]) else {
+            continue;
+        };
+        let function = functions::function_of(instance, &workspace.functions)
+            .map_or_else(String::new, |f| {
+                format!(" ({:?}, {})", functions::display_name(f), f.id)
+            });
+        let note = format!(
+            "Segment instance {} runs a function{function}, kept as `segment: {{ id }}`: {reason}",
+            instance.id
+        );
+        comments.above.push(note.clone());
+        imported.function_note = Some(note);
+    }
+    let (text, _) = whole_file(account, file_name, defaults, kept, &declared, options)?;
+    Ok((text, declared))
 }
 
 /// The file's defaults: the scope, the account guard, the path most roles
@@ -411,6 +567,8 @@ fn check(
         segment: spec.segment.as_ref().and_then(|s| s.id.clone()),
         accepted,
         unlinked: unlinked.iter().map(Unlinked::to_string).collect(),
+        function: None,
+        function_note: None,
     };
     Ok((imported, spec, comments))
 }
@@ -508,18 +666,21 @@ fn adoption_changes_nothing(
 }
 
 /// The whole manifest, checked once more as a file: an import never writes
-/// a manifest `fnctl validate` refuses.
+/// a manifest `fnctl validate` refuses. With functions, the file is checked
+/// with their code beside it, in a folder of its own, and the loaded set
+/// is given back.
 fn whole_file(
     account: &str,
     file_name: &str,
     defaults: Defaults,
     kept: &[(Imported, InstanceSpec, Comments)],
+    declared: &[functions::Declared],
     options: &ImportOptions,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Option<crate::manifest::ManifestSet>)> {
     let file = ManifestFile {
         version: 1,
         defaults: Some(defaults),
-        functions: Vec::new(),
+        functions: declared.iter().map(|d| d.spec.clone()).collect(),
         instances: kept.iter().map(|(_, spec, _)| spec.clone()).collect(),
     };
     let comments: Vec<Comments> = kept.iter().map(|(.., c)| c.clone()).collect();
@@ -532,7 +693,13 @@ fn whole_file(
         "Review, then `fnctl plan --adopt`: it shows adoption only (fnctl's tags).".to_string(),
     ];
     let text = render::manifest(&header, &file, &comments);
-    let (diagnostics, _) = crate::manifest::check_text(Path::new(file_name), text.clone());
+    let (diagnostics, set) = if declared.is_empty() {
+        let (diagnostics, _) = crate::manifest::check_text(Path::new(file_name), text.clone());
+        (diagnostics, None)
+    } else {
+        let set = load_beside_code(file_name, &text, &code_files(declared))?;
+        (set.diagnostics.clone(), Some(set))
+    };
     let errors: Vec<String> = diagnostics
         .iter()
         .filter(|d| d.is_error())
@@ -543,7 +710,28 @@ fn whole_file(
         "the imported manifest does not validate (a bug in fnctl import): {}",
         errors.join("; ")
     );
-    Ok(text)
+    Ok((text, set))
+}
+
+/// Loads the manifest `text` as `file_name` in a temporary folder with the
+/// code files beside it, as `fnctl validate` would read them once written.
+fn load_beside_code(
+    file_name: &str,
+    text: &str,
+    code: &[(String, String)],
+) -> anyhow::Result<crate::manifest::ManifestSet> {
+    let folder =
+        tempfile::tempdir().context("cannot make a temporary folder to check the manifest in")?;
+    for (relative, content) in code {
+        let path = folder.path().join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, content)?;
+    }
+    let path = folder.path().join(file_name);
+    std::fs::write(&path, text)?;
+    Ok(crate::manifest::load(&[path]))
 }
 
 /// Instance names from role names: stable (the same roles give the same
@@ -552,7 +740,6 @@ fn whole_file(
 /// the prefix fnctl's own default names have, is left out. A role adopted
 /// from the manifest being rewritten keeps the name its tags record.
 fn instance_names(roles: &[&LiveRole], managed_here: &dyn Fn(&LiveRole) -> bool) -> Vec<String> {
-    const LONGEST: usize = 64;
     let recorded = |role: &LiveRole| {
         role.tags
             .get(tags::INSTANCE)
@@ -572,32 +759,42 @@ fn instance_names(roles: &[&LiveRole], managed_here: &dyn Fn(&LiveRole) -> bool)
             .strip_prefix("segment-fn-")
             .filter(|rest| !rest.is_empty())
             .unwrap_or(&lowered);
-        let cleaned: String = stem
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        let mut base = cleaned.trim_start_matches(['.', '-']).to_string();
-        if base.is_empty() {
-            base = "role".into();
-        }
-        base.truncate(LONGEST);
-        let mut name = base.clone();
-        let mut counter = 2;
-        while used.contains(&name) {
-            let suffix = format!("-{counter}");
-            let mut stem = base.clone();
-            stem.truncate(LONGEST - suffix.len());
-            name = format!("{stem}{suffix}");
-            counter += 1;
-        }
-        used.insert(name.clone());
-        names.push(name);
+        names.push(unique_name(stem, "role", &mut used));
     }
     names
+}
+
+/// `text` in fnctl's alphabet for names (lowercase; other characters as
+/// `-`; no leading `.` or `-`; 64 characters at most; `fallback` when
+/// nothing is left), made distinct from `used` with `-2`, `-3`; the name
+/// given joins `used`.
+pub(crate) fn unique_name(text: &str, fallback: &str, used: &mut HashSet<String>) -> String {
+    const LONGEST: usize = 64;
+    let cleaned: String = text
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut base = cleaned.trim_start_matches(['.', '-']).to_string();
+    if base.is_empty() {
+        base = fallback.into();
+    }
+    base.truncate(LONGEST);
+    let mut name = base.clone();
+    let mut counter = 2;
+    while used.contains(&name) {
+        let suffix = format!("-{counter}");
+        let mut stem = base.clone();
+        stem.truncate(LONGEST - suffix.len());
+        name = format!("{stem}{suffix}");
+        counter += 1;
+    }
+    used.insert(name.clone());
+    name
 }

@@ -8,8 +8,10 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::manifest::spec::{
-    BucketAccess, Effect, InstanceSpec, ManifestFile, PermissionSpec, RoleSpec, SegmentRegion,
+    BucketAccess, Effect, FunctionSpec, InstanceSpec, ManifestFile, PermissionSpec, RoleSpec,
+    SegmentRegion,
 };
+use crate::model::function::SettingType;
 
 /// Comment lines that go with one instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,6 +63,7 @@ pub(crate) fn manifest(
             let _ = writeln!(out, "  segment: {{ region: {region} }}");
         }
     }
+    functions(&mut out, &manifest.functions);
     if manifest.instances.is_empty() {
         out.push_str("instances: []\n");
         return out;
@@ -101,10 +104,18 @@ fn instance(out: &mut String, spec: &InstanceSpec, comments: &Comments) {
             let _ = writeln!(out, "      - {}", scalar(arn));
         }
     }
-    // Instances of existing Segment destinations and sources: `id`. (An
-    // import of Segment functions, `function:` and `source:`, is to come.)
-    if let Some(id) = spec.segment.as_ref().and_then(|s| s.id.as_deref()) {
-        let _ = writeln!(out, "    segment: {{ id: {} }}", scalar(id));
+    if let Some(segment) = &spec.segment {
+        let mut parts = Vec::new();
+        for (key, text) in [
+            ("id", &segment.id),
+            ("function", &segment.function),
+            ("source", &segment.source),
+        ] {
+            if let Some(text) = text {
+                parts.push(format!("{key}: {}", flow_scalar(text)));
+            }
+        }
+        let _ = writeln!(out, "    segment: {{ {} }}", parts.join(", "));
     }
     map(
         out,
@@ -124,6 +135,51 @@ fn instance(out: &mut String, spec: &InstanceSpec, comments: &Comments) {
             "    allowFindings: {}",
             flow_list(&spec.allow_findings)
         );
+    }
+}
+
+/// `functions:`: each function, its code's path and its setting
+/// definitions beyond fnctl's own, as Segment has them.
+fn functions(out: &mut String, functions: &[FunctionSpec]) {
+    if functions.is_empty() {
+        return;
+    }
+    out.push_str("functions:\n");
+    for function in functions {
+        let _ = writeln!(out, "  - name: {}", scalar(&function.name));
+        let _ = writeln!(out, "    kind: {}", function.kind.as_str());
+        field(out, "    ", "code", Some(&function.code));
+        field(out, "    ", "displayName", Some(&function.display_name));
+        field(out, "    ", "description", function.description.as_deref());
+        if function.settings.is_empty() {
+            continue;
+        }
+        out.push_str("    settings:\n");
+        for setting in &function.settings {
+            let _ = writeln!(out, "      - name: {}", scalar(&setting.name));
+            field(out, "        ", "label", setting.label.as_deref());
+            field(
+                out,
+                "        ",
+                "description",
+                setting.description.as_deref(),
+            );
+            let kind = match setting.setting_type {
+                SettingType::String => "string",
+                SettingType::Boolean => "boolean",
+                SettingType::Array => "array",
+                SettingType::TextMap => "text-map",
+            };
+            let _ = writeln!(out, "        type: {kind}");
+            for (key, on) in [
+                ("required", setting.required),
+                ("sensitive", setting.sensitive),
+            ] {
+                if on {
+                    let _ = writeln!(out, "        {key}: true");
+                }
+            }
+        }
     }
 }
 

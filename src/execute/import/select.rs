@@ -55,6 +55,10 @@ pub struct WorkspaceInstance {
     pub kind: FunctionKind,
     /// Its settings, sensitive ones masked.
     pub settings: Map<String, Value>,
+    /// The catalog id it runs: a function instance's is its function's.
+    pub metadata_id: Option<String>,
+    /// A destination's source.
+    pub source_id: Option<String>,
 }
 
 impl WorkspaceInstance {

@@ -7,10 +7,17 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use super::select::{SegmentAccounts, WorkspaceInstance};
-use super::{decide, ImportOptions};
+use super::{decide, ImportOptions, Workspace};
 use crate::model::fixtures::{self, applied_role, external_id, instance};
 use crate::model::segment::SegmentRegion;
 use crate::model::{tags, FunctionKind, LiveDocument, LiveRole};
+
+fn workspace(instances: Vec<WorkspaceInstance>) -> Workspace {
+    Workspace {
+        instances,
+        functions: Vec::new(),
+    }
+}
 
 fn options() -> ImportOptions {
     ImportOptions {
@@ -66,7 +73,7 @@ fn what_fnctl_cannot_say_is_left_out_with_the_reason() {
     trust_mut(&mut stranger)["Statement"][0]["Principal"]["AWS"] =
         json!("arn:aws:iam::111122223333:root");
     let roles = vec![plain, like, not_resource, stranger];
-    let import = decide(fixtures::ACCOUNT, &roles, &[], &BTreeSet::new(), &options()).unwrap();
+    let import = import_of(&roles, &Workspace::default());
     let imported: Vec<&str> = import.imported.iter().map(|i| i.role.as_str()).collect();
     assert_eq!(imported, ["fn-plain"]);
     assert_eq!(
@@ -87,9 +94,9 @@ fn the_same_roles_give_the_same_bytes_and_stable_names() {
     let mut roles = vec![hand_made("b", 'A'), hand_made("a", 'B')];
     roles[0].name = "Dup+Name".into();
     roles[1].name = "dup-name".into();
-    let first = decide(fixtures::ACCOUNT, &roles, &[], &BTreeSet::new(), &options()).unwrap();
+    let first = import_of(&roles, &Workspace::default());
     roles.reverse();
-    let second = decide(fixtures::ACCOUNT, &roles, &[], &BTreeSet::new(), &options()).unwrap();
+    let second = import_of(&roles, &Workspace::default());
     assert_eq!(first.manifest, second.manifest);
     let names: Vec<&str> = first.imported.iter().map(|i| i.instance.as_str()).collect();
     assert_eq!(names, ["dup-name", "dup-name-2"]);
@@ -108,10 +115,17 @@ fn a_role_adopted_from_the_manifest_stays_in_it_others_are_said_to_be_managed() 
     ]);
     let roles = vec![adopted];
     let earlier = BTreeSet::from(["fn-adopted".to_string()]);
-    let kept = decide(fixtures::ACCOUNT, &roles, &[], &earlier, &options()).unwrap();
+    let kept = decide(
+        fixtures::ACCOUNT,
+        &roles,
+        &Workspace::default(),
+        &earlier,
+        &options(),
+    )
+    .unwrap();
     assert!(kept.skipped.is_empty(), "{:?}", kept.skipped);
     assert_eq!(kept.imported[0].instance, "adopted");
-    let elsewhere = decide(fixtures::ACCOUNT, &roles, &[], &BTreeSet::new(), &options()).unwrap();
+    let elsewhere = import_of(&roles, &Workspace::default());
     assert_eq!(
         codes(&elsewhere),
         [("fn-adopted".to_string(), "already-managed")]
@@ -128,6 +142,8 @@ fn destination(id: &str, role: &LiveRole, external: &str, extra: Value) -> Works
         id: id.into(),
         kind: FunctionKind::Destination,
         settings,
+        metadata_id: None,
+        source_id: None,
     }
 }
 
@@ -142,14 +158,7 @@ fn a_linked_instance_gives_segment_settings_and_the_exact_bucket_shorthand() {
         &external_id('A'),
         json!({"s3Bucket": "exports", "s3BucketRegion": "us-west-2", "apiKey": "••••••••••abcd", "flushEvery": 5}),
     );
-    let import = decide(
-        fixtures::ACCOUNT,
-        &[role],
-        &[linked],
-        &BTreeSet::new(),
-        &options(),
-    )
-    .unwrap();
+    let import = import_of(&[role], &workspace(vec![linked]));
     let text = import.manifest.expect("a manifest");
     assert!(
         text.contains("    segment: { id: dstReader0001 }"),
@@ -166,20 +175,210 @@ fn an_instance_holding_another_id_is_not_linked() {
     let role = hand_made("other", 'A');
     // Segment shows the last four characters: the fixture IDs share theirs.
     let linked = destination("dstOther00001", &role, &"Q".repeat(48), json!({}));
-    let import = decide(
-        fixtures::ACCOUNT,
-        &[role],
-        &[linked],
-        &BTreeSet::new(),
-        &options(),
-    )
-    .unwrap();
+    let import = import_of(&[role], &workspace(vec![linked]));
     assert_eq!(import.imported[0].segment, None);
     assert_eq!(import.imported[0].unlinked.len(), 1);
     let text = import.manifest.expect("a manifest");
     assert!(!text.contains("segment:"), "{text}");
     assert!(
         text.contains("  # Segment instance dstOther00001 names this role"),
+        "{text}"
+    );
+}
+
+/// The import of `roles` and `workspace` into an empty folder.
+fn import_of(roles: &[LiveRole], workspace: &Workspace) -> super::Import {
+    decide(
+        fixtures::ACCOUNT,
+        roles,
+        workspace,
+        &BTreeSet::new(),
+        &options(),
+    )
+    .unwrap()
+}
+
+/// fnctl's own definitions (the role's ARN, the external ID), as it
+/// declares them, and `extra`.
+fn definitions_with(extra: &[(&str, bool)]) -> Vec<crate::model::function::SettingDefinition> {
+    let function = crate::model::function::DesiredFunction {
+        name: "any".into(),
+        kind: FunctionKind::Destination,
+        scope: "default".into(),
+        region: SegmentRegion::Us,
+        display_name: "Any".into(),
+        description: None,
+        code_path: "any.js".into(),
+        code: String::new(),
+        settings: Vec::new(),
+        origin: crate::model::Origin {
+            file: "m.yaml".into(),
+            line: 1,
+        },
+    };
+    let mut all = crate::model::function::definitions(&function, []);
+    for (name, sensitive) in extra {
+        let mut definition = fixtures::string_definition(name, *sensitive);
+        definition.required = false;
+        all.push(definition);
+    }
+    all
+}
+
+/// A destination function of the workspace, read whole.
+fn function(
+    id: &str,
+    display: &str,
+    description: &str,
+) -> crate::live::segment_functions::LiveFunction {
+    crate::live::segment_functions::LiveFunction {
+        id: id.into(),
+        catalog_id: id.trim_start_matches("dfn_").into(),
+        kind: Some(FunctionKind::Destination),
+        display_name: display.into(),
+        description: description.into(),
+        code: Some("async function onTrack(event, settings) {}\n".into()),
+        settings: Some(definitions_with(&[("flushEvery", false), ("apiKey", true)])),
+        deployed_at: None,
+        is_latest_version: Some(true),
+    }
+}
+
+/// `role` linked to a destination of `function` connected to `source`.
+fn running(id: &str, role: &LiveRole, seed: char, function: &str) -> WorkspaceInstance {
+    let mut instance = destination(
+        id,
+        role,
+        &external_id(seed),
+        json!({"flushEvery": "5", "apiKey": "••••••••••abcd"}),
+    );
+    instance.metadata_id = Some(function.trim_start_matches("dfn_").into());
+    instance.source_id = Some("srcOrders01".into());
+    instance
+}
+
+#[test]
+fn an_instance_of_a_function_runs_it_and_the_function_is_written_with_its_code() {
+    let roles = vec![hand_made("a", 'A'), hand_made("b", 'B')];
+    let workspace = Workspace {
+        instances: vec![
+            running("dstAaaa01", &roles[0], 'A', "dfn_archiver"),
+            running("dstBbbb01", &roles[1], 'B', "dfn_archiver"),
+        ],
+        functions: vec![function(
+            "dfn_archiver",
+            "S3 archiver (v2) (Acme)",
+            "Archives",
+        )],
+    };
+    let import = import_of(&roles, &workspace);
+    assert!(import.skipped.is_empty(), "{:?}", import.skipped);
+    let text = import.manifest.clone().expect("a manifest");
+    for expected in [
+        "functions:\n  - name: s3-archiver--v2-\n    kind: destination\n    code: functions/s3-archiver--v2-.js\n    displayName: \"S3 archiver (v2)\"\n    description: Archives\n    settings:\n",
+        "      - name: apiKey\n        type: string\n        sensitive: true\n",
+        "      - name: flushEvery\n        type: string\n",
+        "    segment: { function: s3-archiver--v2-, source: srcOrders01 }\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    assert!(!text.contains("segment: { id"), "{text}");
+    assert_eq!(
+        import.code_files,
+        [(
+            "functions/s3-archiver--v2-.js".to_string(),
+            "async function onTrack(event, settings) {}\n".to_string()
+        )]
+    );
+    let functions: Vec<Option<&str>> = import
+        .imported
+        .iter()
+        .map(|i| i.function.as_deref())
+        .collect();
+    assert_eq!(functions, [Some("s3-archiver--v2-"); 2]);
+    // The same workspace gives the same bytes.
+    let again = import_of(&roles, &workspace);
+    assert_eq!(again.manifest, import.manifest);
+}
+
+#[test]
+fn a_function_fnctl_cannot_take_over_as_it_is_leaves_its_instances_linked_by_id() {
+    let roles = vec![
+        hand_made("exposed", 'A'),
+        hand_made("relabelled", 'B'),
+        hand_made("theirs", 'C'),
+    ];
+    let mut exposed = function("dfn_exposed", "Exposed (Acme)", "");
+    exposed.settings.as_mut().unwrap()[1].sensitive = false;
+    let mut relabelled = function("dfn_relabelled", "Relabelled (Acme)", "");
+    relabelled.settings.as_mut().unwrap()[0].label = "IAM Role ARN".into();
+    let theirs = function("dfn_theirs", "Theirs (Acme)", "[fnctl:payments/theirs]");
+    let workspace = Workspace {
+        instances: vec![
+            running("dstExposed", &roles[0], 'A', "dfn_exposed"),
+            running("dstRelabelled", &roles[1], 'B', "dfn_relabelled"),
+            running("dstTheirs", &roles[2], 'C', "dfn_theirs"),
+        ],
+        functions: vec![exposed, relabelled, theirs],
+    };
+    let import = import_of(&roles, &workspace);
+    assert!(import.skipped.is_empty(), "{:?}", import.skipped);
+    let text = import.manifest.clone().expect("a manifest");
+    assert!(!text.contains("functions:"), "{text}");
+    assert!(import.code_files.is_empty());
+    let notes: Vec<(&str, &str)> = import
+        .imported
+        .iter()
+        .map(|i| {
+            (
+                i.segment.as_deref().unwrap(),
+                i.function_note.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        notes[0]
+            .1
+            .contains("`iamRoleExternalId` setting is not sensitive"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].1.contains("setting definitions") && notes[1].1.contains("IAM Role ARN"),
+        "{notes:?}"
+    );
+    assert!(notes[2].1.contains("[fnctl:payments/theirs]"), "{notes:?}");
+    for id in ["dstExposed", "dstRelabelled", "dstTheirs"] {
+        assert!(
+            text.contains(&format!("    segment: {{ id: {id} }}\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("  # Segment instance {id} runs a function (")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn an_adopted_function_keeps_the_name_its_marker_records() {
+    let roles = vec![hand_made("a", 'A')];
+    let adopted = function(
+        "dfn_kept",
+        "Renamed since (Acme)",
+        "Archives [fnctl:default/kept-name]",
+    );
+    let workspace = Workspace {
+        instances: vec![running("dstAaaa01", &roles[0], 'A', "dfn_kept")],
+        functions: vec![adopted],
+    };
+    let import = import_of(&roles, &workspace);
+    let text = import.manifest.expect("a manifest");
+    assert!(
+        text.contains("  - name: kept-name\n    kind: destination\n    code: functions/kept-name.js\n    displayName: \"Renamed since\"\n    description: Archives\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("segment: { function: kept-name, source: srcOrders01 }"),
         "{text}"
     );
 }
