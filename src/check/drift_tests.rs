@@ -190,3 +190,23 @@ fn findings_never_hold_an_external_id() {
         }
     }
 }
+
+/// A hand-made role adopted under a manifest that leaves `description` out
+/// keeps its own description, and drift does not call that a change.
+#[test]
+fn an_adopted_roles_kept_description_is_no_drift() {
+    use crate::plan::adoption_tests::{adopt, hand_made, tagged};
+    let mut instance = instance("described");
+    instance.default_description = true;
+    let mut role = hand_made(&instance);
+    role.description = Some("Made by hand".into());
+    let adoption = adopt(&instance, &role);
+    let adopted = tagged(role, &adoption);
+    let findings = detect(
+        fixtures::ACCOUNT,
+        std::slice::from_ref(&instance),
+        std::slice::from_ref(&adopted),
+        fixtures::now(),
+    );
+    assert!(findings.is_empty(), "{findings:#?}");
+}

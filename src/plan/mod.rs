@@ -12,7 +12,7 @@ pub mod saved;
 pub mod segment;
 
 #[cfg(test)]
-mod adoption_tests;
+pub(crate) mod adoption_tests;
 #[cfg(test)]
 mod planner_tests;
 #[cfg(test)]
