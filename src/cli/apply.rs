@@ -205,13 +205,16 @@ async fn observe_fresh(
     let context =
         super::settings::with_segment_and_functions(context, &set.instances, has_functions)?;
     let options = super::settings::plan_options(&args.reconcile, &set.instances, now);
+    let mut runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
+    // The functions' steps after IAM's read: an instance is found as apply
+    // finds it, by the id its role records.
     let steps = match context.functions() {
         Some(backend) => Some(
             super::plan_functions::plan(
                 backend,
                 &set.functions,
                 &set.function_instances,
-                &set.instances,
+                &runs,
                 args.reconcile.adopt,
             )
             .await?,
@@ -223,7 +226,6 @@ async fn observe_fresh(
         adopt: args.reconcile.adopt,
         steps,
     };
-    let mut runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
     // Moved, not copied: a plan of thousands of roles is held once.
     let plans = runs
         .iter_mut()
