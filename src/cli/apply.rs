@@ -92,6 +92,9 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
                 &functions.declared,
                 &bundles,
                 functions.adopt,
+                // Segment is one workspace for every account: pruned only
+                // when the run covers the whole set.
+                args.reconcile.prune && global.accounts.is_empty(),
                 &mut tally.failures,
             )
             .await,

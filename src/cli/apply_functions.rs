@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use crate::execute::functions::{apply_functions, desired_definitions, InstanceRecords};
+use crate::execute::functions::{
+    apply_functions, desired_definitions, prunable, prune as prune_all, FunctionsError,
+    InstanceRecords, PruneScope,
+};
 use crate::execute::session::AccountRun;
 use crate::live::segment_functions::FunctionsBackend;
 use crate::live::shared::SharedIam;
@@ -30,6 +33,7 @@ pub(crate) async fn apply_step(
     (functions, instances): &Functions,
     bundles: &HashMap<String, Map<String, Value>>,
     adopt: bool,
+    prune: bool,
     failures: &mut Vec<String>,
 ) -> String {
     let desired: HashMap<&str, _> = runs
@@ -66,13 +70,27 @@ pub(crate) async fn apply_step(
     )
     .await
     {
-        Ok(outcome) => format!(
-            " Segment functions: {} created, {} updated, {} deployed; {} instance(s) created.",
-            outcome.created.len(),
-            outcome.updated.len(),
-            outcome.deployed.len(),
-            outcome.created_instances.len()
-        ),
+        Ok(outcome) => {
+            let mut line = format!(
+                " Segment functions: {} created, {} updated, {} deployed; {} instance(s) created.",
+                outcome.created.len(),
+                outcome.updated.len(),
+                outcome.deployed.len(),
+                outcome.created_instances.len()
+            );
+            if prune {
+                let scopes = runs.iter().flat_map(|run| &run.instances);
+                let set = prune_scope(scopes.map(|i| i.scope.as_str()), functions, instances);
+                match prune_step(backend, &set).await {
+                    Ok(count) => line.push_str(&format!(" {count} pruned.")),
+                    Err(error) => failures.push(format!(
+                        "Segment functions: {}",
+                        crate::report::error_chain(&error)
+                    )),
+                }
+            }
+            line
+        }
         Err(error) => {
             failures.push(format!(
                 "Segment functions: {}",
@@ -80,6 +98,47 @@ pub(crate) async fn apply_step(
             ));
             String::new()
         }
+    }
+}
+
+/// Deletes what `--prune` finds in `set`, instances first; how many.
+async fn prune_step(
+    backend: &dyn FunctionsBackend,
+    set: &PruneScope<'_>,
+) -> Result<usize, FunctionsError> {
+    let doomed = prunable(backend, set)
+        .await
+        .map_err(|source| FunctionsError::Prune {
+            what: "reading the workspace's functions and instances".into(),
+            source,
+        })?;
+    prune_all(backend, &doomed).await
+}
+
+/// What `--prune` compares Segment with: every scope of the run (its
+/// instances' and its functions'), in each region its functions use.
+pub(crate) fn prune_scope<'a>(
+    instance_scopes: impl Iterator<Item = &'a str>,
+    functions: &'a [DesiredFunction],
+    instances: &'a [FunctionInstance],
+) -> PruneScope<'a> {
+    let scopes: std::collections::BTreeSet<&str> = instance_scopes
+        .chain(functions.iter().map(|f| f.scope.as_str()))
+        .collect();
+    let mut regions: Vec<_> = functions.iter().map(|f| f.region).collect();
+    regions.dedup();
+    let mut pairs = Vec::new();
+    for scope in scopes {
+        for region in &regions {
+            if !pairs.contains(&(scope.to_string(), *region)) {
+                pairs.push((scope.to_string(), *region));
+            }
+        }
+    }
+    PruneScope {
+        scopes: pairs,
+        functions,
+        instances,
     }
 }
 

@@ -29,6 +29,9 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
     // The functions' steps, when the manifests declare functions (a plan
     // from a snapshot reads no Segment).
     let mut functions: Option<SavedFunctions> = None;
+    // What `--prune` would delete of the functions and instances fnctl owns
+    // (shown and counted; a saved plan does not carry it).
+    let mut pruned = Vec::new();
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
@@ -47,6 +50,17 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
                     args.reconcile.adopt,
                 )
                 .await?;
+                // Segment is one workspace for every account: pruned only
+                // when the run covers the whole set.
+                if args.reconcile.prune && accounts.is_empty() {
+                    let scopes = set.instances.iter().map(|i| i.scope.as_str());
+                    let scope = super::apply_functions::prune_scope(
+                        scopes,
+                        &set.functions,
+                        &set.function_instances,
+                    );
+                    pruned = crate::execute::functions::prunable(backend, &scope).await?;
+                }
                 functions = Some(SavedFunctions {
                     functions: set.functions,
                     instances: set.function_instances,
@@ -64,7 +78,13 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
         functions.as_ref(),
         use_color(global.color),
     )?;
-    let function_changes = functions.as_ref().is_some_and(|f| f.plan.has_changes());
+    if args.format == Format::Text {
+        for doomed in &pruned {
+            crate::outln!("{}", doomed.describe());
+        }
+    }
+    let function_changes =
+        functions.as_ref().is_some_and(|f| f.plan.has_changes()) || !pruned.is_empty();
     // A plan with conflicts cannot be applied: it is not saved either.
     if plan.has_conflicts() {
         anyhow::bail!("the plan has conflicts (see above); apply would refuse it");

@@ -226,6 +226,13 @@ pub enum FunctionsError {
         id: String,
         why: &'static str,
     },
+    /// `--prune` could not read what to delete, or delete it.
+    #[error("--prune: {what}")]
+    Prune {
+        what: String,
+        #[source]
+        source: SegmentError,
+    },
     /// The instance exists but its id could not be recorded on its role:
     /// the next run finds it by fnctl's naming and records it.
     #[error("instance `{instance}`: recording Segment instance {id} on its role")]
@@ -601,6 +608,200 @@ async fn apply_instance(
             id,
             source,
         })
+}
+
+/// An object fnctl owns that no manifest names: `--prune` deletes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Prunable {
+    /// What it is: a destination or source instance, or a function.
+    pub what: PrunableKind,
+    /// Its API region.
+    pub region: SegmentRegion,
+    /// Its Segment id.
+    pub id: String,
+    /// Its name (an instance's name or slug; a function's marker).
+    pub name: String,
+}
+
+impl Prunable {
+    /// One line of a plan: what is deleted, its name and id.
+    pub fn describe(&self) -> String {
+        let what = match self.what {
+            PrunableKind::Instance(FunctionKind::Destination) => "destination".to_string(),
+            PrunableKind::Instance(FunctionKind::Source) => "source".to_string(),
+            PrunableKind::Function(kind) => format!("{} function", kind.as_str()),
+        };
+        format!(
+            "- Segment {what} `{}` ({}) will be deleted (--prune: no manifest names it)",
+            self.name, self.id
+        )
+    }
+}
+
+/// What a [`Prunable`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrunableKind {
+    /// An instance (a destination or a source).
+    Instance(FunctionKind),
+    /// A function of that kind.
+    Function(FunctionKind),
+}
+
+/// The set `--prune` compares Segment with: its scopes, with the regions
+/// of their workspaces, and what it declares.
+pub struct PruneScope<'a> {
+    /// Each scope of the set and a region of its workspace.
+    pub scopes: Vec<(String, SegmentRegion)>,
+    /// The functions the set declares.
+    pub functions: &'a [DesiredFunction],
+    /// The instances that run them.
+    pub instances: &'a [FunctionInstance],
+}
+
+/// The owned instance name `live` carries in `scope`: a destination's
+/// `<instance> (fnctl:<scope>)`, a source's slug `fnctl-<scope>-<instance>`.
+fn owned_instance_name<'a>(live: &'a LiveInstance, scope: &str) -> Option<&'a str> {
+    match live.kind {
+        FunctionKind::Destination => live
+            .name
+            .as_deref()?
+            .strip_suffix(&format!(" (fnctl:{scope})")),
+        FunctionKind::Source => live
+            .slug
+            .as_deref()?
+            .strip_prefix(&format!("fnctl-{scope}-")),
+    }
+}
+
+/// The function name in `scope`'s marker a description carries.
+fn owned_function_name<'a>(description: &'a str, scope: &str) -> Option<&'a str> {
+    let start = description.find(&format!("[fnctl:{scope}/"))? + scope.len() + 8;
+    let rest = &description[start..];
+    rest.find(']').map(|end| &rest[..end])
+}
+
+/// What `--prune` deletes in each scope of `set`, instances first: every
+/// instance fnctl named that runs a function `scope` owns and that no
+/// manifest instance is (by name, function and source), then every
+/// function `scope` owns that no manifest declares, unless something fnctl
+/// does not own still runs it. Nothing without fnctl's marker, nothing of
+/// another scope.
+pub async fn prunable(
+    backend: &dyn FunctionsBackend,
+    set: &PruneScope<'_>,
+) -> Result<Vec<Prunable>, SegmentError> {
+    let mut instances = Vec::new();
+    let mut functions = Vec::new();
+    for (scope, region) in &set.scopes {
+        let mut owned: BTreeMap<String, (LiveFunction, String)> = BTreeMap::new();
+        for kind in [FunctionKind::Destination, FunctionKind::Source] {
+            for function in read_functions(backend, *region, kind).await? {
+                if let Some(name) = owned_function_name(&function.description, scope) {
+                    let name = name.to_string();
+                    owned.insert(function.catalog_id.clone(), (function, name));
+                }
+            }
+        }
+        if owned.is_empty() {
+            continue;
+        }
+        let mut kept_running: Vec<String> = Vec::new();
+        for live in read_instances(backend, *region).await? {
+            let Some((_, function)) = live.metadata_id.as_ref().and_then(|c| owned.get(c)) else {
+                continue;
+            };
+            let named = owned_instance_name(&live, scope).filter(|name| {
+                !set.instances.iter().any(|i| {
+                    &i.scope == scope
+                        && i.instance == *name
+                        && i.kind == live.kind
+                        && &i.function == function
+                        && (i.kind == FunctionKind::Source || i.source == live.source_id)
+                })
+            });
+            match named {
+                Some(_) => instances.push(Prunable {
+                    what: PrunableKind::Instance(live.kind),
+                    region: *region,
+                    name: live.name.clone().or(live.slug.clone()).unwrap_or_default(),
+                    id: live.id,
+                }),
+                None => kept_running.extend(live.metadata_id.clone()),
+            }
+        }
+        let declared = |name: &str| {
+            set.functions
+                .iter()
+                .any(|f| &f.scope == scope && f.name == name)
+        };
+        for (catalog_id, (function, name)) in &owned {
+            if declared(name) || kept_running.contains(catalog_id) {
+                continue;
+            }
+            functions.push(Prunable {
+                what: PrunableKind::Function(function.kind.unwrap_or(FunctionKind::Destination)),
+                region: *region,
+                id: function.id.clone(),
+                name: marker(scope, name),
+            });
+        }
+    }
+    instances.extend(functions);
+    Ok(instances)
+}
+
+/// Every destination and source of the workspace of `region`.
+async fn read_instances(
+    backend: &dyn FunctionsBackend,
+    region: SegmentRegion,
+) -> Result<Vec<LiveInstance>, SegmentError> {
+    let mut all = Vec::new();
+    for kind in [FunctionKind::Destination, FunctionKind::Source] {
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = match kind {
+                FunctionKind::Destination => {
+                    backend.list_destinations(region, cursor.as_deref()).await?
+                }
+                FunctionKind::Source => backend.list_sources(region, cursor.as_deref()).await?,
+            };
+            all.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// Deletes what [`prunable`] found, in its order (instances first); a
+/// 404 is no failure (deleted since it was read). Returns how many.
+pub async fn prune(
+    backend: &dyn FunctionsBackend,
+    doomed: &[Prunable],
+) -> Result<usize, FunctionsError> {
+    for object in doomed {
+        let deleted = match object.what {
+            PrunableKind::Instance(kind) => {
+                backend
+                    .delete_instance(object.region, kind, &object.id)
+                    .await
+            }
+            PrunableKind::Function(_) => backend.delete_function(object.region, &object.id).await,
+        };
+        match deleted {
+            Ok(()) | Err(SegmentError::Status { status: 404, .. }) => {}
+            Err(source) => {
+                return Err(FunctionsError::Prune {
+                    what: format!("deleting `{}` ({})", object.name, object.id),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(doomed.len())
 }
 
 #[cfg(test)]

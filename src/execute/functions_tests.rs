@@ -415,3 +415,110 @@ fn adopt_records_a_hand_made_instance_whose_role_arn_names_the_role() {
     assert!(outcome.adopted_instances.is_empty());
     assert_ne!(records.ids()["s3-archiver-prod"], "handprod");
 }
+
+/// `--prune`: owned instances no manifest names, then owned functions no
+/// manifest declares; never an object without fnctl's marker (a same-named
+/// one running a function fnctl does not own), never another scope's, and
+/// never a function something fnctl does not own still runs.
+#[test]
+fn prune_removes_owned_objects_no_manifest_names_and_nothing_else() {
+    let segment = MemoryFunctions::new("Acme", DefinitionUpdates::Replace, Deploys::Explicit);
+    apply(&segment, "v1").expect("applied");
+    let ours = segment.functions().remove(0);
+    let made_by_hand = |description: &str| NewFunction {
+        kind: FunctionKind::Destination,
+        display_name: "S3 archiver".into(),
+        description: description.into(),
+        code: "x".into(),
+        settings: Vec::new(),
+    };
+    let unowned = block_on(segment.create_function(SegmentRegion::Us, &made_by_hand("by hand")))
+        .expect("made");
+    let other_scope = block_on(segment.create_function(
+        SegmentRegion::Us,
+        &made_by_hand(&marker("other", "s3-archiver")),
+    ))
+    .expect("made");
+    for (id, name, catalog) in [
+        (
+            "sameName",
+            "s3-archiver-staging (fnctl:acme)",
+            &unowned.catalog_id,
+        ),
+        (
+            "otherScope",
+            "s3-archiver-staging (fnctl:other)",
+            &other_scope.catalog_id,
+        ),
+    ] {
+        segment.insert_instance(LiveInstance {
+            id: id.into(),
+            kind: FunctionKind::Destination,
+            name: Some(name.into()),
+            slug: None,
+            enabled: true,
+            metadata_id: Some(catalog.clone()),
+            source_id: Some("src123456".into()),
+            settings: Map::new(),
+        });
+    }
+    let function = archiver("v1");
+    let scopes = vec![("acme".to_string(), SegmentRegion::Us)];
+    let only_prod = &instances()[..1];
+    let set = PruneScope {
+        scopes: scopes.clone(),
+        functions: std::slice::from_ref(&function),
+        instances: only_prod,
+    };
+    let doomed = block_on(prunable(&segment, &set)).expect("read");
+    let names: Vec<&str> = doomed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["s3-archiver-staging (fnctl:acme)"]);
+    assert_ne!(doomed[0].id, "sameName");
+
+    // Nothing declared any more: both instances, then the function.
+    let set = PruneScope {
+        scopes,
+        functions: &[],
+        instances: &[],
+    };
+    let doomed = block_on(prunable(&segment, &set)).expect("read");
+    let whats: Vec<PrunableKind> = doomed.iter().map(|p| p.what).collect();
+    assert_eq!(
+        whats,
+        [
+            PrunableKind::Instance(FunctionKind::Destination),
+            PrunableKind::Instance(FunctionKind::Destination),
+            PrunableKind::Function(FunctionKind::Destination),
+        ]
+    );
+    assert_eq!(doomed[2].id, ours.id);
+    assert_eq!(block_on(prune(&segment, &doomed)).expect("pruned"), 3);
+    let left: Vec<String> = segment.instances().into_iter().map(|i| i.id).collect();
+    assert_eq!(left, ["otherScope", "sameName"]);
+    assert_eq!(
+        segment.functions().len(),
+        2,
+        "the unowned and the other scope's"
+    );
+    assert!(block_on(prunable(&segment, &set)).expect("read").is_empty());
+
+    // A function something fnctl does not own still runs is kept.
+    let segment = MemoryFunctions::new("Acme", DefinitionUpdates::Replace, Deploys::Explicit);
+    apply(&segment, "v1").expect("applied");
+    let catalog_id = segment.functions()[0].catalog_id.clone();
+    segment.insert_instance(LiveInstance {
+        id: "byHand".into(),
+        kind: FunctionKind::Destination,
+        name: Some("made by hand".into()),
+        slug: None,
+        enabled: true,
+        metadata_id: Some(catalog_id),
+        source_id: Some("src123456".into()),
+        settings: Map::new(),
+    });
+    let doomed = block_on(prunable(&segment, &set)).expect("read");
+    assert_eq!(doomed.len(), 2, "the two owned instances, not the function");
+    assert!(doomed
+        .iter()
+        .all(|p| matches!(p.what, PrunableKind::Instance(_))));
+}

@@ -458,3 +458,128 @@ fn verify_fails_when_an_instance_lacks_a_setting_or_runs_another_function() {
         ));
     env.finish();
 }
+
+/// `--prune`: plan shows, and apply deletes, the owned instance no manifest
+/// names and then the owned function no manifest declares; a same-named
+/// instance running a function fnctl does not own, and another scope's
+/// function and instance, are left alone.
+#[test]
+fn prune_removes_an_owned_instance_and_function_and_nothing_it_does_not_own() {
+    let mut env = Env::start("replace", "explicit");
+    write_file(
+        env.ws.path(),
+        "functions/extra.js",
+        "async function onTrack() {}\n",
+    );
+    let manifest = |extra: bool| {
+        let more = if extra {
+            format!(
+                r#"  - name: archiver2
+    kind: destination
+    segment: {{ function: s3-archiver, source: {SOURCE} }}
+"#
+            )
+        } else {
+            String::new()
+        };
+        let function = if extra {
+            "  - name: s3-extra\n    kind: destination\n    code: ../functions/extra.js\n    displayName: Extra\n"
+        } else {
+            ""
+        };
+        format!(
+            r#"version: 1
+defaults:
+  scope: functions-e2e
+functions:
+  - name: s3-archiver
+    kind: destination
+    code: ../functions/s3-archiver.js
+    displayName: S3 archiver
+{function}instances:
+  - name: archiver
+    kind: destination
+    bucket: {{ name: acme-events, region: us-west-2 }}
+    segment: {{ function: s3-archiver, source: {SOURCE} }}
+{more}"#
+        )
+    };
+    write_file(env.ws.path(), "manifests/main.yaml", &manifest(true));
+    env.apply().assert_success();
+    assert_eq!(env.functions().len(), 2);
+    assert_eq!(env.instances().len(), 2);
+    // Not fnctl's: a function without its marker, another scope's, and
+    // instances running them under names like fnctl's.
+    for (description, id, name) in [
+        (
+            "made by hand",
+            "sameName01",
+            "archiver2 (fnctl:functions-e2e)",
+        ),
+        (
+            "[fnctl:other-scope/s3-extra]",
+            "otherScope01",
+            "archiver2 (fnctl:other-scope)",
+        ),
+    ] {
+        let status = env.segment.through_prism(
+            "POST",
+            "/functions",
+            json!({"code": "x", "displayName": "Extra", "resourceType": "DESTINATION", "description": description}),
+        );
+        assert_eq!(status, 200);
+        let catalog = env
+            .functions()
+            .into_iter()
+            .find(|f| f["description"] == description)
+            .expect("made")["catalogId"]
+            .clone();
+        env.segment.control(
+            "POST",
+            "/__control/instances",
+            json!({"kind": "destination", "id": id, "name": name, "sourceId": SOURCE, "catalogId": catalog}),
+        );
+    }
+    let owned = env.recorded("segment-fn-archiver2").expect("recorded");
+    let extra_id = env
+        .functions()
+        .into_iter()
+        .find(|f| f["description"] == "[fnctl:functions-e2e/s3-extra]")
+        .expect("fnctl's")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    write_file(env.ws.path(), "manifests/main.yaml", &manifest(false));
+    env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
+    env.run(&["plan", "--prune", "--detailed-exitcode"])
+        .assert_exit(2)
+        .assert_stdout_contains(&format!(
+            "- Segment destination `archiver2 (fnctl:functions-e2e)` ({owned}) will be deleted"
+        ))
+        .assert_stdout_contains(&format!(
+            "- Segment destination function `[fnctl:functions-e2e/s3-extra]` ({extra_id}) will be deleted"
+        ));
+    assert_eq!(env.instances().len(), 4, "plan deletes nothing");
+    env.run(&["apply", "--prune", "--auto-approve"])
+        .assert_success()
+        .assert_stderr_contains("2 pruned.");
+    let left: Vec<String> = env
+        .instances()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(!left.contains(&owned), "{left:?}");
+    assert!(left.contains(&"sameName01".to_string()) && left.contains(&"otherScope01".to_string()));
+    let functions = env.functions();
+    assert_eq!(
+        functions.len(),
+        3,
+        "s3-archiver, the unowned and the other scope's"
+    );
+    assert!(functions.iter().all(|f| f["id"] != extra_id.as_str()));
+    env.run(&["plan", "--prune", "--detailed-exitcode"])
+        .assert_exit(0);
+    env.finish();
+}
