@@ -33,10 +33,14 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
     if let Some(steps) = &functions.steps {
         crate::out!("{}", crate::report::functions::text(steps));
     }
+    for doomed in &functions.prune {
+        crate::outln!("{}", doomed.describe());
+    }
     if combined.has_conflicts() {
         anyhow::bail!("the plan has conflicts (see above); nothing was changed");
     }
-    let function_changes = functions.steps.as_ref().is_some_and(|s| s.has_changes());
+    let function_changes =
+        functions.steps.as_ref().is_some_and(|s| s.has_changes()) || !functions.prune.is_empty();
     if (!combined.is_empty() || function_changes) && !confirmed(args.auto_approve)? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(1);
@@ -92,9 +96,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
                 &functions.declared,
                 &bundles,
                 functions.adopt,
-                // Segment is one workspace for every account: pruned only
-                // when the run covers the whole set.
-                args.reconcile.prune && global.accounts.is_empty(),
+                &functions.prune,
                 &mut tally.failures,
             )
             .await,
@@ -131,6 +133,8 @@ struct FunctionsToApply {
     declared: super::apply_functions::Functions,
     adopt: bool,
     steps: Option<FunctionsPlan>,
+    /// What `--prune` deletes of Segment's functions and instances.
+    prune: Vec<crate::execute::functions::Prunable>,
 }
 
 /// `apply --plan FILE`: the saved plan's accounts read again, refused when
@@ -187,6 +191,8 @@ async fn observe_saved(
             declared: (saved.functions, saved.instances),
             adopt: saved.adopt,
             steps: Some(saved.plan),
+            // A saved plan carries no prune of Segment's functions.
+            prune: Vec::new(),
         },
         None => FunctionsToApply::default(),
     };
@@ -224,10 +230,25 @@ async fn observe_fresh(
         ),
         None => None,
     };
+    // Segment is one workspace for every account: pruned only when the run
+    // covers the whole set.
+    let prune = match context.functions() {
+        Some(backend) if args.reconcile.prune && global.accounts.is_empty() => {
+            let scopes = runs.iter().flat_map(|run| &run.instances);
+            let scope = super::apply_functions::prune_scope(
+                scopes.map(|i| i.scope.as_str()),
+                &set.functions,
+                &set.function_instances,
+            );
+            crate::execute::functions::prunable(backend, &scope).await?
+        }
+        _ => Vec::new(),
+    };
     let functions = FunctionsToApply {
         declared: (set.functions, set.function_instances),
         adopt: args.reconcile.adopt,
         steps,
+        prune,
     };
     // Moved, not copied: a plan of thousands of roles is held once.
     let plans = runs

@@ -11,8 +11,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::execute::functions::{
-    apply_functions, desired_definitions, prunable, prune as prune_all, FunctionsError,
-    InstanceRecords, PruneScope,
+    apply_functions, desired_definitions, prune as prune_all, InstanceRecords, Prunable, PruneScope,
 };
 use crate::execute::session::AccountRun;
 use crate::live::segment_functions::FunctionsBackend;
@@ -33,7 +32,7 @@ pub(crate) async fn apply_step(
     (functions, instances): &Functions,
     bundles: &HashMap<String, Map<String, Value>>,
     adopt: bool,
-    prune: bool,
+    prune: &[Prunable],
     failures: &mut Vec<String>,
 ) -> String {
     let desired: HashMap<&str, _> = runs
@@ -78,10 +77,8 @@ pub(crate) async fn apply_step(
                 outcome.deployed.len(),
                 outcome.created_instances.len()
             );
-            if prune {
-                let scopes = runs.iter().flat_map(|run| &run.instances);
-                let set = prune_scope(scopes.map(|i| i.scope.as_str()), functions, instances);
-                match prune_step(backend, &set).await {
+            if !prune.is_empty() {
+                match prune_all(backend, prune).await {
                     Ok(count) => line.push_str(&format!(" {count} pruned.")),
                     Err(error) => failures.push(format!(
                         "Segment functions: {}",
@@ -99,20 +96,6 @@ pub(crate) async fn apply_step(
             String::new()
         }
     }
-}
-
-/// Deletes what `--prune` finds in `set`, instances first; how many.
-async fn prune_step(
-    backend: &dyn FunctionsBackend,
-    set: &PruneScope<'_>,
-) -> Result<usize, FunctionsError> {
-    let doomed = prunable(backend, set)
-        .await
-        .map_err(|source| FunctionsError::Prune {
-            what: "reading the workspace's functions and instances".into(),
-            source,
-        })?;
-    prune_all(backend, &doomed).await
 }
 
 /// What `--prune` compares Segment with: every scope of the run (its

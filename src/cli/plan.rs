@@ -53,7 +53,8 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
                 // Segment is one workspace for every account: pruned only
                 // when the run covers the whole set.
                 if args.reconcile.prune && accounts.is_empty() {
-                    let scopes = set.instances.iter().map(|i| i.scope.as_str());
+                    let scopes = runs.iter().flat_map(|run| &run.instances);
+                    let scopes = scopes.map(|i| i.scope.as_str());
                     let scope = super::apply_functions::prune_scope(
                         scopes,
                         &set.functions,
