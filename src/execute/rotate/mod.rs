@@ -310,7 +310,14 @@ fn select(
             continue;
         }
         let decided = check_phase(context, role, instance, request, shown).and_then(|new_id| {
-            let steps = steps_for(&request.phase, role, instance, &new_id, context.now(), now)?;
+            let decision = Decision {
+                phase: &request.phase,
+                instance,
+                new_id: &new_id,
+                now: context.now(),
+                stamp: now,
+            };
+            let steps = decision.steps(role)?;
             Ok((new_id, steps))
         });
         match decided {
@@ -367,6 +374,17 @@ struct Leasing<'a, B> {
 }
 
 impl<B: IamBackend> Leasing<'_, B> {
+    /// How the phase is decided on `chosen`'s role, now.
+    fn decision<'s>(&'s self, chosen: &'s Selected<'_>) -> Decision<'s> {
+        Decision {
+            phase: &self.request.phase,
+            instance: chosen.instance,
+            new_id: &chosen.new_id,
+            now: self.context.now(),
+            stamp: self.stamp,
+        }
+    }
+
     /// Takes the leases of every selected role at once, writes the phase on
     /// each held role, concludes each from the role as read back, and
     /// pushes the new IDs `--start` made to Segment.
@@ -390,20 +408,9 @@ impl<B: IamBackend> Leasing<'_, B> {
             &roles,
             Some(read),
             &batch,
-            |position, role| {
-                let Selected { instance, new_id } = &selected[position];
-                first_tags(
-                    phase,
-                    role,
-                    instance,
-                    new_id,
-                    self.context.now(),
-                    self.stamp,
-                )
-            },
+            |position, role| self.decision(&selected[position]).first_tags(role),
             |position, role, held| async move {
-                let Selected { instance, new_id } = &selected[position];
-                self.write_phase(instance, &role, new_id, held).await
+                self.write_phase(&selected[position], &role, held).await
             },
         )
         .await;
@@ -449,21 +456,12 @@ impl<B: IamBackend> Leasing<'_, B> {
     /// this run's.
     async fn write_phase(
         &self,
-        instance: &DesiredInstance,
+        chosen: &Selected<'_>,
         role: &LiveRole,
-        new_id: &ExternalId,
         held: lease::Held<'_>,
     ) -> Result<Option<PhaseSteps>, RotateError> {
-        let phase = &self.request.phase;
-        let Some(steps) = steps_for(
-            phase,
-            role,
-            instance,
-            new_id,
-            self.context.now(),
-            self.stamp,
-        )?
-        else {
+        let instance = chosen.instance;
+        let Some(steps) = self.decision(chosen).steps(role)? else {
             return Ok(None);
         };
         let mut operations = steps.operations.clone();
@@ -576,47 +574,42 @@ pub(crate) async fn auto(
     Ok(outcomes)
 }
 
-/// The phase's steps for `role`; `Ok(None)` when there is nothing to finish.
-/// `now` is the time of the decision (a rotation's age is counted to it);
-/// `stamp` the run's time, which the tags record.
-fn steps_for(
-    phase: &Phase,
-    role: &LiveRole,
-    instance: &DesiredInstance,
-    new_id: &ExternalId,
+/// What a phase's steps on one role are decided from, the same before
+/// leasing (the tags that ride on the lease) and under the lease.
+struct Decision<'a> {
+    phase: &'a Phase,
+    instance: &'a DesiredInstance,
+    /// The new ID `--start` adds, unless a rotation is in progress already.
+    new_id: &'a ExternalId,
+    /// The time of the decision (a rotation's age is counted to it).
     now: SystemTime,
+    /// The run's time, which the tags record.
     stamp: SystemTime,
-) -> Result<Option<PhaseSteps>, RotationError> {
-    match phase {
-        Phase::Start => rotation::start(role, &instance.segment_account, new_id, stamp).map(Some),
-        Phase::Finish { min_age, force } => rotation::finish(
-            role,
-            &instance.segment_account,
-            now,
-            stamp,
-            *min_age,
-            *force,
-        ),
-    }
 }
 
-/// The tags of the phase's first write, when that write is a `TagRole`,
-/// decided on the role as read before leasing: they are written with the
-/// lease ([`lease::run_with`]), so that the phase costs one write less.
-fn first_tags(
-    phase: &Phase,
-    role: &LiveRole,
-    instance: &DesiredInstance,
-    new_id: &ExternalId,
-    now: SystemTime,
-    stamp: SystemTime,
-) -> BTreeMap<String, String> {
-    match steps_for(phase, role, instance, new_id, now, stamp) {
-        Ok(Some(steps)) => match steps.operations.into_iter().next() {
-            Some(Operation::TagRole { tags, .. }) => tags,
+impl Decision<'_> {
+    /// The phase's steps for `role`; `Ok(None)` when there is nothing to finish.
+    fn steps(&self, role: &LiveRole) -> Result<Option<PhaseSteps>, RotationError> {
+        let account = &self.instance.segment_account;
+        match self.phase {
+            Phase::Start => rotation::start(role, account, self.new_id, self.stamp).map(Some),
+            Phase::Finish { min_age, force } => {
+                rotation::finish(role, account, self.now, self.stamp, *min_age, *force)
+            }
+        }
+    }
+
+    /// The tags of the phase's first write, when that write is a `TagRole`,
+    /// decided on the role as read before leasing: they are written with the
+    /// lease ([`lease::run_with`]), so that the phase costs one write less.
+    fn first_tags(&self, role: &LiveRole) -> BTreeMap<String, String> {
+        match self.steps(role) {
+            Ok(Some(steps)) => match steps.operations.into_iter().next() {
+                Some(Operation::TagRole { tags, .. }) => tags,
+                _ => BTreeMap::new(),
+            },
             _ => BTreeMap::new(),
-        },
-        _ => BTreeMap::new(),
+        }
     }
 }
 
