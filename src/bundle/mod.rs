@@ -114,6 +114,9 @@ pub(crate) fn write(directory: &Path, bundle: &Bundle) -> std::io::Result<PathBu
     let mut text = serde_json::to_string_pretty(bundle).map_err(std::io::Error::other)?;
     text.push('\n');
     remove_stale_temporaries(directory, &bundle.instance);
+    if held_already(&target, &text) {
+        return Ok(target);
+    }
     let mut file = temporary_file(directory, &bundle.instance)?;
     file.write_all(text.as_bytes())?;
     file.as_file().sync_all()?;
@@ -122,6 +125,20 @@ pub(crate) fn write(directory: &Path, bundle: &Bundle) -> std::io::Result<PathBu
         let _ = folder.sync_all();
     }
     Ok(target)
+}
+
+/// Whether `target` holds `text` already, readable by its owner only: then
+/// there is nothing to write (an apply in sync rewrote every bundle, two
+/// `fsync`s each, minutes at thousands of roles on a busy disk).
+fn held_already(target: &Path, text: &str) -> bool {
+    #[cfg(unix)]
+    let private = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(target).is_ok_and(|m| m.permissions().mode() & 0o777 == 0o600)
+    };
+    #[cfg(not(unix))]
+    let private = true;
+    private && std::fs::read(target).is_ok_and(|held| held == text.as_bytes())
 }
 
 /// A new temporary file for the bundle of `instance`, named
@@ -150,22 +167,52 @@ const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(
 /// renaming: they hold the secret, so they do not stay.
 fn remove_stale_temporaries(directory: &Path, instance: &str) {
     let prefix = temporary_prefix(instance);
-    let Ok(entries) = std::fs::read_dir(directory) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > STALE_TEMPORARY_AGE);
-        if name.starts_with(&prefix) && name.ends_with(TEMPORARY_SUFFIX) && stale {
-            let _ = std::fs::remove_file(entry.path());
+    for path in temporaries_in(directory) {
+        let named = path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with(&prefix));
+        let stale = named
+            && std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TEMPORARY_AGE);
+        if stale {
+            let _ = std::fs::remove_file(&path);
         }
     }
+}
+
+/// The temporary files in `directory` when this process first wrote a
+/// bundle there: the folder is listed once per run, not once per bundle
+/// (thousands of bundles made that quadratic). Only a killed run's files
+/// can be stale, and a killed run came before this one.
+fn temporaries_in(directory: &Path) -> Vec<PathBuf> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LISTED: OnceLock<Mutex<HashMap<PathBuf, Vec<PathBuf>>>> = OnceLock::new();
+    let mut listed = LISTED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    listed
+        .entry(directory.to_path_buf())
+        .or_insert_with(|| {
+            let Ok(entries) = std::fs::read_dir(directory) else {
+                return Vec::new();
+            };
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name().is_some_and(|name| {
+                        let name = name.to_string_lossy();
+                        name.starts_with('.') && name.ends_with(TEMPORARY_SUFFIX)
+                    })
+                })
+                .collect()
+        })
+        .clone()
 }
 
 #[cfg(unix)]

@@ -28,8 +28,8 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
         Some(path) => observe_saved(context, args, path, now).await?,
         None => observe_fresh(context, global, args, now).await?,
     };
-    let (combined, sizes) = combine(&mut saved_plans);
-    crate::out!("{}", report::text(&combined, use_color(global.color)));
+    let (mut combined, sizes) = combine(&mut saved_plans);
+    crate::cli::output::stdout(&report::text(&combined, use_color(global.color)));
     if let Some(steps) = &functions.steps {
         crate::out!("{}", crate::report::functions::text(steps));
     }
@@ -44,6 +44,11 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
     if (!combined.is_empty() || function_changes) && !confirmed(args.auto_approve)? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(1);
+    }
+    // Shown: the documents' before and after are not needed again (at
+    // thousands of roles they weigh tens of MB).
+    for step in combined.changes.iter_mut().flat_map(|c| c.steps.iter_mut()) {
+        step.document = None;
     }
     split(combined, &sizes, &mut saved_plans);
     let progress = |line: &str| eprintln!("{line}");
@@ -77,8 +82,8 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
                 let settings = bundle.settings.clone().into_iter().collect();
                 bundles.insert(instance.name.clone(), settings);
             }
-            if let Some(target) = instance.segment {
-                deliveries.push((instance.name, target, bundle));
+            if let Some(target) = &instance.segment {
+                deliveries.push((instance.name.clone(), target.clone(), bundle));
             }
         }
     }
@@ -476,23 +481,31 @@ fn check_segment_not_stale(saved: &SavedPlan, fresh: &[AccountRun]) -> anyhow::R
 
 /// Writes the bundle of every instance whose role is now right; returns the
 /// instances and bundles written.
-fn write_bundles(
-    run: &AccountRun,
+fn write_bundles<'r>(
+    run: &'r AccountRun,
     plan: &Plan,
     outcomes: &[RoleOutcome],
     directory: &Path,
     failures: &mut Vec<String>,
-) -> Vec<(DesiredInstance, Bundle)> {
+) -> Vec<(&'r DesiredInstance, Bundle)> {
     let mut written = Vec::new();
+    // Looked up by name and index, not searched per instance (thousands).
+    let mut changes = std::collections::HashMap::new();
+    for (index, change) in plan.changes.iter().enumerate() {
+        if let Some(name) = change.instance.as_deref() {
+            changes.entry(name).or_insert(index);
+        }
+    }
+    let mut by_change = std::collections::HashMap::new();
+    for outcome in outcomes {
+        by_change.entry(outcome.change_index).or_insert(outcome);
+    }
     for instance in &run.instances {
-        let change = plan
-            .changes
-            .iter()
-            .position(|c| c.instance.as_deref() == Some(instance.name.as_str()));
+        let change = changes.get(instance.name.as_str()).copied();
         let live = run.role_of(instance);
         let external_id = match change {
             Some(index) => {
-                let Some(outcome) = outcomes.iter().find(|o| o.change_index == index) else {
+                let Some(outcome) = by_change.get(&index) else {
                     continue;
                 };
                 if outcome.error.is_some() {
@@ -519,7 +532,7 @@ fn write_bundles(
         let arn = run.role_arn(instance);
         let built = bundle::build(instance, &arn, &external_id);
         match bundle::write(directory, &built) {
-            Ok(_) => written.push((instance.clone(), built)),
+            Ok(_) => written.push((instance, built)),
             Err(error) => failures.push(format!(
                 "instance {}: cannot write bundle in {}: {error}",
                 instance.name,

@@ -130,7 +130,7 @@ fn print(
 ) -> anyhow::Result<()> {
     match format {
         Format::Text => {
-            crate::out!("{}", report::text(plan, color));
+            crate::cli::output::stdout(&report::text(plan, color));
             if let Some(saved) = functions {
                 crate::out!("{}", functions_report::text(&saved.plan));
             }

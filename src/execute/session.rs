@@ -73,10 +73,15 @@ impl AccountRun {
 
     /// The live role of an instance, by IAM's case-insensitive name.
     pub(crate) fn role_of(&self, instance: &DesiredInstance) -> Option<&crate::model::LiveRole> {
-        self.live
-            .roles
-            .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name))
+        let roles = &self.live.roles;
+        // An account read is sorted by name: thousands of lookups must not
+        // each scan it. A name IAM holds in another case is searched for.
+        match roles.binary_search_by(|r| r.name.as_str().cmp(&instance.role_name)) {
+            Ok(index) => Some(&roles[index]),
+            Err(_) => roles
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(&instance.role_name)),
+        }
     }
 
     /// The instance's role when it exists and belongs to the instance's scope,
@@ -282,7 +287,11 @@ pub(crate) fn observe_snapshot(
     }])
 }
 
-/// All account plans as one (for output).
-pub(crate) fn combined_plan(runs: &[AccountRun]) -> Plan {
-    Plan::merged(runs.iter().map(|run| &run.plan))
+/// All account plans as one (for output): one account's plan as it is,
+/// not copied (at thousands of roles a copy weighs tens of MB).
+pub(crate) fn combined_plan(runs: &[AccountRun]) -> std::borrow::Cow<'_, Plan> {
+    match runs {
+        [run] => std::borrow::Cow::Borrowed(&run.plan),
+        _ => std::borrow::Cow::Owned(Plan::merged(runs.iter().map(|run| &run.plan))),
+    }
 }
