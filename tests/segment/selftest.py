@@ -188,7 +188,7 @@ class Checks:
 
 
 def masked(value):
-    return BULLET * (len(value) - 4) + value[-4:]
+    return BULLET * 10 + value[-4:]
 
 
 def run(b, c):
@@ -214,7 +214,7 @@ def run(b, c):
     c.clean(r, "getDestination: 200, vendor media type, no sl-violations", 200, VENDOR)
     d = (r.json or {}).get("data", {}).get("destination", {})
     c.check(d.get("settings", {}).get("iamRoleExternalId") == masked(EXTERNAL_ID),
-            "sensitive value masked as bullets + last 4 characters", d.get("settings"))
+            "sensitive value masked as ten bullets + last 4 characters", d.get("settings"))
     c.check(d.get("settings", {}).get("iamRoleArn") == "arn:aws:iam::123456789012:role/old",
             "non-sensitive value in clear")
     c.check(d.get("metadata", {}).get("id") == "64f1c2a9e0b7d3c1a5f0e9b2",
@@ -224,7 +224,7 @@ def run(b, c):
     c.clean(r, "getSource: 200, vendor media type, no sl-violations", 200, VENDOR)
     s = (r.json or {}).get("data", {}).get("source", {})
     c.check(s.get("settings") == {"iamRoleExternalId": masked(EXTERNAL_ID),
-                                  "apiKey": BULLET * 14 + "dada"},
+                                  "apiKey": BULLET * 10 + "dada"},
             "source: both sensitive keys masked (apiKey as in the README: ••••••••••dada)", s.get("settings"))
     c.check(s.get("metadata", {}).get("id") == "wXzcDGFR3KmjLDrtSawNHf", "source metadata.id (sfnc_ removed)")
     r = b.api("GET", dest, headers={"Accept": "application/json"})
@@ -245,7 +245,7 @@ def run(b, c):
     c.clean(r, "updateSource: 200, no sl-violations", 200, VENDOR)
     s = (r.json or {}).get("data", {}).get("source", {})
     c.check(s.get("name") == "webhook-in-2" and s.get("enabled") is False
-            and s.get("settings", {}).get("apiKey") == BULLET * 14 + "dada", "source name/enabled updated, apiKey kept", s)
+            and s.get("settings", {}).get("apiKey") == BULLET * 10 + "dada", "source name/enabled updated, apiKey kept", s)
     r = b.api("PATCH", dest, {"settings": {"iamRoleArn": "x"}}, content_type="application/json")
     c.clean(r, "PATCH with Content-Type application/json accepted (Prism is lenient)", 200)
 

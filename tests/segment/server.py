@@ -88,14 +88,16 @@ def new_id(n=22):
 
 
 def mask(value):
-    """Segment's masking of a sensitive setting: bullets, then the last 4
-    characters ("••••••••••dada" for a 14-character value). Values of 4
-    characters or fewer show no character; the empty string stays empty."""
+    """Segment's masking of a sensitive setting, as exported workspaces show
+    it: ten bullets, then the last 4 characters, whatever the value's
+    length ("••••••••••dada"). A value of 4 characters or fewer shows ten
+    bullets only (it would otherwise show whole); the empty string stays
+    empty."""
     if not isinstance(value, str) or value == "":
         return value
     if len(value) <= 4:
-        return BULLET * 4
-    return BULLET * max(len(value) - 4, 4) + value[-4:]
+        return BULLET * 10
+    return BULLET * 10 + value[-4:]
 
 
 def has_bullet(value):
