@@ -364,18 +364,6 @@ fn code_files(declared: &[functions::Declared]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The workspace instance `spec` is linked to (`segment: { id }`).
-fn linked_instance<'a>(
-    spec: &InstanceSpec,
-    workspace: &'a Workspace,
-) -> Option<&'a WorkspaceInstance> {
-    let id = spec.segment.as_ref()?.id.as_deref()?;
-    workspace
-        .instances
-        .iter()
-        .find(|instance| instance.kind == spec.kind && instance.id == id)
-}
-
 /// Declares the functions the kept instances run ([`functions::declare`]),
 /// checks the file with their code as `fnctl validate` would, and sends a
 /// function whose adoption would change more than its marker back to
@@ -388,9 +376,18 @@ fn with_functions(
     workspace: &Workspace,
     options: &ImportOptions,
 ) -> anyhow::Result<(String, Vec<functions::Declared>)> {
+    let by_id: HashMap<(FunctionKind, &str), &WorkspaceInstance> = workspace
+        .instances
+        .iter()
+        .map(|instance| ((instance.kind, instance.id.as_str()), instance))
+        .collect();
+    // The workspace instance each is linked to (`segment: { id }`).
     let linked: Vec<Option<&WorkspaceInstance>> = kept
         .iter()
-        .map(|(_, spec, _)| linked_instance(spec, workspace))
+        .map(|(_, spec, _)| {
+            let id = spec.segment.as_ref()?.id.as_deref()?;
+            by_id.get(&(spec.kind, id)).copied()
+        })
         .collect();
     let mut specs: Vec<InstanceSpec> = kept.iter().map(|(_, spec, _)| spec.clone()).collect();
     let (mut declared, mut notes) =
