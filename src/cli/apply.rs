@@ -36,7 +36,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
     for doomed in &functions.prune {
         crate::outln!("{}", doomed.describe());
     }
-    if combined.has_conflicts() {
+    if combined.has_conflicts() || functions.steps.as_ref().is_some_and(|s| s.has_conflicts()) {
         anyhow::bail!("the plan has conflicts (see above); nothing was changed");
     }
     let function_changes =

@@ -87,7 +87,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
     let function_changes =
         functions.as_ref().is_some_and(|f| f.plan.has_changes()) || !pruned.is_empty();
     // A plan with conflicts cannot be applied: it is not saved either.
-    if plan.has_conflicts() {
+    if plan.has_conflicts() || functions.as_ref().is_some_and(|f| f.plan.has_conflicts()) {
         anyhow::bail!("the plan has conflicts (see above); apply would refuse it");
     }
     if let Some(path) = &args.out {

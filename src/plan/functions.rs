@@ -86,6 +86,14 @@ impl FunctionsPlan {
                 .any(|f| matches!(f.action, FunctionAction::Create | FunctionAction::Update))
     }
 
+    /// Whether a function is another's: apply would refuse it, so the plan
+    /// is neither applied nor saved (as with IAM's conflicts).
+    pub fn has_conflicts(&self) -> bool {
+        self.functions
+            .iter()
+            .any(|f| f.action == FunctionAction::Conflict)
+    }
+
     /// (functions to create, to update, instances to create).
     pub fn counts(&self) -> (usize, usize, usize) {
         let count = |action| self.functions.iter().filter(|f| f.action == action).count();

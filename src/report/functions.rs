@@ -65,6 +65,12 @@ pub(crate) fn text(plan: &FunctionsPlan) -> String {
             out.push('\n');
         }
     }
+    if plan.has_changes() {
+        let (create, update, instances) = plan.counts();
+        out.push_str(&format!(
+            "Segment functions: {create} to create, {update} to update; {instances} instance(s) to create.\n"
+        ));
+    }
     out
 }
 
@@ -73,7 +79,12 @@ pub(crate) fn text(plan: &FunctionsPlan) -> String {
 pub(crate) fn json(plan: &FunctionsPlan) -> Value {
     let (create, update, instances) = plan.counts();
     json!({
-        "summary": { "create": create, "update": update, "instances": instances },
+        "summary": {
+            "create": create,
+            "update": update,
+            "instances": instances,
+            "conflicts": plan.functions.iter().filter(|f| f.action == FunctionAction::Conflict).count(),
+        },
         "functions": plan.functions,
         "instances": plan.instances,
     })
@@ -82,12 +93,7 @@ pub(crate) fn json(plan: &FunctionsPlan) -> Value {
 /// The steps as Markdown for a pull-request comment: one line per step,
 /// the diffs folded.
 pub(crate) fn markdown(plan: &FunctionsPlan) -> String {
-    if !plan.has_changes()
-        && !plan
-            .functions
-            .iter()
-            .any(|f| f.action == FunctionAction::Conflict)
-    {
+    if !plan.has_changes() && !plan.has_conflicts() {
         return String::new();
     }
     let (create, update, instances) = plan.counts();
@@ -154,8 +160,10 @@ mod tests {
             text(&sample()),
             "+ Segment destination function a will be created (3 line(s) of functions/a.js, 4 setting definition(s))\n\
              + Segment destination connected to source src1 `a-prod (fnctl:s)` (instance a-prod) will be created running a\n\
-             ~ Segment function b will be updated\n    --- segment\n    +++ manifest\n    -old\n    +new\n"
+             ~ Segment function b will be updated\n    --- segment\n    +++ manifest\n    -old\n    +new\n\
+             Segment functions: 1 to create, 1 to update; 1 instance(s) to create.\n"
         );
+        assert_eq!(text(&FunctionsPlan::default()), "");
     }
 
     #[test]
@@ -164,7 +172,7 @@ mod tests {
         let value = json(&plan);
         assert_eq!(
             value["summary"],
-            json!({"create": 1, "update": 1, "instances": 1})
+            json!({"create": 1, "update": 1, "instances": 1, "conflicts": 0})
         );
         assert_eq!(value["functions"][1]["action"], "update");
         assert_eq!(

@@ -37,7 +37,7 @@ fn json_and_markdown_plans_carry_the_function_steps() {
     let functions = &plan["segment_functions"];
     assert_eq!(
         functions["summary"],
-        json!({"create": 1, "update": 0, "instances": 1})
+        json!({"create": 1, "update": 0, "instances": 1, "conflicts": 0})
     );
     let function = &functions["functions"][0];
     assert_eq!(function["function"], "s3-archiver");
@@ -58,7 +58,7 @@ fn json_and_markdown_plans_carry_the_function_steps() {
     env.run(&["apply", "--auto-approve"]).assert_success();
     assert_eq!(
         json_plan(&mut env)["segment_functions"]["summary"],
-        json!({"create": 0, "update": 0, "instances": 0})
+        json!({"create": 0, "update": 0, "instances": 0, "conflicts": 0})
     );
     env.code(V2);
     let plan = json_plan(&mut env);
@@ -163,5 +163,43 @@ fn apply_shows_the_function_steps_and_asks_before_shipping_code() {
     assert_eq!(env.functions()[0]["code"], V1);
     env.run(&["apply", "--auto-approve"]).assert_success();
     assert_eq!(env.functions()[0]["code"], V2);
+    env.finish();
+}
+
+/// A function of the same name without fnctl's marker is a conflict: plan
+/// exits 1 and saves nothing, apply changes nothing; a plan made with
+/// `--adopt` is saved with its adoption and `apply --plan` takes it over.
+#[test]
+fn a_function_without_the_marker_is_a_conflict_until_a_saved_plan_adopts_it() {
+    let mut env = start();
+    env.run(&["apply", "--auto-approve"]).assert_success();
+    let function = env.functions().remove(0);
+    let path = format!("/__control/functions/{}", function["id"].as_str().unwrap());
+    env.segment
+        .control("PATCH", &path, json!({"description": "made by hand"}));
+    env.code(V2);
+    let writes = env.writes();
+    env.run(&["plan", "--out", "conflict.json"])
+        .assert_exit(1)
+        .assert_stdout_contains("! Segment function s3-archiver: it exists without fnctl's marker")
+        .assert_stderr_contains("the plan has conflicts");
+    assert!(!env.ws.path().join("conflict.json").exists(), "not saved");
+    env.run(&["apply", "--auto-approve"])
+        .assert_exit(1)
+        .assert_stderr_contains("the plan has conflicts (see above); nothing was changed");
+    assert_eq!(env.writes(), writes, "nothing written");
+
+    env.run(&["plan", "--adopt", "--out", "adopt.json"])
+        .assert_success()
+        .assert_stdout_contains("~ Segment function s3-archiver will be updated");
+    env.run(&["apply", "--plan", "adopt.json", "--auto-approve"])
+        .assert_success();
+    let function = env.functions().remove(0);
+    assert_eq!(function["code"], V2);
+    assert!(function["description"]
+        .as_str()
+        .unwrap()
+        .contains("[fnctl:functions-e2e/s3-archiver]"));
+    env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
     env.finish();
 }
