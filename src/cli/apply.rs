@@ -29,19 +29,12 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
         None => observe_fresh(context, global, args, now).await?,
     };
     let (mut combined, sizes) = combine(&mut saved_plans);
-    crate::cli::output::stdout(&report::text(&combined, use_color(global.color)));
-    if let Some(steps) = &functions.steps {
-        crate::out!("{}", crate::report::functions::text(steps));
-    }
-    for doomed in &functions.prune {
-        crate::outln!("{}", doomed.describe());
-    }
-    if combined.has_conflicts() || functions.steps.as_ref().is_some_and(|s| s.has_conflicts()) {
-        anyhow::bail!("the plan has conflicts (see above); nothing was changed");
-    }
-    let function_changes =
-        functions.steps.as_ref().is_some_and(|s| s.has_changes()) || !functions.prune.is_empty();
-    if (!combined.is_empty() || function_changes) && !confirmed(args.auto_approve)? {
+    if !shown_and_confirmed(
+        &combined,
+        &functions,
+        use_color(global.color),
+        args.auto_approve,
+    )? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(1);
     }
@@ -123,6 +116,33 @@ pub(crate) async fn run(global: &GlobalOptions, args: &ApplyArgs) -> anyhow::Res
         &failures,
     );
     Ok(1)
+}
+
+/// Shows what apply would do (IAM's changes, then the Segment functions'
+/// steps and prunes), refuses a plan with conflicts, and asks when anything
+/// changes; whether to go on.
+fn shown_and_confirmed(
+    combined: &Plan,
+    functions: &FunctionsToApply,
+    color: bool,
+    auto_approve: bool,
+) -> anyhow::Result<bool> {
+    crate::cli::output::stdout(&report::text(combined, color));
+    if let Some(steps) = &functions.steps {
+        crate::out!("{}", crate::report::functions::text(steps));
+    }
+    for doomed in &functions.prune {
+        crate::outln!("{}", doomed.describe());
+    }
+    if combined.has_conflicts() || functions.steps.as_ref().is_some_and(|s| s.has_conflicts()) {
+        anyhow::bail!("the plan has conflicts (see above); nothing was changed");
+    }
+    let function_changes =
+        functions.steps.as_ref().is_some_and(|s| s.has_changes()) || !functions.prune.is_empty();
+    if combined.is_empty() && !function_changes {
+        return Ok(true);
+    }
+    confirmed(auto_approve)
 }
 
 /// What the accounts read, and the plan of each (in the runs' order), with
