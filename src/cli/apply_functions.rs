@@ -10,15 +10,18 @@ use std::collections::{BTreeMap, HashMap};
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
+use crate::bundle::{Bundle, EXTERNAL_ID_SETTING};
 use crate::execute::functions::{
     apply_functions, desired_definitions, prune as prune_all, InstanceRecords, Prunable, PruneScope,
 };
+use crate::execute::segment::{deliver_many, Delivery};
 use crate::execute::session::AccountRun;
 use crate::live::segment_functions::FunctionsBackend;
 use crate::live::shared::SharedIam;
 use crate::live::{IamBackend, IamError};
 use crate::model::function::{DesiredFunction, FunctionInstance};
 use crate::model::operation::Operation;
+use crate::model::segment::SegmentTarget;
 use crate::model::tags;
 
 /// The functions of the manifest set and the instances that run them.
@@ -77,6 +80,14 @@ pub(crate) async fn apply_step(
                 outcome.deployed.len(),
                 outcome.created_instances.len()
             );
+            let existing = outcome
+                .found_instances
+                .iter()
+                .chain(&outcome.adopted_instances);
+            let pushed = push_settings(backend, existing, instances, bundles, failures).await;
+            if pushed > 0 {
+                line.push_str(&format!(" {pushed} instance(s)' settings pushed."));
+            }
             if !prune.is_empty() {
                 match prune_all(backend, prune).await {
                     Ok(count) => line.push_str(&format!(" {count} pruned.")),
@@ -96,6 +107,53 @@ pub(crate) async fn apply_step(
             String::new()
         }
     }
+}
+
+/// Pushes each existing instance's bundle (written by this run) into it,
+/// as every `segment: { id }` instance gets it: only fnctl's keys that
+/// differ, read back and confirmed. Returns how many were pushed.
+async fn push_settings<'a>(
+    backend: &dyn FunctionsBackend,
+    existing: impl Iterator<Item = &'a (String, String)>,
+    instances: &[FunctionInstance],
+    bundles: &HashMap<String, Map<String, Value>>,
+    failures: &mut Vec<String>,
+) -> usize {
+    let by_name: HashMap<&str, &FunctionInstance> =
+        instances.iter().map(|i| (i.instance.as_str(), i)).collect();
+    let mut deliveries = Vec::new();
+    for (name, id) in existing {
+        let (Some(instance), Some(settings)) = (by_name.get(name.as_str()), bundles.get(name))
+        else {
+            continue;
+        };
+        let target = SegmentTarget {
+            id: id.clone(),
+            region: instance.region,
+            kind: instance.kind,
+        };
+        let bundle = Bundle {
+            instance: name.clone(),
+            kind: instance.kind,
+            settings: settings.clone().into_iter().collect(),
+            sensitive: vec![EXTERNAL_ID_SETTING.to_string()],
+        };
+        deliveries.push((name.clone(), target, bundle));
+    }
+    let results = deliver_many(backend.as_settings(), &deliveries).await;
+    let mut pushed = 0;
+    for ((name, target, _), result) in deliveries.iter().zip(results) {
+        match result {
+            Ok(Delivery::Pushed(_)) => pushed += 1,
+            Ok(Delivery::Unchanged) => {}
+            Err(error) => failures.push(format!(
+                "instance {name}: settings not delivered to Segment {}: {}",
+                target.path(),
+                crate::report::error_chain(&error)
+            )),
+        }
+    }
+    pushed
 }
 
 /// What `--prune` compares Segment with: every scope of the run (its

@@ -208,6 +208,10 @@ pub trait FunctionsBackend: Send + Sync {
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Page<LiveInstance>, SegmentError>>;
 
+    /// The same client as a settings backend: an existing instance gets
+    /// its bundle's settings by the settings push every instance gets.
+    fn as_settings(&self) -> &dyn super::segment::SegmentBackend;
+
     /// One instance by id; `None` when there is none (404).
     fn get_instance<'a>(
         &'a self,
@@ -752,6 +756,10 @@ impl FunctionsBackend for HttpSegment {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<LiveInstance>, SegmentError>> {
         Box::pin(self.instance(region, kind, id))
+    }
+
+    fn as_settings(&self) -> &dyn super::segment::SegmentBackend {
+        self
     }
 
     fn delete_instance<'a>(

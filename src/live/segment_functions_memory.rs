@@ -517,6 +517,10 @@ impl FunctionsBackend for MemoryFunctions {
         Box::pin(async move { Ok(page) })
     }
 
+    fn as_settings(&self) -> &dyn SegmentBackend {
+        self
+    }
+
     fn get_instance<'a>(
         &'a self,
         _region: SegmentRegion,

@@ -438,6 +438,20 @@ fn verify_fails_when_an_instance_lacks_a_setting_or_runs_another_function() {
         .assert_exit(1)
         .assert_stdout_contains("archiver: segment-settings-differ")
         .assert_stdout_contains("iamRoleArn, iamRoleExternalId");
+    // apply pushes the bundle's settings back into the instance, as it
+    // does for every instance: verify is clean again; a second apply sends
+    // no write.
+    env.apply()
+        .assert_success()
+        .assert_stderr_contains("1 instance(s)' settings pushed.");
+    env.run(&["verify"]).assert_success();
+    let writes = env.writes();
+    env.apply().assert_success();
+    assert_eq!(
+        env.writes(),
+        writes,
+        "a second apply sends Segment no write"
+    );
 
     let function = env.functions().remove(0);
     env.segment.control(
