@@ -175,6 +175,7 @@ fn report(import: &Import, written: Option<&str>, format: Format) -> anyhow::Res
                 "file": written,
                 "function_roles": import.function_roles,
                 "imported": import.imported,
+                "functions": import.functions,
                 "skipped": skipped,
             });
             crate::outln!("{}", serde_json::to_string_pretty(&value)?);
@@ -203,6 +204,16 @@ fn report(import: &Import, written: Option<&str>, format: Format) -> anyhow::Res
                     imported.role,
                     imported.instance,
                     imported.kind.as_str()
+                );
+            }
+            for function in &import.functions {
+                crate::outln!(
+                    "  function {} ({}, Segment {}): {}, {} instance(s)",
+                    function.name,
+                    function.kind.as_str(),
+                    function.id,
+                    function.code,
+                    function.instances
                 );
             }
             for skipped in &import.skipped {

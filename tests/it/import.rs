@@ -1148,6 +1148,25 @@ async fn hand_made_functions_are_imported_with_their_code_and_adopted_with_nothi
             ("segment-fn-webhook-in", (Some("webhook-reader"), false)),
         ])
     );
+    let functions: Vec<(&str, &str, u64)> = report["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap(),
+                f["code"].as_str().unwrap(),
+                f["instances"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        functions,
+        [
+            ("s3-archiver", "functions/s3-archiver.js", 2),
+            ("webhook-reader", "functions/webhook-reader.js", 1)
+        ]
+    );
     assert!(
         out.stderr
             .contains("`iamRoleExternalId` setting is not sensitive"),

@@ -93,6 +93,21 @@ pub struct Imported {
     pub function_note: Option<String>,
 }
 
+/// A Segment function written to the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImportedFunction {
+    /// Its name in the manifest.
+    pub name: String,
+    /// Segment's id.
+    pub id: String,
+    /// Source or destination.
+    pub kind: FunctionKind,
+    /// Its code file, relative to the manifest.
+    pub code: String,
+    /// How many imported instances run it.
+    pub instances: usize,
+}
+
 /// A Segment function role left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -113,6 +128,8 @@ pub struct Import {
     pub manifest: Option<String>,
     /// The functions' code files: (path relative to the manifest, code).
     pub code_files: Vec<(String, String)>,
+    /// The functions written to the manifest.
+    pub functions: Vec<ImportedFunction>,
     /// Roles imported, by role name.
     pub imported: Vec<Imported>,
     /// Segment function roles left out, by role name.
@@ -337,15 +354,31 @@ pub(crate) fn decide(
     let written = (!kept.is_empty())
         .then(|| with_functions(account, &file_name, defaults, &mut kept, workspace, options))
         .transpose()?;
-    let (manifest, code_files) = match written {
-        Some((text, declared)) => (Some(text), code_files(&declared)),
-        None => (None, Vec::new()),
+    let (manifest, code_files, functions) = match written {
+        Some((text, declared)) => {
+            let functions = declared
+                .iter()
+                .map(|d| ImportedFunction {
+                    name: d.spec.name.clone(),
+                    id: d.live.id.clone(),
+                    kind: d.spec.kind,
+                    code: d.spec.code.clone(),
+                    instances: kept
+                        .iter()
+                        .filter(|(imported, ..)| imported.function.as_ref() == Some(&d.spec.name))
+                        .count(),
+                })
+                .collect();
+            (Some(text), code_files(&declared), functions)
+        }
+        None => (None, Vec::new(), Vec::new()),
     };
     Ok(Import {
         account: account.to_string(),
         file_name,
         manifest,
         code_files,
+        functions,
         imported: kept.into_iter().map(|(imported, ..)| imported).collect(),
         skipped,
         function_roles: roles.len(),
