@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use crate::check::drift::{Finding, FindingKind};
 use crate::check::functions::{function_findings, FunctionDriftCode, RecordedInstance};
 use crate::execute::checks::Recorded;
-use crate::execute::functions::{desired_definitions, find_function, marker, read_functions};
+use crate::execute::functions::{
+    desired_definitions, find_function, marker, read_functions, read_recorded,
+};
 use crate::live::segment_functions::FunctionsBackend;
 use crate::model::codes::DriftCategory;
 use crate::model::function::{DesiredFunction, FunctionInstance};
@@ -27,6 +29,14 @@ pub(crate) async fn findings(
 ) -> anyhow::Result<Vec<Finding>> {
     let desired: HashMap<&str, &DesiredInstance> =
         instances.iter().map(|d| (d.name.as_str(), d)).collect();
+    let wanted: Vec<_> = function_instances
+        .iter()
+        .filter_map(|i| {
+            let record = recorded.get(&i.instance)?;
+            Some((i.region, i.kind, record.id.clone()))
+        })
+        .collect();
+    let held = read_recorded(backend, &wanted).await?;
     let mut found = Vec::new();
     for function in functions {
         let runs_it: Vec<&FunctionInstance> = function_instances
@@ -51,13 +61,10 @@ pub(crate) async fn findings(
             let Some(record) = recorded.get(&instance.instance) else {
                 continue;
             };
-            let live = backend
-                .get_instance(instance.region, instance.kind, &record.id)
-                .await?;
             records.push(RecordedInstance {
                 instance,
                 id: record.id.clone(),
-                live,
+                live: held.get(&record.id).cloned().flatten(),
             });
         }
         let settings = runs_it

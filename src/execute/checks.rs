@@ -11,7 +11,9 @@ use crate::bundle::{self, Bundle};
 use crate::check::drift;
 use crate::check::verify::{verify_instance, verify_segment, Finding};
 use crate::execute::context::RunContext;
-use crate::execute::functions::{find_function, locate_instance, marker, read_functions, Located};
+use crate::execute::functions::{
+    find_function, locate_instance, marker, moved, read_functions, read_recorded, Located,
+};
 use crate::execute::segment;
 use crate::execute::session::{self, AccountRun};
 use crate::live::segment_functions::{FunctionsBackend, LiveInstance};
@@ -185,10 +187,19 @@ pub(crate) async fn verify(
             .flat_map(|run| &run.instances)
             .map(|d| (d.name.as_str(), d))
             .collect();
+        let recorded = recorded(&runs);
+        let wanted: Vec<_> = function_instances
+            .iter()
+            .filter_map(|i| {
+                let record = recorded.get(&i.instance)?;
+                Some((i.region, i.kind, record.id.clone()))
+            })
+            .collect();
         let each = FunctionChecks {
             backend,
             desired: &desired,
-            recorded: &recorded(&runs),
+            recorded: &recorded,
+            held: &read_recorded(backend, &wanted).await?,
             bundles: &bundles,
         };
         for function in functions {
@@ -211,6 +222,8 @@ struct FunctionChecks<'a> {
     backend: &'a dyn FunctionsBackend,
     desired: &'a HashMap<&'a str, &'a DesiredInstance>,
     recorded: &'a Recorded,
+    /// What Segment holds under each recorded id (read at once).
+    held: &'a HashMap<String, Option<LiveInstance>>,
     bundles: &'a HashMap<String, Option<Bundle>>,
 }
 
@@ -268,9 +281,22 @@ impl FunctionChecks<'_> {
                     ),
                 ));
             }
-            let recorded = self.recorded.get(&instance.instance).map(|r| r.id.as_str());
-            let located =
-                locate_instance(self.backend, instance, &live.catalog_id, recorded, None).await?;
+            // By the id its role records (read at once above); else, or
+            // when Segment no longer has it, by fnctl's naming.
+            let recorded = self.recorded.get(&instance.instance);
+            let held = recorded
+                .and_then(|r| self.held.get(&r.id))
+                .cloned()
+                .flatten();
+            let located = match held {
+                Some(found) => match moved(instance, &live.catalog_id, &found) {
+                    None => Located::Recorded(found),
+                    Some(why) => Located::Elsewhere { id: found.id, why },
+                },
+                None => {
+                    locate_instance(self.backend, instance, &live.catalog_id, None, None).await?
+                }
+            };
             let running = match located {
                 Located::Recorded(running)
                 | Located::Named(running)

@@ -776,6 +776,42 @@ async fn read_instances(
     Ok(all)
 }
 
+/// Instances read one GET each when there are at most this many to read;
+/// more are read from the list pages of the workspace's destinations and
+/// sources (ceil(N/200) requests instead of N).
+pub const FEW_INSTANCES: usize = 2;
+
+/// What Segment holds under each id of `wanted` (its region and kind, and
+/// the id its role records): `None` for an id Segment no longer has.
+pub async fn read_recorded(
+    backend: &dyn FunctionsBackend,
+    wanted: &[(SegmentRegion, FunctionKind, String)],
+) -> Result<std::collections::HashMap<String, Option<LiveInstance>>, SegmentError> {
+    let mut held = std::collections::HashMap::new();
+    let mut regions: Vec<SegmentRegion> = wanted.iter().map(|(r, ..)| *r).collect();
+    regions.dedup();
+    for region in regions {
+        let here: Vec<_> = wanted.iter().filter(|(r, ..)| *r == region).collect();
+        if here.len() <= FEW_INSTANCES {
+            for (_, kind, id) in here {
+                held.insert(id.clone(), backend.get_instance(region, *kind, id).await?);
+            }
+            continue;
+        }
+        let mut listed: std::collections::HashMap<String, LiveInstance> =
+            read_instances(backend, region)
+                .await?
+                .into_iter()
+                .map(|live| (live.id.clone(), live))
+                .collect();
+        for (_, kind, id) in here {
+            let found = listed.remove(id).filter(|live| live.kind == *kind);
+            held.insert(id.clone(), found);
+        }
+    }
+    Ok(held)
+}
+
 /// Deletes what [`prunable`] found, in its order (instances first); a
 /// 404 is no failure (deleted since it was read). Returns how many.
 pub async fn prune(

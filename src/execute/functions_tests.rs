@@ -522,3 +522,31 @@ fn prune_removes_owned_objects_no_manifest_names_and_nothing_else() {
         .iter()
         .all(|p| matches!(p.what, PrunableKind::Instance(_))));
 }
+
+/// The recorded instances are read at once: a few one GET each, more from
+/// the list pages; an id Segment no longer has (or of another kind) is
+/// `None` either way.
+#[test]
+fn recorded_instances_are_read_by_gets_or_list_pages_alike() {
+    let segment = MemoryFunctions::new("Acme", DefinitionUpdates::Replace, Deploys::Explicit);
+    apply(&segment, "v1").expect("applied");
+    let ids: Vec<String> = segment.instances().into_iter().map(|i| i.id).collect();
+    let destination = |id: &str| (SegmentRegion::Us, FunctionKind::Destination, id.to_string());
+    let few = vec![destination(&ids[0]), destination("gone0001")];
+    let many = vec![
+        destination(&ids[0]),
+        destination(&ids[1]),
+        destination("gone0001"),
+        (SegmentRegion::Us, FunctionKind::Source, ids[1].clone()),
+    ];
+    for wanted in [few, many] {
+        let held = block_on(read_recorded(&segment, &wanted)).expect("read");
+        assert_eq!(held.len(), wanted.len().min(3), "{held:?}");
+        let first = held[&ids[0]].as_ref().expect("held");
+        assert_eq!(first.id, ids[0]);
+        assert!(first.settings["iamRoleExternalId"]
+            .as_str()
+            .is_some_and(|shown| shown.starts_with('•')));
+        assert!(held["gone0001"].is_none());
+    }
+}
