@@ -131,14 +131,10 @@ fn shown_and_confirmed(
     if let Some(steps) = &functions.steps {
         crate::out!("{}", crate::report::functions::text(steps));
     }
-    for doomed in &functions.prune {
-        crate::outln!("{}", doomed.describe());
-    }
     if combined.has_conflicts() || functions.steps.as_ref().is_some_and(|s| s.has_conflicts()) {
         anyhow::bail!("the plan has conflicts (see above); nothing was changed");
     }
-    let function_changes =
-        functions.steps.as_ref().is_some_and(|s| s.has_changes()) || !functions.prune.is_empty();
+    let function_changes = functions.steps.as_ref().is_some_and(|s| s.has_changes());
     if combined.is_empty() && !function_changes {
         return Ok(true);
     }
@@ -215,9 +211,14 @@ async fn observe_saved(
         Some(saved) => FunctionsToApply {
             declared: (saved.functions, saved.instances),
             adopt: saved.adopt,
+            // What the plan showed it deletes (checked above against Segment now).
+            prune: saved
+                .plan
+                .prune
+                .iter()
+                .map(super::plan_functions::saved_prune)
+                .collect(),
             steps: Some(saved.plan),
-            // A saved plan carries no prune of Segment's functions.
-            prune: Vec::new(),
         },
         None => FunctionsToApply::default(),
     };
@@ -242,7 +243,7 @@ async fn observe_fresh(
     let mut runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
     // The functions' steps after IAM's read: an instance is found as apply
     // finds it, by the id its role records.
-    let steps = match context.functions() {
+    let mut steps = match context.functions() {
         Some(backend) => Some(
             super::plan_functions::plan(
                 backend,
@@ -259,16 +260,18 @@ async fn observe_fresh(
     // covers the whole set.
     let prune = match context.functions() {
         Some(backend) if args.reconcile.prune && global.accounts.is_empty() => {
-            let scopes = runs.iter().flat_map(|run| &run.instances);
-            let scope = super::apply_functions::prune_scope(
-                scopes.map(|i| i.scope.as_str()),
-                &set.functions,
-                &set.function_instances,
-            );
-            crate::execute::functions::prunable(backend, &scope).await?
+            super::plan_functions::prunable(backend, &set.functions, &set.function_instances, &runs)
+                .await?
         }
         _ => Vec::new(),
     };
+    // Shown with the steps.
+    if let Some(steps) = &mut steps {
+        steps.prune = prune
+            .iter()
+            .map(super::plan_functions::planned_prune)
+            .collect();
+    }
     let functions = FunctionsToApply {
         declared: (set.functions, set.function_instances),
         adopt: args.reconcile.adopt,

@@ -29,9 +29,6 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
     // The functions' steps, when the manifests declare functions (a plan
     // from a snapshot reads no Segment).
     let mut functions: Option<SavedFunctions> = None;
-    // What `--prune` would delete of the functions and instances fnctl owns
-    // (shown and counted; a saved plan does not carry it).
-    let mut pruned = Vec::new();
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
@@ -42,7 +39,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
             )?;
             let runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
             if let Some(backend) = context.functions() {
-                let plan = super::plan_functions::plan(
+                let mut plan = super::plan_functions::plan(
                     backend,
                     &set.functions,
                     &set.function_instances,
@@ -53,14 +50,17 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
                 // Segment is one workspace for every account: pruned only
                 // when the run covers the whole set.
                 if args.reconcile.prune && accounts.is_empty() {
-                    let scopes = runs.iter().flat_map(|run| &run.instances);
-                    let scopes = scopes.map(|i| i.scope.as_str());
-                    let scope = super::apply_functions::prune_scope(
-                        scopes,
+                    let doomed = super::plan_functions::prunable(
+                        backend,
                         &set.functions,
                         &set.function_instances,
-                    );
-                    pruned = crate::execute::functions::prunable(backend, &scope).await?;
+                        &runs,
+                    )
+                    .await?;
+                    plan.prune = doomed
+                        .iter()
+                        .map(super::plan_functions::planned_prune)
+                        .collect();
                 }
                 functions = Some(SavedFunctions {
                     functions: set.functions,
@@ -79,13 +79,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
         functions.as_ref(),
         use_color(global.color),
     )?;
-    if args.format == Format::Text {
-        for doomed in &pruned {
-            crate::outln!("{}", doomed.describe());
-        }
-    }
-    let function_changes =
-        functions.as_ref().is_some_and(|f| f.plan.has_changes()) || !pruned.is_empty();
+    let function_changes = functions.as_ref().is_some_and(|f| f.plan.has_changes());
     // A plan with conflicts cannot be applied: it is not saved either.
     if plan.has_conflicts() || functions.as_ref().is_some_and(|f| f.plan.has_conflicts()) {
         anyhow::bail!("the plan has conflicts (see above); apply would refuse it");

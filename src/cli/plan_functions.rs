@@ -7,12 +7,15 @@ use crate::execute::functions::{
     desired_definitions, find_function, instance_name, locate_instance, plan_function,
     read_functions, FunctionStep, Located,
 };
+use crate::execute::functions::{Prunable, PrunableKind};
 use crate::execute::session::AccountRun;
 use crate::live::segment_functions::FunctionsBackend;
 use crate::model::function::{DesiredFunction, FunctionInstance};
+use crate::model::FunctionKind;
 use crate::model::{tags, DesiredInstance};
 use crate::plan::functions::{
-    FunctionAction, FunctionsPlan, PlannedFunction, PlannedInstance, SavedFunctions,
+    FunctionAction, FunctionsPlan, PlannedFunction, PlannedInstance, PlannedPrune, PruneKind,
+    SavedFunctions,
 };
 
 /// The functions' steps, read from Segment now.
@@ -142,6 +145,13 @@ pub(crate) async fn check_saved(
         saved.adopt,
     )
     .await?;
+    let mut now = now;
+    // A plan saved with `--prune` deletes what it showed, and only while
+    // Segment still holds exactly that.
+    if !saved.plan.prune.is_empty() {
+        let doomed = prunable(backend, &saved.functions, &saved.instances, runs).await?;
+        now.prune = doomed.iter().map(planned_prune).collect();
+    }
     if now == saved.plan {
         return Ok(());
     }
@@ -160,9 +170,60 @@ pub(crate) async fn check_saved(
         .filter(|i| !saved.plan.instances.contains(i) || !now.instances.contains(i))
         .map(|i| format!("instance {}", i.instance));
     moved.extend(instances_moved);
+    if now.prune != saved.plan.prune {
+        moved.push("what --prune deletes".into());
+    }
     moved.dedup();
     anyhow::bail!(
         "the saved plan is stale, Segment has moved past it for {}; run `fnctl plan` again",
         moved.join(", ")
     )
+}
+
+/// What `--prune` deletes of the functions and instances fnctl owns in the
+/// set's scopes that no manifest names (the caller decides whether the run
+/// covers the whole set).
+pub(crate) async fn prunable(
+    backend: &dyn FunctionsBackend,
+    functions: &[DesiredFunction],
+    function_instances: &[FunctionInstance],
+    runs: &[AccountRun],
+) -> anyhow::Result<Vec<Prunable>> {
+    let scopes = runs.iter().flat_map(|run| &run.instances);
+    let scope = super::apply_functions::prune_scope(
+        scopes.map(|i| i.scope.as_str()),
+        functions,
+        function_instances,
+    );
+    Ok(crate::execute::functions::prunable(backend, &scope).await?)
+}
+
+/// A prune as plan data (shown, saved).
+pub(crate) fn planned_prune(doomed: &Prunable) -> PlannedPrune {
+    PlannedPrune {
+        what: match doomed.what {
+            PrunableKind::Instance(FunctionKind::Destination) => PruneKind::Destination,
+            PrunableKind::Instance(FunctionKind::Source) => PruneKind::Source,
+            PrunableKind::Function(FunctionKind::Destination) => PruneKind::DestinationFunction,
+            PrunableKind::Function(FunctionKind::Source) => PruneKind::SourceFunction,
+        },
+        region: doomed.region,
+        id: doomed.id.clone(),
+        name: doomed.name.clone(),
+    }
+}
+
+/// A saved plan's prune, to apply.
+pub(crate) fn saved_prune(planned: &PlannedPrune) -> Prunable {
+    Prunable {
+        what: match planned.what {
+            PruneKind::Destination => PrunableKind::Instance(FunctionKind::Destination),
+            PruneKind::Source => PrunableKind::Instance(FunctionKind::Source),
+            PruneKind::DestinationFunction => PrunableKind::Function(FunctionKind::Destination),
+            PruneKind::SourceFunction => PrunableKind::Function(FunctionKind::Source),
+        },
+        region: planned.region,
+        id: planned.id.clone(),
+        name: planned.name.clone(),
+    }
 }

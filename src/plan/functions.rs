@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::function::{DesiredFunction, FunctionInstance};
+use crate::model::segment::SegmentRegion;
 use crate::model::FunctionKind;
 
 /// What apply does with a function.
@@ -67,6 +68,34 @@ pub struct PlannedInstance {
     pub source: Option<String>,
 }
 
+/// What an object `--prune` deletes is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PruneKind {
+    /// A destination instance.
+    Destination,
+    /// A source instance.
+    Source,
+    /// A destination function.
+    DestinationFunction,
+    /// A source function.
+    SourceFunction,
+}
+
+/// An object fnctl owns that no manifest names: `--prune` deletes it
+/// (instances before functions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedPrune {
+    /// What it is.
+    pub what: PruneKind,
+    /// Its workspace's API region.
+    pub region: SegmentRegion,
+    /// Its Segment id.
+    pub id: String,
+    /// Its name (an instance's name or slug, a function's marker).
+    pub name: String,
+}
+
 /// The functions' steps of a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionsPlan {
@@ -74,12 +103,16 @@ pub struct FunctionsPlan {
     pub functions: Vec<PlannedFunction>,
     /// The instances apply creates.
     pub instances: Vec<PlannedInstance>,
+    /// What `--prune` deletes, in the order it does.
+    #[serde(default)]
+    pub prune: Vec<PlannedPrune>,
 }
 
 impl FunctionsPlan {
     /// Whether apply would change anything in Segment's functions.
     pub fn has_changes(&self) -> bool {
         !self.instances.is_empty()
+            || !self.prune.is_empty()
             || self
                 .functions
                 .iter()

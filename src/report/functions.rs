@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 
-use crate::plan::functions::{FunctionAction, FunctionsPlan, PlannedFunction, PlannedInstance};
+use crate::plan::functions::{
+    FunctionAction, FunctionsPlan, PlannedFunction, PlannedInstance, PlannedPrune, PruneKind,
+};
 
 fn function_heading(function: &PlannedFunction) -> Option<String> {
     let name = &function.function;
@@ -37,6 +39,30 @@ fn instance_heading(instance: &PlannedInstance) -> String {
     )
 }
 
+fn prune_heading(prune: &PlannedPrune) -> String {
+    let what = match prune.what {
+        PruneKind::Destination => "destination",
+        PruneKind::Source => "source",
+        PruneKind::DestinationFunction => "destination function",
+        PruneKind::SourceFunction => "source function",
+    };
+    format!(
+        "- Segment {what} `{}` ({}) will be deleted (--prune: no manifest names it)",
+        prune.name, prune.id
+    )
+}
+
+/// "Segment functions: 1 to create, 0 to update; 1 instance(s) to
+/// create." (and what `--prune` deletes, when it does).
+fn summary_line(plan: &FunctionsPlan) -> String {
+    let (create, update, instances) = plan.counts();
+    let prune = match plan.prune.len() {
+        0 => String::new(),
+        count => format!(" {count} to delete (--prune)."),
+    };
+    format!("Segment functions: {create} to create, {update} to update; {instances} instance(s) to create.{prune}")
+}
+
 fn diffs(function: &PlannedFunction) -> impl Iterator<Item = &String> {
     [&function.code_diff, &function.definitions_diff]
         .into_iter()
@@ -65,11 +91,13 @@ pub(crate) fn text(plan: &FunctionsPlan) -> String {
             out.push('\n');
         }
     }
+    for prune in &plan.prune {
+        out.push_str(&prune_heading(prune));
+        out.push('\n');
+    }
     if plan.has_changes() {
-        let (create, update, instances) = plan.counts();
-        out.push_str(&format!(
-            "Segment functions: {create} to create, {update} to update; {instances} instance(s) to create.\n"
-        ));
+        out.push_str(&summary_line(plan));
+        out.push('\n');
     }
     out
 }
@@ -84,9 +112,11 @@ pub(crate) fn json(plan: &FunctionsPlan) -> Value {
             "update": update,
             "instances": instances,
             "conflicts": plan.functions.iter().filter(|f| f.action == FunctionAction::Conflict).count(),
+            "delete": plan.prune.len(),
         },
         "functions": plan.functions,
         "instances": plan.instances,
+        "prune": plan.prune,
     })
 }
 
@@ -96,13 +126,10 @@ pub(crate) fn markdown(plan: &FunctionsPlan) -> String {
     if !plan.has_changes() && !plan.has_conflicts() {
         return String::new();
     }
-    let (create, update, instances) = plan.counts();
-    let mut out = format!(
-        "\n#### Segment functions\n\n**{create} function(s) to create, {update} to update; {instances} instance(s) to create.**\n\n"
-    );
+    let mut out = format!("\n#### Segment functions\n\n**{}**\n\n", summary_line(plan));
     for function in &plan.functions {
         if let Some(heading) = function_heading(function) {
-            out.push_str(&format!("- {heading}\n"));
+            out.push_str(&format!("- `` {heading} ``\n"));
         }
         let shown: Vec<&String> = diffs(function).collect();
         if !shown.is_empty() {
@@ -114,7 +141,10 @@ pub(crate) fn markdown(plan: &FunctionsPlan) -> String {
         }
     }
     for instance in &plan.instances {
-        out.push_str(&format!("- {}\n", instance_heading(instance)));
+        out.push_str(&format!("- `` {} ``\n", instance_heading(instance)));
+    }
+    for prune in &plan.prune {
+        out.push_str(&format!("- `` {} ``\n", prune_heading(prune)));
     }
     out
 }
@@ -151,6 +181,12 @@ mod tests {
                 name: "a-prod (fnctl:s)".into(),
                 source: Some("src1".into()),
             }],
+            prune: vec![PlannedPrune {
+                what: PruneKind::Source,
+                region: crate::model::segment::SegmentRegion::Us,
+                id: "src9".into(),
+                name: "fnctl-s-gone".into(),
+            }],
         }
     }
 
@@ -161,7 +197,8 @@ mod tests {
             "+ Segment destination function a will be created (3 line(s) of functions/a.js, 4 setting definition(s))\n\
              + Segment destination connected to source src1 `a-prod (fnctl:s)` (instance a-prod) will be created running a\n\
              ~ Segment function b will be updated\n    --- segment\n    +++ manifest\n    -old\n    +new\n\
-             Segment functions: 1 to create, 1 to update; 1 instance(s) to create.\n"
+             - Segment source `fnctl-s-gone` (src9) will be deleted (--prune: no manifest names it)\n\
+             Segment functions: 1 to create, 1 to update; 1 instance(s) to create. 1 to delete (--prune).\n"
         );
         assert_eq!(text(&FunctionsPlan::default()), "");
     }
@@ -172,7 +209,7 @@ mod tests {
         let value = json(&plan);
         assert_eq!(
             value["summary"],
-            json!({"create": 1, "update": 1, "instances": 1, "conflicts": 0})
+            json!({"create": 1, "update": 1, "instances": 1, "conflicts": 0, "delete": 1})
         );
         assert_eq!(value["functions"][1]["action"], "update");
         assert_eq!(
@@ -182,9 +219,9 @@ mod tests {
         assert_eq!(value["functions"][2]["action"], "unchanged");
         assert_eq!(value["instances"][0]["source"], "src1");
         let markdown = markdown(&plan);
-        assert!(
-            markdown.contains("**1 function(s) to create, 1 to update; 1 instance(s) to create.**")
-        );
+        assert!(markdown.contains("**Segment functions: 1 to create, 1 to update; 1 instance(s) to create. 1 to delete (--prune).**"));
+        assert!(markdown.contains("- `` - Segment source `fnctl-s-gone` (src9) will be deleted"));
+        assert_eq!(value["prune"][0]["what"], "source");
         assert!(markdown.contains("```diff\n--- segment\n+++ manifest\n-old\n+new\n```"));
         assert!(markdown.contains("`a-prod (fnctl:s)`"));
         assert!(!markdown.contains("function c"));

@@ -37,7 +37,7 @@ fn json_and_markdown_plans_carry_the_function_steps() {
     let functions = &plan["segment_functions"];
     assert_eq!(
         functions["summary"],
-        json!({"create": 1, "update": 0, "instances": 1, "conflicts": 0})
+        json!({"create": 1, "update": 0, "instances": 1, "conflicts": 0, "delete": 0})
     );
     let function = &functions["functions"][0];
     assert_eq!(function["function"], "s3-archiver");
@@ -52,13 +52,13 @@ fn json_and_markdown_plans_carry_the_function_steps() {
     env.run(&["plan", "--format", "markdown"])
         .assert_success()
         .assert_stdout_contains("#### Segment functions")
-        .assert_stdout_contains("- + Segment destination function s3-archiver will be created")
+        .assert_stdout_contains("- `` + Segment destination function s3-archiver will be created")
         .assert_stdout_contains("`archiver (fnctl:functions-e2e)` (instance archiver)");
 
     env.run(&["apply", "--auto-approve"]).assert_success();
     assert_eq!(
         json_plan(&mut env)["segment_functions"]["summary"],
-        json!({"create": 0, "update": 0, "instances": 0, "conflicts": 0})
+        json!({"create": 0, "update": 0, "instances": 0, "conflicts": 0, "delete": 0})
     );
     env.code(V2);
     let plan = json_plan(&mut env);
@@ -72,7 +72,7 @@ fn json_and_markdown_plans_carry_the_function_steps() {
     assert_eq!(plan["segment_functions"]["instances"], json!([]));
     env.run(&["plan", "--format", "markdown"])
         .assert_success()
-        .assert_stdout_contains("- ~ Segment function s3-archiver will be updated")
+        .assert_stdout_contains("- `` ~ Segment function s3-archiver will be updated")
         .assert_stdout_contains("```diff\n--- segment\n+++ manifest\n")
         .assert_stdout_contains(&format!("+{V2}"));
     env.finish();
@@ -201,5 +201,81 @@ fn a_function_without_the_marker_is_a_conflict_until_a_saved_plan_adopts_it() {
         .unwrap()
         .contains("[fnctl:functions-e2e/s3-archiver]"));
     env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
+    env.finish();
+}
+
+/// `plan --prune` shows what it deletes of Segment's functions in JSON too,
+/// and a saved plan carries it: `apply --plan` deletes what it showed, and
+/// refuses (before any write) once Segment no longer holds exactly that.
+#[test]
+fn a_saved_prune_plan_deletes_what_it_showed_of_segment() {
+    let mut env = start();
+    let manifest = |second: bool| {
+        let more = if second {
+            format!("  - name: archiver2\n    kind: destination\n    segment: {{ function: s3-archiver, source: {SOURCE} }}\n")
+        } else {
+            String::new()
+        };
+        format!(
+            "version: 1\ndefaults:\n  scope: functions-e2e\nfunctions:\n  - name: s3-archiver\n    kind: destination\n    code: ../{CODE}\n    displayName: S3 archiver\ninstances:\n  - name: archiver\n    kind: destination\n    bucket: {{ name: acme-events, region: us-west-2 }}\n    segment: {{ function: s3-archiver, source: {SOURCE} }}\n{more}"
+        )
+    };
+    crate::support::env::write_file(env.ws.path(), "manifests/main.yaml", &manifest(true));
+    env.run(&["apply", "--auto-approve"]).assert_success();
+    assert_eq!(env.instances().len(), 2);
+    let second = env
+        .instances()
+        .into_iter()
+        .find(|i| i["name"] == "archiver2 (fnctl:functions-e2e)")
+        .expect("made")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::support::env::write_file(env.ws.path(), "manifests/main.yaml", &manifest(false));
+
+    let plan = env.run(&["plan", "--prune", "--format", "json"]);
+    plan.assert_success();
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan["segment_functions"]["summary"]["delete"], 1);
+    assert_eq!(
+        plan["segment_functions"]["prune"],
+        json!([{"what": "destination", "region": "us", "id": second, "name": "archiver2 (fnctl:functions-e2e)"}])
+    );
+
+    env.run(&["plan", "--prune", "--out", "prune.json"])
+        .assert_success()
+        .assert_stdout_contains("will be deleted (--prune: no manifest names it)");
+    env.run(&["apply", "--plan", "prune.json", "--auto-approve"])
+        .assert_success()
+        .assert_stderr_contains("1 pruned.");
+    assert_eq!(env.instances().len(), 1);
+    assert!(env.instances().iter().all(|i| i["id"] != second.as_str()));
+    env.run(&["plan", "--prune", "--detailed-exitcode"])
+        .assert_exit(0);
+
+    // Saved, then the instance goes by hand: refused, nothing written.
+    crate::support::env::write_file(env.ws.path(), "manifests/main.yaml", &manifest(true));
+    env.run(&["apply", "--auto-approve"]).assert_success();
+    crate::support::env::write_file(env.ws.path(), "manifests/main.yaml", &manifest(false));
+    env.run(&["plan", "--prune", "--out", "stale.json"])
+        .assert_success();
+    let again = env
+        .instances()
+        .into_iter()
+        .find(|i| i["name"] == "archiver2 (fnctl:functions-e2e)")
+        .expect("made again")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.segment.control(
+        "DELETE",
+        &format!("/__control/instances/destination/{again}"),
+        Value::Null,
+    );
+    let writes = env.writes();
+    env.run(&["apply", "--plan", "stale.json", "--auto-approve"])
+        .assert_exit(1)
+        .assert_stderr_contains("Segment has moved past it for what --prune deletes");
+    assert_eq!(env.writes(), writes, "no write");
     env.finish();
 }
