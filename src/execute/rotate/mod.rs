@@ -414,26 +414,14 @@ impl<B: IamBackend> Leasing<'_, B> {
             },
         )
         .await;
+        let bundle_dir = &self.request.bundle_dir;
+        let concluded = conclude_all(selected, results, phase, bundle_dir);
         let mut outcomes = Vec::new();
-        for (chosen, result) in selected.iter().zip(results) {
-            let outcome = match result {
-                Err(error) => Outcome::failed(chosen.instance, error),
-                Ok(done) => match done.value {
-                    Err(error) => Outcome::failed(chosen.instance, error),
-                    Ok(None) => Outcome::NothingToFinish {
-                        instance: chosen.instance.name.clone(),
-                    },
-                    Ok(Some(steps)) => {
-                        let bundle_dir = &self.request.bundle_dir;
-                        conclude(chosen.instance, phase, &steps, done.after, bundle_dir)
-                    }
-                },
-            };
+        for (chosen, outcome) in selected.iter().zip(concluded) {
             let started = matches!(outcome, Outcome::Started { .. });
             outcomes.push(outcome);
             // `--start` pushes the new ID to Segment at once.
             if let (true, Some(segment), Some(_)) = (started, segment, &chosen.instance.segment) {
-                let bundle_dir = &self.request.bundle_dir;
                 outcomes.push(
                     push_to_segment(
                         self.context,
@@ -611,6 +599,55 @@ impl Decision<'_> {
             _ => BTreeMap::new(),
         }
     }
+}
+
+/// How many bundles are written at once: each write waits for two
+/// `fsync`s, milliseconds on a busy disk, and thousands of them one after
+/// the other made a phase minutes longer than its IAM writes.
+const BUNDLE_WRITERS: usize = 8;
+
+/// What the leased work on one role came to.
+type LeasedPhase = Result<lease::Leased<Result<Option<PhaseSteps>, RotateError>>, lease::LockError>;
+
+/// The outcome of each selected role (in order) from its leased work:
+/// [`conclude`] for those whose phase ran, [`BUNDLE_WRITERS`] at once.
+fn conclude_all(
+    selected: &[Selected<'_>],
+    results: Vec<LeasedPhase>,
+    phase: &Phase,
+    bundle_dir: &Path,
+) -> Vec<Outcome> {
+    let one = |(chosen, result): (&Selected<'_>, _)| match result {
+        Err(error) => Outcome::failed(chosen.instance, error),
+        Ok(lease::Leased { value, after }) => match value {
+            Err(error) => Outcome::failed(chosen.instance, error),
+            Ok(None) => Outcome::NothingToFinish {
+                instance: chosen.instance.name.clone(),
+            },
+            Ok(Some(steps)) => conclude(chosen.instance, phase, &steps, after, bundle_dir),
+        },
+    };
+    let mut jobs: Vec<_> = selected.iter().zip(results).collect();
+    let size = jobs.len().div_ceil(BUNDLE_WRITERS).max(1);
+    let mut chunks = Vec::new();
+    while !jobs.is_empty() {
+        let rest = jobs.split_off(size.min(jobs.len()));
+        chunks.push(std::mem::replace(&mut jobs, rest));
+    }
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(|| chunk.into_iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        writers
+            .into_iter()
+            .flat_map(|writer| {
+                writer
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Checks what IAM holds after the phase's writes and writes the bundle
