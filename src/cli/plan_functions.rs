@@ -10,6 +10,7 @@ use crate::execute::functions::{
 use crate::execute::functions::{Prunable, PrunableKind};
 use crate::execute::session::AccountRun;
 use crate::live::segment_functions::FunctionsBackend;
+use crate::live::segment_functions_listed::ListedInstances;
 use crate::model::function::{DesiredFunction, FunctionInstance};
 use crate::model::FunctionKind;
 use crate::model::{tags, DesiredInstance};
@@ -26,6 +27,9 @@ pub(crate) async fn plan(
     runs: &[AccountRun],
     adopt: bool,
 ) -> anyhow::Result<FunctionsPlan> {
+    // Each instance looked up as apply does, from one listing when many.
+    let listed = ListedInstances::new(backend, function_instances.len());
+    let backend: &dyn FunctionsBackend = &listed;
     let instances: Vec<&DesiredInstance> = runs.iter().flat_map(|run| &run.instances).collect();
     let mut plan = FunctionsPlan::default();
     for function in functions {

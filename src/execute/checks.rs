@@ -17,6 +17,7 @@ use crate::execute::functions::{
 use crate::execute::segment;
 use crate::execute::session::{self, AccountRun};
 use crate::live::segment_functions::{FunctionsBackend, LiveInstance};
+use crate::live::segment_functions_listed::ListedInstances;
 use crate::model::codes::VerifyCode;
 use crate::model::function::{DesiredFunction, FunctionInstance};
 use crate::model::segment::{LiveSettings, SegmentTarget};
@@ -182,6 +183,8 @@ pub(crate) async fn verify(
         }
     }
     if let Some(backend) = context.functions() {
+        let listed = ListedInstances::new(backend, function_instances.len());
+        let backend: &dyn FunctionsBackend = &listed;
         let desired: HashMap<&str, &DesiredInstance> = runs
             .iter()
             .flat_map(|run| &run.instances)

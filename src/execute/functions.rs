@@ -20,6 +20,7 @@ use crate::live::segment::SegmentError;
 use crate::live::segment_functions::{
     FunctionChange, FunctionsBackend, LiveFunction, LiveInstance, NewFunction, NewInstance,
 };
+use crate::live::segment_functions_listed::ListedInstances;
 use crate::live::IamError;
 use crate::model::function::{
     self, DesiredFunction, FunctionInstance, SettingDefinition, ROLE_ARN_SETTING,
@@ -473,32 +474,13 @@ async fn search_instances(
     catalog_id: &str,
     keep: &(dyn Fn(&LiveInstance) -> bool + Sync),
 ) -> Result<Option<LiveInstance>, SegmentError> {
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = match (&instance.kind, &instance.source) {
-            (FunctionKind::Destination, Some(source)) => {
-                backend
-                    .connected_destinations(instance.region, source, cursor.as_deref())
-                    .await?
-            }
-            _ => {
-                backend
-                    .list_sources(instance.region, cursor.as_deref())
-                    .await?
-            }
-        };
-        let found = page
-            .items
-            .into_iter()
-            .find(|live| live.metadata_id.as_deref() == Some(catalog_id) && keep(live));
-        if found.is_some() {
-            return Ok(found);
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(None),
-        }
-    }
+    let source = match instance.kind {
+        FunctionKind::Destination => instance.source.as_deref(),
+        FunctionKind::Source => None,
+    };
+    backend
+        .find_instance(instance.region, instance.kind, source, catalog_id, keep)
+        .await
 }
 
 /// Applies the functions of the set and creates their missing instances,
@@ -513,6 +495,9 @@ pub async fn apply_functions(
     records: &dyn InstanceRecords,
     adopt: bool,
 ) -> Result<FunctionsOutcome, FunctionsError> {
+    // Each instance found from one listing when many (never a search each).
+    let listed = ListedInstances::new(backend, instances.len());
+    let backend: &dyn FunctionsBackend = &listed;
     let mut outcome = FunctionsOutcome::default();
     for (desired, definitions) in functions {
         let live =

@@ -13,6 +13,7 @@ pub mod memory;
 pub mod read;
 pub mod segment;
 pub mod segment_functions;
+pub mod segment_functions_listed;
 #[cfg(test)]
 pub mod segment_functions_memory;
 #[cfg(test)]

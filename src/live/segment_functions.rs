@@ -220,6 +220,41 @@ pub trait FunctionsBackend: Send + Sync {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<LiveInstance>, SegmentError>>;
 
+    /// The first instance running the function of `catalog_id` that `keep`
+    /// selects: among the destinations connected to `source` (a
+    /// destination), else among the sources; read page by page until found.
+    fn find_instance<'a>(
+        &'a self,
+        region: SegmentRegion,
+        kind: FunctionKind,
+        source: Option<&'a str>,
+        catalog_id: &'a str,
+        keep: &'a (dyn Fn(&LiveInstance) -> bool + Sync),
+    ) -> BoxFuture<'a, Result<Option<LiveInstance>, SegmentError>> {
+        Box::pin(async move {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = match (kind, source) {
+                    (FunctionKind::Destination, Some(source)) => {
+                        self.connected_destinations(region, source, cursor.as_deref())
+                            .await?
+                    }
+                    _ => self.list_sources(region, cursor.as_deref()).await?,
+                };
+                let found = page
+                    .items
+                    .into_iter()
+                    .find(|live| live.metadata_id.as_deref() == Some(catalog_id) && keep(live));
+                if found.is_some() {
+                    return Ok(found);
+                }
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => return Ok(None),
+                }
+            }
+        })
+    }
     /// Deletes an instance.
     fn delete_instance<'a>(
         &'a self,

@@ -71,6 +71,8 @@ struct State {
     /// A write further on to fail: how many succeed before it, and how.
     fail_at: Option<(usize, Failure)>,
     deploys: u64,
+    /// Instance reads answered: pages and GETs.
+    instance_reads: u64,
 }
 
 /// Segment's functions and instances in memory. One per test.
@@ -148,6 +150,11 @@ impl MemoryFunctions {
                 .get_mut(id)
                 .expect("an instance of the test"),
         );
+    }
+
+    /// How many instance reads (a page, or one GET) were answered.
+    pub fn instance_reads(&self) -> u64 {
+        self.state().instance_reads
     }
 
     /// Makes an instance by hand, as a person in Segment's app would.
@@ -359,7 +366,8 @@ impl MemoryFunctions {
         cursor: Option<&str>,
         keep: impl Fn(&LiveInstance) -> bool,
     ) -> Page<LiveInstance> {
-        let state = self.state();
+        let mut state = self.state();
+        state.instance_reads += 1;
         let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
         let all: Vec<&LiveInstance> = state.instances.values().filter(|i| keep(i)).collect();
         let items = all
@@ -414,7 +422,8 @@ impl FunctionsBackend for MemoryFunctions {
         kind: FunctionKind,
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Page<LiveFunction>, SegmentError>> {
-        let state = self.state();
+        let mut state = self.state();
+        state.instance_reads += 1;
         let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
         let all: Vec<LiveFunction> = state
             .functions
@@ -527,7 +536,8 @@ impl FunctionsBackend for MemoryFunctions {
         kind: FunctionKind,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<LiveInstance>, SegmentError>> {
-        let state = self.state();
+        let mut state = self.state();
+        state.instance_reads += 1;
         let found = state
             .instances
             .get(id)
