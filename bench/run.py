@@ -18,8 +18,10 @@ Parts, in this order (each read sees exactly the roles of its part):
      IAM does, R tokens a second after a burst of R): apply of B roles, then
      both rotation phases over them, each against (writes - burst) / rate.
   3. L roles (moto reset first; skipped with L = 0): apply from empty, plan
-     and drift (best of 3 each) beside the floor of L roles; with
-     --large-rotation also both rotation phases over the L roles.
+     and drift (best of 3 each) beside the floor of L roles, apply in sync,
+     verify and import of the roles (each already managed: the read and the
+     checks); with --large-rotation also both rotation phases over the L
+     roles. The peak RSS of every command at L roles is printed.
   4. K accounts of M roles each (with --accounts K; moto reset first), each
      reached by assuming a deployer role: apply, plan and drift of all of
      them in one run, and plan and drift of one of them (`--account`), as a
