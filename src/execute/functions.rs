@@ -761,38 +761,18 @@ async fn read_instances(
     Ok(all)
 }
 
-/// Instances read one GET each when there are at most this many to read;
-/// more are read from the list pages of the workspace's destinations and
-/// sources (ceil(N/200) requests instead of N).
-pub const FEW_INSTANCES: usize = 2;
-
 /// What Segment holds under each id of `wanted` (its region and kind, and
-/// the id its role records): `None` for an id Segment no longer has.
+/// the id its role records): `None` for an id Segment no longer has. A few
+/// are read one GET each; more from one listing ([`ListedInstances`]:
+/// ceil(N/200) requests instead of N).
 pub async fn read_recorded(
     backend: &dyn FunctionsBackend,
     wanted: &[(SegmentRegion, FunctionKind, String)],
 ) -> Result<std::collections::HashMap<String, Option<LiveInstance>>, SegmentError> {
+    let listed = ListedInstances::new(backend, wanted.len());
     let mut held = std::collections::HashMap::new();
-    let mut regions: Vec<SegmentRegion> = wanted.iter().map(|(r, ..)| *r).collect();
-    regions.dedup();
-    for region in regions {
-        let here: Vec<_> = wanted.iter().filter(|(r, ..)| *r == region).collect();
-        if here.len() <= FEW_INSTANCES {
-            for (_, kind, id) in here {
-                held.insert(id.clone(), backend.get_instance(region, *kind, id).await?);
-            }
-            continue;
-        }
-        let mut listed: std::collections::HashMap<String, LiveInstance> =
-            read_instances(backend, region)
-                .await?
-                .into_iter()
-                .map(|live| (live.id.clone(), live))
-                .collect();
-        for (_, kind, id) in here {
-            let found = listed.remove(id).filter(|live| live.kind == *kind);
-            held.insert(id.clone(), found);
-        }
+    for (region, kind, id) in wanted {
+        held.insert(id.clone(), listed.get_instance(*region, *kind, id).await?);
     }
     Ok(held)
 }
