@@ -236,7 +236,12 @@ async fn observe_fresh(
         &args.reconcile.manifests,
         super::settings::in_accounts(&global.accounts),
     )?;
-    let has_functions = !set.functions.is_empty();
+    let has_functions = super::apply_functions::needs_functions(
+        !set.functions.is_empty(),
+        args.reconcile.prune,
+        &global.accounts,
+        &set.instances,
+    );
     let context =
         super::settings::with_segment_and_functions(context, &set.instances, has_functions)?;
     let options = super::settings::plan_options(&args.reconcile, &set.instances, now);

@@ -23,6 +23,7 @@ use crate::model::function::{DesiredFunction, FunctionInstance};
 use crate::model::operation::Operation;
 use crate::model::segment::SegmentTarget;
 use crate::model::tags;
+use crate::model::DesiredInstance;
 
 /// The functions of the manifest set and the instances that run them.
 pub(crate) type Functions = (Vec<DesiredFunction>, Vec<FunctionInstance>);
@@ -157,22 +158,25 @@ async fn push_settings<'a>(
 }
 
 /// What `--prune` compares Segment with: every scope of the run (its
-/// instances' and its functions'), in each region its functions use.
+/// instances' and its functions'), in each region its functions or its
+/// `segment: { id }` instances use.
 pub(crate) fn prune_scope<'a>(
-    instance_scopes: impl Iterator<Item = &'a str>,
+    desired: impl Iterator<Item = &'a DesiredInstance>,
     functions: &'a [DesiredFunction],
     instances: &'a [FunctionInstance],
 ) -> PruneScope<'a> {
-    let scopes: std::collections::BTreeSet<&str> = instance_scopes
-        .chain(functions.iter().map(|f| f.scope.as_str()))
-        .collect();
+    let mut scopes = std::collections::BTreeSet::new();
     let mut regions: Vec<_> = functions.iter().map(|f| f.region).collect();
-    regions.dedup();
+    for instance in desired {
+        scopes.insert(instance.scope.clone());
+        regions.extend(instance.segment.as_ref().map(|t| t.region));
+    }
+    scopes.extend(functions.iter().map(|f| f.scope.clone()));
     let mut pairs = Vec::new();
     for scope in scopes {
         for region in &regions {
-            if !pairs.contains(&(scope.to_string(), *region)) {
-                pairs.push((scope.to_string(), *region));
+            if !pairs.contains(&(scope.clone(), *region)) {
+                pairs.push((scope.clone(), *region));
             }
         }
     }
@@ -181,6 +185,20 @@ pub(crate) fn prune_scope<'a>(
         functions,
         instances,
     }
+}
+
+/// Whether the run needs the functions client: the manifests declare
+/// functions, or `--prune` over the whole set may delete the ones fnctl
+/// made before (the last function removed from the manifests), in the
+/// workspace its `segment: { id }` instances name (they bring the token).
+pub(crate) fn needs_functions(
+    declares_functions: bool,
+    prune: bool,
+    accounts: &[String],
+    desired: &[DesiredInstance],
+) -> bool {
+    declares_functions
+        || (prune && accounts.is_empty() && desired.iter().any(|i| i.segment.is_some()))
 }
 
 /// Each instance's role: its account's IAM, its name, and the Segment

@@ -32,10 +32,16 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
     let runs = match &args.snapshot {
         Some(path) => reconcile::observe_snapshot(path, &set.instances, &options)?,
         None => {
+            let needs_functions = super::apply_functions::needs_functions(
+                !set.functions.is_empty(),
+                args.reconcile.prune,
+                accounts,
+                &set.instances,
+            );
             let context = super::settings::with_segment_and_functions(
                 context,
                 &set.instances,
-                !set.functions.is_empty(),
+                needs_functions,
             )?;
             let runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
             if let Some(backend) = context.functions() {

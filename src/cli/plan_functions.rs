@@ -193,9 +193,8 @@ pub(crate) async fn prunable(
     function_instances: &[FunctionInstance],
     runs: &[AccountRun],
 ) -> anyhow::Result<Vec<Prunable>> {
-    let scopes = runs.iter().flat_map(|run| &run.instances);
     let scope = super::apply_functions::prune_scope(
-        scopes.map(|i| i.scope.as_str()),
+        runs.iter().flat_map(|run| &run.instances),
         functions,
         function_instances,
     );

@@ -595,5 +595,31 @@ functions:
     assert!(functions.iter().all(|f| f["id"] != extra_id.as_str()));
     env.run(&["plan", "--prune", "--detailed-exitcode"])
         .assert_exit(0);
+
+    // The last function gone from the manifests: pruned all the same, in
+    // the workspace a `segment: { id }` instance names.
+    write_file(
+        env.ws.path(),
+        "manifests/main.yaml",
+        &format!(
+            "version: 1\ndefaults:\n  scope: functions-e2e\ninstances:\n  - name: legacy\n    kind: source\n    segment: {{ id: {SOURCE} }}\n"
+        ),
+    );
+    env.run(&["plan", "--prune", "--detailed-exitcode"])
+        .assert_exit(2)
+        .assert_stdout_contains("- Segment destination `archiver (fnctl:functions-e2e)`")
+        .assert_stdout_contains(
+            "- Segment destination function `[fnctl:functions-e2e/s3-archiver]`",
+        );
+    env.run(&["apply", "--prune", "--auto-approve"])
+        .assert_success()
+        .assert_stderr_contains("2 pruned.");
+    let left: Vec<Value> = env.instances();
+    assert_eq!(left.len(), 2, "{left:#?}");
+    assert_eq!(
+        env.functions().len(),
+        2,
+        "the unowned and the other scope's"
+    );
     env.finish();
 }
