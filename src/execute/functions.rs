@@ -608,21 +608,6 @@ pub struct Prunable {
     pub name: String,
 }
 
-impl Prunable {
-    /// One line of a plan: what is deleted, its name and id.
-    pub fn describe(&self) -> String {
-        let what = match self.what {
-            PrunableKind::Instance(FunctionKind::Destination) => "destination".to_string(),
-            PrunableKind::Instance(FunctionKind::Source) => "source".to_string(),
-            PrunableKind::Function(kind) => format!("{} function", kind.as_str()),
-        };
-        format!(
-            "- Segment {what} `{}` ({}) will be deleted (--prune: no manifest names it)",
-            self.name, self.id
-        )
-    }
-}
-
 /// What a [`Prunable`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
