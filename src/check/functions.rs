@@ -76,7 +76,7 @@ pub struct RecordedInstance<'a> {
 
 /// The findings of one function: `live` is the owned function read whole
 /// (`None` when it is gone), `definitions` what it must declare.
-pub fn function_findings(
+pub(crate) fn function_findings(
     desired: &DesiredFunction,
     definitions: &[SettingDefinition],
     live: Option<&LiveFunction>,

@@ -76,7 +76,7 @@ fn with_runtime<F: std::future::Future<Output = anyhow::Result<i32>>>(
 }
 
 /// Prints an error chain on stderr.
-pub fn report_error(error: &anyhow::Error) {
+pub(crate) fn report_error(error: &anyhow::Error) {
     eprintln!("error: {error}");
     for cause in error.chain().skip(1) {
         eprintln!("  Caused by: {cause}");

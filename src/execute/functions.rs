@@ -25,7 +25,7 @@ use crate::live::IamError;
 use crate::model::function::{
     self, DesiredFunction, FunctionInstance, SettingDefinition, ROLE_ARN_SETTING,
 };
-pub use crate::model::function::{described, marker};
+pub(crate) use crate::model::function::{described, marker};
 use crate::model::segment::SegmentRegion;
 use crate::model::FunctionKind;
 
@@ -79,7 +79,7 @@ pub struct FunctionPlan {
 }
 
 /// The definitions `function` must have, from its instances' settings.
-pub fn desired_definitions<'a>(
+pub(crate) fn desired_definitions<'a>(
     function: &DesiredFunction,
     instance_settings: impl IntoIterator<Item = &'a BTreeMap<String, Value>>,
 ) -> Vec<SettingDefinition> {
@@ -127,7 +127,7 @@ fn same_display_name(live: &str, desired: &str) -> bool {
 /// The step for `desired`, given the function found for it (read whole,
 /// with code and settings) and the definitions it must have. `adopt` takes
 /// over a function of the same display name that carries no marker.
-pub fn plan_function(
+pub(crate) fn plan_function(
     desired: &DesiredFunction,
     definitions: Vec<SettingDefinition>,
     found: Option<&LiveFunction>,
@@ -186,7 +186,7 @@ pub fn plan_function(
 
 /// Which listed function the desired one is: the one with its marker,
 /// else (for `--adopt` and conflicts) one of its display name.
-pub fn find_function<'a>(
+pub(crate) fn find_function<'a>(
     desired: &DesiredFunction,
     listed: &'a [LiveFunction],
 ) -> Option<&'a LiveFunction> {
@@ -314,7 +314,7 @@ pub fn moved(
 /// role's ARN, under `--adopt`), an instance of that function whose
 /// `iamRoleArn` names the role. A recorded id Segment no longer has is
 /// looked for like an instance never recorded.
-pub async fn locate_instance(
+pub(crate) async fn locate_instance(
     backend: &dyn FunctionsBackend,
     instance: &FunctionInstance,
     catalog_id: &str,
@@ -487,7 +487,7 @@ async fn search_instances(
 /// each with the settings `settings_of` gives it (the role's ARN and the
 /// external ID included, so the first event can assume the role); records
 /// each instance's id on its role (`records`) once it exists.
-pub async fn apply_functions(
+pub(crate) async fn apply_functions(
     backend: &dyn FunctionsBackend,
     functions: &[(DesiredFunction, Vec<SettingDefinition>)],
     instances: &[FunctionInstance],
@@ -657,7 +657,7 @@ fn owned_function_name<'a>(description: &'a str, scope: &str) -> Option<&'a str>
 /// function `scope` owns that no manifest declares, unless something fnctl
 /// does not own still runs it. Nothing without fnctl's marker, nothing of
 /// another scope.
-pub async fn prunable(
+pub(crate) async fn prunable(
     backend: &dyn FunctionsBackend,
     set: &PruneScope<'_>,
 ) -> Result<Vec<Prunable>, SegmentError> {
@@ -750,7 +750,7 @@ async fn read_instances(
 /// the id its role records): `None` for an id Segment no longer has. A few
 /// are read one GET each; more from one listing ([`ListedInstances`]:
 /// ceil(N/200) requests instead of N).
-pub async fn read_recorded(
+pub(crate) async fn read_recorded(
     backend: &dyn FunctionsBackend,
     wanted: &[(SegmentRegion, FunctionKind, String)],
 ) -> Result<std::collections::HashMap<String, Option<LiveInstance>>, SegmentError> {

@@ -265,7 +265,7 @@ pub trait FunctionsBackend: Send + Sync {
 }
 
 /// Segment's `resourceType` of a kind.
-pub fn resource_type(kind: FunctionKind) -> &'static str {
+pub(crate) fn resource_type(kind: FunctionKind) -> &'static str {
     match kind {
         FunctionKind::Destination => "DESTINATION",
         FunctionKind::Source => "SOURCE",
@@ -273,7 +273,7 @@ pub fn resource_type(kind: FunctionKind) -> &'static str {
 }
 
 /// The catalog id a function's id carries (`dfn_abc` → `abc`).
-pub fn catalog_id_of(function_id: &str) -> &str {
+pub(crate) fn catalog_id_of(function_id: &str) -> &str {
     ["dfn_", "sfnc_", "ifnd_"]
         .iter()
         .find_map(|prefix| function_id.strip_prefix(prefix))
@@ -281,7 +281,7 @@ pub fn catalog_id_of(function_id: &str) -> &str {
 }
 
 /// The wire form of definitions (`FunctionSettingV1`, all six fields).
-pub fn definitions_json(definitions: &[SettingDefinition]) -> Value {
+pub(crate) fn definitions_json(definitions: &[SettingDefinition]) -> Value {
     Value::Array(
         definitions
             .iter()
@@ -348,7 +348,7 @@ fn parse_definitions(value: &Value) -> Result<Vec<SettingDefinition>, Malformed>
 }
 
 /// A `FunctionV1` (or a list's `ListFunctionItemV1`).
-pub fn parse_function(value: &Value) -> Result<LiveFunction, Malformed> {
+pub(crate) fn parse_function(value: &Value) -> Result<LiveFunction, Malformed> {
     let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
     let id = text("id").ok_or(Malformed::Missing {
         object: "function",
@@ -377,7 +377,7 @@ pub fn parse_function(value: &Value) -> Result<LiveFunction, Malformed> {
 }
 
 /// A `DestinationV1` or `SourceV1`.
-pub fn parse_instance(kind: FunctionKind, value: &Value) -> Result<LiveInstance, Malformed> {
+pub(crate) fn parse_instance(kind: FunctionKind, value: &Value) -> Result<LiveInstance, Malformed> {
     let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
     Ok(LiveInstance {
         id: text("id").ok_or(Malformed::Missing {
@@ -405,7 +405,7 @@ pub fn parse_instance(kind: FunctionKind, value: &Value) -> Result<LiveInstance,
 }
 
 /// The body of `POST /functions`.
-pub fn create_function_body(function: &NewFunction) -> Value {
+pub(crate) fn create_function_body(function: &NewFunction) -> Value {
     json!({
         "code": function.code,
         "displayName": function.display_name,
@@ -416,7 +416,7 @@ pub fn create_function_body(function: &NewFunction) -> Value {
 }
 
 /// The body of `PATCH /functions/{id}`: only what changes.
-pub fn update_function_body(change: &FunctionChange) -> Value {
+pub(crate) fn update_function_body(change: &FunctionChange) -> Value {
     let mut body = Map::new();
     if let Some(code) = &change.code {
         body.insert("code".into(), json!(code));
@@ -434,7 +434,7 @@ pub fn update_function_body(change: &FunctionChange) -> Value {
 }
 
 /// The body of `POST /destinations` or `POST /sources`.
-pub fn create_instance_body(instance: &NewInstance) -> Value {
+pub(crate) fn create_instance_body(instance: &NewInstance) -> Value {
     match instance.kind {
         FunctionKind::Destination => json!({
             "sourceId": instance.source_id,

@@ -37,7 +37,7 @@ pub enum SettingType {
 
 impl SettingType {
     /// Segment's spelling.
-    pub fn segment_name(self) -> &'static str {
+    pub(crate) fn segment_name(self) -> &'static str {
         match self {
             SettingType::String => "STRING",
             SettingType::Boolean => "BOOLEAN",
@@ -47,7 +47,7 @@ impl SettingType {
     }
 
     /// The type of Segment's spelling, if it is one.
-    pub fn from_segment_name(name: &str) -> Option<SettingType> {
+    pub(crate) fn from_segment_name(name: &str) -> Option<SettingType> {
         [
             SettingType::String,
             SettingType::Boolean,
@@ -60,7 +60,7 @@ impl SettingType {
 
     /// The type a setting's value has: an instance's extra settings are
     /// declared with the type their value shows.
-    pub fn of_value(value: &serde_json::Value) -> SettingType {
+    pub(crate) fn of_value(value: &serde_json::Value) -> SettingType {
         match value {
             serde_json::Value::Bool(_) => SettingType::Boolean,
             serde_json::Value::Array(_) => SettingType::Array,
@@ -156,7 +156,7 @@ pub fn marker(scope: &str, name: &str) -> String {
 }
 
 /// The description fnctl writes: the manifest's, then the marker.
-pub fn described(function: &DesiredFunction) -> String {
+pub(crate) fn described(function: &DesiredFunction) -> String {
     let marker = marker(&function.scope, &function.name);
     match &function.description {
         Some(text) if !text.is_empty() => format!("{text} {marker}"),
@@ -218,7 +218,7 @@ pub fn definitions<'a>(
 
 /// Whether `definitions` hold the external ID as anything but a sensitive
 /// setting: a value every workspace member could read.
-pub fn external_id_exposed(definitions: &[SettingDefinition]) -> bool {
+pub(crate) fn external_id_exposed(definitions: &[SettingDefinition]) -> bool {
     definitions
         .iter()
         .any(|d| d.name == EXTERNAL_ID_SETTING && !d.sensitive)

@@ -110,7 +110,7 @@ pub struct FunctionsPlan {
 
 impl FunctionsPlan {
     /// Whether apply would change anything in Segment's functions.
-    pub fn has_changes(&self) -> bool {
+    pub(crate) fn has_changes(&self) -> bool {
         !self.instances.is_empty()
             || !self.prune.is_empty()
             || self
@@ -121,7 +121,7 @@ impl FunctionsPlan {
 
     /// Whether a function is another's: apply would refuse it, so the plan
     /// is neither applied nor saved (as with IAM's conflicts).
-    pub fn has_conflicts(&self) -> bool {
+    pub(crate) fn has_conflicts(&self) -> bool {
         self.functions
             .iter()
             .any(|f| f.action == FunctionAction::Conflict)

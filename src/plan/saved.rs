@@ -80,7 +80,7 @@ impl SavedPlan {
     }
 
     /// The plan holding Segment functions too, its checksum recomputed.
-    pub fn with_functions(mut self, functions: SavedFunctions) -> Self {
+    pub(crate) fn with_functions(mut self, functions: SavedFunctions) -> Self {
         self.functions = Some(functions);
         self.checksum = self.compute_checksum();
         self
@@ -89,7 +89,7 @@ impl SavedPlan {
     /// Refuses the plan when a function's code file no longer holds the
     /// code the plan showed (changed, moved or unreadable): apply would
     /// otherwise ship code nobody reviewed, or code other than the file's.
-    pub fn check_code(&self) -> Result<(), StaleCode> {
+    pub(crate) fn check_code(&self) -> Result<(), StaleCode> {
         let Some(saved) = &self.functions else {
             return Ok(());
         };
