@@ -251,11 +251,14 @@ async fn observe_fresh(
     let mut steps = match context.functions() {
         Some(backend) => Some(
             super::plan_functions::plan(
-                backend,
+                &super::plan_functions::Reading {
+                    backend,
+                    runs: &runs,
+                    adopt: args.reconcile.adopt,
+                    bundled: &options.bundled_ids.0,
+                },
                 &set.functions,
                 &set.function_instances,
-                &runs,
-                args.reconcile.adopt,
             )
             .await?,
         ),

@@ -45,14 +45,15 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
             )?;
             let runs = super::settings::observe_and_plan(&context, set.instances, &options).await?;
             if let Some(backend) = context.functions() {
-                let mut plan = super::plan_functions::plan(
+                let reading = super::plan_functions::Reading {
                     backend,
-                    &set.functions,
-                    &set.function_instances,
-                    &runs,
-                    args.reconcile.adopt,
-                )
-                .await?;
+                    runs: &runs,
+                    adopt: args.reconcile.adopt,
+                    bundled: &options.bundled_ids.0,
+                };
+                let mut plan =
+                    super::plan_functions::plan(&reading, &set.functions, &set.function_instances)
+                        .await?;
                 // Segment is one workspace for every account: pruned only
                 // when the run covers the whole set.
                 if args.reconcile.prune && accounts.is_empty() {

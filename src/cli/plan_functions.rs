@@ -11,25 +11,46 @@ use crate::execute::functions::{Prunable, PrunableKind};
 use crate::execute::session::AccountRun;
 use crate::live::segment_functions::FunctionsBackend;
 use crate::live::segment_functions_listed::ListedInstances;
+use crate::model::external_id::ExternalId;
 use crate::model::function::{DesiredFunction, FunctionInstance};
+use crate::model::segment::{LiveSettings, SegmentTarget};
 use crate::model::FunctionKind;
 use crate::model::{tags, DesiredInstance};
 use crate::plan::functions::{
     FunctionAction, FunctionsPlan, PlannedFunction, PlannedInstance, PlannedPrune, PruneKind,
     SavedFunctions,
 };
+use crate::plan::segment::{
+    decide, expected_bundle_id, DesiredSettings, SegmentChange, SegmentDecision,
+};
+
+/// What the plan reads with: Segment, the accounts' runs (their roles and
+/// plans), `--adopt`, and the external IDs of the bundles on disk.
+#[derive(Clone, Copy)]
+pub(crate) struct Reading<'a> {
+    /// Segment's functions API.
+    pub backend: &'a dyn FunctionsBackend,
+    /// The accounts as read and planned.
+    pub runs: &'a [AccountRun],
+    /// Whether unmarked functions and hand-made instances are taken over.
+    pub adopt: bool,
+    /// The IDs of the bundles on disk (what an instance's bundle will hold).
+    pub bundled: &'a [ExternalId],
+}
 
 /// The functions' steps, read from Segment now.
 pub(crate) async fn plan(
-    backend: &dyn FunctionsBackend,
+    reading: &Reading<'_>,
     functions: &[DesiredFunction],
     function_instances: &[FunctionInstance],
-    runs: &[AccountRun],
-    adopt: bool,
 ) -> anyhow::Result<FunctionsPlan> {
     // Each instance looked up as apply does, from one listing when many.
-    let listed = ListedInstances::new(backend, function_instances.len());
-    let backend: &dyn FunctionsBackend = &listed;
+    let listed = ListedInstances::new(reading.backend, function_instances.len());
+    let reading = &Reading {
+        backend: &listed,
+        ..*reading
+    };
+    let (backend, runs, adopt) = (reading.backend, reading.runs, reading.adopt);
     let instances: Vec<&DesiredInstance> = runs.iter().flat_map(|run| &run.instances).collect();
     let mut plan = FunctionsPlan::default();
     for function in functions {
@@ -51,33 +72,7 @@ pub(crate) async fn plan(
         let step = plan_function(function, definitions, found.as_ref(), adopt);
         plan.functions.push(planned(function, count, step));
         for instance in runs_it {
-            let exists = match &found {
-                Some(live) => {
-                    // As apply finds it: the id its role records, fnctl's
-                    // naming, or (`--adopt`) an instance naming its role.
-                    let (recorded, arn) = role_record(runs, &instance.instance);
-                    let adopt_arn = arn.filter(|_| adopt);
-                    let located = locate_instance(
-                        backend,
-                        instance,
-                        &live.catalog_id,
-                        recorded.as_deref(),
-                        adopt_arn.as_deref(),
-                    )
-                    .await?;
-                    !matches!(located, Located::Missing)
-                }
-                None => false,
-            };
-            if !exists {
-                plan.instances.push(PlannedInstance {
-                    instance: instance.instance.clone(),
-                    function: function.name.clone(),
-                    kind: instance.kind,
-                    name: instance_name(instance),
-                    source: instance.source.clone(),
-                });
-            }
+            plan_instance(reading, instance, found.as_ref(), &mut plan).await?;
         }
     }
     Ok(plan)
@@ -96,6 +91,88 @@ fn role_record(runs: &[AccountRun], instance: &str) -> (Option<String>, Option<S
             ))
         })
         .unwrap_or_default()
+}
+
+/// An instance as apply finds it (the id its role records, fnctl's naming,
+/// or under `--adopt` one naming its role): to create, or holding settings
+/// its bundle will not (a push).
+async fn plan_instance(
+    reading: &Reading<'_>,
+    instance: &FunctionInstance,
+    found: Option<&crate::live::segment_functions::LiveFunction>,
+    plan: &mut FunctionsPlan,
+) -> anyhow::Result<()> {
+    let located = match found {
+        Some(live) => {
+            let (recorded, arn) = role_record(reading.runs, &instance.instance);
+            let adopt_arn = arn.filter(|_| reading.adopt);
+            locate_instance(
+                reading.backend,
+                instance,
+                &live.catalog_id,
+                recorded.as_deref(),
+                adopt_arn.as_deref(),
+            )
+            .await?
+        }
+        None => Located::Missing,
+    };
+    match located {
+        Located::Missing => plan.instances.push(PlannedInstance {
+            instance: instance.instance.clone(),
+            function: instance.function.clone(),
+            kind: instance.kind,
+            name: instance_name(instance),
+            source: instance.source.clone(),
+        }),
+        Located::Recorded(live) | Located::Named(live) | Located::Adoptable(live) => {
+            plan.pushes.extend(settings_push(reading, instance, &live));
+        }
+        Located::Elsewhere { .. } => {}
+    }
+    Ok(())
+}
+
+/// What apply pushes into an instance that exists: fnctl's settings its
+/// bundle will hold that Segment does not show (the external ID compared by
+/// its visible last characters, shown only as `(sensitive)`).
+fn settings_push(
+    reading: &Reading<'_>,
+    instance: &FunctionInstance,
+    live: &crate::live::segment_functions::LiveInstance,
+) -> Option<SegmentChange> {
+    let run = reading
+        .runs
+        .iter()
+        .find(|run| run.instances.iter().any(|i| i.name == instance.instance))?;
+    let desired = run.instances.iter().find(|i| i.name == instance.instance)?;
+    let role = run
+        .live
+        .roles
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(&desired.role_name));
+    let change = run
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.instance.as_deref() == Some(instance.instance.as_str()));
+    let settings = DesiredSettings {
+        plain: crate::execute::segment::expected_settings(run, desired),
+        secret_key: crate::bundle::EXTERNAL_ID_SETTING.into(),
+        external_id: expected_bundle_id(change, role, reading.bundled),
+    };
+    let target = SegmentTarget {
+        id: live.id.clone(),
+        region: instance.region,
+        kind: instance.kind,
+    };
+    let shown = LiveSettings {
+        settings: live.settings.clone(),
+    };
+    match decide(&instance.instance, &target, &settings, Some(&shown)) {
+        SegmentDecision::Push(push) => Some(push),
+        _ => None,
+    }
 }
 
 /// One function's step as plan data, its code pinned by SHA-256.
@@ -141,15 +218,16 @@ pub(crate) async fn check_saved(
     saved: &SavedFunctions,
     runs: &[AccountRun],
 ) -> anyhow::Result<()> {
-    let now = plan(
+    let reading = Reading {
         backend,
-        &saved.functions,
-        &saved.instances,
         runs,
-        saved.adopt,
-    )
-    .await?;
-    let mut now = now;
+        adopt: saved.adopt,
+        bundled: &[],
+    };
+    let mut now = plan(&reading, &saved.functions, &saved.instances).await?;
+    // What apply pushes follows from IAM and the bundles, which the saved
+    // plan's own checks cover: not compared here.
+    now.pushes.clone_from(&saved.plan.pushes);
     // A plan saved with `--prune` deletes what it showed, and only while
     // Segment still holds exactly that.
     if !saved.plan.prune.is_empty() {

@@ -97,7 +97,7 @@ pub struct PlannedPrune {
 }
 
 /// The functions' steps of a plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionsPlan {
     /// Every function of the manifests, in their order.
     pub functions: Vec<PlannedFunction>,
@@ -106,6 +106,9 @@ pub struct FunctionsPlan {
     /// What `--prune` deletes, in the order it does.
     #[serde(default)]
     pub prune: Vec<PlannedPrune>,
+    /// The settings apply pushes into instances that exist.
+    #[serde(default)]
+    pub pushes: Vec<super::segment::SegmentChange>,
 }
 
 impl FunctionsPlan {
@@ -113,6 +116,7 @@ impl FunctionsPlan {
     pub(crate) fn has_changes(&self) -> bool {
         !self.instances.is_empty()
             || !self.prune.is_empty()
+            || !self.pushes.is_empty()
             || self
                 .functions
                 .iter()

@@ -60,7 +60,11 @@ fn summary_line(plan: &FunctionsPlan) -> String {
         0 => String::new(),
         count => format!(" {count} to delete (--prune)."),
     };
-    format!("Segment functions: {create} to create, {update} to update; {instances} instance(s) to create.{prune}")
+    let pushes = match plan.pushes.len() {
+        0 => String::new(),
+        count => format!(" {count} instance(s)' settings to push."),
+    };
+    format!("Segment functions: {create} to create, {update} to update; {instances} instance(s) to create.{pushes}{prune}")
 }
 
 fn diffs(function: &PlannedFunction) -> impl Iterator<Item = &String> {
@@ -91,6 +95,13 @@ pub(crate) fn text(plan: &FunctionsPlan) -> String {
             out.push('\n');
         }
     }
+    for push in &plan.pushes {
+        out.push_str(&format!("~ {}\n", super::plan::segment_heading(push)));
+        for line in super::plan::segment_lines(push) {
+            out.push_str(&format!("    {line}\n"));
+        }
+        out.push_str(&format!("        because: {}\n", push.reason));
+    }
     for prune in &plan.prune {
         out.push_str(&prune_heading(prune));
         out.push('\n');
@@ -113,10 +124,12 @@ pub(crate) fn json(plan: &FunctionsPlan) -> Value {
             "instances": instances,
             "conflicts": plan.functions.iter().filter(|f| f.action == FunctionAction::Conflict).count(),
             "delete": plan.prune.len(),
+            "push": plan.pushes.len(),
         },
         "functions": plan.functions,
         "instances": plan.instances,
         "prune": plan.prune,
+        "pushes": plan.pushes,
     })
 }
 
@@ -142,6 +155,14 @@ pub(crate) fn markdown(plan: &FunctionsPlan) -> String {
     }
     for instance in &plan.instances {
         out.push_str(&format!("- `` {} ``\n", instance_heading(instance)));
+    }
+    for push in &plan.pushes {
+        out.push_str(&format!(
+            "\n<details><summary>{}</summary>\n\n```\n{}\n```\n{}\n</details>\n\n",
+            super::plan::segment_heading(push),
+            super::plan::segment_lines(push).join("\n"),
+            push.reason
+        ));
     }
     for prune in &plan.prune {
         out.push_str(&format!("- `` {} ``\n", prune_heading(prune)));
@@ -187,6 +208,7 @@ mod tests {
                 id: "src9".into(),
                 name: "fnctl-s-gone".into(),
             }],
+            pushes: Vec::new(),
         }
     }
 
@@ -209,7 +231,7 @@ mod tests {
         let value = json(&plan);
         assert_eq!(
             value["summary"],
-            json!({"create": 1, "update": 1, "instances": 1, "conflicts": 0, "delete": 1})
+            json!({"create": 1, "update": 1, "instances": 1, "conflicts": 0, "delete": 1, "push": 0})
         );
         assert_eq!(value["functions"][1]["action"], "update");
         assert_eq!(

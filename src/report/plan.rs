@@ -177,7 +177,7 @@ pub(crate) fn text(plan: &Plan, color: bool) -> String {
     out
 }
 
-fn segment_heading(push: &SegmentChange) -> String {
+pub(crate) fn segment_heading(push: &SegmentChange) -> String {
     format!(
         "Segment {} (instance {}) settings updated",
         push.target.path(),
@@ -186,7 +186,7 @@ fn segment_heading(push: &SegmentChange) -> String {
 }
 
 /// One line per setting: `~ key: live -> desired` (the ID only as `(sensitive)`).
-fn segment_lines(push: &SegmentChange) -> Vec<String> {
+pub(crate) fn segment_lines(push: &SegmentChange) -> Vec<String> {
     push.settings
         .iter()
         .map(|setting| {

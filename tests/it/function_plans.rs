@@ -37,7 +37,7 @@ fn json_and_markdown_plans_carry_the_function_steps() {
     let functions = &plan["segment_functions"];
     assert_eq!(
         functions["summary"],
-        json!({"create": 1, "update": 0, "instances": 1, "conflicts": 0, "delete": 0})
+        json!({"create": 1, "update": 0, "instances": 1, "conflicts": 0, "delete": 0, "push": 0})
     );
     let function = &functions["functions"][0];
     assert_eq!(function["function"], "s3-archiver");
@@ -58,7 +58,7 @@ fn json_and_markdown_plans_carry_the_function_steps() {
     env.run(&["apply", "--auto-approve"]).assert_success();
     assert_eq!(
         json_plan(&mut env)["segment_functions"]["summary"],
-        json!({"create": 0, "update": 0, "instances": 0, "conflicts": 0, "delete": 0})
+        json!({"create": 0, "update": 0, "instances": 0, "conflicts": 0, "delete": 0, "push": 0})
     );
     env.code(V2);
     let plan = json_plan(&mut env);
@@ -277,5 +277,42 @@ fn a_saved_prune_plan_deletes_what_it_showed_of_segment() {
         .assert_exit(1)
         .assert_stderr_contains("Segment has moved past it for what --prune deletes");
     assert_eq!(env.writes(), writes, "no write");
+    env.finish();
+}
+
+/// Settings changed by hand in an instance fnctl made: plan shows the push
+/// apply makes (in text and JSON, the external ID only as `(sensitive)`),
+/// apply makes it, and plan is clean again.
+#[test]
+fn plan_shows_the_settings_apply_pushes_into_an_existing_instance() {
+    let mut env = start();
+    env.run(&["apply", "--auto-approve"]).assert_success();
+    let id = env.instances()[0]["id"].as_str().unwrap().to_string();
+    let settings = format!("/__control/instances/destination/{id}/settings");
+    env.segment
+        .control("DELETE", &format!("{settings}/iamRoleArn"), Value::Null);
+    env.segment.control(
+        "PUT",
+        &format!("{settings}/iamRoleExternalId"),
+        json!({"value": "an-id-typed-by-hand-0000000000000000000000000000"}),
+    );
+    env.run(&["plan", "--detailed-exitcode"])
+        .assert_exit(2)
+        .assert_stdout_contains(&format!(
+            "~ Segment /destinations/{id} (instance archiver) settings updated"
+        ))
+        .assert_stdout_contains("+ iamRoleArn: \"arn:aws:iam::")
+        .assert_stdout_contains("~ iamRoleExternalId: (sensitive) -> (sensitive)")
+        .assert_stdout_contains("1 instance(s)' settings to push.");
+    let plan = json_plan(&mut env);
+    assert_eq!(plan["segment_functions"]["summary"]["push"], 1);
+    assert_eq!(
+        plan["segment_functions"]["pushes"][0]["instance"],
+        "archiver"
+    );
+    env.run(&["apply", "--auto-approve"])
+        .assert_success()
+        .assert_stderr_contains("1 instance(s)' settings pushed.");
+    env.run(&["plan", "--detailed-exitcode"]).assert_exit(0);
     env.finish();
 }
