@@ -10,10 +10,8 @@ use std::collections::HashMap;
 
 use crate::check::drift::{Finding, FindingKind};
 use crate::check::functions::{function_findings, FunctionDriftCode, RecordedInstance};
-use crate::execute::checks::Recorded;
-use crate::execute::functions::{
-    desired_definitions, find_function, marker, read_functions, read_recorded,
-};
+use crate::execute::checks::{read_held, Recorded};
+use crate::execute::functions::{desired_definitions, find_function, marker, read_functions};
 use crate::live::segment_functions::FunctionsBackend;
 use crate::model::codes::DriftCategory;
 use crate::model::function::{DesiredFunction, FunctionInstance};
@@ -29,14 +27,7 @@ pub(crate) async fn findings(
 ) -> anyhow::Result<Vec<Finding>> {
     let desired: HashMap<&str, &DesiredInstance> =
         instances.iter().map(|d| (d.name.as_str(), d)).collect();
-    let wanted: Vec<_> = function_instances
-        .iter()
-        .filter_map(|i| {
-            let record = recorded.get(&i.instance)?;
-            Some((i.region, i.kind, record.id.clone()))
-        })
-        .collect();
-    let held = read_recorded(backend, &wanted).await?;
+    let held = read_held(backend, function_instances, recorded).await?;
     let mut found = Vec::new();
     for function in functions {
         let runs_it: Vec<&FunctionInstance> = function_instances

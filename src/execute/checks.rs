@@ -16,6 +16,7 @@ use crate::execute::functions::{
 };
 use crate::execute::segment;
 use crate::execute::session::{self, AccountRun};
+use crate::live::segment::SegmentError;
 use crate::live::segment_functions::{FunctionsBackend, LiveInstance};
 use crate::live::segment_functions_listed::ListedInstances;
 use crate::model::codes::VerifyCode;
@@ -81,6 +82,23 @@ fn recorded(runs: &[AccountRun]) -> Recorded {
         }
     }
     found
+}
+
+/// What Segment holds under the id each function instance's role records
+/// (read at once: list pages when there are many).
+pub(crate) async fn read_held(
+    backend: &dyn FunctionsBackend,
+    function_instances: &[FunctionInstance],
+    recorded: &Recorded,
+) -> Result<HashMap<String, Option<LiveInstance>>, SegmentError> {
+    let wanted: Vec<_> = function_instances
+        .iter()
+        .filter_map(|i| {
+            let record = recorded.get(&i.instance)?;
+            Some((i.region, i.kind, record.id.clone()))
+        })
+        .collect();
+    read_recorded(backend, &wanted).await
 }
 
 /// Drift of every instance: IAM against the manifests (from `snapshot`
@@ -191,18 +209,11 @@ pub(crate) async fn verify(
             .map(|d| (d.name.as_str(), d))
             .collect();
         let recorded = recorded(&runs);
-        let wanted: Vec<_> = function_instances
-            .iter()
-            .filter_map(|i| {
-                let record = recorded.get(&i.instance)?;
-                Some((i.region, i.kind, record.id.clone()))
-            })
-            .collect();
         let each = FunctionChecks {
             backend,
             desired: &desired,
             recorded: &recorded,
-            held: &read_recorded(backend, &wanted).await?,
+            held: &read_held(backend, function_instances, &recorded).await?,
             bundles: &bundles,
         };
         for function in functions {
