@@ -29,9 +29,12 @@ pub(crate) async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Re
         due: args.due,
         all: args.all,
         bundle_dir: args.bundle_dir.clone(),
+        function_instances: set.function_instances.clone(),
     };
     let context = super::settings::context(global, DEFAULT_PARALLELISM.into());
-    let context = super::settings::with_segment(context, &set.instances)?;
+    let has_functions = !set.function_instances.is_empty();
+    let context =
+        super::settings::with_segment_and_functions(context, &set.instances, has_functions)?;
     // Instances whose new ID a started rotation pushes to Segment in the
     // same run: nobody copies their setting by hand.
     let to_segment: BTreeSet<String> = match context.segment {
@@ -40,11 +43,19 @@ pub(crate) async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Re
             .iter()
             .filter(|instance| instance.segment.is_some())
             .map(|instance| instance.name.clone())
+            .chain(set.function_instances.iter().map(|f| f.instance.clone()))
             .collect(),
         None => BTreeSet::new(),
     };
     let outcomes = if args.auto {
-        rotate::auto(&context, &set.instances, &args.bundle_dir, args.min_age).await?
+        rotate::auto(
+            &context,
+            &set.instances,
+            &set.function_instances,
+            &args.bundle_dir,
+            args.min_age,
+        )
+        .await?
     } else {
         rotate::rotate(&context, set.instances, &request).await?
     };

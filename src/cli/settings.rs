@@ -23,7 +23,7 @@ const SETTLE_VARIABLE: &str = "FNCTL_LOCK_SETTLE_MS";
 /// The run context of a command working on `parallelism` roles at once:
 /// the accounts the SDK's credentials reach (`--account` selecting among
 /// them), the system clock, and the lease timings (from the environment
-/// where tests shorten them). Segment is added by [`with_segment`].
+/// where tests shorten them). Segment is added by [`with_segment_and_functions`].
 pub(crate) fn context(global: &GlobalOptions, parallelism: usize) -> RunContext {
     let number = |variable: &str| {
         std::env::var(variable)
@@ -111,23 +111,17 @@ pub(crate) fn in_accounts_or_named<'a>(
 }
 
 /// `context` with the Segment client, when some instance names a Segment
-/// counterpart (sharing the context's clock); an error naming the variable
-/// when the token is missing.
-pub(crate) fn with_segment(
-    context: RunContext,
-    instances: &[DesiredInstance],
-) -> anyhow::Result<RunContext> {
-    with_segment_and_functions(context, instances, false)
-}
-
-/// [`with_segment`], and the functions client too when `functions` (the
-/// manifests declare functions): one client, so one rate limiter.
+/// counterpart or `functions` (the manifests declare functions), and then
+/// the functions client too: one client, so one rate limiter, sharing the
+/// context's clock. An error naming the variable when the token is missing.
 pub(crate) fn with_segment_and_functions(
     context: RunContext,
     instances: &[DesiredInstance],
     functions: bool,
 ) -> anyhow::Result<RunContext> {
-    let settings = instances.iter().any(|i| i.segment.is_some());
+    // A function instance gets its settings pushed like a `segment: { id }`
+    // one (apply, rotation), so functions need the settings client too.
+    let settings = functions || instances.iter().any(|i| i.segment.is_some());
     if !settings && !functions {
         return Ok(context);
     }

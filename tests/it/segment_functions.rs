@@ -623,3 +623,39 @@ functions:
     );
     env.finish();
 }
+
+/// Rotation reaches a function instance as it does a `segment: { id }`
+/// one, through the id its role records: `--start` pushes the new ID into
+/// the instance, `--finish` drops the old one only once Segment holds the
+/// new, and an ID put back by hand is pushed again by `--auto`, never
+/// finished over (that would lock the function out).
+#[test]
+fn rotation_pushes_the_new_id_into_a_function_instance_before_finishing() {
+    let mut env = Env::start("replace", "explicit");
+    env.apply().assert_success();
+    let held = |env: &Env| {
+        env.instances()[0]["settings"]["iamRoleExternalId"]
+            .as_str()
+            .expect("an external ID")
+            .to_string()
+    };
+    let first = held(&env);
+    env.run(&["rotate", "archiver", "--start"]).assert_exit(0);
+    let second = held(&env);
+    assert_ne!(second, first, "--start pushes the new ID into the instance");
+    // Someone puts the old ID back by hand: no finish over it.
+    let id = env.instances()[0]["id"].as_str().unwrap().to_string();
+    env.segment
+        .edit("destination", &id, "iamRoleExternalId", json!(first));
+    env.run(&["rotate", "archiver", "--finish", "--min-age", "0s"])
+        .assert_exit(1)
+        .assert_stderr_contains("Segment does not hold the new external ID");
+    env.run(&["rotate", "--auto", "--min-age", "0s"])
+        .assert_exit(0);
+    assert_eq!(held(&env), second, "--auto pushes it again");
+    env.run(&["rotate", "--auto", "--min-age", "0s"])
+        .assert_exit(0);
+    env.run(&["verify"]).assert_exit(0);
+    env.run(&["drift"]).assert_exit(0);
+    env.finish();
+}

@@ -19,7 +19,9 @@ use crate::execute::session::{self, AccountRun};
 use crate::live::segment::SegmentBackend;
 use crate::live::{IamBackend, IamError};
 use crate::model::external_id::{self, ExternalId};
+use crate::model::function::FunctionInstance;
 use crate::model::operation::Operation;
+use crate::model::segment::SegmentTarget;
 use crate::model::{tags, trust};
 use crate::model::{DesiredInstance, LiveRole};
 use crate::plan::rotation::{self, PhaseSteps, RotationError};
@@ -52,6 +54,9 @@ pub struct Request {
     pub all: bool,
     /// Where bundles are written.
     pub bundle_dir: PathBuf,
+    /// The manifests' function instances (`segment: { function }`): their
+    /// Segment id is the one their role records.
+    pub function_instances: Vec<FunctionInstance>,
 }
 
 /// What happened to one instance.
@@ -133,7 +138,8 @@ pub(crate) async fn rotate(
         .collect();
     let now = context.now();
     let options = PlanOptions::read_only(now);
-    let runs = session::observe(context, named, &options).await?;
+    let mut runs = session::observe(context, named, &options).await?;
+    target_recorded_instances(&mut runs, &request.function_instances);
     let (shown, seen) = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
         None => (Vec::new(), None),
@@ -144,6 +150,39 @@ pub(crate) async fn rotate(
         outcomes.extend(rotate_account(context, run, request, now, &shown, segment).await);
     }
     Ok(outcomes)
+}
+
+/// Gives each function instance (`segment: { function }`) the Segment id
+/// its role records, so that rotation treats it as a `segment: { id }`
+/// instance: `--start` pushes the new ID into it and `--finish` waits until
+/// Segment holds the new ID. Without it, a finish after `--min-age` would
+/// drop the ID the instance still holds and lock the function out. An
+/// instance not made yet (no record) has nothing to push into.
+fn target_recorded_instances(runs: &mut [AccountRun], function_instances: &[FunctionInstance]) {
+    for run in runs {
+        let targets: Vec<(usize, SegmentTarget)> = run
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(_, instance)| instance.segment.is_none())
+            .filter_map(|(at, instance)| {
+                let function = function_instances
+                    .iter()
+                    .find(|f| f.instance == instance.name)?;
+                let role = run.owned_role_of(instance).ok()?;
+                let id = role.tags.get(tags::SEGMENT_INSTANCE)?;
+                let target = SegmentTarget {
+                    id: id.clone(),
+                    region: function.region,
+                    kind: function.kind,
+                };
+                Some((at, target))
+            })
+            .collect();
+        for (at, target) in targets {
+            run.instances[at].segment = Some(target);
+        }
+    }
 }
 
 /// What Segment shows of each instance's external-ID setting (`None`: the
@@ -481,12 +520,14 @@ impl<B: IamBackend> Leasing<'_, B> {
 pub(crate) async fn auto(
     context: &RunContext,
     instances: &[DesiredInstance],
+    function_instances: &[FunctionInstance],
     bundle_dir: &Path,
     min_age: Duration,
 ) -> anyhow::Result<Vec<Outcome>> {
     let segment = context.segment();
     let options = PlanOptions::read_only(context.now());
-    let runs = session::observe(context, instances.to_vec(), &options).await?;
+    let mut runs = session::observe(context, instances.to_vec(), &options).await?;
+    target_recorded_instances(&mut runs, function_instances);
     let (shown, seen) = match segment {
         Some(backend) => segment_shows(backend, &runs).await?,
         None => (Vec::new(), None),
@@ -556,6 +597,7 @@ pub(crate) async fn auto(
             due: false,
             all: false,
             bundle_dir: bundle_dir.to_path_buf(),
+            function_instances: function_instances.to_vec(),
         };
         outcomes.extend(rotate(context, instances.to_vec(), &request).await?);
     }

@@ -100,6 +100,7 @@ impl World {
             due: false,
             all: names.is_empty(),
             bundle_dir: self.bundles.path().to_path_buf(),
+            function_instances: Vec::new(),
         }
     }
 
@@ -126,7 +127,7 @@ impl World {
 
     async fn auto(&self) -> Vec<Outcome> {
         let directory = self.bundles.path();
-        auto(&self.context(), &self.instances, directory, HOUR)
+        auto(&self.context(), &self.instances, &[], directory, HOUR)
             .await
             .expect("--auto runs")
     }
