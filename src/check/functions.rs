@@ -130,7 +130,8 @@ pub(crate) fn function_findings(
     }
     let mut sorted_live = live_definitions;
     sorted_live.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut sorted_desired = definitions.to_vec();
+    let mut sorted_desired =
+        crate::model::function::with_live_presentation(desired, definitions.to_vec(), &sorted_live);
     sorted_desired.sort_by(|a, b| a.name.cmp(&b.name));
     if sorted_live != sorted_desired || live.description != described(desired) {
         findings.push(finding(

@@ -158,6 +158,8 @@ pub(crate) fn plan_function(
     }
     let live_code = live.code.clone().unwrap_or_default();
     let live_definitions = live.settings.clone().unwrap_or_default();
+    let definitions =
+        crate::model::function::with_live_presentation(desired, definitions, &live_definitions);
     let (old_lines, new_lines) = (
         definition_lines(&live_definitions),
         definition_lines(&definitions),

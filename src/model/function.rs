@@ -224,6 +224,35 @@ pub(crate) fn external_id_exposed(definitions: &[SettingDefinition]) -> bool {
         .any(|d| d.name == EXTERNAL_ID_SETTING && !d.sensitive)
 }
 
+/// `definitions` with the label and description Segment shows for each one
+/// fnctl derives (its own two, the bucket's, the instances' keys) where the
+/// live definition agrees in type, required and sensitive. Those two are
+/// presentation: a function made by hand from Segment's guide ("IAM Role
+/// ARN") is adopted without a rewrite, and a relabel in Segment's app is no
+/// drift. The manifest's own `settings:` definitions are compared whole.
+pub(crate) fn with_live_presentation(
+    function: &DesiredFunction,
+    mut definitions: Vec<SettingDefinition>,
+    live: &[SettingDefinition],
+) -> Vec<SettingDefinition> {
+    for definition in &mut definitions {
+        if function.settings.iter().any(|d| d.name == definition.name) {
+            continue;
+        }
+        let Some(shown) = live.iter().find(|d| d.name == definition.name) else {
+            continue;
+        };
+        let agrees = shown.setting_type == definition.setting_type
+            && shown.required == definition.required
+            && shown.sensitive == definition.sensitive;
+        if agrees {
+            definition.label = shown.label.clone();
+            definition.description = shown.description.clone();
+        }
+    }
+    definitions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

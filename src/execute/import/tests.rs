@@ -311,7 +311,10 @@ fn a_function_fnctl_cannot_take_over_as_it_is_leaves_its_instances_linked_by_id(
     let mut exposed = function("dfn_exposed", "Exposed (Acme)", "");
     exposed.settings.as_mut().unwrap()[1].sensitive = false;
     let mut relabelled = function("dfn_relabelled", "Relabelled (Acme)", "");
+    // Relabelled and made optional: the label alone would be kept (see
+    // below); `required` is a meaning fnctl would rewrite.
     relabelled.settings.as_mut().unwrap()[0].label = "IAM Role ARN".into();
+    relabelled.settings.as_mut().unwrap()[0].required = false;
     let theirs = function("dfn_theirs", "Theirs (Acme)", "[fnctl:payments/theirs]");
     let workspace = Workspace {
         instances: vec![
@@ -381,4 +384,24 @@ fn an_adopted_function_keeps_the_name_its_marker_records() {
         text.contains("segment: { function: kept-name, source: srcOrders01 }"),
         "{text}"
     );
+}
+
+/// Segment's guide labels fnctl's two settings its own way: a label (or
+/// description) is presentation, kept on adoption, so such a function is
+/// imported as a function, not left linked by id.
+#[test]
+fn a_function_labelled_as_segments_guide_does_is_imported_as_a_function() {
+    let roles = vec![hand_made("guided", 'A')];
+    let mut guided = function("dfn_guided", "Guided (Acme)", "");
+    guided.settings.as_mut().unwrap()[0].label = "IAM Role ARN".into();
+    guided.settings.as_mut().unwrap()[1].description = "From the trust policy".into();
+    let workspace = Workspace {
+        instances: vec![running("dstGuided", &roles[0], 'A', "dfn_guided")],
+        functions: vec![guided],
+    };
+    let import = import_of(&roles, &workspace);
+    let text = import.manifest.clone().expect("a manifest");
+    assert!(text.contains("functions:"), "{text}");
+    assert!(!text.contains("segment: { id: dstGuided }"), "{text}");
+    assert_eq!(import.code_files.len(), 1);
 }
