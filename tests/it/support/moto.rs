@@ -95,6 +95,15 @@ impl Moto {
                     break;
                 }
                 if let Ok(resp) = http(port, "GET", "/moto-api/", FORM, "") {
+                    if resp.status == 200 && !listens(child.id(), port) {
+                        // Another test's moto took the port first and
+                        // answered for ours, which will fail to bind: using
+                        // it would share (and lose) that test's IAM.
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        eprintln!("port {port} is another moto_server's, attempt {attempt}/{START_ATTEMPTS}");
+                        break;
+                    }
                     if resp.status == 200 {
                         return Moto {
                             child: Some(child),
@@ -170,6 +179,30 @@ impl Drop for Moto {
             );
         }
     }
+}
+
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port`
+/// (Linux's /proc); elsewhere assumed.
+pub(crate) fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = fs::read_to_string("/proc/net/tcp") else {
+        return true;
+    };
+    let local = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1] == local && f[3] == "0A")
+        .map(|f| format!("socket:[{}]", f[9]))
+        .collect();
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        fs::read_link(fd.path())
+            .map(|target| inodes.iter().any(|i| target.to_string_lossy() == *i))
+            .unwrap_or(false)
+    })
 }
 
 /// A port that was free a moment ago (bind port 0, then release it).
@@ -298,4 +331,14 @@ pub fn reset_auth(moto: &Moto, count: &str) {
         "POST /moto-api/reset-auth {count:?} answered {}: {}",
         resp.status, resp.body
     );
+}
+
+/// The port-ownership check tells this process's listener from another's.
+#[test]
+fn a_listening_socket_is_told_from_another_process_s() {
+    let mine = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = mine.local_addr().expect("addr").port();
+    assert!(listens(std::process::id(), port));
+    let moto = Moto::start();
+    assert!(!listens(std::process::id(), moto.port()));
 }

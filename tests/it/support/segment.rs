@@ -38,8 +38,23 @@ fn free_port() -> u16 {
 }
 
 impl SegmentApi {
-    /// Starts both; fails loudly with a hint when a piece is missing.
+    /// Starts both; fails loudly with a hint when a piece is missing. A
+    /// port another test's server took first (it would answer for ours) is
+    /// given up for fresh ones.
     pub fn start() -> SegmentApi {
+        for _ in 0..3 {
+            let api = Self::start_once();
+            let ours = super::moto::listens(api.server.id(), api.server_port)
+                && super::moto::listens(api.prism.id(), api.prism_port);
+            if ours {
+                return api;
+            }
+            eprintln!("a Segment test server port was another test's: starting again");
+        }
+        panic!("the Segment test server or Prism found no port of its own in 3 attempts");
+    }
+
+    fn start_once() -> SegmentApi {
         let prism_bin = repo().join("tests/segment/node_modules/.bin/prism");
         assert!(
             prism_bin.exists(),
