@@ -92,26 +92,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
         anyhow::bail!("the plan has conflicts (see above); apply would refuse it");
     }
     if let Some(path) = &args.out {
-        let accounts = runs
-            .iter()
-            .map(|run| SavedAccount {
-                account: run.account.clone(),
-                assume_role: run.assume_role.clone(),
-                instances: run.instances.clone(),
-                fingerprints: run.fingerprints(),
-                plan: run.plan.clone(),
-            })
-            .collect();
-        let mut saved = SavedPlan::new(crate::model::time::to_text(options.now), accounts);
-        if let Some(functions) = functions {
-            saved = saved.with_functions(functions);
-        }
-        saved.write(path)?;
-        eprintln!(
-            "Saved the plan to {}; apply it with `fnctl apply --plan {}`.",
-            path.display(),
-            path.display()
-        );
+        save(path, &runs, options.now, functions)?;
     }
     Ok(
         if args.detailed_exitcode && (!plan.is_empty() || function_changes) {
@@ -120,6 +101,36 @@ pub(crate) async fn run(global: &GlobalOptions, args: &PlanArgs) -> anyhow::Resu
             0
         },
     )
+}
+
+/// Writes the plan (and the functions' steps) for `apply --plan`.
+fn save(
+    path: &std::path::Path,
+    runs: &[reconcile::AccountRun],
+    now: std::time::SystemTime,
+    functions: Option<SavedFunctions>,
+) -> anyhow::Result<()> {
+    let accounts = runs
+        .iter()
+        .map(|run| SavedAccount {
+            account: run.account.clone(),
+            assume_role: run.assume_role.clone(),
+            instances: run.instances.clone(),
+            fingerprints: run.fingerprints(),
+            plan: run.plan.clone(),
+        })
+        .collect();
+    let mut saved = SavedPlan::new(crate::model::time::to_text(now), accounts);
+    if let Some(functions) = functions {
+        saved = saved.with_functions(functions);
+    }
+    saved.write(path)?;
+    eprintln!(
+        "Saved the plan to {}; apply it with `fnctl apply --plan {}`.",
+        path.display(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// Prints the plan, the functions' steps after IAM's.

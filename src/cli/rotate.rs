@@ -7,8 +7,26 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::args::{GlobalOptions, RotateArgs};
+use crate::execute::context::RunContext;
 use crate::execute::rotate::{self, Outcome, Phase, Request};
 use crate::execute::DEFAULT_PARALLELISM;
+use crate::manifest::ManifestSet;
+
+/// Instances whose new ID a started rotation pushes to Segment in the same
+/// run (`segment: { id }` and function instances): nobody copies their
+/// setting by hand.
+fn pushed_to_segment(context: &RunContext, set: &ManifestSet) -> BTreeSet<String> {
+    match context.segment {
+        Some(_) => set
+            .instances
+            .iter()
+            .filter(|instance| instance.segment.is_some())
+            .map(|instance| instance.name.clone())
+            .chain(set.function_instances.iter().map(|f| f.instance.clone()))
+            .collect(),
+        None => BTreeSet::new(),
+    }
+}
 
 /// Starts or finishes the rotation of the selected instances.
 pub(crate) async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Result<i32> {
@@ -35,18 +53,7 @@ pub(crate) async fn run(global: &GlobalOptions, args: &RotateArgs) -> anyhow::Re
     let has_functions = !set.function_instances.is_empty();
     let context =
         super::settings::with_segment_and_functions(context, &set.instances, has_functions)?;
-    // Instances whose new ID a started rotation pushes to Segment in the
-    // same run: nobody copies their setting by hand.
-    let to_segment: BTreeSet<String> = match context.segment {
-        Some(_) => set
-            .instances
-            .iter()
-            .filter(|instance| instance.segment.is_some())
-            .map(|instance| instance.name.clone())
-            .chain(set.function_instances.iter().map(|f| f.instance.clone()))
-            .collect(),
-        None => BTreeSet::new(),
-    };
+    let to_segment = pushed_to_segment(&context, &set);
     let outcomes = if args.auto {
         rotate::auto(
             &context,

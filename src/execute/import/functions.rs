@@ -39,14 +39,14 @@ pub(crate) struct Declared {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotAdopted {
     /// Another fnctl scope (or name) owns the function.
-    #[error("its description carries another fnctl marker ({0})")]
-    OwnedElsewhere(String),
+    #[error("its description carries another fnctl marker ({marker})")]
+    OwnedElsewhere { marker: String },
     /// The external ID's definition is not sensitive: fnctl would make it so.
     #[error("its `iamRoleExternalId` setting is not sensitive (every workspace member can read the external ID); fnctl would make it sensitive: fix it in Segment, then import again")]
     ExternalIdNotSensitive,
     /// A definition named like one of fnctl's own, of another type.
-    #[error("its setting `{0}` is not a text setting, as fnctl declares it")]
-    DefinitionClash(String),
+    #[error("its setting `{setting}` is not a text setting, as fnctl declares it")]
+    DefinitionClash { setting: String },
     /// Segment gave no code.
     #[error("Segment gave no code for it")]
     NoCode,
@@ -54,8 +54,8 @@ pub enum NotAdopted {
     #[error("Segment does not say which source the destination is connected to")]
     NoSource,
     /// Adopting it would change more than its description.
-    #[error("adopting it would change it: {0}")]
-    WouldChange(String),
+    #[error("adopting it would change it: {changes}")]
+    WouldChange { changes: String },
 }
 
 /// The function `instance` runs, when it runs one of `functions` of its kind.
@@ -83,7 +83,9 @@ fn marked_name(live: &LiveFunction, scope: &str) -> Result<Option<String>, NotAd
         Some(start) => {
             let rest = &live.description[start..];
             let end = rest.find(']').map_or(rest.len(), |end| end + 1);
-            Err(NotAdopted::OwnedElsewhere(rest[..end].to_string()))
+            Err(NotAdopted::OwnedElsewhere {
+                marker: rest[..end].to_string(),
+            })
         }
         None => Ok(None),
     }
@@ -134,7 +136,9 @@ fn unexpressible(live: &LiveFunction) -> Option<NotAdopted> {
     definitions
         .iter()
         .find(|d| own.contains(d.name.as_str()) && d.setting_type != SettingType::String)
-        .map(|d| NotAdopted::DefinitionClash(d.name.clone()))
+        .map(|d| NotAdopted::DefinitionClash {
+            setting: d.name.clone(),
+        })
 }
 
 /// The manifest's `functions:` entry for `live`, named `name`: every
@@ -314,7 +318,9 @@ pub(crate) fn would_change(set: &ManifestSet, declared: &[Declared]) -> Vec<(Str
         if !changes.is_empty() {
             refused.push((
                 function.name.clone(),
-                NotAdopted::WouldChange(changes.join(", ")),
+                NotAdopted::WouldChange {
+                    changes: changes.join(", "),
+                },
             ));
         }
     }
