@@ -20,7 +20,7 @@ use crate::live::segment::SegmentError;
 use crate::live::segment_functions::{
     FunctionChange, FunctionsBackend, LiveFunction, LiveInstance, NewFunction, NewInstance,
 };
-use crate::live::segment_functions_listed::ListedInstances;
+use crate::live::segment_functions_listed::{list_instances, ListedInstances};
 use crate::live::IamError;
 use crate::model::function::{
     self, DesiredFunction, FunctionInstance, SettingDefinition, ROLE_ARN_SETTING,
@@ -730,20 +730,7 @@ async fn read_instances(
 ) -> Result<Vec<LiveInstance>, SegmentError> {
     let mut all = Vec::new();
     for kind in [FunctionKind::Destination, FunctionKind::Source] {
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = match kind {
-                FunctionKind::Destination => {
-                    backend.list_destinations(region, cursor.as_deref()).await?
-                }
-                FunctionKind::Source => backend.list_sources(region, cursor.as_deref()).await?,
-            };
-            all.extend(page.items);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        all.extend(list_instances(backend, region, kind).await?);
     }
     Ok(all)
 }

@@ -20,6 +20,29 @@ use super::segment_functions::{
 use crate::model::segment::SegmentRegion;
 use crate::model::FunctionKind;
 
+/// Every destination (or source) of the workspace of `region`, all pages.
+pub(crate) async fn list_instances(
+    backend: &dyn FunctionsBackend,
+    region: SegmentRegion,
+    kind: FunctionKind,
+) -> Result<Vec<LiveInstance>, SegmentError> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = match kind {
+            FunctionKind::Destination => {
+                backend.list_destinations(region, cursor.as_deref()).await?
+            }
+            FunctionKind::Source => backend.list_sources(region, cursor.as_deref()).await?,
+        };
+        all.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
 /// With at most this many lookups a run asks Segment for each one: a
 /// listing costs a page per 200 instances of the whole workspace.
 pub const FEW: usize = 2;
@@ -107,22 +130,11 @@ impl<'a> ListedInstances<'a> {
 
     async fn list_whole(&self, (region, kind): Collection) -> Result<Listing, SegmentError> {
         let mut listing = Listing::default();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = match kind {
-                FunctionKind::Destination => {
-                    self.inner
-                        .list_destinations(region, cursor.as_deref())
-                        .await?
-                }
-                FunctionKind::Source => self.inner.list_sources(region, cursor.as_deref()).await?,
-            };
-            page.items.into_iter().for_each(|i| listing.add(i));
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(listing),
-            }
-        }
+        list_instances(self.inner, region, kind)
+            .await?
+            .into_iter()
+            .for_each(|i| listing.add(i));
+        Ok(listing)
     }
 
     /// Keeps a listing true to a write this run made (`None`: deleted).
